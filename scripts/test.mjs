@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The one test command (README: `npm test`). Builds dist/ (process-level tests run the compiled
+// CLI, exactly as users do), typechecks everything, then runs every test/**/*.test.ts with
+// node:test. Extra arguments filter test files by substring: `npm test -- raft/`.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const filters = process.argv.slice(2);
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+function* walk(dir) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* walk(p);
+    else if (name.endsWith(".test.ts")) yield relative(root, p);
+  }
+}
+
+const tsc = join(root, "node_modules/.bin/tsc");
+run(tsc, ["-p", "tsconfig.build.json"]);
+run(tsc, ["-p", "tsconfig.json", "--noEmit"]);
+
+const files = [...walk(join(root, "test"))].filter(
+  (f) => filters.length === 0 || filters.some((s) => f.includes(s)),
+);
+if (files.length === 0) {
+  console.error("no test files matched");
+  process.exit(1);
+}
+run(process.execPath, [
+  "--import",
+  "tsx",
+  "--test",
+  "--test-concurrency=2",
+  "--test-reporter=spec",
+  ...files,
+]);

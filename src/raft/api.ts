@@ -1,0 +1,147 @@
+// The contract between the pure Raft core and the shell that drives it (simulator, node
+// runtime, tests). Modeled on etcd-io/raft's RawNode: the shell calls tick/step/propose, then
+// drains Ready, does what it says in the documented order, and calls advance().
+//
+//   loop:
+//     on timer       -> tick()
+//     on message     -> step(m)
+//     on client op   -> propose(data) / readIndex(ctx)
+//     if hasReady():
+//       rd = ready()
+//       persist rd.snapshot, rd.entries, rd.hardState     (durably: one fsync if rd.mustSync)
+//       send rd.messages                                  (AFTER persisting; see below)
+//       apply rd.snapshot (if any), then rd.committed    (in order)
+//       serve rd.readStates once applied >= their index
+//       advance(rd)
+//
+// Leader exception (thesis §10.2.1): while the core is leader, messages of type "app",
+// "heartbeat" and "snap" may be sent before the leader's own fsync completes; the core counts the
+// leader's own log toward commit only when advance() reports it persisted. Votes and append
+// responses must never leave before the state they promise is durable.
+
+import type { Entry, HardState, Message, NodeId, Role, Snapshot } from "./types.js";
+
+/** Seeded randomness, injected so the core stays deterministic. Returns a float in [0, 1). */
+export type Random = () => number;
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Every voting member, this node included. Ignored when restoring from a snapshot/log with a conf. */
+  peers: NodeId[];
+  /** Election timeout is drawn uniformly from [electionTick, 2*electionTick) ticks. */
+  electionTick: number;
+  /** Leader sends heartbeats every heartbeatTick ticks. Must be < electionTick. */
+  heartbeatTick: number;
+  random: Random;
+  /** Pre-vote (thesis §9.6). Default true. */
+  preVote?: boolean;
+  /** Check-quorum / leader lease (thesis §6.2, §9.6). Default true. */
+  checkQuorum?: boolean;
+  /** Max entries in one AppendEntries. Default 256. */
+  maxEntriesPerMsg?: number;
+  /** Soft cap on the summed data bytes of one AppendEntries (at least one entry is sent). Default 1 MiB. */
+  maxBytesPerMsg?: number;
+  /** Max AppendEntries in flight (unacknowledged) per follower while replicating. Default 64. */
+  maxInflight?: number;
+  /** State restored from storage on restart. Absent for a brand-new node. */
+  restore?: PersistedState;
+  /** Index of the last entry already applied by the state machine (restart); default snapshot index. */
+  applied?: number;
+}
+
+/** Exactly what a node must have on stable storage to restart. */
+export interface PersistedState {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  /** Entries after the snapshot, contiguous, ascending. */
+  entries: Entry[];
+}
+
+export interface ReadState {
+  /** Commit index the leader confirmed it still led at; serve the read once applied >= index. */
+  index: number;
+  /** The caller's id for this read, echoed back. */
+  ctx: number;
+}
+
+/** Volatile facts for the shell (status endpoints, leader hints, metrics). */
+export interface SoftState {
+  role: Role;
+  leader: NodeId; // NONE if unknown
+}
+
+export interface Ready {
+  /** Present when term/vote/commit changed; persist before sending messages. */
+  hardState?: HardState;
+  /**
+   * Entries to append to stable storage. entries[0].index may be <= the stored last index:
+   * the storage then drops its entries from that index on before appending (a conflict
+   * truncation decided by the core).
+   */
+  entries: Entry[];
+  /** A snapshot received from the leader: persist it (dropping the log it covers), then apply it. */
+  snapshot?: Snapshot;
+  /** Committed entries to apply, in order, after the snapshot (if any). All are locally durable. */
+  committed: Entry[];
+  /** Messages to send after persisting (see leader exception above). */
+  messages: Message[];
+  /** Linearizable reads confirmed by a quorum. */
+  readStates: ReadState[];
+  /** Present when role or leader changed. */
+  softState?: SoftState;
+  /** True if hardState term/vote or entries changed, so an fsync is needed before sending. */
+  mustSync: boolean;
+}
+
+export type ProposeResult =
+  | { ok: true; index: number; term: number }
+  | { ok: false; reason: "not-leader" | "transferring"; leader: NodeId };
+
+export interface Status {
+  id: NodeId;
+  role: Role;
+  term: number;
+  leader: NodeId;
+  vote: NodeId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  snapshotIndex: number;
+  voters: NodeId[];
+  /** Per follower, leader only. */
+  progress?: Record<
+    NodeId,
+    { match: number; next: number; state: "probe" | "replicate" | "snapshot" }
+  >;
+}
+
+export interface RawNodeApi {
+  /** Advance logical time by one tick (election/heartbeat timers, check-quorum). */
+  tick(): void;
+  /** Handle one message from the network. Messages for another node or malformed ones are ignored. */
+  step(m: Message): void;
+  /** Append data to the leader's log. Fails fast (no exception) when not leader. */
+  propose(data: Uint8Array): ProposeResult;
+  /**
+   * Ask for a linearizable read point (thesis §6.4). On a leader, answered via Ready.readStates once
+   * a heartbeat round confirms leadership. Returns false if this node cannot serve it (not leader,
+   * or the leader has not yet committed an entry in its term).
+   */
+  readIndex(ctx: number): boolean;
+  /** Start a leader transfer to `to` (thesis §3.10). Returns false if not leader or unknown peer. */
+  transferLeader(to: NodeId): boolean;
+  /** Campaign at once (tests, operator). */
+  campaign(): void;
+  /**
+   * The application took a snapshot of its state at `index` (<= applied). The core drops log
+   * entries up to `index` (absolute indexes stay valid) and will send `data` to followers that need
+   * entries it no longer has. An index <= the current snapshot's is ignored.
+   */
+  compact(index: number, data: Uint8Array): void;
+  hasReady(): boolean;
+  ready(): Ready;
+  /** Acknowledge the last Ready as persisted, sent and applied. */
+  advance(rd: Ready): void;
+  status(): Status;
+}

@@ -1,0 +1,150 @@
+// Plain data shared by the Raft core and every shell around it (simulator, node runtime,
+// storage, transport). Everything here is structured-clone / msgpack friendly: numbers,
+// strings, booleans, arrays, plain objects and Uint8Array. No classes, no Maps.
+
+/** A member's id. Positive integer, unique in the cluster. */
+export type NodeId = number;
+
+/** Sentinel for "no node" (no vote cast, no leader known). */
+export const NONE: NodeId = 0;
+
+export type EntryType = "normal" | "conf";
+
+/**
+ * One log entry. Indexes are absolute and start at 1; index 0 / term 0 is the empty log's
+ * sentinel. An entry with type "normal" and empty data is the no-op a new leader appends
+ * (§8 of the Raft paper: it commits the previous terms' entries indirectly); state machines skip
+ * it.
+ */
+export interface Entry {
+  index: number;
+  term: number;
+  type: EntryType;
+  data: Uint8Array;
+}
+
+/** The state Raft must persist before answering any message (Figure 2, "Persistent state"). */
+export interface HardState {
+  term: number;
+  /** Candidate voted for in `term`, or NONE. */
+  vote: NodeId;
+  /** Highest index known committed. Persisting it is an optimisation, not a safety need. */
+  commit: number;
+}
+
+export interface ConfState {
+  voters: NodeId[];
+}
+
+export interface SnapshotMetadata {
+  /** Last index the snapshot covers (absolute). */
+  index: number;
+  /** Term of the entry at `index`. */
+  term: number;
+  conf: ConfState;
+}
+
+export interface Snapshot {
+  metadata: SnapshotMetadata;
+  /** The application's serialized state machine at `metadata.index`. Opaque to Raft. */
+  data: Uint8Array;
+}
+
+export type Role = "follower" | "precandidate" | "candidate" | "leader";
+
+// ---------------------------------------------------------------------------------------------
+// Messages. One-way; every message carries from/to/term. Requests and responses are separate
+// messages matched by content, never by a pending-call table, so a late or duplicated reply is
+// just another message that the term and index checks discard.
+
+interface MessageBase {
+  from: NodeId;
+  to: NodeId;
+  term: number;
+}
+
+/**
+ * RequestVote (§5.2) and its pre-vote twin (thesis §9.6). A pre-vote carries the term the
+ * sender *would* campaign in and changes no state at the receiver.
+ */
+export interface VoteRequest extends MessageBase {
+  type: "vote" | "prevote";
+  lastLogIndex: number;
+  lastLogTerm: number;
+  /** Set when campaigning because of a leader transfer: bypasses the leader lease check. */
+  transfer?: boolean;
+}
+
+export interface VoteResponse extends MessageBase {
+  type: "vote-resp" | "prevote-resp";
+  granted: boolean;
+}
+
+/** AppendEntries (§5.3). `entries` may be empty (a probe). */
+export interface AppendRequest extends MessageBase {
+  type: "app";
+  prevIndex: number;
+  prevTerm: number;
+  entries: Entry[];
+  commit: number;
+}
+
+/**
+ * Reply to AppendRequest or InstallSnapshot.
+ * success: `matchIndex` is the last index known to match the leader's log.
+ * reject: `rejectIndex` echoes the request's prevIndex (so a stale rejection can be recognised),
+ * and `conflictTerm`/`conflictIndex` give the fast backup hint (§5.3, "optimization").
+ */
+export interface AppendResponse extends MessageBase {
+  type: "app-resp";
+  success: boolean;
+  matchIndex: number;
+  rejectIndex: number;
+  conflictTerm: number;
+  conflictIndex: number;
+}
+
+/** Leader liveness + commit propagation; `ctx` carries a ReadIndex round's id when non-zero. */
+export interface Heartbeat extends MessageBase {
+  type: "heartbeat";
+  commit: number;
+  ctx: number;
+}
+
+export interface HeartbeatResponse extends MessageBase {
+  type: "heartbeat-resp";
+  ctx: number;
+}
+
+/** InstallSnapshot (§7). Whole snapshot; a transport may split it into chunks on the wire. */
+export interface SnapshotRequest extends MessageBase {
+  type: "snap";
+  snapshot: Snapshot;
+}
+
+/** Leader transfer (thesis §3.10): tells the target to campaign at once. */
+export interface TimeoutNow extends MessageBase {
+  type: "timeout-now";
+}
+
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | AppendRequest
+  | AppendResponse
+  | Heartbeat
+  | HeartbeatResponse
+  | SnapshotRequest
+  | TimeoutNow;
+
+export type MessageType = Message["type"];
+
+/** Request message types (counted like the 6.5840 lab counts RPCs). */
+export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "prevote",
+  "vote",
+  "app",
+  "heartbeat",
+  "snap",
+  "timeout-now",
+]);
