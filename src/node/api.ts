@@ -1,0 +1,45 @@
+// What a service built on Raft (the KV store) sees of a running node. The node runtime
+// (src/node/raft-node.ts) implements RaftService; the service implements StateMachine.
+
+import type { Entry, NodeId, Role } from "../raft/types.js";
+
+/**
+ * The replicated application. Called by the node runtime only, one call at a time, in log order.
+ * apply() must be deterministic: same entries, same state, same results on every node.
+ */
+export interface StateMachine {
+  /** Apply one committed entry (never the empty no-op). The result goes to the local proposer, if any. */
+  apply(entry: Entry): unknown;
+  /** Serialize the whole state (called after applying up to some index). */
+  snapshot(): Uint8Array;
+  /** Replace the whole state with a snapshot's. */
+  restore(data: Uint8Array): void;
+}
+
+export interface ServiceStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  /** Leader id, or null when none is known. */
+  leader: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  members: NodeId[];
+}
+
+export interface RaftService {
+  /**
+   * Propose data and resolve with StateMachine.apply's result once the entry is committed and
+   * applied on this node. Rejects with NotLeaderError (certainly not proposed), or
+   * ProposalTimeoutError / LeadershipLostError (may have been committed: outcome unknown).
+   */
+  propose(data: Uint8Array, timeoutMs?: number): Promise<unknown>;
+  /**
+   * Linearizable read barrier (ReadIndex, thesis §6.4): resolves once this node's state machine
+   * reflects every write acknowledged before the call. Leader only; rejects like propose().
+   */
+  readBarrier(timeoutMs?: number): Promise<void>;
+  status(): ServiceStatus;
+  /** Where the leader's HTTP API listens, if known (learned from the transport handshake). */
+  leaderHttp(): string | null;
+}
