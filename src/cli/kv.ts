@@ -1,6 +1,9 @@
 import type { Command } from "commander";
+import { registerKvClientCommands } from "./kv-client.js";
+import { registerKvServerCommands } from "./kv-server.js";
 
-// Owned by the kv work stream: replaced by the real subcommands.
 export function registerKv(program: Command): void {
-  program.command("kv").description("(not built yet)");
+  const kv = program.command("kv").description("replicated key-value store: servers and client");
+  registerKvServerCommands(kv);
+  registerKvClientCommands(kv);
 }
