@@ -1,0 +1,118 @@
+// An ordered set of keys for prefix listing: a one-level B+-tree, i.e. a list of sorted blocks
+// of at most BLOCK_MAX keys. Insert and delete cost O(log n + BLOCK_MAX) instead of the O(n)
+// splice of one big sorted array, and a listing seeks in O(log n) then walks blocks in order.
+//
+// Order is Unicode code point order (= UTF-8 byte order), not JavaScript's UTF-16 code unit
+// order, so listings agree with byte-wise sorted output elsewhere (e.g. MapReduce, clients in
+// other languages).
+
+const BLOCK_MAX = 512;
+
+/** Compare by code point: UTF-16 code units >= 0xD800 are remapped so surrogates sort last. */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** First index in the sorted array `arr` whose element is >= key. */
+function lowerBound(arr: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(arr[mid] as string, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class SortedKeys {
+  private blocks: string[][] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Replace the contents with `keys`, which must already be sorted by compareKeys. */
+  load(keys: readonly string[]): void {
+    this.blocks = [];
+    for (let i = 0; i < keys.length; i += BLOCK_MAX / 2) {
+      this.blocks.push(keys.slice(i, i + BLOCK_MAX / 2));
+    }
+    this.count = keys.length;
+  }
+
+  /** Index of the block that holds, or would hold, `key`. */
+  private blockFor(key: string): number {
+    let lo = 0;
+    let hi = this.blocks.length - 1;
+    // Last block whose first key is <= key (block 0 if key is below everything).
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (compareKeys((this.blocks[mid] as string[])[0] as string, key) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Add `key`; the caller guarantees it is not present (the Map next to it knows). */
+  insert(key: string): void {
+    if (this.blocks.length === 0) {
+      this.blocks.push([key]);
+      this.count = 1;
+      return;
+    }
+    const b = this.blockFor(key);
+    const block = this.blocks[b] as string[];
+    block.splice(lowerBound(block, key), 0, key);
+    this.count++;
+    if (block.length > BLOCK_MAX) {
+      this.blocks.splice(b + 1, 0, block.splice(BLOCK_MAX / 2));
+    }
+  }
+
+  /** Remove `key`; the caller guarantees it is present. */
+  remove(key: string): void {
+    const b = this.blockFor(key);
+    const block = this.blocks[b] as string[];
+    const i = lowerBound(block, key);
+    if (block[i] !== key) throw new Error(`sorted key index lost key ${JSON.stringify(key)}`);
+    block.splice(i, 1);
+    this.count--;
+    if (block.length === 0) this.blocks.splice(b, 1);
+  }
+
+  /** Up to `limit` keys that start with `prefix`, in order. */
+  *withPrefix(prefix: string, limit: number): Generator<string> {
+    if (limit <= 0 || this.blocks.length === 0) return;
+    let b = this.blockFor(prefix);
+    let i = lowerBound(this.blocks[b] as string[], prefix);
+    let emitted = 0;
+    for (; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as string[];
+      for (; i < block.length; i++) {
+        const key = block[i] as string;
+        if (!key.startsWith(prefix)) return;
+        yield key;
+        if (++emitted >= limit) return;
+      }
+    }
+  }
+
+  /** Every key in order. */
+  *all(): Generator<string> {
+    for (const block of this.blocks) yield* block;
+  }
+}

@@ -1,0 +1,183 @@
+// The replicated key-value state machine (design.md, "The KV service contract").
+//
+// apply() is deterministic: it depends only on the entries, never on the local clock or
+// randomness, so every replica computes the same state and the same results. Time enters only
+// through the leader timestamp in each command, which drives session expiry.
+//
+// Exactly-once sessions follow the Raft thesis §6.3: each client numbers its writes; the state
+// machine remembers, per client, the latest request id and its result. A retry of that id
+// returns the remembered result without re-applying; an older id is stale. Sessions idle for
+// longer than SESSION_TTL_MS (by the log's clock) are dropped, on every node at the same entry.
+import { Packr } from "msgpackr";
+import type { StateMachine } from "../node/api.js";
+import type { Entry } from "../raft/types.js";
+import { decodeCommand, type KvCommand } from "./commands.js";
+import { SortedKeys } from "./sorted-keys.js";
+
+/** Values, and the result of an append, are limited to 1 MiB (design.md). */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** The outcome of one applied command, returned to the proposer through RaftService.propose. */
+export type KvResult =
+  | { kind: "ok" }
+  | { kind: "cas-mismatch"; current: Uint8Array | null }
+  | { kind: "too-large"; bytes: number }
+  | { kind: "stale-request"; latest: number }
+  | { kind: "invalid"; message: string };
+
+interface SessionRecord {
+  requestId: number;
+  result: KvResult;
+  /** Log clock when last used. */
+  lastSeen: number;
+}
+
+const OK: KvResult = Object.freeze({ kind: "ok" });
+const SNAPSHOT_VERSION = 1;
+// copyBuffers: restored values must not alias the snapshot buffer the caller may reuse.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+
+export class KvStateMachine implements StateMachine {
+  private readonly data = new Map<string, Uint8Array>();
+  private readonly keys = new SortedKeys();
+  /**
+   * Insertion order = order of last use (a touched session is deleted and re-inserted), and the
+   * log clock never moves backwards, so the oldest sessions are always at the front.
+   */
+  private readonly sessions = new Map<string, SessionRecord>();
+  /** The log's clock: the highest leader timestamp applied so far. */
+  private clock = 0;
+
+  apply(entry: Entry): KvResult {
+    const cmd = decodeCommand(entry.data);
+    if (typeof cmd === "string") return { kind: "invalid", message: cmd };
+    // Leaders' clocks may disagree; taking the maximum keeps the log clock monotonic.
+    if (cmd.ts > this.clock) this.clock = cmd.ts;
+    this.expireSessions();
+    const s = cmd.session;
+    if (!s) return this.execute(cmd);
+    const rec = this.sessions.get(s.clientId);
+    if (rec && s.requestId < rec.requestId) {
+      return { kind: "stale-request", latest: rec.requestId };
+    }
+    if (rec && s.requestId === rec.requestId) {
+      this.touch(s.clientId, rec);
+      return rec.result;
+    }
+    const result = this.execute(cmd);
+    this.touch(s.clientId, { requestId: s.requestId, result, lastSeen: this.clock });
+    return result;
+  }
+
+  private touch(clientId: string, rec: SessionRecord): void {
+    rec.lastSeen = this.clock;
+    this.sessions.delete(clientId);
+    this.sessions.set(clientId, rec);
+  }
+
+  private expireSessions(): void {
+    const cutoff = this.clock - SESSION_TTL_MS;
+    for (const [id, rec] of this.sessions) {
+      if (rec.lastSeen >= cutoff) break;
+      this.sessions.delete(id);
+    }
+  }
+
+  private execute(cmd: KvCommand): KvResult {
+    switch (cmd.op) {
+      case "put":
+        if (cmd.value.length > MAX_VALUE_BYTES)
+          return { kind: "too-large", bytes: cmd.value.length };
+        this.set(cmd.key, cmd.value);
+        return OK;
+      case "del":
+        if (this.data.delete(cmd.key)) this.keys.remove(cmd.key);
+        return OK;
+      case "append": {
+        const old = this.data.get(cmd.key);
+        const bytes = (old?.length ?? 0) + cmd.value.length;
+        if (bytes > MAX_VALUE_BYTES) return { kind: "too-large", bytes };
+        this.set(cmd.key, old ? Buffer.concat([old, cmd.value], bytes) : cmd.value);
+        return OK;
+      }
+      case "cas": {
+        if (cmd.value.length > MAX_VALUE_BYTES)
+          return { kind: "too-large", bytes: cmd.value.length };
+        const current = this.data.get(cmd.key) ?? null;
+        if (!bytesEqual(current, cmd.expect)) return { kind: "cas-mismatch", current };
+        this.set(cmd.key, cmd.value);
+        return OK;
+      }
+    }
+  }
+
+  private set(key: string, value: Uint8Array): void {
+    if (!this.data.has(key)) this.keys.insert(key);
+    this.data.set(key, value);
+  }
+
+  /** Local read; linearizable only after RaftService.readBarrier(). The caller must not mutate it. */
+  get(key: string): Uint8Array | undefined {
+    return this.data.get(key);
+  }
+
+  /** Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order). */
+  list(prefix: string, limit: number): Array<{ key: string; value: Uint8Array }> {
+    const out: Array<{ key: string; value: Uint8Array }> = [];
+    for (const key of this.keys.withPrefix(prefix, limit)) {
+      out.push({ key, value: this.data.get(key) as Uint8Array });
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Snapshot layout (msgpack array):
+   *   [version, clock, keys[], values[], sessions[[clientId, requestId, lastSeen, result]...]]
+   * keys are in sorted order, sessions in last-use order, so restore() rebuilds both indexes
+   * without sorting.
+   */
+  snapshot(): Uint8Array {
+    const keys = [...this.keys.all()];
+    const values = keys.map((k) => this.data.get(k));
+    const sessions = [...this.sessions].map(([id, r]) => [id, r.requestId, r.lastSeen, r.result]);
+    return packr.pack([SNAPSHOT_VERSION, this.clock, keys, values, sessions]);
+  }
+
+  restore(data: Uint8Array): void {
+    const snap = packr.unpack(data) as unknown;
+    if (!Array.isArray(snap) || snap[0] !== SNAPSHOT_VERSION || snap.length !== 5) {
+      throw new Error("KV snapshot: unsupported format or version");
+    }
+    const [, clock, keys, values, sessions] = snap as [
+      number,
+      number,
+      string[],
+      Uint8Array[],
+      Array<[string, number, number, KvResult]>,
+    ];
+    this.data.clear();
+    this.sessions.clear();
+    for (let i = 0; i < keys.length; i++) {
+      this.data.set(keys[i] as string, values[i] as Uint8Array);
+    }
+    this.keys.load(keys);
+    for (const [id, requestId, lastSeen, result] of sessions) {
+      this.sessions.set(id, { requestId, lastSeen, result });
+    }
+    this.clock = clock;
+  }
+}
+
+function bytesEqual(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Buffer.compare(a, b) === 0;
+}
