@@ -1,0 +1,358 @@
+// RaftNode: runs the pure Raft core (src/raft) with real timers, stable storage, a transport
+// and a state machine, and offers RaftService to the application. The loop is etcd-io/raft's
+// (see src/raft/api.ts):
+//
+//   tick timer / message / proposal / read --> core --> schedule()
+//   run():  while core.hasReady():
+//             rd = ready()
+//             send leader traffic (app, heartbeat, snap) at once        (thesis §10.2.1)
+//             storage.write(rd) ; ONE storage.sync() for the batch      (group commit)
+//             send the other messages (votes, replies: only after the sync)
+//             apply rd.snapshot, then rd.committed; settle proposers and reads
+//             advance(rd) ; maybe snapshot + compact
+//
+// Only one Ready is outstanding at a time. While its sync is in flight the core keeps taking
+// messages and proposals, so the next Ready carries everything that arrived meanwhile and is
+// persisted with one more sync: the fsync rate stays bounded however many proposals arrive.
+// Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
+// state is unknown), a bad message from the network is logged and dropped.
+
+import type { Logger } from "pino";
+import type { NodeMetrics } from "../kv/metrics.js";
+import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
+import { type Entry, type Message, NONE, type NodeId, type Role } from "../raft/types.js";
+import type { Storage } from "../storage/storage.js";
+import type { Transport } from "../transport/transport.js";
+import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
+import { LeadershipLostError, NotLeaderError, StoppedError } from "./errors.js";
+import { ProposalTracker } from "./proposals.js";
+import { ReadQueue } from "./reads.js";
+import {
+  DEFAULT_ELECTION_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_MS,
+  type Timing,
+  timingFor,
+} from "./timing.js";
+
+export const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  /** Every voting member, this node included (used only for a brand-new node). */
+  peers: NodeId[];
+  storage: Storage;
+  transport: Transport;
+  stateMachine: StateMachine;
+  /** Builds the Raft core; src/raft's RawNode in production. */
+  createRawNode: (config: RaftConfig) => RawNodeApi;
+  /** Each node draws its election timeout from [T, 2T). Default 1000 ms. */
+  electionTimeoutMs?: number;
+  /** Default 100 ms. Must be shorter than the election timeout. */
+  heartbeatMs?: number;
+  /** Snapshot the state machine and compact the log every this many applied entries. Default 10,000. */
+  snapshotEntries?: number;
+  /** Default deadline of propose() and readBarrier(). Default 5 s. */
+  requestTimeoutMs?: number;
+  /** This node's HTTP address, answered by leaderHttp() when this node leads. */
+  httpAddress?: string;
+  /** Another member's HTTP address, if known (learned from the transport handshake). */
+  httpAddressOf?: (id: NodeId) => string | null;
+  logger?: Logger;
+  metrics?: NodeMetrics;
+  random?: Random;
+  /** Called once if the node stops because of an unrecoverable error (storage, state machine). */
+  onFatal?: (err: Error) => void;
+}
+
+const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
+
+export class RaftNode implements RaftService {
+  private readonly proposals = new ProposalTracker();
+  private readonly reads: ReadQueue;
+  private readonly ticker: NodeJS.Timeout;
+  private ticks = 0;
+  private role: Role = "follower";
+  private leader: NodeId = NONE;
+  private applied: number;
+  private appliedTerm: number;
+  private snapshotIndex: number;
+  private scheduled = false;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  /** Loads the durable state, restores the state machine and starts the node. */
+  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+    const timing = timingFor(
+      options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
+      options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    );
+    if (!timing.ok) throw new Error(timing.error);
+    const persisted = await options.storage.load();
+    const snap = persisted.snapshot;
+    // The state machine restarts from the snapshot; the core then hands back every entry after
+    // it up to the persisted commit index as committed, and we re-apply them (thesis §5.1: the
+    // state machine is volatile, the log is the truth).
+    if (snap) options.stateMachine.restore(snap.data);
+    const fresh = persisted.hardState.term === 0 && snap === null && persisted.entries.length === 0;
+    const raw = options.createRawNode({
+      id: options.id,
+      peers: options.peers,
+      electionTick: timing.timing.electionTick,
+      heartbeatTick: timing.timing.heartbeatTick,
+      random: options.random ?? Math.random,
+      ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
+    });
+    return new RaftNode(
+      options,
+      raw,
+      timing.timing,
+      snap?.metadata.index ?? 0,
+      snap?.metadata.term ?? 0,
+    );
+  }
+
+  private constructor(
+    private readonly options: RaftNodeOptions,
+    private readonly raw: RawNodeApi,
+    timing: Timing,
+    snapshotIndex: number,
+    snapshotTerm: number,
+  ) {
+    this.applied = snapshotIndex;
+    this.appliedTerm = snapshotTerm;
+    this.snapshotIndex = snapshotIndex;
+    this.reads = new ReadQueue(timing.electionTick);
+    options.transport.onMessage((m) => this.onMessage(m));
+    this.ticker = setInterval(() => this.onTick(), timing.tickMs);
+    this.log?.debug({ applied: snapshotIndex, timing }, "node started");
+    this.schedule();
+  }
+
+  private get log(): Logger | undefined {
+    return this.options.logger;
+  }
+
+  // ---- RaftService -----------------------------------------------------------------------
+
+  propose(data: Uint8Array, timeoutMs?: number): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    const r = this.raw.propose(data);
+    if (!r.ok) return Promise.reject(new NotLeaderError(r.leader === NONE ? null : r.leader));
+    this.options.metrics?.proposal();
+    this.schedule();
+    return this.proposals.add(r.index, r.term, timeoutMs ?? this.requestTimeoutMs);
+  }
+
+  readBarrier(timeoutMs?: number): Promise<void> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    if (this.role !== "leader") {
+      return Promise.reject(new NotLeaderError(this.leader === NONE ? null : this.leader));
+    }
+    const p = this.reads.add(timeoutMs ?? this.requestTimeoutMs);
+    this.schedule();
+    return p;
+  }
+
+  status(): ServiceStatus {
+    const s = this.raw.status();
+    return {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.leader === NONE ? null : s.leader,
+      commitIndex: s.commit,
+      appliedIndex: this.applied,
+      members: [...s.voters].sort((a, b) => a - b),
+    };
+  }
+
+  leaderHttp(): string | null {
+    if (this.leader === NONE) return null;
+    if (this.leader === this.options.id) return this.options.httpAddress ?? null;
+    return this.options.httpAddressOf?.(this.leader) ?? null;
+  }
+
+  /** Stops timers and the loop, fails every waiter with StoppedError, closes transport and storage. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.ticker);
+    await this.running?.catch(() => undefined);
+    this.failWaiters(() => new StoppedError());
+    await this.options.transport.close();
+    await this.options.storage.close();
+  }
+
+  // ---- inputs ------------------------------------------------------------------------------
+
+  private get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.ticks++;
+    this.raw.tick();
+    this.schedule();
+  }
+
+  private onMessage(m: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raw.step(m);
+    } catch (err) {
+      // The transport only delivers fully decoded messages and the core ignores malformed
+      // ones; anything that still throws is dropped rather than taking the node down.
+      this.log?.warn({ err, type: m.type, from: m.from }, "dropped a message the core rejected");
+      return;
+    }
+    this.schedule();
+  }
+
+  // ---- the loop ------------------------------------------------------------------------------
+
+  /**
+   * Runs the loop on the next turn of the event loop, so every message and proposal that
+   * arrives in the current turn lands in the same Ready.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running !== null || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.stopped || this.running !== null) return;
+      this.running = this.run().then(
+        () => {
+          this.running = null;
+          // Waiting reads that the core could not serve yet retry on the next tick.
+          if (this.raw.hasReady()) this.schedule();
+        },
+        (err: unknown) => {
+          this.running = null;
+          this.fail(err);
+        },
+      );
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
+    while (!this.stopped && this.raw.hasReady()) {
+      await this.handleReady(this.raw.ready());
+      await this.maybeSnapshot();
+      this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
+
+    const later: Message[] = [];
+    for (const m of rd.messages) {
+      if (LEADER_TRAFFIC.has(m.type)) this.options.transport.send(m);
+      else later.push(m);
+    }
+
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      await this.options.storage.write({
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      });
+    }
+    if (rd.mustSync || rd.snapshot) {
+      const started = process.hrtime.bigint();
+      await this.options.storage.sync();
+      this.options.metrics?.observeFsync(Number(process.hrtime.bigint() - started) / 1e9);
+      this.options.metrics?.observeBatch(rd.entries.length);
+    }
+    if (this.stopped) return;
+
+    for (const m of later) this.options.transport.send(m);
+
+    if (rd.snapshot)
+      this.applySnapshot(rd.snapshot.metadata.index, rd.snapshot.metadata.term, rd.snapshot.data);
+    for (const e of rd.committed) this.applyEntry(e);
+    for (const rs of rd.readStates) this.reads.confirm(rs.ctx, rs.index);
+    this.reads.release(this.applied);
+
+    if (rd.hardState) {
+      this.options.metrics?.setCommitIndex(rd.hardState.commit);
+      this.options.metrics?.setTerm(rd.hardState.term);
+    }
+    this.options.metrics?.setAppliedIndex(this.applied);
+    this.raw.advance(rd);
+  }
+
+  private onSoftState(role: Role, leader: NodeId): void {
+    const wasLeader = this.role === "leader";
+    this.options.metrics?.setLeader(leader);
+    this.role = role;
+    this.leader = leader;
+    this.log?.info({ term: this.raw.status().term, role, leader }, "role changed");
+    if (wasLeader && role !== "leader") {
+      // Entries proposed here may still be committed by the next leader or be overwritten
+      // (Raft paper §5.4.2): their outcome is unknown to this node.
+      this.proposals.failAll(() => new LeadershipLostError());
+      this.reads.failUnconfirmed(() => new NotLeaderError(leader === NONE ? null : leader));
+    }
+  }
+
+  private applySnapshot(index: number, term: number, data: Uint8Array): void {
+    // InstallSnapshot of an older snapshot never reaches here (the core ignores it, §7); the
+    // guard keeps the state machine from going backwards even so.
+    if (index <= this.applied) return;
+    this.options.stateMachine.restore(data);
+    this.applied = index;
+    this.appliedTerm = term;
+    this.snapshotIndex = index;
+    this.proposals.failUpTo(index, () => new LeadershipLostError());
+    this.log?.debug({ index, term }, "installed snapshot from leader");
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    let result: unknown;
+    // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's
+    // business: neither reaches the state machine.
+    if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
+    this.applied = e.index;
+    this.appliedTerm = e.term;
+    this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
+    if (this.stopped || this.applied - this.snapshotIndex < every) return;
+    const data = this.options.stateMachine.snapshot();
+    const index = this.applied;
+    this.raw.compact(index, data);
+    // Written but not synced on its own: the next Ready's sync makes it durable, and until then
+    // the log it replaces is still on disk (a crash keeps a prefix of the batches).
+    await this.options.storage.write({
+      snapshot: {
+        metadata: { index, term: this.appliedTerm, conf: { voters: this.raw.status().voters } },
+        data,
+      },
+    });
+    this.snapshotIndex = index;
+    this.log?.debug({ index, bytes: data.length }, "snapshot taken, log compacted");
+  }
+
+  private failWaiters(err: () => Error): void {
+    this.proposals.failAll(err);
+    this.reads.failAll(err);
+  }
+
+  private fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.log?.fatal({ err: error }, "node stopped: unrecoverable error");
+    if (!this.stopped) {
+      this.stopped = true;
+      clearInterval(this.ticker);
+      this.failWaiters(() => new StoppedError());
+    }
+    this.options.onFatal?.(error);
+  }
+}
