@@ -1,0 +1,253 @@
+// SimCluster: N SimNodes on one SimNetwork and one virtual clock, with the invariant checker
+// and the trace attached. The runner (random faults, a client, the liveness check), the lab
+// tests' harness and the demo all drive a cluster through this one surface:
+//
+//   const c = new SimCluster({ nodes: 3, seed: 7 });
+//   c.start();
+//   c.runUntil(() => c.leader() !== 0, 5_000);
+//   c.propose(c.leader(), "x");  c.crash(2);  c.partition([[1], [2, 3]]);  c.heal();  c.restart(2);
+//   c.violations   // safety violations found so far (the first one stops every run* call)
+
+import type { PersistedState, RaftConfig, RawNodeApi, Ready } from "../raft/api.js";
+import type { Entry, NodeId } from "../raft/types.js";
+import { MemoryStorage } from "../storage/memory-storage.js";
+import { InvariantChecker, type Violation } from "./invariants.js";
+import { type NetworkFaults, RELIABLE, SimNetwork } from "./network.js";
+import { Rng } from "./rng.js";
+import { Scheduler } from "./scheduler.js";
+import { type NodeObserver, SimNode, type SimNodeTiming } from "./sim-node.js";
+import { encodeCommand } from "./state-machine.js";
+import type { Trace, TraceRecord } from "./trace.js";
+
+/**
+ * Lab-like timing: 20 ms ticks, heartbeats every 100 ms (10 per second, the 6.5840 lab's limit),
+ * election timeouts drawn from [300, 600) ms, fsync 1–4 ms.
+ */
+export const DEFAULT_TIMING: SimNodeTiming = {
+  tickMs: 20,
+  electionTick: 15,
+  heartbeatTick: 5,
+  fsyncMinMs: 1,
+  fsyncMaxMs: 4,
+  snapshotEvery: 0,
+};
+
+export interface ClusterOptions {
+  nodes: number;
+  seed: number | string;
+  /** Builds each node's Raft core. */
+  createRawNode: (config: RaftConfig) => RawNodeApi;
+  faults?: NetworkFaults;
+  timing?: Partial<SimNodeTiming>;
+  raftOptions?: Partial<RaftConfig>;
+  trace?: Trace;
+  /** Sees every trace record as it is made (the demo narrates from it). */
+  listener?: (rec: TraceRecord) => void;
+}
+
+export class SimCluster implements NodeObserver {
+  readonly sched = new Scheduler();
+  readonly rng: Rng;
+  readonly net: SimNetwork;
+  readonly ids: NodeId[];
+  readonly checker: InvariantChecker;
+  readonly disks = new Map<NodeId, MemoryStorage>();
+  /** Command text of every committed index (null for no-ops), as first applied. */
+  readonly committed: (string | null)[] = [null];
+  /** Client commands committed (applied by some node). */
+  commits = 0;
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly trace: Trace | null;
+  private readonly listener: ((rec: TraceRecord) => void) | null;
+
+  constructor(opts: ClusterOptions) {
+    if (!Number.isInteger(opts.nodes) || opts.nodes < 1) throw new Error("nodes must be >= 1");
+    this.rng = new Rng(opts.seed);
+    this.trace = opts.trace ?? null;
+    this.listener = opts.listener ?? null;
+    this.net = new SimNetwork(this.sched, this.rng.fork("network"), {
+      faults: opts.faults ?? RELIABLE,
+      ...(this.trace ? { trace: this.trace } : {}),
+    });
+    this.ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
+    this.checker = new InvariantChecker(this.ids, () => this.sched.executed);
+    const timing = { ...DEFAULT_TIMING, ...opts.timing };
+    for (const id of this.ids) {
+      const disk = new MemoryStorage();
+      this.disks.set(id, disk);
+      const node = new SimNode({
+        id,
+        peers: this.ids,
+        sched: this.sched,
+        rng: this.rng.fork(`node/${id}`),
+        disk,
+        send: (m) => this.net.send(m),
+        timing,
+        createRawNode: opts.createRawNode,
+        observer: this,
+        ...(opts.raftOptions ? { raftOptions: opts.raftOptions } : {}),
+      });
+      this.nodes.set(id, node);
+    }
+  }
+
+  get violations(): Violation[] {
+    return this.checker.violations;
+  }
+
+  get ok(): boolean {
+    return this.checker.ok;
+  }
+
+  node(id: NodeId): SimNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Boot every node (brand-new disks). */
+  start(): void {
+    for (const id of this.ids) this.restart(id);
+  }
+
+  crash(id: NodeId): void {
+    const n = this.node(id);
+    if (!n.up) return;
+    this.net.detach(id);
+    n.crash();
+  }
+
+  restart(id: NodeId): void {
+    const n = this.node(id);
+    if (n.up) return;
+    n.start();
+    this.net.attach(id, (m) => n.receive(m));
+  }
+
+  disconnect(id: NodeId): void {
+    this.net.disconnect(id);
+  }
+
+  connect(id: NodeId): void {
+    this.net.connect(id);
+  }
+
+  partition(groups: NodeId[][]): void {
+    this.net.partition(groups);
+  }
+
+  heal(): void {
+    this.net.heal();
+  }
+
+  /** The up node that believes it leads the highest term, or 0. */
+  leader(): NodeId {
+    let best: NodeId = 0;
+    let bestTerm = -1;
+    for (const n of this.nodes.values()) {
+      if (n.role !== "leader" || !n.raw) continue;
+      const term = n.raw.status().term;
+      if (term > bestTerm) {
+        best = n.id;
+        bestTerm = term;
+      }
+    }
+    return best;
+  }
+
+  /** Propose a client command at `id`. Returns the index it got, or null if `id` is not leader. */
+  propose(id: NodeId, command: string | number): number | null {
+    const r = this.node(id).propose(encodeCommand(command));
+    return r?.ok ? r.index : null;
+  }
+
+  /** Run virtual time forward by `ms`. False if a violation stopped it. */
+  runFor(ms: number): boolean {
+    return this.sched.runUntil(this.sched.now + ms, () => !this.checker.ok);
+  }
+
+  /** Run until `done()` holds (true), `ms` pass or a violation happens (false). */
+  runUntil(done: () => boolean, ms: number): boolean {
+    const deadline = this.sched.now + ms;
+    if (done()) return true;
+    while (this.checker.ok && this.sched.peekTime() <= deadline) {
+      this.sched.step();
+      if (done()) return this.checker.ok;
+    }
+    if (this.checker.ok) this.sched.now = Math.max(this.sched.now, deadline);
+    return false;
+  }
+
+  /** Record an event in the trace (and tell the listener). */
+  record(rec: TraceRecord): void {
+    this.trace?.record(rec);
+    this.listener?.(rec);
+  }
+
+  // NodeObserver ------------------------------------------------------------------------------
+
+  onReady(node: SimNode, rd: Ready): void {
+    const term = rd.hardState?.term ?? (rd.softState && node.raw ? node.raw.status().term : 0);
+    this.checker.onReady(node.id, rd, term);
+    if (rd.softState && (rd.softState.role !== node.role || rd.softState.leader !== node.leader)) {
+      this.record({
+        t: this.sched.now,
+        ev: "role",
+        node: node.id,
+        role: rd.softState.role,
+        term,
+        leader: rd.softState.leader,
+      });
+    }
+  }
+
+  onApply(node: SimNode, e: Entry, command: string | null): void {
+    const first = e.index >= this.committed.length;
+    this.checker.onApply(node.id, e, node.sm.state.hash);
+    if (first && this.checker.ok) {
+      this.committed[e.index] = command;
+      if (command !== null) this.commits++;
+      this.record({ t: this.sched.now, ev: "commit", index: e.index, term: e.term, cmd: command });
+    }
+    this.record({ t: this.sched.now, ev: "apply", node: node.id, index: e.index });
+  }
+
+  onRestore(node: SimNode, index: number, term: number, hash: number): void {
+    this.checker.onRestore(node.id, index, term, hash);
+    this.record({ t: this.sched.now, ev: "restore", node: node.id, index, term });
+  }
+
+  onCompact(node: SimNode, index: number): void {
+    this.checker.onCompact(node.id, index);
+    this.record({ t: this.sched.now, ev: "compact", node: node.id, index });
+  }
+
+  onTimer(node: SimNode): void {
+    this.record({ t: this.sched.now, ev: "timer", node: node.id });
+  }
+
+  onCrash(node: SimNode, durable: PersistedState): void {
+    this.record({
+      t: this.sched.now,
+      ev: "crash",
+      node: node.id,
+      durableLast: lastIndex(durable),
+      term: durable.hardState.term,
+    });
+    this.checker.onDurableState(node.id, durable, true);
+  }
+
+  onStart(node: SimNode, persisted: PersistedState): void {
+    this.record({ t: this.sched.now, ev: "start", node: node.id, last: lastIndex(persisted) });
+    this.checker.onDurableState(node.id, persisted, false);
+  }
+
+  onError(node: SimNode, message: string): void {
+    this.checker.fail("node-error", `node ${node.id}: ${message}`);
+  }
+}
+
+function lastIndex(p: PersistedState): number {
+  const last = p.entries[p.entries.length - 1];
+  return last ? last.index : (p.snapshot?.metadata.index ?? 0);
+}

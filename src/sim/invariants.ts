@@ -1,0 +1,310 @@
+// Raft's safety properties (Raft paper, Figure 3), checked as the simulation runs. Each check is
+// incremental and O(entries touched): a node's log is mirrored as rolling prefix hashes, so
+// "same index and term => identical prefixes" is one number comparison.
+//
+//   election-safety        at most one leader per term
+//   log-matching           two logs with an entry of the same index and term agree up to it
+//   leader-completeness    a new leader's log holds every entry committed before it won
+//   state-machine-safety   no two nodes apply different entries (or states) at one index
+//   applied-monotonic      a node applies index applied+1, never skips or goes back
+//   committed-durable      a committed entry is never overwritten, and after any crash a
+//                          majority still holds it (the disk kept what was acknowledged)
+//   liveness               (checked by the runner) the healed cluster commits within 10 s
+//
+// "Committed" here means applied by some node: only then has the simulator seen proof of it.
+
+import type { PersistedState, Ready } from "../raft/api.js";
+import type { Entry, NodeId } from "../raft/types.js";
+import { HASH_SEED, mixBytes, mixInt } from "./hash.js";
+
+export type InvariantName =
+  | "election-safety"
+  | "log-matching"
+  | "leader-completeness"
+  | "state-machine-safety"
+  | "applied-monotonic"
+  | "committed-durable"
+  | "liveness"
+  | "node-error";
+
+export interface Violation {
+  invariant: InvariantName;
+  /** Number of the simulator event during which it was detected. */
+  event: number;
+  message: string;
+}
+
+/** One node's log as prefix hashes: hashes[k] covers entries 1..base+k+1. */
+class LogMirror {
+  base = 0;
+  baseTerm = 0;
+  baseHash = HASH_SEED;
+  terms: number[] = [];
+  hashes: number[] = [];
+
+  get lastIndex(): number {
+    return this.base + this.terms.length;
+  }
+
+  hashAt(index: number): number | undefined {
+    if (index === this.base) return this.baseHash;
+    return this.hashes[index - this.base - 1];
+  }
+
+  termAt(index: number): number | undefined {
+    if (index === this.base) return this.baseTerm;
+    return this.terms[index - this.base - 1];
+  }
+
+  reset(base: number, baseTerm: number, baseHash: number): void {
+    this.base = base;
+    this.baseTerm = baseTerm;
+    this.baseHash = baseHash;
+    this.terms = [];
+    this.hashes = [];
+  }
+
+  /** Drop entries from `index` on. */
+  truncateFrom(index: number): void {
+    const keep = Math.max(0, index - this.base - 1);
+    this.terms.length = Math.min(this.terms.length, keep);
+    this.hashes.length = Math.min(this.hashes.length, keep);
+  }
+
+  push(term: number, hash: number): void {
+    this.terms.push(term);
+    this.hashes.push(hash);
+  }
+
+  /** Forget entries up to `index` (compaction), keeping the prefix hash at `index`. */
+  compact(index: number): void {
+    const h = this.hashAt(index);
+    const t = this.termAt(index);
+    if (index <= this.base || h === undefined || t === undefined) return;
+    const drop = index - this.base;
+    this.terms = this.terms.slice(drop);
+    this.hashes = this.hashes.slice(drop);
+    this.base = index;
+    this.baseTerm = t;
+    this.baseHash = h;
+  }
+}
+
+function entryHash(prev: number, e: Entry): number {
+  return mixBytes(mixInt(mixInt(prev, e.index), e.term), e.data);
+}
+
+export class InvariantChecker {
+  readonly violations: Violation[] = [];
+  leaderChanges = 0;
+  /** Highest index applied anywhere. */
+  committedIndex = 0;
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly mirrors = new Map<NodeId, LogMirror>();
+  /** Prefix hash of every (index, term) ever written anywhere: the log matching witness. */
+  private readonly prefixOf = new Map<number, number>();
+  /** Per committed index: prefix hash of the log, and the state machine hash after it. */
+  private readonly committedPrefix: number[] = [0];
+  private readonly committedState: (number | undefined)[] = [HASH_SEED];
+
+  constructor(
+    private readonly voters: NodeId[],
+    private readonly eventNumber: () => number,
+  ) {
+    for (const id of voters) this.mirrors.set(id, new LogMirror());
+  }
+
+  get ok(): boolean {
+    return this.violations.length === 0;
+  }
+
+  fail(invariant: InvariantName, message: string): void {
+    this.violations.push({ invariant, event: this.eventNumber(), message });
+  }
+
+  /** A Ready left the core of `id` (before it is persisted or sent). */
+  onReady(id: NodeId, rd: Ready, term: number): void {
+    const log = this.mirror(id);
+    if (rd.snapshot)
+      this.installSnapshot(id, log, rd.snapshot.metadata.index, rd.snapshot.metadata.term);
+    if (rd.entries.length > 0) this.append(id, log, rd.entries);
+    if (rd.softState?.role === "leader") this.onLeader(id, log, term);
+  }
+
+  /** `id` applied `e`; `stateHash` is its state machine hash afterwards. */
+  onApply(id: NodeId, e: Entry, stateHash: number): void {
+    const log = this.mirror(id);
+    const prefix = log.hashAt(e.index);
+    if (prefix === undefined || log.termAt(e.index) !== e.term) {
+      return this.fail(
+        "state-machine-safety",
+        `node ${id} applied index ${e.index} term ${e.term}, which is not in its log`,
+      );
+    }
+    const known = this.committedPrefix[e.index];
+    if (known === undefined) {
+      // The first application of a new index: the frontier moves by exactly one.
+      if (e.index !== this.committedIndex + 1)
+        return this.fail(
+          "applied-monotonic",
+          `node ${id} applied ${e.index} but no node has applied ${this.committedIndex + 1}`,
+        );
+      this.committedPrefix[e.index] = prefix;
+      this.committedState[e.index] = stateHash;
+      this.committedIndex = Math.max(this.committedIndex, e.index);
+      return;
+    }
+    if (known !== prefix)
+      return this.fail(
+        "state-machine-safety",
+        `node ${id} applied a different entry at index ${e.index} (term ${e.term}) than an earlier applier`,
+      );
+    if (this.committedState[e.index] !== stateHash)
+      this.fail(
+        "state-machine-safety",
+        `node ${id}'s state after index ${e.index} differs from another node's`,
+      );
+  }
+
+  /** `id`'s state machine was replaced by a snapshot at `index`. */
+  onRestore(id: NodeId, index: number, term: number, stateHash: number): void {
+    const known = this.committedState[index];
+    if (index > this.committedIndex)
+      return this.fail(
+        "state-machine-safety",
+        `node ${id} restored a snapshot at ${index} beyond every applied index (${this.committedIndex})`,
+      );
+    if (known !== undefined && known !== stateHash)
+      this.fail(
+        "state-machine-safety",
+        `node ${id} restored a snapshot at ${index} (term ${term}) whose state differs from the committed state`,
+      );
+  }
+
+  onCompact(id: NodeId, index: number): void {
+    this.mirror(id).compact(index);
+  }
+
+  /**
+   * `id` (re)started, or crashed and its disk now holds `persisted`: the mirror becomes the
+   * durable log, and every committed entry must still be on a majority.
+   */
+  onDurableState(id: NodeId, persisted: PersistedState, afterCrash: boolean): void {
+    const log = this.mirror(id);
+    const snap = persisted.snapshot;
+    if (snap) {
+      const h = this.committedPrefix[snap.metadata.index];
+      if (h === undefined)
+        return this.fail(
+          "committed-durable",
+          `node ${id}'s disk holds a snapshot at ${snap.metadata.index}, never applied anywhere`,
+        );
+      log.reset(snap.metadata.index, snap.metadata.term, h);
+    } else {
+      log.reset(0, 0, HASH_SEED);
+    }
+    let prev = log.baseHash;
+    for (const e of persisted.entries) {
+      if (e.index <= log.base) continue;
+      if (e.index !== log.lastIndex + 1)
+        return this.fail("committed-durable", `node ${id}'s disk log has a gap before ${e.index}`);
+      prev = entryHash(prev, e);
+      log.push(e.term, prev);
+    }
+    if (afterCrash) this.checkMajorityHolds(id);
+  }
+
+  private checkMajorityHolds(crashed: NodeId): void {
+    const c = this.committedIndex;
+    if (c === 0) return;
+    let holders = 0;
+    for (const log of this.mirrors.values()) if (this.holds(log, c)) holders++;
+    if (holders * 2 <= this.voters.length)
+      this.fail(
+        "committed-durable",
+        `after node ${crashed} crashed only ${holders} of ${this.voters.length} logs hold committed index ${c}`,
+      );
+  }
+
+  private holds(log: LogMirror, index: number): boolean {
+    if (index < log.base) return true; // covered by its snapshot
+    return log.hashAt(index) === this.committedPrefix[index];
+  }
+
+  private installSnapshot(id: NodeId, log: LogMirror, index: number, term: number): void {
+    const h = this.committedPrefix[index];
+    if (h === undefined)
+      return this.fail(
+        "state-machine-safety",
+        `node ${id} received a snapshot at ${index}, an index never applied anywhere`,
+      );
+    // Storage contract: keep the log after the snapshot only if it holds the snapshot's entry.
+    if (log.termAt(index) === term && log.hashAt(index) === h) log.compact(index);
+    else log.reset(index, term, h);
+  }
+
+  private append(id: NodeId, log: LogMirror, entries: Entry[]): void {
+    const first = entries[0] as Entry;
+    if (first.index <= log.base) {
+      return this.fail(
+        "log-matching",
+        `node ${id} wrote entry ${first.index} at or below its snapshot index ${log.base}`,
+      );
+    }
+    if (first.index > log.lastIndex + 1)
+      return this.fail(
+        "log-matching",
+        `node ${id} wrote entry ${first.index} after last index ${log.lastIndex}: a gap`,
+      );
+    log.truncateFrom(first.index);
+    let prev = log.hashAt(first.index - 1) as number;
+    for (const e of entries) {
+      if (e.index !== log.lastIndex + 1)
+        return this.fail("log-matching", `node ${id} wrote non-contiguous entries at ${e.index}`);
+      prev = entryHash(prev, e);
+      log.push(e.term, prev);
+      const key = e.index * 4_194_304 + e.term;
+      const seen = this.prefixOf.get(key);
+      if (seen === undefined) this.prefixOf.set(key, prev);
+      else if (seen !== prev)
+        return this.fail(
+          "log-matching",
+          `node ${id}'s log has index ${e.index} term ${e.term} like another log, but a different prefix`,
+        );
+      const committed = this.committedPrefix[e.index];
+      if (committed !== undefined && committed !== prev)
+        return this.fail(
+          "committed-durable",
+          `node ${id} overwrote committed index ${e.index} with a different entry (term ${e.term})`,
+        );
+    }
+  }
+
+  private onLeader(id: NodeId, log: LogMirror, term: number): void {
+    const other = this.leaderOfTerm.get(term);
+    if (other !== undefined && other !== id)
+      return this.fail(
+        "election-safety",
+        `nodes ${other} and ${id} are both leader of term ${term}`,
+      );
+    if (other === undefined) {
+      this.leaderOfTerm.set(term, id);
+      this.leaderChanges++;
+    }
+    const c = this.committedIndex;
+    if (c > 0 && !this.holds(log, c))
+      this.fail(
+        "leader-completeness",
+        `node ${id} became leader of term ${term} without committed index ${c}`,
+      );
+  }
+
+  private mirror(id: NodeId): LogMirror {
+    let m = this.mirrors.get(id);
+    if (!m) {
+      m = new LogMirror();
+      this.mirrors.set(id, m);
+    }
+    return m;
+  }
+}

@@ -1,0 +1,309 @@
+// SimNetwork: the simulator's message network, on virtual time.
+//
+// Every message sent is either dropped at once or scheduled for delivery after a random delay;
+// it may also be duplicated (a second copy with its own delay). A message is dropped at delivery
+// time as well if the link is cut by then or the receiver is down, like a packet arriving at a
+// dead or unreachable host. Without the "reorder" fault each directed link is FIFO (a later
+// message never overtakes an earlier one, as on one TCP connection); with it, every copy travels
+// independently and some take a detour.
+//
+// Faults (NetworkFaults, changeable at any time): drop rate, duplication rate, a typical delay
+// range, occasional long delays, reordering; plus links: partition(groups) cuts every link
+// between groups (any shape), cutLink(a, b) cuts one direction only, disconnect(id) cuts a node
+// off entirely (the 6.5840 lab's disconnect), heal() restores every link.
+//
+// Other components use it two ways:
+//   - The simulator attaches each SimNode's receive function with attach(id, fn).
+//   - Transport conformance tests use standard Transport endpoints:
+//
+//       const { transports, network, runUntilIdle } = createSimTransports([1, 2, 3]);
+//       transports.get(2)!.onMessage((m) => got.push(m));
+//       transports.get(1)!.send({ type: "heartbeat", from: 1, to: 2, term: 1, commit: 0, ctx: 0 });
+//       runUntilIdle();            // runs virtual time until no delivery is pending
+//
+//     createSimTransports' default network is reliable (no drops, 1 ms FIFO delivery); pass
+//     { faults } for an unreliable one.
+
+import type { Message, NodeId } from "../raft/types.js";
+import { REQUEST_TYPES } from "../raft/types.js";
+import type { Transport } from "../transport/transport.js";
+import { Rng } from "./rng.js";
+import { Scheduler } from "./scheduler.js";
+import type { Trace } from "./trace.js";
+
+export interface NetworkFaults {
+  /** Probability that a message (each copy) is lost. */
+  dropRate: number;
+  /** Probability that a message is delivered twice. */
+  dupRate: number;
+  /** Typical one-way delay, uniform in [minDelayMs, maxDelayMs]. */
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** Probability of a long delay, uniform up to longDelayMaxMs (a stalled route or GC pause). */
+  longDelayRate: number;
+  longDelayMaxMs: number;
+  /** Let messages on one link overtake each other (otherwise each link is FIFO). */
+  reorder: boolean;
+}
+
+/** No faults: every message arrives after 1 ms, in order. */
+export const RELIABLE: NetworkFaults = {
+  dropRate: 0,
+  dupRate: 0,
+  minDelayMs: 1,
+  maxDelayMs: 1,
+  longDelayRate: 0,
+  longDelayMaxMs: 0,
+  reorder: false,
+};
+
+/** The 6.5840 lab's unreliable network: 10% loss, 0–27 ms delays, reordering. */
+export const UNRELIABLE: NetworkFaults = {
+  dropRate: 0.1,
+  dupRate: 0,
+  minDelayMs: 0,
+  maxDelayMs: 27,
+  longDelayRate: 0,
+  longDelayMaxMs: 0,
+  reorder: true,
+};
+
+export type Receiver = (m: Message) => void;
+
+export interface NetworkStats {
+  /** Requests sent (REQUEST_TYPES: the lab's RPC count), whatever became of them. */
+  requests: number;
+  /** Payload bytes sent: entry data in appends plus snapshot data (the lab's RPC bytes). */
+  bytes: number;
+  delivered: number;
+  dropped: number;
+  duplicated: number;
+}
+
+/** Compact, stable description of a message for the trace. */
+function describe(m: Message): Record<string, number | boolean | string> {
+  switch (m.type) {
+    case "app":
+      return { prev: m.prevIndex, prevTerm: m.prevTerm, n: m.entries.length, commit: m.commit };
+    case "app-resp":
+      return m.success ? { ok: true, match: m.matchIndex } : { ok: false, reject: m.rejectIndex };
+    case "vote":
+    case "prevote":
+      return { lastIndex: m.lastLogIndex, lastTerm: m.lastLogTerm };
+    case "vote-resp":
+    case "prevote-resp":
+      return { granted: m.granted };
+    case "heartbeat":
+      return { commit: m.commit };
+    case "snap":
+      return { index: m.snapshot.metadata.index };
+    default:
+      return {};
+  }
+}
+
+function payloadBytes(m: Message): number {
+  if (m.type === "app") {
+    let n = 0;
+    for (const e of m.entries) n += e.data.length;
+    return n;
+  }
+  return m.type === "snap" ? m.snapshot.data.length : 0;
+}
+
+export class SimNetwork {
+  faults: NetworkFaults;
+  readonly stats: NetworkStats = { requests: 0, bytes: 0, delivered: 0, dropped: 0, duplicated: 0 };
+  /** Requests sent per node (the lab's per-server RPC count). */
+  readonly requestsFrom = new Map<NodeId, number>();
+  private readonly receivers = new Map<NodeId, Receiver>();
+  private readonly disconnected = new Set<NodeId>();
+  /** Cut directed links, keyed by linkKey(from, to). */
+  private readonly cut = new Set<number>();
+  /** Per directed link, the latest scheduled delivery time (FIFO mode). */
+  private readonly lastDelivery = new Map<number, number>();
+
+  constructor(
+    private readonly sched: Scheduler,
+    private readonly rng: Rng,
+    opts: { faults?: NetworkFaults; trace?: Trace } = {},
+  ) {
+    this.faults = opts.faults ?? RELIABLE;
+    this.trace = opts.trace ?? null;
+  }
+
+  private readonly trace: Trace | null;
+
+  /** Deliver messages addressed to `id` to `receive` (replaces any earlier receiver). */
+  attach(id: NodeId, receive: Receiver): void {
+    this.receivers.set(id, receive);
+  }
+
+  /** `id` is down: messages to it are dropped on arrival. */
+  detach(id: NodeId): void {
+    this.receivers.delete(id);
+  }
+
+  disconnect(id: NodeId): void {
+    this.disconnected.add(id);
+    this.traceEvent({ t: this.sched.now, ev: "disconnect", node: id });
+  }
+
+  connect(id: NodeId): void {
+    this.disconnected.delete(id);
+    this.traceEvent({ t: this.sched.now, ev: "connect", node: id });
+  }
+
+  isConnected(id: NodeId): boolean {
+    return !this.disconnected.has(id);
+  }
+
+  /** Cut every link between different groups. Nodes in no group keep their links to nobody. */
+  partition(groups: NodeId[][]): void {
+    const groupOf = new Map<NodeId, number>();
+    groups.forEach((g, i) => {
+      for (const id of g) groupOf.set(id, i);
+    });
+    const all = [...new Set([...groupOf.keys(), ...this.receivers.keys()])];
+    this.cut.clear();
+    for (const a of all)
+      for (const b of all)
+        if (a !== b && (groupOf.get(a) ?? -1 - a) !== (groupOf.get(b) ?? -1 - b))
+          this.cut.add(linkKey(a, b));
+    this.traceEvent({
+      t: this.sched.now,
+      ev: "partition",
+      groups: groups.map((g) => g.join(",")).join("|"),
+    });
+  }
+
+  /** Cut the one-way link from `from` to `to`. */
+  cutLink(from: NodeId, to: NodeId): void {
+    this.cut.add(linkKey(from, to));
+    this.traceEvent({ t: this.sched.now, ev: "cut", from, to });
+  }
+
+  /** Restore every cut link and reconnect every disconnected node. */
+  heal(): void {
+    this.cut.clear();
+    this.disconnected.clear();
+    this.traceEvent({ t: this.sched.now, ev: "heal" });
+  }
+
+  canReach(from: NodeId, to: NodeId): boolean {
+    return (
+      !this.disconnected.has(from) && !this.disconnected.has(to) && !this.cut.has(linkKey(from, to))
+    );
+  }
+
+  /** One-way send; never throws (Transport contract). */
+  send(m: Message): void {
+    if (REQUEST_TYPES.has(m.type)) {
+      this.stats.requests++;
+      this.requestsFrom.set(m.from, (this.requestsFrom.get(m.from) ?? 0) + 1);
+      this.stats.bytes += payloadBytes(m);
+    }
+    if (m.from === m.to) return this.drop(m, "self");
+    if (!this.canReach(m.from, m.to)) return this.drop(m, "cut");
+    this.transmit(m);
+    if (this.faults.dupRate > 0 && this.rng.chance(this.faults.dupRate)) {
+      this.stats.duplicated++;
+      this.traceMessage("dup", m);
+      // The copy is its own object: a receiver may keep or annotate what it got.
+      this.transmit({ ...m });
+    }
+  }
+
+  /** A Transport endpoint for `id` (see the header). */
+  endpoint(id: NodeId): Transport {
+    let closed = false;
+    return {
+      id,
+      send: (m: Message) => {
+        if (!closed) this.send(m);
+      },
+      onMessage: (handler: Receiver) => {
+        if (!closed) this.attach(id, handler);
+      },
+      close: async () => {
+        closed = true;
+        this.detach(id);
+      },
+    };
+  }
+
+  private transmit(m: Message): void {
+    const f = this.faults;
+    if (f.dropRate > 0 && this.rng.chance(f.dropRate)) return this.drop(m, "loss");
+    let delay = this.rng.int(f.minDelayMs, f.maxDelayMs);
+    if (f.longDelayRate > 0 && this.rng.chance(f.longDelayRate))
+      delay += this.rng.int(0, f.longDelayMaxMs);
+    let at = this.sched.now + delay;
+    if (!f.reorder) {
+      const key = linkKey(m.from, m.to);
+      at = Math.max(at, this.lastDelivery.get(key) ?? 0);
+      this.lastDelivery.set(key, at);
+    }
+    this.sched.at(at, () => this.deliver(m));
+  }
+
+  private deliver(m: Message): void {
+    if (!this.canReach(m.from, m.to)) return this.drop(m, "cut");
+    const receive = this.receivers.get(m.to);
+    if (!receive) return this.drop(m, "down");
+    this.stats.delivered++;
+    this.traceMessage("deliver", m);
+    receive(m);
+  }
+
+  private drop(m: Message, reason: string): void {
+    this.stats.dropped++;
+    this.traceMessage("drop", m, reason);
+  }
+
+  private traceMessage(ev: string, m: Message, reason?: string): void {
+    if (!this.trace) return;
+    this.trace.record({
+      t: this.sched.now,
+      ev,
+      type: m.type,
+      from: m.from,
+      to: m.to,
+      term: m.term,
+      ...describe(m),
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  private traceEvent(rec: Record<string, string | number>): void {
+    this.trace?.record(rec);
+  }
+}
+
+function linkKey(from: NodeId, to: NodeId): number {
+  return from * 1_048_576 + to;
+}
+
+export interface SimTransports {
+  network: SimNetwork;
+  scheduler: Scheduler;
+  transports: Map<NodeId, Transport>;
+  /** Run virtual time until nothing is in flight. Returns false if it gave up (a send loop). */
+  runUntilIdle(maxEvents?: number): boolean;
+}
+
+/** Transport endpoints over one fresh SimNetwork (for the shared Transport conformance suite). */
+export function createSimTransports(
+  ids: NodeId[],
+  opts: { faults?: NetworkFaults; seed?: number } = {},
+): SimTransports {
+  const scheduler = new Scheduler();
+  const network = new SimNetwork(scheduler, new Rng(opts.seed ?? 1).fork("network"), opts);
+  const transports = new Map(ids.map((id) => [id, network.endpoint(id)] as const));
+  return {
+    network,
+    scheduler,
+    transports,
+    runUntilIdle: (maxEvents?: number) => scheduler.runUntilIdle(maxEvents),
+  };
+}

@@ -1,0 +1,267 @@
+// One simulated server: the Raft core (RawNodeApi) + a disk (SimDisk over MemoryStorage) + the
+// simulated state machine, driven on virtual time exactly as the node runtime drives it on real
+// time (src/raft/api.ts, the Ready loop):
+//
+//   tick every tickMs ──► raw.tick() ─┐
+//   message arrives   ──► raw.step()  ├─► drain: rd = ready()
+//   client proposes   ──► propose()  ─┘     write rd to disk (volatile)
+//                                            send leader traffic (app/heartbeat/snap) now
+//                                            if rd.mustSync: fsync completes after a random
+//                                              latency; nothing else leaves before it
+//                                            send the other messages (votes, replies)
+//                                            apply snapshot + committed entries, advance(rd)
+//                                            snapshot policy: compact every N applied entries
+//
+// One Ready is in flight at a time (the fsync gate): inputs that arrive meanwhile are stepped
+// into the core and come out in the next Ready, so the disk sees group commits.
+// crash() drops everything volatile (the core, the state machine, unsynced writes: the disk
+// decides what survives); restart() rebuilds from disk.load() like a real reboot.
+
+import type { PersistedState, RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
+import type { Entry, Message, NodeId, Role } from "../raft/types.js";
+import type { WriteBatch } from "../storage/storage.js";
+import type { Rng } from "./rng.js";
+import type { ScheduledEvent, Scheduler } from "./scheduler.js";
+import { SimStateMachine } from "./state-machine.js";
+
+/** A node's stable storage as the simulator needs it: synchronous, with a crash operation. */
+export interface SimDisk {
+  load(): PersistedState;
+  write(batch: WriteBatch): void;
+  sync(): void;
+  /** Power loss: a random prefix of the unsynced writes survives (MemoryStorage.crash). */
+  crash(random: Random): void;
+}
+
+export interface SimNodeTiming {
+  /** Virtual milliseconds per Raft tick. */
+  tickMs: number;
+  electionTick: number;
+  heartbeatTick: number;
+  /** fsync latency, uniform in [min, max] virtual ms. */
+  fsyncMinMs: number;
+  fsyncMaxMs: number;
+  /** Take a snapshot every this many applied entries (0: never). */
+  snapshotEvery: number;
+}
+
+/** What a node reports to the cluster (invariant checker, trace, harness). */
+export interface NodeObserver {
+  /** A Ready was taken from the core; called before anything in it is written or sent. */
+  onReady(node: SimNode, rd: Ready): void;
+  /** A committed entry was applied; `command` is null for no-ops and conf entries. */
+  onApply(node: SimNode, entry: Entry, command: string | null): void;
+  /** A snapshot (from the leader, or loaded at restart) replaced the state machine. */
+  onRestore(node: SimNode, index: number, term: number, hash: number): void;
+  /** The local state machine was snapshotted and the log compacted up to `index`. */
+  onCompact(node: SimNode, index: number): void;
+  /** A tick produced work (an election timeout, a heartbeat). */
+  onTimer(node: SimNode): void;
+  /** The node lost power; `durable` is what its disk kept. */
+  onCrash(node: SimNode, durable: PersistedState): void;
+  /** The node came back; `persisted` is what its disk held. */
+  onStart(node: SimNode, persisted: PersistedState): void;
+  /** Malformed state (a broken snapshot): a bug, reported as a violation. */
+  onError(node: SimNode, message: string): void;
+}
+
+export interface SimNodeOptions {
+  id: NodeId;
+  peers: NodeId[];
+  sched: Scheduler;
+  /** The node's own random stream (fsync latency, election timeouts). */
+  rng: Rng;
+  disk: SimDisk;
+  send: (m: Message) => void;
+  timing: SimNodeTiming;
+  createRawNode: (config: RaftConfig) => RawNodeApi;
+  observer: NodeObserver;
+  /** Extra core options (preVote, checkQuorum, ...). */
+  raftOptions?: Partial<RaftConfig>;
+}
+
+const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
+
+export class SimNode {
+  readonly id: NodeId;
+  /** Null while crashed. */
+  raw: RawNodeApi | null = null;
+  sm = new SimStateMachine();
+  role: Role = "follower";
+  leader: NodeId = 0;
+  /** Incremented at every crash: events of a dead incarnation check it and do nothing. */
+  private incarnation = 0;
+  private syncing = false;
+  private tickEvent: ScheduledEvent | null = null;
+  private snapshotIndex = 0;
+
+  constructor(private readonly opts: SimNodeOptions) {
+    this.id = opts.id;
+  }
+
+  get up(): boolean {
+    return this.raw !== null;
+  }
+
+  /** Boot (or reboot) from the disk. */
+  start(): void {
+    if (this.raw) return;
+    const o = this.opts;
+    const persisted = o.disk.load();
+    const snap = persisted.snapshot;
+    this.sm = new SimStateMachine();
+    if (snap) {
+      const err = this.sm.restore(snap.data);
+      if (err) o.observer.onError(this, `restart: ${err}`);
+    }
+    this.snapshotIndex = snap?.metadata.index ?? 0;
+    this.role = "follower";
+    this.leader = 0;
+    const fresh = persisted.hardState.term === 0 && snap === null && persisted.entries.length === 0;
+    const random = o.rng.fork(`raft/${this.incarnation}`);
+    this.raw = o.createRawNode({
+      id: o.id,
+      peers: o.peers,
+      electionTick: o.timing.electionTick,
+      heartbeatTick: o.timing.heartbeatTick,
+      random: () => random.float(),
+      ...o.raftOptions,
+      ...(fresh ? {} : { restore: persisted, applied: this.snapshotIndex }),
+    });
+    o.observer.onStart(this, persisted);
+    if (snap)
+      o.observer.onRestore(this, snap.metadata.index, snap.metadata.term, this.sm.state.hash);
+    // A random phase, so that nodes booted together do not tick in lockstep.
+    this.scheduleTick(o.rng.int(1, o.timing.tickMs));
+  }
+
+  /** Power loss: everything volatile is gone; the disk keeps what was synced. */
+  crash(): void {
+    if (!this.raw) return;
+    this.raw = null;
+    this.incarnation++;
+    this.syncing = false;
+    this.opts.sched.cancel(this.tickEvent);
+    this.tickEvent = null;
+    const o = this.opts;
+    o.disk.crash(() => o.rng.float());
+    o.observer.onCrash(this, o.disk.load());
+  }
+
+  receive(m: Message): void {
+    if (!this.raw) return;
+    this.raw.step(m);
+    this.drain();
+  }
+
+  /** Client proposal; only a leader accepts. */
+  propose(data: Uint8Array): ReturnType<RawNodeApi["propose"]> | null {
+    if (!this.raw) return null;
+    const r = this.raw.propose(data);
+    this.drain();
+    return r;
+  }
+
+  /** Force an election now (harness use). */
+  campaign(): void {
+    if (!this.raw) return;
+    this.raw.campaign();
+    this.drain();
+  }
+
+  private scheduleTick(delay = this.opts.timing.tickMs): void {
+    const inc = this.incarnation;
+    this.tickEvent = this.opts.sched.after(delay, () => {
+      if (inc !== this.incarnation || !this.raw) return;
+      this.raw.tick();
+      if (this.raw.hasReady()) {
+        this.opts.observer.onTimer(this);
+        this.drain();
+      }
+      this.scheduleTick();
+    });
+  }
+
+  /** Handle Ready batches until the core has nothing more or an fsync is pending. */
+  private drain(): void {
+    while (this.raw && !this.syncing && this.raw.hasReady()) this.handleReady(this.raw.ready());
+  }
+
+  private handleReady(rd: Ready): void {
+    const o = this.opts;
+    o.observer.onReady(this, rd);
+    if (rd.softState) {
+      this.role = rd.softState.role;
+      this.leader = rd.softState.leader;
+    }
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      o.disk.write({
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      });
+    }
+    const later: Message[] = [];
+    for (const m of rd.messages) {
+      // Leader exception (api.ts, thesis §10.2.1): replication may overlap the leader's fsync.
+      if (LEADER_TRAFFIC.has(m.type)) o.send(m);
+      else later.push(m);
+    }
+    if (!rd.mustSync && !rd.snapshot) return this.finish(rd, later);
+    this.syncing = true;
+    const inc = this.incarnation;
+    o.sched.after(o.rng.int(o.timing.fsyncMinMs, o.timing.fsyncMaxMs), () => {
+      if (inc !== this.incarnation) return; // crashed before the fsync completed
+      o.disk.sync();
+      this.syncing = false;
+      this.finish(rd, later);
+      this.drain();
+    });
+  }
+
+  private finish(rd: Ready, later: Message[]): void {
+    const raw = this.raw;
+    if (!raw) return;
+    for (const m of later) this.opts.send(m);
+    if (rd.snapshot) this.applySnapshot(rd);
+    for (const e of rd.committed) {
+      if (e.index <= this.sm.state.applied) continue;
+      if (e.index !== this.sm.state.applied + 1)
+        this.opts.observer.onError(
+          this,
+          `apply gap: entry ${e.index} after applied ${this.sm.state.applied}`,
+        );
+      const command = this.sm.apply(e);
+      this.opts.observer.onApply(this, e, command);
+    }
+    raw.advance(rd);
+    this.maybeCompact(raw);
+  }
+
+  private applySnapshot(rd: Ready): void {
+    const snap = rd.snapshot;
+    if (!snap || snap.metadata.index <= this.sm.state.applied) return;
+    const err = this.sm.restore(snap.data);
+    if (err) return this.opts.observer.onError(this, `install snapshot: ${err}`);
+    this.snapshotIndex = snap.metadata.index;
+    this.opts.observer.onRestore(this, snap.metadata.index, snap.metadata.term, this.sm.state.hash);
+  }
+
+  private maybeCompact(raw: RawNodeApi): void {
+    const every = this.opts.timing.snapshotEvery;
+    const { applied, appliedTerm } = this.sm.state;
+    if (every <= 0 || applied - this.snapshotIndex < every) return;
+    const data = this.sm.snapshot();
+    raw.compact(applied, data);
+    // Like the node runtime: written now, durable with the next fsync; until then the log it
+    // replaces is still on disk.
+    this.opts.disk.write({
+      snapshot: {
+        metadata: { index: applied, term: appliedTerm, conf: { voters: raw.status().voters } },
+        data,
+      },
+    });
+    this.snapshotIndex = applied;
+    this.opts.observer.onCompact(this, applied);
+  }
+}
