@@ -1,0 +1,469 @@
+// The KV HTTP API (design.md, "The KV service contract"), served by every node. Writes go
+// through RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the
+// local state machine. A follower that gets NotLeaderError forwards the request to the leader
+// it knows and relays the answer, so clients may talk to any node.
+//
+// Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
+// 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),
+// 504 outcome unknown (retry with the same request id to learn it).
+import { isUtf8 } from "node:buffer";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { RaftService } from "../node/api.js";
+import {
+  LeadershipLostError,
+  NotLeaderError,
+  ProposalTimeoutError,
+  StoppedError,
+} from "../node/errors.js";
+import type { NodeId } from "../raft/types.js";
+import { encodeCommand, type KvCommand, type Session } from "./commands.js";
+import type { KvMetrics, Route } from "./metrics.js";
+import { type KvResult, type KvStateMachine, MAX_VALUE_BYTES } from "./state-machine.js";
+
+export const MAX_KEY_BYTES = 1024;
+export const MAX_CLIENT_ID_BYTES = 128;
+export const LIST_DEFAULT_LIMIT = 1000;
+export const LIST_MAX_LIMIT = 10_000;
+/** Header a forwarding follower adds; a node never forwards a request that carries it. */
+export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
+/**
+ * A CAS body holds two JSON strings of up to 1 MiB each; JSON escaping can grow them, so the
+ * body may exceed 2 MiB while its values are in bounds. Beyond this, it is certainly too large.
+ */
+const MAX_CAS_BODY_BYTES = 6 * MAX_VALUE_BYTES + 1024;
+
+export interface KvHttpOptions {
+  service: RaftService;
+  sm: KvStateMachine;
+  id: NodeId;
+  metrics?: KvMetrics;
+  logger?: Logger;
+  /** Passed to propose/readBarrier; undefined = the service's default. */
+  requestTimeoutMs?: number;
+  /** How long a follower waits for the leader's answer to a forwarded request. */
+  forwardTimeoutMs?: number;
+  /** The leader timestamp for commands (design: Date.now() at proposal time). */
+  now?: () => number;
+}
+
+export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  /** Close the keep-alive connections used for forwarding. */
+  close(): void;
+};
+
+const sessionSchema = z.object({
+  clientId: z
+    .string()
+    .min(1, "X-Client-Id must not be empty")
+    .refine((s) => Buffer.byteLength(s) <= MAX_CLIENT_ID_BYTES, "X-Client-Id is over 128 bytes"),
+  requestId: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, "X-Request-Id must be a decimal integer 1..2^53-1")
+    .transform(Number)
+    .refine(Number.isSafeInteger, "X-Request-Id must be a decimal integer 1..2^53-1"),
+});
+
+// Lone surrogates cannot be stored as UTF-8; JSON strings may still carry them as \ud800.
+const LONE_SURROGATE = /\p{Cs}/u;
+const utf8String = z.string().refine((s) => !LONE_SURROGATE.test(s), "not valid Unicode text");
+
+const casSchema = z.strictObject({
+  expect: utf8String.nullable(),
+  value: utf8String,
+});
+
+const listSchema = z.object({
+  prefix: z.string().default(""),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,6}$/, "limit must be a whole number")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= LIST_MAX_LIMIT, `limit must be 1..${LIST_MAX_LIMIT}`)
+    .default(LIST_DEFAULT_LIMIT),
+});
+
+const KEY_ALLOW = "GET, PUT, DELETE, POST";
+const JSON_TYPE = "application/json";
+const TEXT_TYPE = "text/plain; charset=utf-8";
+const EMPTY = Buffer.alloc(0);
+// Raw path bytes must be printable ASCII; anything else must be percent-encoded (RFC 3986 §2).
+const RAW_PATH_OK = /^[\x21-\x7e]*$/;
+
+/** Per-request state threaded through the async steps. */
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: Route;
+  start: number;
+  /** The request body, kept so a follower can forward it. */
+  body: Buffer;
+}
+
+export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
+  const { service, sm, id, metrics, logger } = opts;
+  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.requestTimeoutMs;
+  const forwardTimeoutMs = opts.forwardTimeoutMs ?? 10_000;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+  function send(ctx: Ctx, status: number, body: Buffer | string, type: string) {
+    const { res } = ctx;
+    if (!res.headersSent) {
+      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    }
+    metrics?.request(ctx.route, status, (performance.now() - ctx.start) / 1000);
+  }
+
+  function fail(ctx: Ctx, status: number, message: string, extra?: Record<string, unknown>) {
+    send(ctx, status, JSON.stringify({ error: message, ...extra }), JSON_TYPE);
+  }
+
+  function methodNotAllowed(ctx: Ctx, allow: string) {
+    ctx.res.setHeader("allow", allow);
+    fail(ctx, 405, `method ${ctx.req.method} not allowed; use ${allow}`);
+  }
+
+  /** Answer 413 without reading the rest of an oversized body, then drop the connection. */
+  function tooLarge(ctx: Ctx, message: string) {
+    const { req, res } = ctx;
+    if (!req.complete) {
+      res.setHeader("connection", "close");
+      req.pause();
+      res.once("finish", () => {
+        req.socket.end();
+        setTimeout(() => req.socket.destroy(), 1000).unref();
+      });
+    }
+    fail(ctx, 413, message);
+  }
+
+  /** Collect the body up to `limit` bytes; calls done(null) if it is longer. */
+  function readBody(ctx: Ctx, limit: number, done: (body: Buffer | null) => void) {
+    const { req } = ctx;
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) return done(null);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        done(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (!over) done(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+  }
+
+  function serviceError(ctx: Ctx, err: unknown) {
+    if (err instanceof NotLeaderError) return forward(ctx);
+    if (err instanceof StoppedError) return fail(ctx, 503, err.message);
+    if (err instanceof ProposalTimeoutError || err instanceof LeadershipLostError) {
+      return fail(ctx, 504, err.message);
+    }
+    logger?.error({ err, route: ctx.route }, "unexpected error serving a KV request");
+    fail(ctx, 500, "internal error");
+  }
+
+  /** Relay the request to the leader; the request was certainly not proposed here. */
+  function forward(ctx: Ctx) {
+    const { req, res } = ctx;
+    const leader = service.leaderHttp();
+    if (leader === null) return fail(ctx, 503, "no leader known; retry later");
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      return fail(ctx, 503, "not the leader (leadership is changing); retry later");
+    }
+    let target: URL;
+    try {
+      target = new URL(leader.includes("://") ? leader : `http://${leader}`);
+    } catch {
+      return fail(ctx, 503, "leader address unknown; retry later");
+    }
+    metrics?.forwarded(ctx.route);
+    const headers: http.OutgoingHttpHeaders = {
+      [FORWARDED_HEADER]: String(id),
+      "content-length": ctx.body.length,
+    };
+    for (const h of ["content-type", "x-client-id", "x-request-id"]) {
+      const v = req.headers[h];
+      if (v !== undefined) headers[h] = v;
+    }
+    let timedOut = false;
+    const preq = http.request({
+      host: target.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers,
+      agent,
+      timeout: forwardTimeoutMs,
+    });
+    preq.on("timeout", () => {
+      timedOut = true;
+      preq.destroy();
+    });
+    preq.on("response", (pres) => {
+      const status = pres.statusCode ?? 502;
+      const out: http.OutgoingHttpHeaders = {};
+      for (const h of ["content-type", "content-length", "allow"]) {
+        const v = pres.headers[h];
+        if (v !== undefined) out[h] = v;
+      }
+      res.writeHead(status, out);
+      pres.pipe(res);
+      pres.on("end", () =>
+        metrics?.request(ctx.route, status, (performance.now() - ctx.start) / 1000),
+      );
+      pres.on("error", () => res.destroy());
+    });
+    preq.on("error", (err) => {
+      if (res.headersSent) return void res.destroy();
+      logger?.debug({ err, leader, route: ctx.route }, "forwarding to the leader failed");
+      // Once a write's bytes have left this node the leader may have proposed it: its outcome
+      // is unknown (504). A read, or a write that never left, is safe to retry (503).
+      if (req.method !== "GET" && (timedOut || preq.writableFinished)) {
+        fail(ctx, 504, "no answer from the leader; the write may or may not have been applied");
+      } else {
+        fail(ctx, 503, `cannot reach the leader at ${leader}; retry later`);
+      }
+    });
+    preq.end(ctx.body);
+  }
+
+  function parseSession(ctx: Ctx): Session | undefined | null {
+    const clientId = ctx.req.headers["x-client-id"];
+    const requestId = ctx.req.headers["x-request-id"];
+    if (clientId === undefined && requestId === undefined) return undefined;
+    if (clientId === undefined || requestId === undefined) {
+      fail(ctx, 400, "X-Client-Id and X-Request-Id must be sent together");
+      return null;
+    }
+    const parsed = sessionSchema.safeParse({ clientId, requestId });
+    if (!parsed.success) {
+      fail(ctx, 400, parsed.error.issues[0]?.message ?? "bad session headers");
+      return null;
+    }
+    return parsed.data;
+  }
+
+  function answer(ctx: Ctx, result: KvResult) {
+    switch (result.kind) {
+      case "ok":
+        return send(ctx, 200, EMPTY, TEXT_TYPE);
+      case "cas-mismatch":
+        return fail(ctx, 409, "cas mismatch: the current value differs from expect", {
+          current: result.current === null ? null : Buffer.from(result.current).toString(),
+        });
+      case "too-large":
+        return fail(
+          ctx,
+          413,
+          `value would be ${result.bytes} bytes; the limit is ${MAX_VALUE_BYTES}`,
+        );
+      case "stale-request":
+        return fail(
+          ctx,
+          400,
+          `stale X-Request-Id: this client's latest request id is ${result.latest}`,
+        );
+      case "invalid":
+        return fail(ctx, 400, result.message);
+    }
+  }
+
+  function propose(ctx: Ctx, cmd: KvCommand) {
+    metrics?.proposal();
+    service.propose(encodeCommand(cmd), timeoutMs).then(
+      (r) => answer(ctx, r as KvResult),
+      (err) => serviceError(ctx, err),
+    );
+  }
+
+  function write(ctx: Ctx, key: string, op: "put" | "delete" | "append" | "cas") {
+    const session = parseSession(ctx);
+    if (session === null) return;
+    if (op === "delete") {
+      ctx.route = "delete";
+      return propose(ctx, withSession({ op: "del", key, ts: now() }, session));
+    }
+    ctx.route = op;
+    const limit = op === "cas" ? MAX_CAS_BODY_BYTES : MAX_VALUE_BYTES;
+    ctx.req.on("error", () => {});
+    readBody(ctx, limit, (body) => {
+      if (body === null) return tooLarge(ctx, `body is over the ${MAX_VALUE_BYTES}-byte limit`);
+      ctx.body = body;
+      if (!isUtf8(body)) return fail(ctx, 400, "body is not valid UTF-8");
+      if (op !== "cas")
+        return propose(ctx, withSession({ op, key, ts: now(), value: body }, session));
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString());
+      } catch {
+        return fail(ctx, 400, 'body must be JSON {"expect": string or null, "value": string}');
+      }
+      const parsed = casSchema.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return fail(
+          ctx,
+          400,
+          `bad cas body: ${issue?.path.join(".") || "body"}: ${issue?.message}`,
+        );
+      }
+      const value = Buffer.from(parsed.data.value);
+      const expect = parsed.data.expect === null ? null : Buffer.from(parsed.data.expect);
+      if (value.length > MAX_VALUE_BYTES) {
+        return fail(ctx, 413, `value is ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+      }
+      propose(ctx, withSession({ op: "cas", key, ts: now(), expect, value }, session));
+    });
+  }
+
+  function read(ctx: Ctx, then: () => void) {
+    service.readBarrier(timeoutMs).then(then, (err) => serviceError(ctx, err));
+  }
+
+  function keyRoute(ctx: Ctx, rawKey: string, query: string) {
+    const method = ctx.req.method;
+    if (method !== "GET" && method !== "PUT" && method !== "DELETE" && method !== "POST") {
+      return methodNotAllowed(ctx, KEY_ALLOW);
+    }
+    const key = decodeKey(rawKey);
+    if (typeof key !== "string") return fail(ctx, 400, key.error);
+    if (method === "GET") {
+      ctx.route = "get";
+      return read(ctx, () => {
+        const v = sm.get(key);
+        if (v === undefined) fail(ctx, 404, "key not found");
+        else send(ctx, 200, v as Buffer, TEXT_TYPE);
+      });
+    }
+    if (method === "PUT") return write(ctx, key, "put");
+    if (method === "DELETE") return write(ctx, key, "delete");
+    const op = new URLSearchParams(query).get("op");
+    if (op === "append" || op === "cas") return write(ctx, key, op);
+    fail(ctx, 400, op === null ? "POST needs ?op=append or ?op=cas" : `unknown op "${op}"`);
+  }
+
+  function listRoute(ctx: Ctx, query: string) {
+    ctx.route = "list";
+    if (ctx.req.method !== "GET") return methodNotAllowed(ctx, "GET");
+    const params = new URLSearchParams(query);
+    const parsed = listSchema.safeParse({
+      prefix: params.get("prefix") ?? undefined,
+      limit: params.get("limit") ?? undefined,
+    });
+    if (!parsed.success) return fail(ctx, 400, parsed.error.issues[0]?.message ?? "bad query");
+    const { prefix, limit } = parsed.data;
+    read(ctx, () => {
+      const items = sm.list(prefix, limit).map((e) => ({
+        key: e.key,
+        value: Buffer.from(e.value).toString(),
+      }));
+      send(ctx, 200, JSON.stringify(items), JSON_TYPE);
+    });
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse) {
+    const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? "" : url.slice(q + 1);
+    try {
+      if (path.startsWith("/v1/kv/")) return keyRoute(ctx, path.slice(7), query);
+      if (path === "/v1/kv") return listRoute(ctx, query);
+      if (path === "/v1/status") {
+        ctx.route = "status";
+        if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
+        return send(ctx, 200, JSON.stringify(service.status()), JSON_TYPE);
+      }
+      if (path === "/metrics") {
+        ctx.route = "metrics";
+        if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
+        if (!metrics) return fail(ctx, 404, "metrics are not enabled on this node");
+        const reg = metrics.registry;
+        reg.metrics().then(
+          (text) => send(ctx, 200, text, reg.contentType),
+          (err) => serviceError(ctx, err),
+        );
+        return;
+      }
+      fail(ctx, 404, `no route for ${path}`);
+    } catch (err) {
+      serviceError(ctx, err);
+    }
+  }
+
+  return Object.assign(handler, { close: () => agent.destroy() });
+}
+
+function withSession<T extends KvCommand>(cmd: T, session: Session | undefined): T {
+  if (session) cmd.session = session;
+  return cmd;
+}
+
+/** Percent-decode a key and check it is UTF-8 of 1..1024 bytes. */
+export function decodeKey(raw: string): string | { error: string } {
+  if (!RAW_PATH_OK.test(raw)) return { error: "key must be percent-encoded ASCII in the path" };
+  let key: string;
+  try {
+    // Throws URIError on malformed escapes and on escapes that are not UTF-8.
+    key = decodeURIComponent(raw);
+  } catch {
+    return { error: "key is not valid percent-encoded UTF-8" };
+  }
+  const bytes = Buffer.byteLength(key);
+  if (bytes < 1 || bytes > MAX_KEY_BYTES) {
+    return { error: `key must be 1..${MAX_KEY_BYTES} bytes of UTF-8 (got ${bytes})` };
+  }
+  return key;
+}
+
+export interface KvHttpServer {
+  server: http.Server;
+  /** http://HOST:PORT actually bound (port 0 resolved). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Start the API on host:port (port 0 = any free port). */
+export function startKvHttpServer(
+  host: string,
+  port: number,
+  opts: KvHttpOptions,
+): Promise<KvHttpServer> {
+  const handler = createKvHttpHandler(opts);
+  const server = http.createServer({ keepAlive: true }, handler);
+  // Longer than typical client pools' idle timeouts, so clients close idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const addr = server.address() as AddressInfo;
+      const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+      resolve({
+        server,
+        url: `http://${h}:${addr.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            handler.close();
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

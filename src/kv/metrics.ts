@@ -1,0 +1,137 @@
+// Prometheus metrics for one KV node, in a registry of its own (never prom-client's global one)
+// so several nodes can live in one process (tests, the simulator).
+//
+// The HTTP layer records requests; the node runtime reports Raft progress through NodeMetrics.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Hooks the node runtime calls. Every method is cheap and never throws. */
+export interface NodeMetrics {
+  setCommitIndex(index: number): void;
+  setAppliedIndex(index: number): void;
+  setTerm(term: number): void;
+  /** Leader id as seen by this node (0 = none). Counts a leader change when it differs. */
+  setLeader(leader: number): void;
+  proposal(): void;
+  /** Duration of one storage sync (fsync) in seconds. */
+  observeFsync(seconds: number): void;
+  /** Entries written per Ready batch (group commit effectiveness). */
+  observeBatch(entries: number): void;
+}
+
+export type Route =
+  | "get"
+  | "put"
+  | "delete"
+  | "append"
+  | "cas"
+  | "list"
+  | "status"
+  | "metrics"
+  | "other";
+
+export interface KvMetrics extends NodeMetrics {
+  readonly registry: Registry;
+  /** Record one answered HTTP request. */
+  request(route: Route, status: number, seconds: number): void;
+  forwarded(route: Route): void;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean }): KvMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: String(opts.nodeId) });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: "raftwork_kv_requests_total",
+    help: "HTTP requests answered, by route and status code",
+    labelNames: ["route", "code"] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "raftwork_kv_request_duration_seconds",
+    help: "HTTP request latency by route",
+    labelNames: ["route"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const forwards = new Counter({
+    name: "raftwork_kv_forwarded_total",
+    help: "Requests a follower forwarded to the leader",
+    labelNames: ["route"] as const,
+    registers: [registry],
+  });
+  const commitIndex = gauge(
+    registry,
+    "raftwork_raft_commit_index",
+    "Highest log index known committed",
+  );
+  const appliedIndex = gauge(registry, "raftwork_raft_applied_index", "Highest log index applied");
+  const term = gauge(registry, "raftwork_raft_term", "Current Raft term");
+  const leader = gauge(registry, "raftwork_raft_leader", "Leader id known to this node (0 = none)");
+  const leaderChanges = new Counter({
+    name: "raftwork_raft_leader_changes_total",
+    help: "Times the known leader changed",
+    registers: [registry],
+  });
+  const proposals = new Counter({
+    name: "raftwork_raft_proposals_total",
+    help: "Proposals submitted to Raft on this node",
+    registers: [registry],
+  });
+  const fsync = new Histogram({
+    name: "raftwork_storage_fsync_duration_seconds",
+    help: "Storage sync latency",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const batch = new Histogram({
+    name: "raftwork_raft_ready_batch_entries",
+    help: "Log entries persisted per Ready batch",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+
+  // prom-client's labels() looks children up by a joined string on every call; caching the
+  // children keeps the request path to one Map lookup.
+  const requestChildren = new Map<string, Counter.Internal>();
+  const latencyChildren = new Map<Route, Histogram.Internal<"route">>();
+  let lastLeader = -1;
+
+  return {
+    registry,
+    request(route, status, seconds) {
+      const k = `${route} ${status}`;
+      let c = requestChildren.get(k);
+      if (!c) {
+        c = requests.labels(route, String(status));
+        requestChildren.set(k, c);
+      }
+      c.inc();
+      let h = latencyChildren.get(route);
+      if (!h) {
+        h = latency.labels(route);
+        latencyChildren.set(route, h);
+      }
+      h.observe(seconds);
+    },
+    forwarded: (route) => forwards.inc({ route }),
+    setCommitIndex: (i) => commitIndex.set(i),
+    setAppliedIndex: (i) => appliedIndex.set(i),
+    setTerm: (t) => term.set(t),
+    setLeader(id) {
+      if (id !== lastLeader) {
+        if (lastLeader !== -1) leaderChanges.inc();
+        lastLeader = id;
+        leader.set(id);
+      }
+    },
+    proposal: () => proposals.inc(),
+    observeFsync: (s) => fsync.observe(s),
+    observeBatch: (n) => batch.observe(n),
+  };
+}
+
+function gauge(registry: Registry, name: string, help: string): Gauge {
+  return new Gauge({ name, help, registers: [registry] });
+}
