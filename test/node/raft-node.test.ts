@@ -1,0 +1,238 @@
+// RaftNode's loop against a scripted core: what it persists, when it syncs, in which order it
+// sends, applies and settles. Fast and deterministic in what it checks (no election timing).
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import {
+  LeadershipLostError,
+  NotLeaderError,
+  ProposalTimeoutError,
+  StoppedError,
+} from "../../src/node/errors.js";
+import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
+import type { RaftConfig } from "../../src/raft/api.js";
+import type { Message } from "../../src/raft/types.js";
+import {
+  GatedStorage,
+  ListMachine,
+  RecordingTransport,
+  ScriptedCore,
+  utf8,
+  waitFor,
+} from "./fakes.js";
+
+interface Harness {
+  node: RaftNode;
+  core: ScriptedCore;
+  storage: GatedStorage;
+  transport: RecordingTransport;
+  sm: ListMachine;
+  config: RaftConfig | null;
+  fatal: Error[];
+}
+
+const nodes: RaftNode[] = [];
+after(async () => {
+  for (const n of nodes) await n.stop();
+});
+
+async function start(
+  opts: Partial<RaftNodeOptions> & { gated?: boolean; storage?: GatedStorage } = {},
+): Promise<Harness> {
+  const core = new ScriptedCore(1);
+  const storage = opts.storage ?? new GatedStorage();
+  storage.gated = opts.gated ?? false;
+  const transport = new RecordingTransport(1, storage.events);
+  const sm = new ListMachine();
+  const h: Harness = { core, storage, transport, sm, config: null, fatal: [], node: null as never };
+  h.node = await RaftNode.start({
+    id: 1,
+    peers: [1, 2, 3],
+    storage,
+    transport,
+    stateMachine: sm,
+    createRawNode: (config) => {
+      h.config = config;
+      return core;
+    },
+    electionTimeoutMs: 10_000,
+    heartbeatMs: 1_000,
+    onFatal: (err) => h.fatal.push(err),
+    ...opts,
+  });
+  nodes.push(h.node);
+  // A message makes the node look at the core again, as any real input would.
+  core.changed = () => setImmediate(() => transport.deliver(poke));
+  return h;
+}
+
+const appMsg: Message = {
+  type: "app",
+  from: 1,
+  to: 2,
+  term: 2,
+  prevIndex: 0,
+  prevTerm: 0,
+  entries: [],
+  commit: 0,
+};
+const poke: Message = { type: "heartbeat", from: 2, to: 1, term: 0, commit: 0, ctx: 0 };
+const voteResp: Message = { type: "vote-resp", from: 1, to: 3, term: 2, granted: false };
+
+describe("RaftNode loop", () => {
+  it("group commit: proposals arriving during an fsync share the next write and fsync", async () => {
+    const h = await start({ gated: true });
+    h.core.becomeLeader(2);
+    await waitFor(() => h.storage.syncsInFlight === 1, "the leader's hard state sync");
+    h.storage.releaseSync();
+    await waitFor(() => h.storage.syncsInFlight === 0, "sync done");
+
+    const first = h.node.propose(utf8("a"));
+    await waitFor(() => h.storage.syncsInFlight === 1, "first proposal's sync");
+    const rest = [h.node.propose(utf8("b")), h.node.propose(utf8("c")), h.node.propose(utf8("d"))];
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(h.storage.syncsInFlight, 1, "no second sync while one is in flight");
+    h.storage.releaseSync();
+    await waitFor(() => h.storage.syncsInFlight === 1, "the batched sync");
+    const batch = h.storage.writes.at(-1);
+    assert.deepEqual(
+      batch?.entries?.map((e) => e.index),
+      [2, 3, 4],
+      "b, c and d written together",
+    );
+    h.storage.releaseSync();
+    h.core.commitTo(4);
+    h.storage.gated = false;
+    assert.deepEqual(await Promise.all([first, ...rest]), [1, 2, 3, 4]);
+    assert.deepEqual(h.sm.items, ["a", "b", "c", "d"]);
+  });
+
+  it("sends leader traffic before the fsync and vote replies only after it (thesis §10.2.1)", async () => {
+    const h = await start({ gated: true });
+    h.core.becomeLeader(2);
+    h.core.send(appMsg);
+    h.core.send(voteResp);
+    await waitFor(() => h.storage.syncsInFlight === 1, "sync");
+    assert.deepEqual(h.storage.events, ["send:app", "write", "sync-start"]);
+    h.storage.releaseSync();
+    await waitFor(() => h.transport.sent.length === 2, "vote reply sent");
+    assert.deepEqual(h.storage.events, [
+      "send:app",
+      "write",
+      "sync-start",
+      "sync-done",
+      "send:vote-resp",
+    ]);
+  });
+
+  it("rejects a proposal with LeadershipLostError when another term's entry commits at its index", async () => {
+    const h = await start();
+    h.core.becomeLeader(2);
+    const p = h.node.propose(utf8("mine"));
+    await waitFor(() => h.core.log.length === 1, "proposal in the log");
+    h.core.overwrite({ index: 1, term: 3, type: "normal", data: utf8("theirs") });
+    h.core.commitTo(1);
+    await assert.rejects(p, LeadershipLostError);
+    assert.deepEqual(h.sm.items, ["theirs"]);
+  });
+
+  it("stepping down fails pending proposals with LeadershipLostError; followers answer NotLeaderError", async () => {
+    const h = await start({ httpAddress: "127.0.0.1:8001" });
+    h.core.becomeLeader(2);
+    await waitFor(() => h.node.leaderHttp() === "127.0.0.1:8001", "leader");
+    const p = h.node.propose(utf8("x"));
+    await waitFor(() => h.core.log.length === 1, "proposed");
+    h.core.becomeFollower(3, 2);
+    await assert.rejects(p, LeadershipLostError);
+    await waitFor(() => h.node.leaderHttp() === null && h.node.status().leader === 2, "follower");
+    await assert.rejects(
+      h.node.propose(utf8("y")),
+      (e: unknown) => e instanceof NotLeaderError && e.leader === 2,
+    );
+    await assert.rejects(h.node.readBarrier(), NotLeaderError);
+  });
+
+  it("times out a proposal that never commits", async () => {
+    const h = await start();
+    h.core.becomeLeader(2);
+    await assert.rejects(h.node.propose(utf8("slow"), 30), ProposalTimeoutError);
+  });
+
+  it("batches concurrent read barriers into one ReadIndex round and waits for the apply", async () => {
+    const h = await start({ httpAddress: "127.0.0.1:8001" });
+    h.core.becomeLeader(2);
+    await waitFor(() => h.node.leaderHttp() === "127.0.0.1:8001", "leader");
+    const w = h.node.propose(utf8("w"));
+    await waitFor(() => h.core.log.length === 1, "proposed");
+    let done = 0;
+    const reads = [1, 2, 3].map(() => h.node.readBarrier().then(() => done++));
+    await waitFor(() => h.core.readRequests.length === 1, "read round");
+    h.core.confirmRead(h.core.readRequests[0] as number, 1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(done, 0, "reads wait until the read index is applied");
+    h.core.commitTo(1);
+    await Promise.all([w, ...reads]);
+    assert.equal(h.core.readRequests.length, 1, "one round for three reads");
+  });
+
+  it("survives a message the core throws on", async () => {
+    const h = await start();
+    h.transport.deliver({ ...voteResp, term: -1 });
+    h.core.becomeLeader(2);
+    const p = h.node.propose(utf8("after"));
+    await waitFor(() => h.core.log.length === 1, "proposed");
+    h.core.commitTo(1);
+    assert.equal(await p, 1);
+  });
+
+  it("stops on a storage failure: onFatal, waiters get StoppedError", async () => {
+    const h = await start({ gated: true });
+    h.core.becomeLeader(2);
+    await waitFor(() => h.storage.syncsInFlight === 1, "sync");
+    h.storage.releaseSync();
+    await waitFor(() => h.storage.syncsInFlight === 0, "sync done");
+    h.storage.failNextSync = new Error("EIO");
+    const p = h.node.propose(utf8("x"));
+    await waitFor(() => h.storage.syncsInFlight === 1, "sync");
+    h.storage.releaseSync();
+    await assert.rejects(p, StoppedError);
+    assert.equal(h.fatal[0]?.message, "EIO");
+    await assert.rejects(h.node.propose(utf8("y")), StoppedError);
+  });
+
+  it("snapshots and compacts every snapshotEntries applied entries", async () => {
+    const h = await start({ snapshotEntries: 3 });
+    h.core.becomeLeader(2);
+    const ps = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
+    await waitFor(() => h.core.log.length === 4, "proposed");
+    h.core.commitTo(4);
+    await Promise.all(ps);
+    await waitFor(() => h.core.compactions.length === 1, "compaction");
+    assert.deepEqual(h.core.compactions, [4]);
+    const snap = h.storage.writes.find((w) => w.snapshot)?.snapshot;
+    assert.equal(snap?.metadata.index, 4);
+    assert.equal(snap?.metadata.term, 2);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
+  });
+
+  it("restarts from storage: restores the state machine and hands the core the persisted state", async () => {
+    const storage = new GatedStorage({
+      hardState: { term: 4, vote: 2, commit: 6 },
+      snapshot: {
+        metadata: { index: 5, term: 3, conf: { voters: [1, 2, 3] } },
+        data: utf8(JSON.stringify(["p", "q"])),
+      },
+      entries: [{ index: 6, term: 4, type: "normal", data: utf8("r") }],
+    });
+    const h = await start({ storage });
+    assert.deepEqual(h.sm.items, ["p", "q"]);
+    assert.equal(h.config?.applied, 5);
+    assert.equal(h.config?.restore?.hardState.term, 4);
+    assert.equal(h.node.status().appliedIndex, 5);
+  });
+
+  it("maps wall-clock timeouts to ticks: T=10s, heartbeat 1s", async () => {
+    const h = await start();
+    assert.equal(h.config?.heartbeatTick, 2);
+    assert.equal(h.config?.electionTick, 20);
+  });
+});
