@@ -136,29 +136,34 @@ export class InvariantChecker {
     const log = this.mirror(id);
     const prefix = log.hashAt(e.index);
     if (prefix === undefined || log.termAt(e.index) !== e.term) {
-      return this.fail(
+      this.fail(
         "state-machine-safety",
         `node ${id} applied index ${e.index} term ${e.term}, which is not in its log`,
       );
+      return;
     }
     const known = this.committedPrefix[e.index];
     if (known === undefined) {
       // The first application of a new index: the frontier moves by exactly one.
-      if (e.index !== this.committedIndex + 1)
-        return this.fail(
+      if (e.index !== this.committedIndex + 1) {
+        this.fail(
           "applied-monotonic",
           `node ${id} applied ${e.index} but no node has applied ${this.committedIndex + 1}`,
         );
+        return;
+      }
       this.committedPrefix[e.index] = prefix;
       this.committedState[e.index] = stateHash;
       this.committedIndex = Math.max(this.committedIndex, e.index);
       return;
     }
-    if (known !== prefix)
-      return this.fail(
+    if (known !== prefix) {
+      this.fail(
         "state-machine-safety",
         `node ${id} applied a different entry at index ${e.index} (term ${e.term}) than an earlier applier`,
       );
+      return;
+    }
     if (this.committedState[e.index] !== stateHash)
       this.fail(
         "state-machine-safety",
@@ -169,11 +174,13 @@ export class InvariantChecker {
   /** `id`'s state machine was replaced by a snapshot at `index`. */
   onRestore(id: NodeId, index: number, term: number, stateHash: number): void {
     const known = this.committedState[index];
-    if (index > this.committedIndex)
-      return this.fail(
+    if (index > this.committedIndex) {
+      this.fail(
         "state-machine-safety",
         `node ${id} restored a snapshot at ${index} beyond every applied index (${this.committedIndex})`,
       );
+      return;
+    }
     if (known !== undefined && known !== stateHash)
       this.fail(
         "state-machine-safety",
@@ -194,11 +201,13 @@ export class InvariantChecker {
     const snap = persisted.snapshot;
     if (snap) {
       const h = this.committedPrefix[snap.metadata.index];
-      if (h === undefined)
-        return this.fail(
+      if (h === undefined) {
+        this.fail(
           "committed-durable",
           `node ${id}'s disk holds a snapshot at ${snap.metadata.index}, never applied anywhere`,
         );
+        return;
+      }
       log.reset(snap.metadata.index, snap.metadata.term, h);
     } else {
       log.reset(0, 0, HASH_SEED);
@@ -206,8 +215,10 @@ export class InvariantChecker {
     let prev = log.baseHash;
     for (const e of persisted.entries) {
       if (e.index <= log.base) continue;
-      if (e.index !== log.lastIndex + 1)
-        return this.fail("committed-durable", `node ${id}'s disk log has a gap before ${e.index}`);
+      if (e.index !== log.lastIndex + 1) {
+        this.fail("committed-durable", `node ${id}'s disk log has a gap before ${e.index}`);
+        return;
+      }
       prev = entryHash(prev, e);
       log.push(e.term, prev);
     }
@@ -233,11 +244,13 @@ export class InvariantChecker {
 
   private installSnapshot(id: NodeId, log: LogMirror, index: number, term: number): void {
     const h = this.committedPrefix[index];
-    if (h === undefined)
-      return this.fail(
+    if (h === undefined) {
+      this.fail(
         "state-machine-safety",
         `node ${id} received a snapshot at ${index}, an index never applied anywhere`,
       );
+      return;
+    }
     // Storage contract: keep the log after the snapshot only if it holds the snapshot's entry.
     if (log.termAt(index) === term && log.hashAt(index) === h) log.compact(index);
     else log.reset(index, term, h);
@@ -246,47 +259,55 @@ export class InvariantChecker {
   private append(id: NodeId, log: LogMirror, entries: Entry[]): void {
     const first = entries[0] as Entry;
     if (first.index <= log.base) {
-      return this.fail(
+      this.fail(
         "log-matching",
         `node ${id} wrote entry ${first.index} at or below its snapshot index ${log.base}`,
       );
+      return;
     }
-    if (first.index > log.lastIndex + 1)
-      return this.fail(
+    if (first.index > log.lastIndex + 1) {
+      this.fail(
         "log-matching",
         `node ${id} wrote entry ${first.index} after last index ${log.lastIndex}: a gap`,
       );
+      return;
+    }
     log.truncateFrom(first.index);
     let prev = log.hashAt(first.index - 1) as number;
     for (const e of entries) {
-      if (e.index !== log.lastIndex + 1)
-        return this.fail("log-matching", `node ${id} wrote non-contiguous entries at ${e.index}`);
+      if (e.index !== log.lastIndex + 1) {
+        this.fail("log-matching", `node ${id} wrote non-contiguous entries at ${e.index}`);
+        return;
+      }
       prev = entryHash(prev, e);
       log.push(e.term, prev);
       const key = e.index * 4_194_304 + e.term;
       const seen = this.prefixOf.get(key);
       if (seen === undefined) this.prefixOf.set(key, prev);
-      else if (seen !== prev)
-        return this.fail(
+      else if (seen !== prev) {
+        this.fail(
           "log-matching",
           `node ${id}'s log has index ${e.index} term ${e.term} like another log, but a different prefix`,
         );
+        return;
+      }
       const committed = this.committedPrefix[e.index];
-      if (committed !== undefined && committed !== prev)
-        return this.fail(
+      if (committed !== undefined && committed !== prev) {
+        this.fail(
           "committed-durable",
           `node ${id} overwrote committed index ${e.index} with a different entry (term ${e.term})`,
         );
+        return;
+      }
     }
   }
 
   private onLeader(id: NodeId, log: LogMirror, term: number): void {
     const other = this.leaderOfTerm.get(term);
-    if (other !== undefined && other !== id)
-      return this.fail(
-        "election-safety",
-        `nodes ${other} and ${id} are both leader of term ${term}`,
-      );
+    if (other !== undefined && other !== id) {
+      this.fail("election-safety", `nodes ${other} and ${id} are both leader of term ${term}`);
+      return;
+    }
     if (other === undefined) {
       this.leaderOfTerm.set(term, id);
       this.leaderChanges++;

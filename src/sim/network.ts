@@ -203,8 +203,14 @@ export class SimNetwork {
       this.requestsFrom.set(m.from, (this.requestsFrom.get(m.from) ?? 0) + 1);
       this.stats.bytes += payloadBytes(m);
     }
-    if (m.from === m.to) return this.drop(m, "self");
-    if (!this.canReach(m.from, m.to)) return this.drop(m, "cut");
+    if (m.from === m.to) {
+      this.drop(m, "self");
+      return;
+    }
+    if (!this.canReach(m.from, m.to)) {
+      this.drop(m, "cut");
+      return;
+    }
     this.transmit(m);
     if (this.faults.dupRate > 0 && this.rng.chance(this.faults.dupRate)) {
       this.stats.duplicated++;
@@ -234,7 +240,10 @@ export class SimNetwork {
 
   private transmit(m: Message): void {
     const f = this.faults;
-    if (f.dropRate > 0 && this.rng.chance(f.dropRate)) return this.drop(m, "loss");
+    if (f.dropRate > 0 && this.rng.chance(f.dropRate)) {
+      this.drop(m, "loss");
+      return;
+    }
     let delay = this.rng.int(f.minDelayMs, f.maxDelayMs);
     if (f.longDelayRate > 0 && this.rng.chance(f.longDelayRate))
       delay += this.rng.int(0, f.longDelayMaxMs);
@@ -248,9 +257,15 @@ export class SimNetwork {
   }
 
   private deliver(m: Message): void {
-    if (!this.canReach(m.from, m.to)) return this.drop(m, "cut");
+    if (!this.canReach(m.from, m.to)) {
+      this.drop(m, "cut");
+      return;
+    }
     const receive = this.receivers.get(m.to);
-    if (!receive) return this.drop(m, "down");
+    if (!receive) {
+      this.drop(m, "down");
+      return;
+    }
     this.stats.delivered++;
     this.traceMessage("deliver", m);
     receive(m);

@@ -207,7 +207,10 @@ export class SimNode {
       if (LEADER_TRAFFIC.has(m.type)) o.send(m);
       else later.push(m);
     }
-    if (!rd.mustSync && !rd.snapshot) return this.finish(rd, later);
+    if (!rd.mustSync && !rd.snapshot) {
+      this.finish(rd, later);
+      return;
+    }
     this.syncing = true;
     const inc = this.incarnation;
     o.sched.after(o.rng.int(o.timing.fsyncMinMs, o.timing.fsyncMaxMs), () => {
@@ -242,7 +245,10 @@ export class SimNode {
     const snap = rd.snapshot;
     if (!snap || snap.metadata.index <= this.sm.state.applied) return;
     const err = this.sm.restore(snap.data);
-    if (err) return this.opts.observer.onError(this, `install snapshot: ${err}`);
+    if (err) {
+      this.opts.observer.onError(this, `install snapshot: ${err}`);
+      return;
+    }
     this.snapshotIndex = snap.metadata.index;
     this.opts.observer.onRestore(this, snap.metadata.index, snap.metadata.term, this.sm.state.hash);
   }
