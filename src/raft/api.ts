@@ -137,8 +137,10 @@ export interface RawNodeApi {
    * The application took a snapshot of its state at `index` (<= applied). The core drops log
    * entries up to `index` (absolute indexes stay valid) and will send `data` to followers that need
    * entries it no longer has. An index <= the current snapshot's is ignored.
+   * Returns the new snapshot (with the term and conf the caller needs to persist it), or null if
+   * the call was ignored.
    */
-  compact(index: number, data: Uint8Array): void;
+  compact(index: number, data: Uint8Array): Snapshot | null;
   hasReady(): boolean;
   ready(): Ready;
   /** Acknowledge the last Ready as persisted, sent and applied. */

@@ -1,0 +1,14 @@
+// The Raft library's public surface: the RawNode state machine, its contract and message types.
+export type {
+  PersistedState,
+  ProposeResult,
+  RaftConfig,
+  Random,
+  RawNodeApi,
+  ReadState,
+  Ready,
+  SoftState,
+  Status,
+} from "./api.js";
+export { RawNode } from "./raw-node.js";
+export * from "./types.js";

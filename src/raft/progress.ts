@@ -1,0 +1,140 @@
+// The leader's view of one follower's log (Raft paper §5.3 nextIndex/matchIndex), plus the flow
+// control etcd-io/raft layers on top of it so a leader neither floods a slow follower nor waits
+// a round trip per entry.
+//
+//                        rejection / lost append detected
+//            +------------------------------------------------------+
+//            |                                                      |
+//            v        append accepted (match found)                 |
+//        +-------+ ------------------------------------------> +-----------+
+//  ----> | probe |                                            | replicate |
+//  start +-------+ <-- snapshot acked (match >= snapshot) --- +-----------+
+//            |  ^                                                ^
+//            |  |  snapshot acked / snapshot presumed lost       |
+//  next was  |  |                                                |
+//  compacted v  |                                                |
+//        +----------+                                            |
+//        | snapshot | -------------------------------------------+
+//        +----------+       (via probe, once the follower acks)
+//
+// probe:     at most one AppendEntries in flight; `next` walks back on rejection (fast backup).
+//            Paused after each send until a reply or a heartbeat response arrives.
+// replicate: the follower is known to match up to `match`; the leader streams entries
+//            optimistically (`next` jumps past what it sent), with at most `maxInflight`
+//            unacknowledged messages.
+// snapshot:  the entries the follower needs were compacted away; one InstallSnapshot is in flight
+//            and nothing else is sent until it is acknowledged (or presumed lost).
+
+import { Inflights } from "./inflights.js";
+
+export type ProgressState = "probe" | "replicate" | "snapshot";
+
+export class Progress {
+  /** Highest index known to be replicated on the follower (§5.3 matchIndex). */
+  match = 0;
+  /** Index of the next entry to send (§5.3 nextIndex). Always in [match+1, lastIndex+1]. */
+  next: number;
+  state: ProgressState = "probe";
+  /** In probe state: an append is in flight, wait for its answer before sending another. */
+  probeSent = false;
+  /** In snapshot state: the snapshot index being installed. */
+  pendingSnapshot = 0;
+  /** Leader tick at which the snapshot was sent (to retry one presumed lost). */
+  snapshotSentAt = 0;
+  /** Heard from since the last check-quorum round (thesis §6.2). */
+  recentActive = false;
+  readonly inflights: Inflights;
+
+  constructor(next: number, maxInflight: number) {
+    if (next < 1) throw new Error(`progress: next ${next} < 1`);
+    this.next = next;
+    this.inflights = new Inflights(maxInflight);
+  }
+
+  becomeProbe(): void {
+    // After a snapshot, resume just past it: the follower holds everything up to there.
+    if (this.state === "snapshot") {
+      const snap = this.pendingSnapshot;
+      this.reset("probe");
+      this.next = Math.max(this.match + 1, snap + 1);
+    } else {
+      this.reset("probe");
+      this.next = this.match + 1;
+    }
+  }
+
+  becomeReplicate(): void {
+    this.reset("replicate");
+    this.next = this.match + 1;
+  }
+
+  becomeSnapshot(snapshotIndex: number, now: number): void {
+    this.reset("snapshot");
+    this.pendingSnapshot = snapshotIndex;
+    this.snapshotSentAt = now;
+  }
+
+  private reset(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.inflights.reset();
+  }
+
+  /** Records an accepted append up to n. Returns false if it tells nothing new (stale reply). */
+  maybeUpdate(n: number): boolean {
+    let updated = false;
+    if (this.match < n) {
+      this.match = n;
+      updated = true;
+      this.probeSent = false;
+    }
+    this.next = Math.max(this.next, n + 1);
+    return updated;
+  }
+
+  /**
+   * Handles a rejection of the append whose prevIndex was `rejected`, with `hint` the index the
+   * leader computed from the follower's conflict term/index (§5.3 fast backup). Returns false for
+   * a stale rejection, one that no longer matches what is in flight.
+   */
+  maybeDecrTo(rejected: number, hint: number): boolean {
+    if (this.state === "replicate") {
+      // Everything up to match is known good: a rejection at or below it is a reordered reply.
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    // In probe state only the reply to the one outstanding probe (prevIndex = next-1) counts.
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    this.probeSent = false;
+    return true;
+  }
+
+  /** Bookkeeping after sending entries up to `last` (or a probe with none). */
+  sentEntries(count: number, last: number): void {
+    if (this.state === "replicate") {
+      if (count > 0) {
+        this.next = last + 1;
+        this.inflights.add(last);
+      }
+    } else if (this.state === "probe") {
+      this.probeSent = true;
+    } else {
+      throw new Error("progress: sent entries in snapshot state");
+    }
+  }
+
+  /** True when the leader must not send this follower another append right now. */
+  isPaused(): boolean {
+    switch (this.state) {
+      case "probe":
+        return this.probeSent;
+      case "replicate":
+        return this.inflights.full();
+      case "snapshot":
+        return true;
+    }
+  }
+}

@@ -1,0 +1,789 @@
+// The Raft state machine (Ongaro & Ousterhout, "In Search of an Understandable Consensus
+// Algorithm", and Ongaro's thesis), in etcd-io/raft's shape: everything enters through step(),
+// tick() or propose(); everything leaves through ready(). The role is a pair of function
+// references (stepRole/tickRole), swapped by the become* methods. No I/O, no clock, no global
+// randomness: the caller owns all of them (see api.ts for the driving loop).
+//
+// Ownership: arrays and entries in a Ready belong to the caller once handed out, but the Entry
+// and Snapshot objects are shared with the core's log: treat them as immutable.
+//
+// Pipelining: the caller may call ready() again before advancing the previous Ready (group
+// commit). Each Ready then holds only what is new since the last one, and advance() must be
+// called once per Ready, in order. Messages of a Ready must be sent only after that Ready (and
+// every earlier one) is durable, except the leader's app/heartbeat/snap (api.ts).
+
+import type {
+  PersistedState,
+  ProposeResult,
+  RaftConfig,
+  RawNodeApi,
+  ReadState,
+  Ready,
+  SoftState,
+  Status,
+} from "./api.js";
+import { RaftLog } from "./log.js";
+import { Progress } from "./progress.js";
+import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
+import type {
+  AppendRequest,
+  AppendResponse,
+  HardState,
+  Heartbeat,
+  HeartbeatResponse,
+  Message,
+  NodeId,
+  Role,
+  Snapshot,
+  SnapshotRequest,
+  VoteRequest,
+  VoteResponse,
+} from "./types.js";
+import { NONE } from "./types.js";
+import { isWellFormed } from "./validate.js";
+
+const DEFAULT_MAX_ENTRIES = 256;
+const DEFAULT_MAX_BYTES = 1024 * 1024;
+const DEFAULT_MAX_INFLIGHT = 64;
+
+/** A message before the sender stamps its id and current term on it. */
+type Outgoing = DistributiveOmit<Message, "from" | "term">;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface PendingRead {
+  round: number;
+  index: number;
+  ctx: number;
+  acks: Set<NodeId>;
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new Error(`raft config: ${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export class RawNode implements RawNodeApi {
+  readonly id: NodeId;
+  private term = 0;
+  private vote: NodeId = NONE;
+  private leader: NodeId = NONE;
+  private role: Role = "follower";
+  private readonly log: RaftLog;
+  /** The voting members (ConfState). The one place membership lives, for a later conf-change. */
+  private voters: NodeId[];
+  /** Per-follower replication state; leader only. */
+  private readonly progress = new Map<NodeId, Progress>();
+  /** Votes received in the current (pre-)campaign. */
+  private readonly votes = new Map<NodeId, boolean>();
+
+  private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
+  private tickRole: () => void = () => this.tickElection();
+
+  private readonly electionTick: number;
+  private readonly heartbeatTick: number;
+  private readonly random: () => number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly maxInflight: number;
+
+  /** Ticks since the last election timeout reset (follower/candidate) or quorum check (leader). */
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  /** Drawn from [electionTick, 2*electionTick) on every reset (§5.2 randomized timeouts). */
+  private randomizedElectionTimeout = 0;
+  /** Total ticks, a logical clock for retrying a snapshot presumed lost. */
+  private ticks = 0;
+
+  /** Target of an ongoing leader transfer (thesis §3.10), or NONE. */
+  private leadTransferee: NodeId = NONE;
+  /** New entries or a new commit index must go out to every follower at the next ready(). */
+  private bcastPending = false;
+  private pendingReads: PendingRead[] = [];
+  private readSeq = 0;
+
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  private prevHard: HardState;
+  private prevSoft: SoftState;
+
+  constructor(config: RaftConfig) {
+    this.id = positiveInt("id", config.id);
+    this.electionTick = positiveInt("electionTick", config.electionTick);
+    this.heartbeatTick = positiveInt("heartbeatTick", config.heartbeatTick);
+    if (this.heartbeatTick >= this.electionTick)
+      throw new Error("raft config: heartbeatTick must be < electionTick");
+    this.random = config.random;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxEntries = positiveInt(
+      "maxEntriesPerMsg",
+      config.maxEntriesPerMsg ?? DEFAULT_MAX_ENTRIES,
+    );
+    this.maxBytes = positiveInt("maxBytesPerMsg", config.maxBytesPerMsg ?? DEFAULT_MAX_BYTES);
+    this.maxInflight = positiveInt("maxInflight", config.maxInflight ?? DEFAULT_MAX_INFLIGHT);
+
+    const r: PersistedState = config.restore ?? {
+      hardState: { term: 0, vote: NONE, commit: 0 },
+      snapshot: null,
+      entries: [],
+    };
+    this.log = RaftLog.restore(r.snapshot, r.entries, r.hardState.commit);
+    const voters = r.snapshot?.metadata.conf.voters ?? config.peers;
+    this.voters = [...new Set(voters)].sort((a, b) => a - b);
+    for (const v of this.voters) positiveInt("peer id", v);
+    if (config.applied !== undefined) {
+      const a = config.applied;
+      if (a < this.log.snapshotIndex() || a > this.log.lastIndex())
+        throw new Error(
+          `raft config: applied ${a} outside [${this.log.snapshotIndex()}, ${this.log.lastIndex()}]`,
+        );
+      // Applied entries were committed, even if the persisted commit index lagged behind.
+      this.log.commitTo(a);
+      this.log.appliedTo(a);
+    }
+    this.term = r.hardState.term;
+    this.vote = r.hardState.vote;
+    this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
+    this.becomeFollower(this.term, NONE);
+    this.prevSoft = { role: this.role, leader: this.leader };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Public API (api.ts)
+
+  tick(): void {
+    this.ticks++;
+    this.tickRole();
+  }
+
+  step(m: Message): void {
+    if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
+    if (!this.voters.includes(m.from)) return;
+
+    if (m.term > this.term) {
+      if (m.type === "vote" || m.type === "prevote") {
+        // Thesis §6.2/§9.6 lease: a follower that heard from a live leader within the minimum
+        // election timeout ignores requests to replace it, unless the leader itself asked
+        // (transfer), so a partitioned node that rejoins cannot disrupt the cluster.
+        const inLease =
+          this.checkQuorum && this.leader !== NONE && this.electionElapsed < this.electionTick;
+        if (inLease && m.transfer !== true) return;
+      }
+      if (m.type === "prevote") {
+        // A pre-vote asks about a term the sender has not entered: our term stays (§9.6).
+      } else if (m.type === "prevote-resp" && m.granted) {
+        // A granted pre-vote carries the term we would campaign in; the candidate counts it.
+      } else {
+        const fromLeader = m.type === "app" || m.type === "heartbeat" || m.type === "snap";
+        this.becomeFollower(m.term, fromLeader ? m.from : NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === "app" || m.type === "heartbeat")) {
+        // A stale leader that was cut off: with pre-vote/check-quorum nobody else would tell it
+        // about the new term (its vote requests are ignored), so answer and make it step down.
+        this.send({
+          type: "app-resp",
+          to: m.from,
+          success: false,
+          matchIndex: 0,
+          rejectIndex: 0,
+          conflictTerm: 0,
+          conflictIndex: 0,
+        });
+      } else if (m.type === "prevote") {
+        this.send({ type: "prevote-resp", to: m.from, granted: false });
+      }
+      return;
+    }
+
+    if (m.type === "vote" || m.type === "prevote") this.handleVote(m);
+    else this.stepRole(m);
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    if (this.role !== "leader") return { ok: false, reason: "not-leader", leader: this.leader };
+    // Thesis §3.10: during a transfer new entries would only delay the target catching up.
+    if (this.leadTransferee !== NONE)
+      return { ok: false, reason: "transferring", leader: this.leader };
+    const index = this.log.lastIndex() + 1;
+    this.log.append([{ index, term: this.term, type: "normal", data }]);
+    this.bcastPending = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  readIndex(ctx: number): boolean {
+    if (this.role !== "leader") return false;
+    // Thesis §6.4: until the leader commits an entry of its term it may not know the latest
+    // commit index (earlier terms' entries commit only indirectly).
+    if (this.log.term(this.log.committed) !== this.term) return false;
+    const index = this.log.committed;
+    if (this.voters.length === 1) {
+      this.readStates.push({ index, ctx });
+      return true;
+    }
+    const round = ++this.readSeq;
+    this.pendingReads.push({ round, index, ctx, acks: new Set([this.id]) });
+    this.bcastHeartbeat(round);
+    return true;
+  }
+
+  transferLeader(to: NodeId): boolean {
+    if (this.role !== "leader" || to === this.id || !this.voters.includes(to)) return false;
+    if (this.leadTransferee === to) return true;
+    this.leadTransferee = to;
+    // The transfer aborts if it has not completed within an election timeout (thesis §3.10).
+    this.electionElapsed = 0;
+    const pr = this.progressOf(to);
+    if (pr.match === this.log.lastIndex()) this.send({ type: "timeout-now", to });
+    else this.sendAppend(to, true);
+    return true;
+  }
+
+  campaign(): void {
+    this.startCampaign(false);
+  }
+
+  compact(index: number, data: Uint8Array): Snapshot | null {
+    return this.log.compact(index, data, { voters: [...this.voters] }) ? this.log.snapshot : null;
+  }
+
+  hasReady(): boolean {
+    return (
+      (this.bcastPending && this.role === "leader") ||
+      this.msgs.length > 0 ||
+      this.readStates.length > 0 ||
+      this.log.hasUnstable() ||
+      this.log.hasCommitted() ||
+      this.log.hasSnapshot() ||
+      !sameHardState(this.hardState(), this.prevHard) ||
+      this.role !== this.prevSoft.role ||
+      this.leader !== this.prevSoft.leader
+    );
+  }
+
+  ready(): Ready {
+    this.flushAppends();
+    const rd: Ready = {
+      entries: this.log.takeUnstable(),
+      committed: this.log.takeCommitted(),
+      messages: this.msgs,
+      readStates: this.readStates,
+      mustSync: false,
+    };
+    this.msgs = [];
+    this.readStates = [];
+    const snapshot = this.log.takeSnapshot();
+    if (snapshot !== undefined) rd.snapshot = snapshot;
+    const hs = this.hardState();
+    if (!sameHardState(hs, this.prevHard)) {
+      rd.hardState = hs;
+      rd.mustSync = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote;
+      this.prevHard = hs;
+    }
+    if (rd.entries.length > 0 || snapshot !== undefined) rd.mustSync = true;
+    if (this.role !== this.prevSoft.role || this.leader !== this.prevSoft.leader) {
+      this.prevSoft = { role: this.role, leader: this.leader };
+      rd.softState = { ...this.prevSoft };
+    }
+    return rd;
+  }
+
+  advance(rd: Ready): void {
+    if (rd.snapshot !== undefined) this.log.snapshotApplied(rd.snapshot);
+    this.log.stableTo(rd.entries);
+    const last = rd.committed[rd.committed.length - 1];
+    if (last !== undefined) this.log.appliedTo(last.index);
+    // The leader's own log counts toward commit only once durable (thesis §10.2.1).
+    if (this.role === "leader" && this.maybeCommit()) this.bcastPending = true;
+  }
+
+  status(): Status {
+    const s: Status = {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      leader: this.leader,
+      vote: this.vote,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      firstIndex: this.log.firstIndex(),
+      snapshotIndex: this.log.snapshotIndex(),
+      voters: [...this.voters],
+    };
+    if (this.role === "leader") {
+      s.progress = {};
+      for (const [id, pr] of this.progress)
+        s.progress[id] = { match: pr.match, next: pr.next, state: pr.state };
+    }
+    return s;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Role transitions
+
+  /**
+   * Moves to `term`. votedFor is reset here and only here, exactly when the term changes
+   * (Figure 2: one vote per term).
+   */
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.leader = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout =
+      this.electionTick + Math.floor(this.random() * this.electionTick);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.progress.clear();
+    this.pendingReads = [];
+    this.bcastPending = false;
+  }
+
+  private becomeFollower(term: number, leader: NodeId): void {
+    this.reset(term);
+    this.leader = leader;
+    this.role = "follower";
+    this.stepRole = (m) => this.stepFollower(m);
+    this.tickRole = () => this.tickElection();
+  }
+
+  private becomePreCandidate(): void {
+    // Thesis §9.6: no term change, no vote cast; only find out whether we could win.
+    this.votes.clear();
+    this.leader = NONE;
+    this.role = "precandidate";
+    this.stepRole = (m) => this.stepCandidate(m);
+    this.tickRole = () => this.tickElection();
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+    this.stepRole = (m) => this.stepCandidate(m);
+    this.tickRole = () => this.tickElection();
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.leader = this.id;
+    this.role = "leader";
+    this.stepRole = (m) => this.stepLeader(m);
+    this.tickRole = () => this.tickHeartbeat();
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.voters)
+      if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight));
+    // §8: a no-op of the new term lets the leader commit (and so learn) everything before it.
+    this.log.append([{ index: next, term: this.term, type: "normal", data: new Uint8Array(0) }]);
+    this.bcastPending = true;
+  }
+
+  private promotable(): boolean {
+    return this.voters.includes(this.id);
+  }
+
+  /** §5.2 election, preceded by a pre-vote round (thesis §9.6) unless disabled or a transfer. */
+  private startCampaign(transfer: boolean): void {
+    if (this.role === "leader" || !this.promotable()) return;
+    if (this.preVote && !transfer) this.becomePreCandidate();
+    else this.becomeCandidate();
+    this.requestVotes(transfer);
+  }
+
+  private requestVotes(transfer: boolean): void {
+    const type = this.role === "precandidate" ? "prevote" : "vote";
+    this.votes.set(this.id, true);
+    if (this.poll()) return;
+    const term = type === "prevote" ? this.term + 1 : this.term;
+    for (const to of this.voters) {
+      if (to === this.id) continue;
+      const m: VoteRequest = {
+        type,
+        from: this.id,
+        to,
+        term,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+      };
+      if (transfer) m.transfer = true;
+      this.msgs.push(m);
+    }
+  }
+
+  /** Acts on the tally; returns true if the campaign ended. */
+  private poll(): boolean {
+    const result = voteResult(this.voters, this.votes);
+    if (result === "won") {
+      if (this.role === "precandidate") {
+        this.becomeCandidate();
+        this.requestVotes(false);
+      } else {
+        this.becomeLeader();
+      }
+      return true;
+    }
+    if (result === "lost") {
+      this.becomeFollower(this.term, NONE);
+      return true;
+    }
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ticks
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.startCampaign(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTick) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        // Thesis §6.2: a leader that has not heard from a majority for an election timeout
+        // steps down, so clients stop waiting on it and a lease-holding quorum can move on.
+        const active = (id: NodeId) => id === this.id || this.progressOf(id).recentActive;
+        if (!hasQuorum(this.voters, active)) {
+          this.becomeFollower(this.term, NONE);
+          return;
+        }
+        for (const pr of this.progress.values()) pr.recentActive = false;
+      }
+      // A transfer that did not finish within an election timeout is abandoned (§3.10).
+      this.leadTransferee = NONE;
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      const last = this.pendingReads[this.pendingReads.length - 1];
+      this.bcastHeartbeat(last?.round ?? 0);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Steps by role (messages already at our term, votes handled)
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "app":
+        this.heardFromLeader(m.from);
+        this.handleAppend(m);
+        return;
+      case "heartbeat":
+        this.heardFromLeader(m.from);
+        this.handleHeartbeat(m);
+        return;
+      case "snap":
+        this.heardFromLeader(m.from);
+        this.handleSnapshot(m);
+        return;
+      case "timeout-now":
+        // Thesis §3.10: the leader handed over; campaign now, skipping pre-vote and leases.
+        this.startCampaign(true);
+        return;
+      default:
+        return; // stale responses from an earlier role in this term
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case "app":
+      case "heartbeat":
+      case "snap":
+        // §5.2: a leader of our term exists; concede and handle its message as a follower.
+        this.becomeFollower(this.term, m.from);
+        this.stepFollower(m);
+        return;
+      case "vote-resp":
+      case "prevote-resp":
+        this.handleVoteResponse(m);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    switch (m.type) {
+      case "app-resp":
+        pr.recentActive = true;
+        this.handleAppendResponse(m, pr);
+        return;
+      case "heartbeat-resp":
+        pr.recentActive = true;
+        this.handleHeartbeatResponse(m, pr);
+        return;
+      default:
+        return; // vote responses after winning, or stray messages: nothing to do
+    }
+  }
+
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.leader = from;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Elections
+
+  private handleVote(m: VoteRequest): void {
+    const respType = m.type === "vote" ? "vote-resp" : "prevote-resp";
+    // Figure 2 RequestVote rule 2: one vote per term (a repeat request from the same candidate
+    // is granted again); a pre-vote for a later term promises nothing, so it is always allowed.
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.leader === NONE) ||
+      (m.type === "prevote" && m.term > this.term);
+    // §5.4.1: only a candidate whose log is at least as up-to-date as ours.
+    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      // Reply at the request's term: for a pre-vote that is the term the candidate will use.
+      this.msgs.push({ type: respType, from: this.id, to: m.from, term: m.term, granted: true });
+      if (m.type === "vote") {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, granted: false });
+    }
+  }
+
+  private handleVoteResponse(m: VoteResponse): void {
+    const expected = this.role === "precandidate" ? "prevote-resp" : "vote-resp";
+    if (m.type !== expected) return;
+    // A granted pre-vote must be for the term we would campaign in, not an earlier round's.
+    if (m.type === "prevote-resp" && m.granted && m.term !== this.term + 1) return;
+    this.votes.set(m.from, m.granted);
+    this.poll();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Replication, follower side
+
+  private handleAppend(m: AppendRequest): void {
+    let { prevIndex, prevTerm, entries } = m;
+    const committed = this.log.committed;
+    if (prevIndex < committed) {
+      // Everything up to our commit index is in the leader's log too (Leader Completeness,
+      // §5.4), so skip what we know is committed and keep only what extends beyond it.
+      entries = entries.filter((e) => e.index > committed);
+      if (entries.length === 0) {
+        this.replyAppend(m.from, true, committed);
+        return;
+      }
+      prevIndex = committed;
+      prevTerm = this.log.term(committed) as number;
+    }
+    const lastNew = this.log.maybeAppend(prevIndex, prevTerm, entries);
+    if (lastNew !== undefined) {
+      this.log.commitTo(Math.min(m.commit, lastNew));
+      this.replyAppend(m.from, true, lastNew);
+      return;
+    }
+    // §5.3 fast backup: point the leader at the last index whose term could still match, so a
+    // whole conflicting term is skipped in one round trip.
+    const hint = this.log.findConflictByTerm(
+      Math.min(m.prevIndex, this.log.lastIndex()),
+      m.prevTerm,
+    );
+    this.send({
+      type: "app-resp",
+      to: m.from,
+      success: false,
+      matchIndex: 0,
+      rejectIndex: m.prevIndex,
+      conflictTerm: hint.term,
+      conflictIndex: hint.index,
+    });
+  }
+
+  private replyAppend(to: NodeId, success: boolean, matchIndex: number): void {
+    this.send({
+      type: "app-resp",
+      to,
+      success,
+      matchIndex,
+      rejectIndex: 0,
+      conflictTerm: 0,
+      conflictIndex: 0,
+    });
+  }
+
+  private handleHeartbeat(m: Heartbeat): void {
+    // The leader sends min(match, commit): never more than we are known to hold, so a commit
+    // beyond our log is a bug and commitTo throws.
+    this.log.commitTo(m.commit);
+    this.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
+  }
+
+  private handleSnapshot(m: SnapshotRequest): void {
+    const md = m.snapshot.metadata;
+    if (md.index <= this.log.committed) {
+      // §7: an older snapshot (reordered or duplicated) would move the state machine back.
+      this.replyAppend(m.from, true, this.log.committed);
+      return;
+    }
+    if (this.log.matchTerm(md.index, md.term)) {
+      // §7 step 6: we already hold the covered prefix; just learn that it is committed.
+      this.log.commitTo(md.index);
+    } else {
+      this.log.restoreSnapshot(m.snapshot);
+      this.voters = [...new Set(md.conf.voters)].sort((a, b) => a - b);
+    }
+    this.replyAppend(m.from, true, md.index);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Replication, leader side
+
+  private handleAppendResponse(m: AppendResponse, pr: Progress): void {
+    if (!m.success) {
+      if (m.rejectIndex > this.log.lastIndex()) return;
+      // Jump over the follower's whole conflicting term: the largest index in our log whose
+      // term is <= the follower's term there.
+      const hint =
+        m.conflictTerm > 0
+          ? this.log.findConflictByTerm(m.conflictIndex, m.conflictTerm).index
+          : m.conflictIndex;
+      if (pr.maybeDecrTo(m.rejectIndex, hint)) {
+        if (pr.state === "replicate") pr.becomeProbe();
+        this.sendAppend(m.from, true);
+      }
+      return;
+    }
+    if (m.matchIndex > this.log.lastIndex()) return;
+    if (m.matchIndex < pr.match) return; // reordered: we know better already
+    pr.maybeUpdate(m.matchIndex);
+    if (pr.state === "probe") {
+      pr.becomeReplicate();
+    } else if (pr.state === "snapshot") {
+      if (pr.match < pr.pendingSnapshot && pr.match + 1 < this.log.firstIndex()) return;
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else {
+      pr.inflights.freeLE(m.matchIndex);
+    }
+    if (this.maybeCommit()) this.bcastPending = true;
+    while (this.sendAppend(m.from, false));
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex())
+      this.send({ type: "timeout-now", to: m.from });
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {
+    pr.probeSent = false;
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirst();
+    if (pr.state === "snapshot") {
+      // The follower is alive but has not acknowledged the snapshot for an election timeout:
+      // presume it lost and send it again.
+      if (this.ticks - pr.snapshotSentAt >= this.electionTick) this.sendSnapshot(m.from, pr);
+    } else if (pr.match < this.log.lastIndex()) {
+      // An empty append detects lost appends (the follower rejects it and we back up).
+      this.sendAppend(m.from, true);
+    }
+    if (m.ctx > 0) this.ackRead(m.from, m.ctx);
+  }
+
+  /** Figure 8 / §5.4.2: commit the majority's index only if it holds an entry of our term. */
+  private maybeCommit(): boolean {
+    const mci = committedIndex(this.voters, (id) =>
+      id === this.id ? this.log.stable : this.progressOf(id).match,
+    );
+    if (this.log.term(mci) !== this.term) return false;
+    return this.log.commitTo(mci);
+  }
+
+  /** Sends what a follower is missing, batched (maxEntriesPerMsg / maxBytesPerMsg). */
+  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progressOf(to);
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const entries = this.log.slice(pr.next, Infinity, this.maxEntries, this.maxBytes);
+    if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, pr);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({ type: "app", to, prevIndex, prevTerm, entries, commit: this.log.committed });
+    pr.sentEntries(entries.length, prevIndex + entries.length);
+    return entries.length > 0;
+  }
+
+  /** §7: the entries the follower needs were compacted; send the snapshot instead. */
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snapshot = this.log.snapshot;
+    if (snapshot === null)
+      throw new Error(`raft: follower ${to} needs index ${pr.next} but no snapshot exists`);
+    this.send({ type: "snap", to, snapshot });
+    pr.becomeSnapshot(snapshot.metadata.index, this.ticks);
+    return false;
+  }
+
+  /**
+   * Proposals and commit advances are broadcast once per ready(), so a burst of proposals
+   * between two Readys leaves in a few large AppendEntries instead of one message each.
+   */
+  private flushAppends(): void {
+    if (!this.bcastPending || this.role !== "leader") return;
+    this.bcastPending = false;
+    for (const id of this.progress.keys()) {
+      this.sendAppend(id, true);
+      while (this.sendAppend(id, false));
+    }
+  }
+
+  private bcastHeartbeat(ctx: number): void {
+    for (const [to, pr] of this.progress) {
+      // Never tell a follower a commit index beyond what it is known to hold.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send({ type: "heartbeat", to, commit, ctx });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ReadIndex (thesis §6.4)
+
+  private ackRead(from: NodeId, round: number): void {
+    // A reply to round r proves we still led when r was sent, which was after every earlier
+    // round was recorded: it acknowledges all of them.
+    for (const r of this.pendingReads) if (r.round <= round) r.acks.add(from);
+    while (this.pendingReads.length > 0) {
+      const head = this.pendingReads[0] as PendingRead;
+      if (!hasQuorum(this.voters, (id) => head.acks.has(id))) break;
+      this.pendingReads.shift();
+      this.readStates.push({ index: head.index, ctx: head.ctx });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Helpers
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private progressOf(id: NodeId): Progress {
+    const pr = this.progress.get(id);
+    if (pr === undefined) throw new Error(`raft: no progress for ${id}`);
+    return pr;
+  }
+
+  private send(m: Outgoing): void {
+    this.msgs.push({ ...m, from: this.id, term: this.term } as Message);
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
