@@ -1,0 +1,234 @@
+// KvClient: the HTTP client for a raftwork KV cluster.
+//
+// It tries the endpoints in turn: a refused connection, a 503 (certainly not applied) or a
+// 504/timeout (outcome unknown) moves on to the next endpoint. Writes carry X-Client-Id and
+// X-Request-Id, and a retry reuses the same request id, so a write whose first attempt timed
+// out is applied at most once and the retry learns its result (Raft thesis §6.3). One write is
+// outstanding per client at a time, as the session contract requires; reads run concurrently.
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { ServiceStatus } from "../node/api.js";
+
+export interface KvClientOptions {
+  /** Base URLs, e.g. http://127.0.0.1:8001. */
+  endpoints: string[];
+  /** Session identity; a random UUID by default. Up to 128 bytes. */
+  clientId?: string;
+  /** First request id to use (a reused clientId must continue above its last id). Default 1. */
+  firstRequestId?: number;
+  /** Per-attempt timeout. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Extra rounds over all endpoints after the first. Default 3. */
+  retries?: number;
+  /** Pause before the second round, doubling each round. Default 100 ms. */
+  backoffMs?: number;
+}
+
+export type GetResult = { found: true; value: string } | { found: false };
+export type CasResult = { ok: true } | { ok: false; current: string | null };
+export interface ListEntry {
+  key: string;
+  value: string;
+}
+export type NodeStatusResult =
+  | { endpoint: string; ok: true; status: ServiceStatus }
+  | { endpoint: string; ok: false; error: string };
+
+/** No endpoint answered, or the outcome stayed unknown after every retry. */
+export class KvUnavailableError extends Error {
+  readonly code = "unavailable";
+}
+
+/** The server refused the request (400, 405, 413, ...): retrying will not help. */
+export class KvRequestError extends Error {
+  readonly code = "rejected";
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Answer {
+  status: number;
+  body: Buffer;
+}
+
+export class KvClient {
+  readonly clientId: string;
+  private nextRequestId: number;
+  private readonly endpoints: string[];
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly agent = new http.Agent({ keepAlive: true });
+  /** Index of the endpoint that answered last; tried first next time. */
+  private preferred = 0;
+  /** Serializes writes: one outstanding write per client (session contract). */
+  private writes: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: KvClientOptions) {
+    if (opts.endpoints.length === 0) throw new Error("KvClient needs at least one endpoint");
+    this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
+    this.clientId = opts.clientId ?? randomUUID();
+    this.nextRequestId = opts.firstRequestId ?? 1;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.retries = opts.retries ?? 3;
+    this.backoffMs = opts.backoffMs ?? 100;
+  }
+
+  async get(key: string): Promise<GetResult> {
+    const a = await this.send("GET", keyPath(key));
+    if (a.status === 200) return { found: true, value: a.body.toString() };
+    if (a.status === 404) return { found: false };
+    throw rejected(a);
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    this.expectOk(await this.write("PUT", keyPath(key), value));
+  }
+
+  async del(key: string): Promise<void> {
+    this.expectOk(await this.write("DELETE", keyPath(key)));
+  }
+
+  async append(key: string, suffix: string): Promise<void> {
+    this.expectOk(await this.write("POST", `${keyPath(key)}?op=append`, suffix));
+  }
+
+  async cas(key: string, expect: string | null, value: string): Promise<CasResult> {
+    const a = await this.write("POST", `${keyPath(key)}?op=cas`, JSON.stringify({ expect, value }));
+    if (a.status === 200) return { ok: true };
+    if (a.status === 409) {
+      const current = (JSON.parse(a.body.toString()) as { current: string | null }).current;
+      return { ok: false, current };
+    }
+    throw rejected(a);
+  }
+
+  async list(prefix = "", limit?: number): Promise<ListEntry[]> {
+    const q = new URLSearchParams({ prefix });
+    if (limit !== undefined) q.set("limit", String(limit));
+    const a = await this.send("GET", `/v1/kv?${q}`);
+    if (a.status !== 200) throw rejected(a);
+    return JSON.parse(a.body.toString()) as ListEntry[];
+  }
+
+  /** Every endpoint's own /v1/status (no failover: this is about each node). */
+  status(): Promise<NodeStatusResult[]> {
+    return Promise.all(
+      this.endpoints.map(async (endpoint): Promise<NodeStatusResult> => {
+        try {
+          const a = await this.attempt(endpoint, "GET", "/v1/status");
+          if (a.status !== 200) return { endpoint, ok: false, error: errorText(a) };
+          return { endpoint, ok: true, status: JSON.parse(a.body.toString()) as ServiceStatus };
+        } catch (err) {
+          return { endpoint, ok: false, error: (err as Error).message };
+        }
+      }),
+    );
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private expectOk(a: Answer): void {
+    if (a.status !== 200) throw rejected(a);
+  }
+
+  /** A write with the next request id, retried with that same id; queued behind earlier writes. */
+  private write(method: string, path: string, body?: string): Promise<Answer> {
+    const run = async () => {
+      const headers = {
+        "x-client-id": this.clientId,
+        "x-request-id": String(this.nextRequestId++),
+      };
+      return this.send(method, path, body, headers);
+    };
+    const result = this.writes.then(run, run);
+    this.writes = result.catch(() => {});
+    return result;
+  }
+
+  /** Try every endpoint, up to 1 + retries rounds, until one gives a definite answer. */
+  private async send(
+    method: string,
+    path: string,
+    body?: string,
+    headers?: Record<string, string>,
+  ): Promise<Answer> {
+    let last = "no endpoint tried";
+    for (let round = 0; round <= this.retries; round++) {
+      if (round > 0) await pause(this.backoffMs * 2 ** (round - 1));
+      for (let i = 0; i < this.endpoints.length; i++) {
+        const idx = (this.preferred + i) % this.endpoints.length;
+        const endpoint = this.endpoints[idx] as string;
+        try {
+          const a = await this.attempt(endpoint, method, path, body, headers);
+          if (a.status === 503 || a.status === 504) {
+            last = `${endpoint}: ${errorText(a)}`;
+            continue;
+          }
+          this.preferred = idx;
+          return a;
+        } catch (err) {
+          last = `${endpoint}: ${(err as Error).message}`;
+        }
+      }
+    }
+    throw new KvUnavailableError(`cluster unavailable (last error: ${last})`);
+  }
+
+  private attempt(
+    endpoint: string,
+    method: string,
+    path: string,
+    body?: string,
+    headers?: Record<string, string>,
+  ): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(body);
+      const req = http.request(`${endpoint}${path}`, {
+        method,
+        agent: this.agent,
+        timeout: this.timeoutMs,
+        headers: { ...headers, "content-length": payload?.length ?? 0 },
+      });
+      req.on("timeout", () => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)));
+      req.on("error", reject);
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      });
+      req.end(payload);
+    });
+  }
+}
+
+/** Percent-encode each byte that is not unreserved; '/' is encoded too (the server decodes). */
+function keyPath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+function errorText(a: Answer): string {
+  const text = a.body.toString();
+  try {
+    const e = (JSON.parse(text) as { error?: unknown }).error;
+    if (typeof e === "string") return `${a.status} ${e}`;
+  } catch {
+    // Not JSON: fall through to the raw text.
+  }
+  return `${a.status} ${text.slice(0, 200)}`;
+}
+
+function rejected(a: Answer): KvRequestError {
+  return new KvRequestError(a.status, errorText(a));
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
