@@ -20,22 +20,35 @@ export const MAX_FRAME_LIMIT = 0xffff_ffff;
 
 export type DecodeResult = { ok: true; frames: Buffer[] } | { ok: false; error: string };
 
+/** A frame's payload, whole or as parts to be concatenated (saves a copy for small headers). */
+export type Payload = Uint8Array | readonly Uint8Array[];
+
+export function payloadBytes(p: Payload): number {
+  if (p instanceof Uint8Array) return p.byteLength;
+  let n = 0;
+  for (const part of p) n += part.byteLength;
+  return n;
+}
+
 /** Frames `payloads` into one buffer (a single write for a batch: one syscall, one copy). */
-export function encodeFrames(payloads: readonly Uint8Array[]): Buffer {
+export function encodeFrames(payloads: readonly Payload[]): Buffer {
   let total = 0;
-  for (const p of payloads) total += FRAME_HEADER_BYTES + p.byteLength;
+  for (const p of payloads) total += FRAME_HEADER_BYTES + payloadBytes(p);
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (const p of payloads) {
-    out.writeUInt32BE(p.byteLength, at);
-    out.set(p, at + FRAME_HEADER_BYTES);
-    at += FRAME_HEADER_BYTES + p.byteLength;
+    out.writeUInt32BE(payloadBytes(p), at);
+    at += FRAME_HEADER_BYTES;
+    for (const part of p instanceof Uint8Array ? [p] : p) {
+      out.set(part, at);
+      at += part.byteLength;
+    }
   }
   return out;
 }
 
 /** Frames one payload. */
-export function encodeFrame(payload: Uint8Array): Buffer {
+export function encodeFrame(payload: Payload): Buffer {
   return encodeFrames([payload]);
 }
 

@@ -1,0 +1,266 @@
+// The Transport conformance suite: one set of cases run against every adapter (TcpTransport
+// over loopback, the simulator's SimNetwork endpoints). An adapter plugs in through a small
+// harness; the cases use only the Transport interface.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Entry, Message, NodeId } from "../../src/raft/types.js";
+import type { Transport } from "../../src/transport/transport.js";
+
+export interface TransportHarness {
+  /** Starts one transport per id, all able to reach each other. */
+  create(ids: NodeId[]): Promise<Map<NodeId, Transport>>;
+  /**
+   * Lets traffic flow until `done()` holds (real time with a generous deadline, or virtual time
+   * until the network is idle); fails naming `what` if it never does.
+   */
+  settle(done: () => boolean, what: string): Promise<void>;
+  /** Closes whatever create() started that is still open. */
+  dispose(): Promise<void>;
+  /** Messages on one directed pair arrive in send order (TCP) rather than in any order. */
+  readonly ordered: boolean;
+}
+
+/** Deterministic bytes (no RNG needed: content just has to be distinctive). */
+export function pattern(length: number, salt: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 31 + salt * 7 + (i >>> 8)) & 0xff;
+  return out;
+}
+
+function entries(prevIndex: number, n: number, size: number, term: number): Entry[] {
+  return Array.from({ length: n }, (_, i) => ({
+    index: prevIndex + 1 + i,
+    term,
+    type: i % 5 === 4 ? ("conf" as const) : ("normal" as const),
+    data: pattern(size, prevIndex + i),
+  }));
+}
+
+/** One message of every type, from `from` to `to`. */
+export function everyMessageType(from: NodeId, to: NodeId): Message[] {
+  const base = { from, to, term: 7 };
+  return [
+    { ...base, type: "prevote", term: 8, lastLogIndex: 41, lastLogTerm: 6 },
+    { ...base, type: "vote", lastLogIndex: 41, lastLogTerm: 6, transfer: true },
+    { ...base, type: "vote", lastLogIndex: 0, lastLogTerm: 0 },
+    { ...base, type: "prevote-resp", granted: false },
+    { ...base, type: "vote-resp", granted: true },
+    {
+      ...base,
+      type: "app",
+      prevIndex: 40,
+      prevTerm: 6,
+      entries: entries(40, 5, 100, 7),
+      commit: 39,
+    },
+    { ...base, type: "app", prevIndex: 45, prevTerm: 7, entries: [], commit: 45 },
+    {
+      ...base,
+      type: "app-resp",
+      success: false,
+      matchIndex: 0,
+      rejectIndex: 45,
+      conflictTerm: 5,
+      conflictIndex: 30,
+    },
+    { ...base, type: "heartbeat", commit: 45, ctx: 12 },
+    { ...base, type: "heartbeat-resp", ctx: 12 },
+    {
+      ...base,
+      type: "snap",
+      snapshot: {
+        metadata: { index: 100, term: 7, conf: { voters: [1, 2, 3] } },
+        data: pattern(1000, 3),
+      },
+    },
+    { ...base, type: "timeout-now" },
+  ];
+}
+
+function collect(t: Transport): Message[] {
+  const got: Message[] = [];
+  t.onMessage((m) => got.push(m));
+  return got;
+}
+
+function get(ts: Map<NodeId, Transport>, id: NodeId): Transport {
+  const t = ts.get(id);
+  assert.ok(t, `transport ${id}`);
+  return t;
+}
+
+export function runTransportSuite(name: string, makeHarness: () => TransportHarness): void {
+  /** Runs a case with a fresh harness, disposed even when the case fails. */
+  const withHarness = (body: (h: TransportHarness) => Promise<void>) => async (): Promise<void> => {
+    const h = makeHarness();
+    try {
+      await body(h);
+    } finally {
+      await h.dispose();
+    }
+  };
+
+  describe(`Transport conformance: ${name}`, () => {
+    it(
+      "delivers every message type intact, Uint8Array data included",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2]);
+        const got = collect(get(ts, 2));
+        const sent = everyMessageType(1, 2);
+        for (const m of sent) get(ts, 1).send(m);
+        await h.settle(() => got.length >= sent.length, "every message type delivered");
+        const key = (m: Message) =>
+          JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
+        if (h.ordered) assert.deepStrictEqual(got, sent);
+        else assert.deepStrictEqual(got.map(key).sort(), sent.map(key).sort());
+        for (const m of got) {
+          if (m.type === "app") for (const e of m.entries) assert.ok(e.data instanceof Uint8Array);
+          if (m.type === "snap") assert.ok(m.snapshot.data instanceof Uint8Array);
+        }
+      }),
+    );
+
+    it(
+      "routes by `to` and keeps `from` between every pair of three nodes",
+      withHarness(async (h) => {
+        const ids = [1, 2, 3];
+        const ts = await h.create(ids);
+        const got = new Map(ids.map((id) => [id, collect(get(ts, id))]));
+        for (const from of ids) {
+          for (const to of ids) {
+            if (from !== to)
+              get(ts, from).send({
+                type: "heartbeat-resp",
+                from,
+                to,
+                term: 1,
+                ctx: from * 10 + to,
+              });
+          }
+        }
+        await h.settle(() => ids.every((id) => got.get(id)?.length === 2), "all pairs delivered");
+        for (const id of ids) {
+          const msgs = got.get(id) ?? [];
+          assert.deepStrictEqual(
+            msgs.map((m) => [m.from, m.to, m.type === "heartbeat-resp" ? m.ctx : -1]).sort(),
+            ids.filter((f) => f !== id).map((f) => [f, id, f * 10 + id]),
+          );
+        }
+      }),
+    );
+
+    it(
+      "delivers many messages per pair, in order where the adapter promises it",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2]);
+        const got = collect(get(ts, 2));
+        const n = 2000;
+        for (let i = 0; i < n; i++)
+          get(ts, 1).send({ type: "heartbeat", from: 1, to: 2, term: 3, commit: i, ctx: i });
+        await h.settle(() => got.length >= n, `${n} heartbeats delivered`);
+        const ctxs = got.map((m) => (m.type === "heartbeat" ? m.ctx : -1));
+        const expected = Array.from({ length: n }, (_, i) => i);
+        assert.deepStrictEqual(h.ordered ? ctxs : [...ctxs].sort((a, b) => a - b), expected);
+      }),
+    );
+
+    it(
+      "carries large batches of appends with 256-byte entries",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2]);
+        const got = collect(get(ts, 2));
+        const n = 500;
+        const perMsg = 32;
+        for (let i = 0; i < n; i++) {
+          const prevIndex = i * perMsg;
+          get(ts, 1).send({
+            type: "app",
+            from: 1,
+            to: 2,
+            term: 2,
+            prevIndex,
+            prevTerm: i === 0 ? 0 : 2,
+            entries: entries(prevIndex, perMsg, 256, 2),
+            commit: prevIndex,
+          });
+        }
+        await h.settle(() => got.length >= n, `${n} appends delivered`);
+        let total = 0;
+        for (const m of got) {
+          assert.equal(m.type, "app");
+          if (m.type !== "app") continue;
+          for (const e of m.entries) {
+            assert.deepStrictEqual(e.data, pattern(256, e.index - 1));
+            total++;
+          }
+        }
+        assert.equal(total, n * perMsg);
+      }),
+    );
+
+    it(
+      "delivers a snapshot much larger than a frame, and what follows it",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2]);
+        const got = collect(get(ts, 2));
+        const data = pattern(6 * 1024 * 1024 + 123, 9);
+        get(ts, 1).send({
+          type: "snap",
+          from: 1,
+          to: 2,
+          term: 4,
+          snapshot: { metadata: { index: 5000, term: 4, conf: { voters: [1, 2] } }, data },
+        });
+        get(ts, 1).send({ type: "heartbeat", from: 1, to: 2, term: 4, commit: 5000, ctx: 0 });
+        await h.settle(() => got.length >= 2, "snapshot and heartbeat delivered");
+        const snap = got.find((m) => m.type === "snap");
+        assert.ok(snap?.type === "snap");
+        assert.equal(snap.snapshot.metadata.index, 5000);
+        assert.ok(
+          Buffer.from(snap.snapshot.data).equals(Buffer.from(data)),
+          "snapshot bytes intact",
+        );
+        if (h.ordered) assert.equal(got[1]?.type, "heartbeat");
+      }),
+    );
+
+    it(
+      "close() stops delivery, makes send() a no-op and leaves no handles behind",
+      withHarness(async (h) => {
+        const baseline = handleCounts();
+        const ts = await h.create([1, 2, 3]);
+        const got2 = collect(get(ts, 2));
+        const got3 = collect(get(ts, 3));
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1 });
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1 });
+        await h.settle(() => got2.length === 1 && got3.length === 1, "warm-up delivered");
+        await get(ts, 2).close();
+        await get(ts, 2).close(); // idempotent
+        get(ts, 2).send({ type: "timeout-now", from: 2, to: 1, term: 1 }); // no throw
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1 }); // to a closed node
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1 });
+        await h.settle(() => got3.length === 2, "the live node still served");
+        assert.equal(got2.length, 1, "nothing delivered to a closed transport");
+        await Promise.all([...ts.values()].map((t) => t.close()));
+        const after = handleCounts();
+        for (const [kind, n] of after) {
+          assert.ok(
+            n <= (baseline.get(kind) ?? 0),
+            `${n} ${kind} left (baseline ${baseline.get(kind) ?? 0})`,
+          );
+        }
+      }),
+    );
+  });
+}
+
+/** Live sockets, servers and timers (setImmediate callbacks are not handles). */
+function handleCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) {
+    if (kind === "Immediate") continue;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return counts;
+}
