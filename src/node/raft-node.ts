@@ -75,7 +75,6 @@ export class RaftNode implements RaftService {
   private role: Role = "follower";
   private leader: NodeId = NONE;
   private applied: number;
-  private appliedTerm: number;
   private snapshotIndex: number;
   private scheduled = false;
   private running: Promise<void> | null = null;
@@ -103,13 +102,7 @@ export class RaftNode implements RaftService {
       random: options.random ?? Math.random,
       ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
     });
-    return new RaftNode(
-      options,
-      raw,
-      timing.timing,
-      snap?.metadata.index ?? 0,
-      snap?.metadata.term ?? 0,
-    );
+    return new RaftNode(options, raw, timing.timing, snap?.metadata.index ?? 0);
   }
 
   private constructor(
@@ -117,10 +110,8 @@ export class RaftNode implements RaftService {
     private readonly raw: RawNodeApi,
     timing: Timing,
     snapshotIndex: number,
-    snapshotTerm: number,
   ) {
     this.applied = snapshotIndex;
-    this.appliedTerm = snapshotTerm;
     this.snapshotIndex = snapshotIndex;
     this.reads = new ReadQueue(timing.electionTick);
     options.transport.onMessage((m) => this.onMessage(m));
@@ -305,7 +296,6 @@ export class RaftNode implements RaftService {
     if (index <= this.applied) return;
     this.options.stateMachine.restore(data);
     this.applied = index;
-    this.appliedTerm = term;
     this.snapshotIndex = index;
     this.proposals.failUpTo(index, () => new LeadershipLostError());
     this.log?.debug({ index, term }, "installed snapshot from leader");
@@ -318,7 +308,6 @@ export class RaftNode implements RaftService {
     // business: neither reaches the state machine.
     if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
     this.applied = e.index;
-    this.appliedTerm = e.term;
     this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
   }
 
@@ -326,18 +315,13 @@ export class RaftNode implements RaftService {
     const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
     if (this.stopped || this.applied - this.snapshotIndex < every) return;
     const data = this.options.stateMachine.snapshot();
-    const index = this.applied;
-    this.raw.compact(index, data);
+    const snapshot = this.raw.compact(this.applied, data);
+    this.snapshotIndex = this.applied;
+    if (snapshot === null) return;
     // Written but not synced on its own: the next Ready's sync makes it durable, and until then
     // the log it replaces is still on disk (a crash keeps a prefix of the batches).
-    await this.options.storage.write({
-      snapshot: {
-        metadata: { index, term: this.appliedTerm, conf: { voters: this.raw.status().voters } },
-        data,
-      },
-    });
-    this.snapshotIndex = index;
-    this.log?.debug({ index, bytes: data.length }, "snapshot taken, log compacted");
+    await this.options.storage.write({ snapshot });
+    this.log?.debug({ index: this.applied, bytes: data.length }, "snapshot taken, log compacted");
   }
 
   private failWaiters(err: () => Error): void {

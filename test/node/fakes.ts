@@ -4,7 +4,7 @@
 
 import type { StateMachine } from "../../src/node/api.js";
 import type { PersistedState, RawNodeApi, Ready, Status } from "../../src/raft/api.js";
-import type { Entry, HardState, Message, NodeId, Role } from "../../src/raft/types.js";
+import type { Entry, HardState, Message, NodeId, Role, Snapshot } from "../../src/raft/types.js";
 import type { Storage, WriteBatch } from "../../src/storage/storage.js";
 import type { Transport } from "../../src/transport/transport.js";
 
@@ -96,8 +96,10 @@ export class ScriptedCore implements RawNodeApi {
     return false;
   }
   campaign(): void {}
-  compact(index: number): void {
+  compact(index: number, data: Uint8Array): Snapshot | null {
     this.compactions.push(index);
+    const term = this.log.find((e) => e.index === index)?.term ?? 0;
+    return { metadata: { index, term, conf: { voters: [1, 2, 3] } }, data };
   }
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
