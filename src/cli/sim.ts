@@ -1,6 +1,161 @@
-import type { Command } from "commander";
+// `raftwork sim`: deterministic simulation runs and sweeps (design.md, "The simulator contract"),
+// and `raftwork sim --demo`, the narrated tour that `npm start` shows.
+//
+//   raftwork sim --nodes 5 --seed 42 --time 600s [--faults drop,delay,reorder,dup,partition,crash]
+//                [--trace FILE] [--json]
+//   raftwork sim --seeds 1..500 --nodes 5 --time 300s [--json]
+//   raftwork sim --demo
 
-// Owned by the sim work stream: replaced by the real subcommands.
+import { SingleBar } from "cli-progress";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { runDemo } from "../sim/demo.js";
+import { FAULTS, type FaultName, runSimulation, type SimResult } from "../sim/runner.js";
+import { parseDuration, parseIntIn } from "./args.js";
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+
+interface SimFlags {
+  nodes: number;
+  seed?: number;
+  seeds?: { from: number; to: number };
+  time: number;
+  faults: FaultName[];
+  trace?: string;
+  json?: boolean;
+  demo?: boolean;
+}
+
+const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+export function parseSeedRange(text: string): { from: number; to: number } {
+  const m = /^(\d+)\.\.(\d+)$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`"${text}" is not a seed range (example: 1..500)`);
+  const from = Number(m[1]);
+  const to = Number(m[2]);
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to)
+    throw new InvalidArgumentError(`seed range "${text}" must be A..B with A <= B`);
+  return { from, to };
+}
+
+export function parseFaults(text: string): FaultName[] {
+  if (text.trim() === "none") return [];
+  const names = text.split(",").map((s) => s.trim());
+  for (const n of names)
+    if (!(FAULTS as readonly string[]).includes(n))
+      throw new InvalidArgumentError(
+        `unknown fault "${n}" (choose from ${FAULTS.join(",")}, or none)`,
+      );
+  return [...new Set(names)] as FaultName[];
+}
+
 export function registerSim(program: Command): void {
-  program.command("sim").description("(not built yet)");
+  program
+    .command("sim")
+    .description("run the Raft core in the deterministic simulator under faults, from a seed")
+    .addOption(new Option("--nodes <n>", "cluster size").argParser(parseIntIn(1, 15)).default(5))
+    .addOption(
+      new Option("--seed <n>", "random seed").argParser(parseIntIn(0, MAX_SEED)).conflicts("seeds"),
+    )
+    .addOption(
+      new Option("--seeds <A..B>", "run every seed from A to B (inclusive)").argParser(
+        parseSeedRange,
+      ),
+    )
+    .addOption(
+      new Option("--time <duration>", "simulated time under faults (then heal and check liveness)")
+        .argParser(parseDuration)
+        .default(60_000, "60s"),
+    )
+    .addOption(
+      new Option("--faults <list>", `comma-separated faults, or none`)
+        .argParser(parseFaults)
+        .default([...FAULTS], FAULTS.join(",")),
+    )
+    .option("--trace <file>", "write the JSON Lines trace to FILE (single seed only)")
+    .option("--json", "print one JSON object per seed")
+    .option("--demo", "a short narrated run: election, replication, leader crash, recovery")
+    .action(async (flags: SimFlags) => {
+      if (flags.demo) {
+        const ok = runDemo({ write: (line) => process.stdout.write(`${line}\n`) });
+        if (!ok) throw new CliExit(EXIT_FAILED, "the demo run failed");
+        return;
+      }
+      const range = flags.seeds ?? { from: flags.seed ?? 1, to: flags.seed ?? 1 };
+      if (flags.trace && range.from !== range.to)
+        throw new CliExit(EXIT_USAGE, "--trace needs a single seed (--seed N or --seeds N..N)");
+      await sweep(flags, range);
+    });
+}
+
+async function sweep(flags: SimFlags, range: { from: number; to: number }): Promise<void> {
+  const total = range.to - range.from + 1;
+  const started = performance.now();
+  const bar =
+    total > 1 && !flags.json && process.stderr.isTTY
+      ? new SingleBar({
+          format: "seeds {bar} {value}/{total} ({failed} failed) eta {eta}s",
+          stream: process.stderr,
+        })
+      : null;
+  bar?.start(total, 0, { failed: 0 });
+  const failed: number[] = [];
+  for (let seed = range.from; seed <= range.to; seed++) {
+    const result = runSimulation({
+      nodes: flags.nodes,
+      seed,
+      timeMs: flags.time,
+      faults: flags.faults,
+      ...(flags.trace ? { traceFile: flags.trace } : {}),
+    });
+    if (result.violations.length > 0) failed.push(seed);
+    const line = flags.json ? jsonLine(result) : humanLine(result);
+    process.stdout.write(`${line}\n`);
+    bar?.update(seed - range.from + 1, { failed: failed.length });
+    // Let the progress bar repaint (and Ctrl-C through) between seeds.
+    if (bar) await new Promise((r) => setImmediate(r));
+  }
+  bar?.stop();
+  if (!flags.json) {
+    const secs = ((performance.now() - started) / 1000).toFixed(1);
+    process.stdout.write(
+      `${total} seed${total === 1 ? "" : "s"}, ${failed.length} with violations (${secs}s real time)\n`,
+    );
+  }
+  if (failed.length > 0)
+    throw new CliExit(
+      EXIT_FAILED,
+      `violations with seed${failed.length === 1 ? "" : "s"} ${failed.join(", ")}`,
+    );
+}
+
+/** Exactly the contract's keys, in the contract's order. */
+function jsonLine(r: SimResult): string {
+  return JSON.stringify({
+    seed: r.seed,
+    nodes: r.nodes,
+    simulatedMs: r.simulatedMs,
+    commits: r.commits,
+    leaderChanges: r.leaderChanges,
+    messages: r.messages,
+    violations: r.violations.map((v) => ({
+      invariant: v.invariant,
+      event: v.event,
+      message: v.message,
+    })),
+    traceHash: r.traceHash,
+  });
+}
+
+function humanLine(r: SimResult): string {
+  const head =
+    `seed ${r.seed}: ${r.nodes} nodes, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
+    `${r.commits} commits, ${r.leaderChanges} leader changes, ${r.messages} requests, ` +
+    `trace ${r.traceHash.slice(0, 16)}`;
+  if (r.violations.length === 0) return `${head}: ok`;
+  const lines = [`${head}: VIOLATION`];
+  for (const v of r.violations) lines.push(`  ${v.invariant} at event ${v.event}: ${v.message}`);
+  if (r.traceTail.length > 0) lines.push("  trace tail:", ...r.traceTail.map((l) => `    ${l}`));
+  lines.push(
+    `  replay: raftwork sim --seed ${r.seed} --nodes ${r.nodes} --time ${r.simulatedMs}ms --trace trace.jsonl`,
+  );
+  return lines.join("\n");
 }
