@@ -20,7 +20,14 @@
 import type { Logger } from "pino";
 import type { NodeMetrics } from "../kv/metrics.js";
 import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
-import { type Entry, type Message, NONE, type NodeId, type Role } from "../raft/types.js";
+import {
+  type Entry,
+  type Message,
+  NONE,
+  type NodeId,
+  type Role,
+  type Snapshot,
+} from "../raft/types.js";
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
@@ -164,15 +171,16 @@ export class RaftNode implements RaftService {
     return this.options.httpAddressOf?.(this.leader) ?? null;
   }
 
-  /** Stops timers and the loop, fails every waiter with StoppedError, closes transport and storage. */
+  /**
+   * Stops timers and the loop and fails every waiter with StoppedError. The caller owns the
+   * transport and storage and closes them afterwards.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ticker);
     await this.running?.catch(() => undefined);
     this.failWaiters(() => new StoppedError());
-    await this.options.transport.close();
-    await this.options.storage.close();
   }
 
   // ---- inputs ------------------------------------------------------------------------------
@@ -262,8 +270,7 @@ export class RaftNode implements RaftService {
 
     for (const m of later) this.options.transport.send(m);
 
-    if (rd.snapshot)
-      this.applySnapshot(rd.snapshot.metadata.index, rd.snapshot.metadata.term, rd.snapshot.data);
+    if (rd.snapshot) this.applySnapshot(rd.snapshot);
     for (const e of rd.committed) this.applyEntry(e);
     for (const rs of rd.readStates) this.reads.confirm(rs.ctx, rs.index);
     this.reads.release(this.applied);
@@ -290,11 +297,12 @@ export class RaftNode implements RaftService {
     }
   }
 
-  private applySnapshot(index: number, term: number, data: Uint8Array): void {
+  private applySnapshot(snapshot: Snapshot): void {
+    const { index, term } = snapshot.metadata;
     // InstallSnapshot of an older snapshot never reaches here (the core ignores it, §7); the
     // guard keeps the state machine from going backwards even so.
     if (index <= this.applied) return;
-    this.options.stateMachine.restore(data);
+    this.options.stateMachine.restore(snapshot.data);
     this.applied = index;
     this.snapshotIndex = index;
     this.proposals.failUpTo(index, () => new LeadershipLostError());

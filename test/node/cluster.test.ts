@@ -79,6 +79,7 @@ class Cluster {
   async stop(id: NodeId): Promise<void> {
     const m = this.get(id);
     await m.node?.stop();
+    m.storage.close();
     m.node = null;
   }
 
