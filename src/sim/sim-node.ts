@@ -255,19 +255,14 @@ export class SimNode {
 
   private maybeCompact(raw: RawNodeApi): void {
     const every = this.opts.timing.snapshotEvery;
-    const { applied, appliedTerm } = this.sm.state;
+    const { applied } = this.sm.state;
     if (every <= 0 || applied - this.snapshotIndex < every) return;
-    const data = this.sm.snapshot();
-    raw.compact(applied, data);
+    const snapshot = raw.compact(applied, this.sm.snapshot());
+    if (!snapshot) return;
     // Like the node runtime: written now, durable with the next fsync; until then the log it
     // replaces is still on disk.
-    this.opts.disk.write({
-      snapshot: {
-        metadata: { index: applied, term: appliedTerm, conf: { voters: raw.status().voters } },
-        data,
-      },
-    });
-    this.snapshotIndex = applied;
-    this.opts.observer.onCompact(this, applied);
+    this.opts.disk.write({ snapshot });
+    this.snapshotIndex = snapshot.metadata.index;
+    this.opts.observer.onCompact(this, snapshot.metadata.index);
   }
 }
