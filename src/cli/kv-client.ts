@@ -1,4 +1,217 @@
-import type { Command } from "commander";
+// `raftwork kv get|put|del|append|cas|list|status`: the KV client command line.
+// Exit status (design.md): 0 ok, 1 key not found or CAS mismatch, 2 usage error,
+// 3 cluster unavailable or timed out.
+import { isUtf8 } from "node:buffer";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { KvClient, KvRequestError, KvUnavailableError } from "../kv/client.js";
+import { MAX_KEY_BYTES } from "../kv/http-api.js";
+import { MAX_VALUE_BYTES } from "../kv/state-machine.js";
+import { parseDuration, parseEndpoints, parseIntIn } from "./args.js";
+import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
 
-// Owned by the KV work stream: replaced by get|put|del|append|cas|list|status.
-export function registerKvClientCommands(_kv: Command): void {}
+const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
+
+interface CommonOpts {
+  endpoints: string[];
+  timeout: number;
+  retries: number;
+}
+
+function parseKey(text: string): string {
+  const n = Buffer.byteLength(text);
+  if (n < 1 || n > MAX_KEY_BYTES) {
+    throw new InvalidArgumentError(`KEY must be 1..${MAX_KEY_BYTES} bytes (got ${n})`);
+  }
+  return text;
+}
+
+/** Add the options every client subcommand shares. */
+function common(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--endpoints <urls>", "comma-separated http://HOST:PORT URLs, tried in turn")
+        .default(parseEndpoints(DEFAULT_ENDPOINTS), DEFAULT_ENDPOINTS)
+        .argParser(parseEndpoints),
+    )
+    .addOption(
+      new Option("--timeout <duration>", "per-attempt timeout")
+        .default(5000, "5s")
+        .argParser(parseDuration),
+    )
+    .addOption(
+      new Option("--retries <n>", "extra rounds over all endpoints")
+        .default(3)
+        .argParser(parseIntIn(0, 100)),
+    );
+}
+
+/** Run `fn` with a client and turn its failures into exit statuses. */
+async function withClient(opts: CommonOpts, fn: (c: KvClient) => Promise<void>): Promise<void> {
+  const client = new KvClient({
+    endpoints: opts.endpoints,
+    timeoutMs: opts.timeout,
+    retries: opts.retries,
+  });
+  try {
+    await fn(client);
+  } catch (err) {
+    if (err instanceof KvUnavailableError) throw new CliExit(EXIT_UNAVAILABLE, err.message);
+    if (err instanceof KvRequestError) throw new CliExit(EXIT_FAILED, `rejected: ${err.message}`);
+    throw err;
+  } finally {
+    client.close();
+  }
+}
+
+/** VALUE, or all of stdin for "-". */
+async function valueArg(text: string): Promise<string> {
+  let bytes: Buffer;
+  if (text === "-") {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    bytes = Buffer.concat(chunks);
+    if (!isUtf8(bytes)) throw new CliExit(EXIT_USAGE, "stdin is not valid UTF-8 text");
+  } else {
+    bytes = Buffer.from(text);
+  }
+  if (bytes.length > MAX_VALUE_BYTES) {
+    throw new CliExit(
+      EXIT_USAGE,
+      `VALUE is ${bytes.length} bytes; the limit is ${MAX_VALUE_BYTES}`,
+    );
+  }
+  return bytes.toString();
+}
+
+/** Escape control characters so one entry stays on one line. */
+function oneLine(s: string): string {
+  return s.replace(
+    /[\\\t\n\r]/g,
+    (c) => ({ "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" })[c] ?? c,
+  );
+}
+
+/**
+ * Register the client subcommands on `kv`. `out` receives everything meant for stdout (tests
+ * capture it); errors travel as CliExit to the entry point, which prints them to stderr.
+ */
+export function registerKvClientCommands(
+  kv: Command,
+  out: (text: string) => void = (text) => void process.stdout.write(text),
+): void {
+  common(kv.command("get").description("print KEY's value (exit 1 if absent)"))
+    .argument("<key>", "the key (UTF-8, 1..1024 bytes)", parseKey)
+    .action((key: string, opts: CommonOpts) =>
+      withClient(opts, async (c) => {
+        const r = await c.get(key);
+        if (!r.found) throw new CliExit(EXIT_FAILED, `key not found: ${key}`);
+        out(process.stdout.isTTY ? `${r.value}\n` : r.value);
+      }),
+    );
+
+  common(kv.command("put").description("set KEY to VALUE"))
+    .argument("<key>", "the key", parseKey)
+    .argument("<value>", 'the value, or "-" to read it from stdin')
+    .action(async (key: string, value: string, opts: CommonOpts) => {
+      const v = await valueArg(value);
+      await withClient(opts, (c) => c.put(key, v));
+    });
+
+  common(kv.command("del").description("delete KEY (succeeds if it is absent)"))
+    .argument("<key>", "the key", parseKey)
+    .action((key: string, opts: CommonOpts) => withClient(opts, (c) => c.del(key)));
+
+  common(kv.command("append").description("append SUFFIX to KEY's value (absent = empty)"))
+    .argument("<key>", "the key", parseKey)
+    .argument("<suffix>", 'the suffix, or "-" to read it from stdin')
+    .action(async (key: string, suffix: string, opts: CommonOpts) => {
+      const v = await valueArg(suffix);
+      await withClient(opts, (c) => c.append(key, v));
+    });
+
+  common(
+    kv
+      .command("cas")
+      .description("set KEY to --value only if its value is --expect (or it is absent)")
+      .addHelpText("after", "\nExit 1 on a mismatch, printing the current value to stderr."),
+  )
+    .argument("<key>", "the key", parseKey)
+    .option("--expect <value>", "the value KEY must have now")
+    .option("--expect-absent", "KEY must be absent now")
+    .requiredOption("--value <value>", 'the new value, or "-" to read it from stdin')
+    .action(
+      async (
+        key: string,
+        opts: CommonOpts & { expect?: string; expectAbsent?: boolean; value: string },
+      ) => {
+        if ((opts.expect === undefined) === (opts.expectAbsent !== true)) {
+          throw new CliExit(EXIT_USAGE, "give exactly one of --expect VALUE or --expect-absent");
+        }
+        const value = await valueArg(opts.value);
+        await withClient(opts, async (c) => {
+          const r = await c.cas(key, opts.expect ?? null, value);
+          if (!r.ok) {
+            const now = r.current === null ? "absent" : JSON.stringify(r.current);
+            throw new CliExit(EXIT_FAILED, `cas mismatch: ${key} is ${now}`);
+          }
+        });
+      },
+    );
+
+  common(kv.command("list").description("list keys starting with --prefix, sorted"))
+    .option("--prefix <prefix>", "key prefix", "")
+    .addOption(
+      new Option("--limit <n>", "at most N entries (max 10000)")
+        .default(1000)
+        .argParser(parseIntIn(1, 10_000)),
+    )
+    .option("--json", "print a JSON array of {key, value}")
+    .action((opts: CommonOpts & { prefix: string; limit: number; json?: boolean }) =>
+      withClient(opts, async (c) => {
+        const items = await c.list(opts.prefix, opts.limit);
+        if (opts.json) return out(`${JSON.stringify(items)}\n`);
+        out(items.map((e) => `${oneLine(e.key)}\t${oneLine(e.value)}\n`).join(""));
+      }),
+    );
+
+  common(kv.command("status").description("show every node's role, term, leader and indexes"))
+    .option("--json", "print JSON")
+    .action((opts: CommonOpts & { json?: boolean }) =>
+      withClient(opts, async (c) => {
+        const rows = await c.status();
+        if (opts.json) out(`${JSON.stringify(rows)}\n`);
+        else out(statusTable(rows));
+        if (rows.every((r) => !r.ok)) throw new CliExit(EXIT_UNAVAILABLE, "no node answered");
+      }),
+    );
+}
+
+function statusTable(rows: Awaited<ReturnType<KvClient["status"]>>): string {
+  const header = ["ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MEMBERS"];
+  const cells = rows.map((r) =>
+    r.ok
+      ? [
+          r.endpoint,
+          String(r.status.id),
+          r.status.role,
+          String(r.status.term),
+          r.status.leader === null ? "-" : String(r.status.leader),
+          String(r.status.commitIndex),
+          String(r.status.appliedIndex),
+          r.status.members.join(","),
+        ]
+      : [r.endpoint, "-", `unreachable: ${r.error}`],
+  );
+  const widths = header.map((h, i) =>
+    Math.max(
+      h.length,
+      ...cells.filter((c) => c.length > 1 + i).map((c) => (c[i] as string).length),
+    ),
+  );
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => (i < c.length - 1 ? v.padEnd(widths[i] ?? 0) : v))
+      .join("  ")
+      .trimEnd();
+  return `${[header, ...cells].map(line).join("\n")}\n`;
+}

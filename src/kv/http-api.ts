@@ -438,7 +438,7 @@ export interface KvHttpServer {
 }
 
 /** Start the API on host:port (port 0 = any free port). */
-export function startKvHttpServer(
+export function createKvHttpServer(
   host: string,
   port: number,
   opts: KvHttpOptions,

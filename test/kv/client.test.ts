@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { KvClient, KvRequestError, KvUnavailableError } from "../../src/kv/client.js";
-import { type KvHttpServer, startKvHttpServer } from "../../src/kv/http-api.js";
+import { type KvHttpServer, createKvHttpServer } from "../../src/kv/http-api.js";
 import { ProposalTimeoutError } from "../../src/node/errors.js";
 import { deadPort, FakeService } from "./fake-service.js";
 
@@ -33,9 +33,9 @@ describe("KvClient", () => {
 
   before(async () => {
     leader = new LossyService(1, 1);
-    leaderSrv = await startKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
+    leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
     noLeader = new FakeService(2, null, null);
-    noLeaderSrv = await startKvHttpServer("127.0.0.1", 0, {
+    noLeaderSrv = await createKvHttpServer("127.0.0.1", 0, {
       service: noLeader,
       sm: noLeader.sm,
       id: 2,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { type KvHttpServer, startKvHttpServer } from "../../src/kv/http-api.js";
+import { type KvHttpServer, createKvHttpServer } from "../../src/kv/http-api.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
 import { MAX_VALUE_BYTES } from "../../src/kv/state-machine.js";
 import {
@@ -19,7 +19,7 @@ describe("KV HTTP API on one node", () => {
 
   before(async () => {
     svc = new FakeService(1, 1);
-    server = await startKvHttpServer("127.0.0.1", 0, {
+    server = await createKvHttpServer("127.0.0.1", 0, {
       service: svc,
       sm: svc.sm,
       id: 1,
@@ -273,16 +273,16 @@ describe("KV HTTP API forwarding", () => {
 
   before(async () => {
     leader = new FakeService(1, 1);
-    leaderSrv = await startKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
+    leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
     follower = new FakeService(2, 1, leaderSrv.url.replace("http://", ""));
-    followerSrv = await startKvHttpServer("127.0.0.1", 0, {
+    followerSrv = await createKvHttpServer("127.0.0.1", 0, {
       service: follower,
       sm: follower.sm,
       id: 2,
       forwardTimeoutMs: 300,
     });
     other = new FakeService(3, 2, followerSrv.url);
-    otherSrv = await startKvHttpServer("127.0.0.1", 0, { service: other, sm: other.sm, id: 3 });
+    otherSrv = await createKvHttpServer("127.0.0.1", 0, { service: other, sm: other.sm, id: 3 });
   });
   after(async () => {
     await Promise.all([leaderSrv.close(), followerSrv.close(), otherSrv.close()]);
