@@ -245,7 +245,10 @@ function parseSnapshot(v: unknown, term: number): Snapshot {
   if (snapTerm > term) fail(`${mpath}.term`, "above the message term");
   const cpath = `${mpath}.conf`;
   const conf = plainObject(md.conf, cpath, CONF_FIELDS);
-  const voters = array(conf, "voters", cpath).map((id, i) => nodeId(id, `${cpath}.voters[${i}]`));
+  const raw = array(conf, "voters", cpath);
+  const voters: NodeId[] = [];
+  // An index loop, not map(): map skips the holes of a sparse array.
+  for (let i = 0; i < raw.length; i++) voters.push(nodeId(raw[i], `${cpath}.voters[${i}]`));
   if (new Set(voters).size !== voters.length) fail(`${cpath}.voters`, "duplicate voter");
   return {
     metadata: { index, term: snapTerm, conf: { voters } },
