@@ -87,6 +87,12 @@ export function registerSim(program: Command): void {
 }
 
 async function sweep(flags: SimFlags, range: { from: number; to: number }): Promise<void> {
+  const failed: number[] = [];
+  // `raftwork sim --seeds 1..1000 | head` closes stdout early: stop quietly, not with a stack.
+  process.stdout.once("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(failedSoFar(failed));
+    throw err;
+  });
   const total = range.to - range.from + 1;
   const started = performance.now();
   const bar =
@@ -97,7 +103,6 @@ async function sweep(flags: SimFlags, range: { from: number; to: number }): Prom
         })
       : null;
   bar?.start(total, 0, { failed: 0 });
-  const failed: number[] = [];
   for (let seed = range.from; seed <= range.to; seed++) {
     const result = runSimulation({
       nodes: flags.nodes,
@@ -125,6 +130,10 @@ async function sweep(flags: SimFlags, range: { from: number; to: number }): Prom
       EXIT_FAILED,
       `violations with seed${failed.length === 1 ? "" : "s"} ${failed.join(", ")}`,
     );
+}
+
+function failedSoFar(failed: number[]): number {
+  return failed.length > 0 ? EXIT_FAILED : 0;
 }
 
 /** Exactly the contract's keys, in the contract's order. */

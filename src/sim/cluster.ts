@@ -222,6 +222,10 @@ export class SimCluster implements NodeObserver {
     this.record({ t: this.sched.now, ev: "compact", node: node.id, index });
   }
 
+  onSync(node: SimNode): void {
+    this.record({ t: this.sched.now, ev: "sync", node: node.id });
+  }
+
   onTimer(node: SimNode): void {
     this.record({ t: this.sched.now, ev: "timer", node: node.id });
   }

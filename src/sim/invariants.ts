@@ -272,6 +272,11 @@ export class InvariantChecker {
       );
       return;
     }
+    // A write from first.index replaces the log's tail. If that tail held a committed entry,
+    // the entry must survive the write (§5.3: only uncommitted conflicting entries are deleted).
+    // A node that never had the entry may of course take other entries there from a stale leader.
+    const lastCommitted = Math.min(log.lastIndex, this.committedIndex);
+    const heldCommitted = lastCommitted >= first.index && this.holds(log, lastCommitted);
     log.truncateFrom(first.index);
     let prev = log.hashAt(first.index - 1) as number;
     for (const e of entries) {
@@ -291,14 +296,12 @@ export class InvariantChecker {
         );
         return;
       }
-      const committed = this.committedPrefix[e.index];
-      if (committed !== undefined && committed !== prev) {
-        this.fail(
-          "committed-durable",
-          `node ${id} overwrote committed index ${e.index} with a different entry (term ${e.term})`,
-        );
-        return;
-      }
+    }
+    if (heldCommitted && !this.holds(log, lastCommitted)) {
+      this.fail(
+        "committed-durable",
+        `node ${id} dropped or overwrote committed index ${lastCommitted} (writing from ${first.index})`,
+      );
     }
   }
 

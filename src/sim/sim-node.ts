@@ -55,6 +55,8 @@ export interface NodeObserver {
   onRestore(node: SimNode, index: number, term: number, hash: number): void;
   /** The local state machine was snapshotted and the log compacted up to `index`. */
   onCompact(node: SimNode, index: number): void;
+  /** An fsync completed: the node goes on with the Ready that waited for it. */
+  onSync(node: SimNode): void;
   /** A tick produced work (an election timeout, a heartbeat). */
   onTimer(node: SimNode): void;
   /** The node lost power; `durable` is what its disk kept. */
@@ -217,6 +219,7 @@ export class SimNode {
       if (inc !== this.incarnation) return; // crashed before the fsync completed
       o.disk.sync();
       this.syncing = false;
+      o.observer.onSync(this);
       this.finish(rd, later);
       this.drain();
     });
