@@ -1,16 +1,15 @@
-// A node's data directory: who it belongs to, and who is using it.
+// A node's data directory and whose it is.
 //
 //   DIR/identity.json   {"format":1,"node":1,"cluster":"<sha256 of the sorted member list>"}
 //                       written on first start; a later start with another node id or another
 //                       member list is refused, so a node never joins a cluster with a log that
 //                       belongs to a different one (that would break Raft's safety: its log and
 //                       vote would be another cluster's).
-//   DIR/LOCK            the pid of the process using DIR; a second process is refused while
-//                       that pid is alive (a kill -9 leaves a stale LOCK, which is taken over).
-//   DIR/raft/           the Raft storage (WAL segments and snapshots).
+//   DIR/raft/           the Raft storage (WAL segments, snapshots, and the LOCK that keeps a
+//                       second process out: FileStorage's).
 
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeId } from "../raft/types.js";
 
@@ -21,13 +20,7 @@ export interface Member {
   address: string;
 }
 
-export interface DataDir {
-  readonly dir: string;
-  readonly raftDir: string;
-  release(): void;
-}
-
-export type ClaimResult = { ok: true; dataDir: DataDir } | { ok: false; error: string };
+export type Checked = { ok: true } | { ok: false; error: string };
 
 /** A stable name for a member list: the same members at the same addresses, in any order. */
 export function clusterFingerprint(members: readonly Member[]): string {
@@ -38,27 +31,25 @@ export function clusterFingerprint(members: readonly Member[]): string {
   return createHash("sha256").update(canonical).digest("hex");
 }
 
-export function claimDataDir(dir: string, node: NodeId, members: readonly Member[]): ClaimResult {
+/** Where the Raft storage of a data directory lives. */
+export function raftDir(dir: string): string {
+  return join(dir, "raft");
+}
+
+/**
+ * Creates DIR if missing and records whose it is, or refuses a DIR that belongs to another node
+ * or cluster. Call it while holding the storage's lock, before reading the log.
+ */
+export function claimDataDir(dir: string, node: NodeId, members: readonly Member[]): Checked {
   try {
-    mkdirSync(join(dir, "raft"), { recursive: true });
+    mkdirSync(raftDir(dir), { recursive: true });
   } catch (err) {
     return { ok: false, error: `cannot create data directory ${dir}: ${message(err)}` };
   }
-  const lock = takeLock(dir);
-  if (!lock.ok) return lock;
-  const identity = checkIdentity(dir, node, clusterFingerprint(members));
-  if (!identity.ok) {
-    lock.release();
-    return identity;
-  }
-  return { ok: true, dataDir: { dir, raftDir: join(dir, "raft"), release: lock.release } };
+  return checkIdentity(dir, node, clusterFingerprint(members));
 }
 
-function checkIdentity(
-  dir: string,
-  node: NodeId,
-  cluster: string,
-): { ok: true } | { ok: false; error: string } {
+function checkIdentity(dir: string, node: NodeId, cluster: string): Checked {
   const file = join(dir, "identity.json");
   let text: string;
   try {
@@ -96,57 +87,6 @@ function checkIdentity(
     };
   }
   return { ok: true };
-}
-
-function takeLock(dir: string): { ok: true; release: () => void } | { ok: false; error: string } {
-  const file = join(dir, "LOCK");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
-      return {
-        ok: true,
-        release: () => {
-          try {
-            unlinkSync(file);
-          } catch {
-            // Already gone: nothing to release.
-          }
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        return { ok: false, error: `cannot create ${file}: ${message(err)}` };
-      }
-    }
-    const holder = Number.parseInt(readFileSafe(file), 10);
-    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
-      return { ok: false, error: `${dir} is in use by process ${holder} (${file})` };
-    }
-    // Stale lock of a process that died (kill -9): take it over.
-    try {
-      unlinkSync(file);
-    } catch {
-      // Someone else removed it first; retry the exclusive create.
-    }
-  }
-  return { ok: false, error: `cannot lock ${dir}: ${file} keeps reappearing` };
-}
-
-function readFileSafe(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function message(err: unknown): string {
