@@ -1,6 +1,367 @@
-import type { Command } from "commander";
+// `raftwork mr coordinator|worker|run|seq`: the MapReduce commands (design.md, "The MapReduce
+// contract"). Flags are validated here, at the boundary; the engine lives in src/mapreduce.
 
-// Owned by the mr work stream: replaced by the real subcommands.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import cliProgress from "cli-progress";
+import { type Command, Option } from "commander";
+import pino, { type Logger } from "pino";
+import {
+  AppError,
+  type Coordinator,
+  checkInputs,
+  type JobResult,
+  prepareOutDir,
+  runSequential,
+  runWorker,
+  startCoordinator,
+  UsageError,
+} from "../mapreduce/index.js";
+import { type HostPort, parseDuration, parseHostPort, parseIntIn, parseSize } from "./args.js";
+import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const hostPort = (t: string) => parseHostPort(t);
+const hostPortOrZero = (t: string) => parseHostPort(t, true);
+const fmt = (hp: HostPort) =>
+  hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+
+interface JobFlags {
+  reduce: number;
+  out: string;
+  taskTimeout: number;
+  splitSize: number;
+  memory: number;
+  http?: HostPort;
+  overwrite?: boolean;
+  logLevel: string;
+}
+
 export function registerMr(program: Command): void {
-  program.command("mr").description("(not built yet)");
+  const mr = program
+    .command("mr")
+    .description("MapReduce: coordinator, workers, local runs, sequential reference");
+
+  jobFlags(
+    mr
+      .command("coordinator")
+      .description("run a job's coordinator: serves inputs, hands out tasks, writes DIR/mr-out-*")
+      .argument("<files...>", "input files")
+      .option(
+        "--listen <host:port>",
+        "address workers connect to",
+        hostPortOrZero,
+        parseHostPort("127.0.0.1:7070"),
+      ),
+  ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
+    const log = logger(o.logLevel);
+    const c = await startJob(files, o, o.listen, log);
+    log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
+    await finishJob(c, o, process.stderr.isTTY === true);
+  });
+
+  mr.command("worker")
+    .description("run a worker: asks the coordinator for tasks until the job is done")
+    .requiredOption("--coordinator <host:port>", "the coordinator's --listen address", hostPort)
+    .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
+    .option("--scratch <dir>", "where map output is kept (a fresh subdirectory, removed on exit)")
+    .option(
+      "--listen <host:port>",
+      "where map output is served to reducers",
+      hostPortOrZero,
+      parseHostPort("127.0.0.1:0", true),
+    )
+    .option(
+      "--advertise <host:port>",
+      "address announced to reducers (default: the listen address)",
+      hostPort,
+    )
+    .option(
+      "--memory <size>",
+      "memory budget for map output before it spills to disk",
+      parseSize,
+      parseSize("512MiB"),
+    )
+    .addOption(
+      new Option("--connect-timeout <duration>", "how long to look for a coordinator at start")
+        .argParser(parseDuration)
+        .default(30_000)
+        .hideHelp(),
+    )
+    .addOption(new Option("--log-level <level>").choices(LOG_LEVELS).default("info"))
+    .action(
+      async (o: {
+        coordinator: HostPort;
+        app: string;
+        scratch?: string;
+        listen: HostPort;
+        advertise?: HostPort;
+        memory: number;
+        connectTimeout: number;
+        logLevel: string;
+      }) => {
+        checkApp(o.app);
+        const exit = await runWorker({
+          coordinator: fmt(o.coordinator),
+          appPath: resolve(o.app),
+          scratch: o.scratch,
+          listen: o.listen,
+          advertise: o.advertise ? fmt(o.advertise) : undefined,
+          memoryBytes: o.memory,
+          connectTimeoutMs: o.connectTimeout,
+          log: logger(o.logLevel),
+        });
+        if (exit.code !== 0)
+          throw new CliExit(exit.code === 3 ? EXIT_UNAVAILABLE : EXIT_FAILED, exit.message);
+      },
+    );
+
+  jobFlags(
+    mr
+      .command("run")
+      .description("run a job locally: a coordinator and N worker processes, with a progress bar")
+      .argument("<files...>", "input files")
+      .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
+      .requiredOption("--workers <n>", "number of worker processes", parseIntIn(1, 256)),
+  ).action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
+    checkApp(o.app);
+    const log = logger(o.logLevel === "info" ? "warn" : o.logLevel);
+    const c = await startJob(files, o, { host: "127.0.0.1", port: 0 }, log);
+    const children = startWorkers(
+      o.workers,
+      c.address,
+      resolve(o.app),
+      o.taskTimeout,
+      o.logLevel === "info" ? "warn" : o.logLevel,
+    );
+    const stopAll = () => {
+      for (const child of children) child.kill("SIGKILL");
+    };
+    process.once("SIGINT", () => {
+      stopAll();
+      process.exit(130);
+    });
+    try {
+      await finishJob(c, o, process.stderr.isTTY === true);
+    } finally {
+      await waitOrKill(children, 5000);
+    }
+  });
+
+  mr.command("seq")
+    .description("sequential reference run: one process, one pass, writes DIR/mr-out-0")
+    .argument("<files...>", "input files")
+    .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
+    .requiredOption("--out <dir>", "output directory")
+    .option(
+      "--memory <size>",
+      "memory budget before pairs spill to disk",
+      parseSize,
+      parseSize("512MiB"),
+    )
+    .option("--overwrite", "replace existing mr-out-* files in --out")
+    .action(
+      async (
+        files: string[],
+        o: { app: string; out: string; memory: number; overwrite?: boolean },
+      ) => {
+        checkApp(o.app);
+        usage(() => {
+          checkInputs(files);
+          prepareOutDir(o.out, o.overwrite === true);
+        });
+        const started = Date.now();
+        try {
+          const r = await runSequential({
+            appPath: resolve(o.app),
+            files,
+            outDir: o.out,
+            memoryBytes: o.memory,
+          });
+          process.stdout.write(
+            `mr seq: done in ${seconds(Date.now() - started)}: ${files.length} files, ${r.inputBytes} input bytes, ${r.mapOutputPairs} map pairs, ${r.outputPairs} output lines in ${o.out}/mr-out-0\n`,
+          );
+        } catch (err) {
+          if (err instanceof AppError) throw new CliExit(EXIT_FAILED, err.message);
+          throw err;
+        }
+      },
+    );
+}
+
+/** Flags shared by `coordinator` and `run`. */
+function jobFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption("--reduce <n>", "number of reduce tasks (output files)", parseIntIn(1, 100_000))
+    .requiredOption("--out <dir>", "output directory")
+    .option(
+      "--task-timeout <duration>",
+      "reissue a task after this long without heartbeat or progress",
+      parseDuration,
+      10_000,
+    )
+    .option(
+      "--split-size <size>",
+      "split input files larger than this at line boundaries",
+      parseSize,
+      parseSize("64MiB"),
+    )
+    .option(
+      "--memory <size>",
+      "memory budget of each worker before spilling to disk",
+      parseSize,
+      parseSize("512MiB"),
+    )
+    .option("--http <host:port>", "serve GET /status (JSON) here", hostPortOrZero)
+    .option("--overwrite", "replace existing mr-out-* files in --out")
+    .addOption(new Option("--log-level <level>").choices(LOG_LEVELS).default("info"));
+}
+
+async function startJob(
+  files: string[],
+  o: JobFlags,
+  listen: HostPort,
+  log: Logger,
+): Promise<Coordinator> {
+  const inputs = usage(() => {
+    const inputs = checkInputs(files);
+    prepareOutDir(o.out, o.overwrite === true);
+    return inputs;
+  });
+  try {
+    return await startCoordinator({
+      host: listen.host,
+      port: listen.port,
+      inputs,
+      nReduce: o.reduce,
+      outDir: o.out,
+      taskTimeoutMs: o.taskTimeout,
+      splitSize: o.splitSize,
+      status: o.http,
+      log,
+    });
+  } catch (err) {
+    throw new CliExit(EXIT_UNAVAILABLE, `cannot listen: ${(err as Error).message}`);
+  }
+}
+
+/** Waits for the job, showing a progress bar on a TTY; prints a summary; fails with exit 1. */
+async function finishJob(c: Coordinator, o: JobFlags, tty: boolean): Promise<void> {
+  let bar: cliProgress.SingleBar | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (tty) {
+    bar = new cliProgress.SingleBar(
+      {
+        format: "{phase} [{bar}] {value}/{total} tasks | {workers} workers | {eta_formatted}",
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const s = c.scheduler.status(Date.now());
+    bar.start(s.map.total + s.reduce.total, 0, { phase: "map", workers: 0 });
+    timer = setInterval(() => {
+      const st = c.scheduler.status(Date.now());
+      bar?.update(st.map.done + st.reduce.done, { phase: st.phase, workers: st.workers });
+    }, 200);
+  }
+  let result: JobResult;
+  try {
+    result = await c.done;
+  } finally {
+    if (timer) clearInterval(timer);
+    await c.close();
+  }
+  if (bar) {
+    bar.update(result.status.map.done + result.status.reduce.done, {
+      phase: result.status.phase,
+      workers: result.status.workers,
+    });
+    bar.stop();
+  }
+  process.stdout.write(summary(result, o.out));
+  if (!result.ok) throw new CliExit(EXIT_FAILED, `job failed: ${result.error}`);
+}
+
+function summary(r: JobResult, out: string): string {
+  const s = r.status;
+  const k = s.counters;
+  return [
+    `mr: job ${r.ok ? "done" : "FAILED"} in ${seconds(r.elapsedMs)}: ${s.map.total} map tasks, ${s.reduce.total} reduce tasks`,
+    `  input ${k.inputBytes} bytes, ${k.inputRecords} lines; map output ${k.mapOutputPairs} pairs; ${k.outputPairs} output lines in ${out}`,
+    `  attempts ${k.attempts}, retries ${k.retries}, backups ${k.backups}, app failures ${k.failures}, spills ${k.spills}, workers lost ${s.lostWorkers}`,
+    "",
+  ].join("\n");
+}
+
+function startWorkers(
+  n: number,
+  coordinator: string,
+  app: string,
+  timeoutMs: number,
+  logLevel: string,
+): ChildProcess[] {
+  // The same entry point that runs this command (dist/cli/main.js, or src through tsx).
+  const entry = process.argv[1] as string;
+  return Array.from({ length: n }, () =>
+    spawn(
+      process.execPath,
+      [
+        ...process.execArgv,
+        entry,
+        "mr",
+        "worker",
+        "--coordinator",
+        coordinator,
+        "--app",
+        app,
+        "--log-level",
+        logLevel,
+        "--connect-timeout",
+        `${Math.max(timeoutMs, 5000)}ms`,
+      ],
+      {
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    ),
+  );
+}
+
+async function waitOrKill(children: ChildProcess[], graceMs: number): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
+          child.once("exit", () => {
+            clearTimeout(t);
+            done();
+          });
+        }),
+    ),
+  );
+}
+
+function checkApp(app: string): void {
+  if (!existsSync(app) || !statSync(app).isFile())
+    throw new CliExit(EXIT_USAGE, `--app ${app}: no such file`);
+}
+
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof UsageError) throw new CliExit(EXIT_USAGE, err.message);
+    throw err;
+  }
+}
+
+function logger(level: string): Logger {
+  return pino({ level, base: undefined }, pino.destination(2));
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
 }

@@ -1,0 +1,220 @@
+// Applications: loading a user's module and checking everything it returns. User code is
+// untrusted input like any other: every result is validated, and every failure becomes an
+// AppError whose message names the app (the caller adds the task and the input).
+
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { basename, extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+export type Combine = (key: string, values: string[]) => string | Promise<string>;
+
+/** A loaded application (design.md, "The MapReduce contract"). */
+export interface App {
+  /** The module's file name, for error messages. */
+  name: string;
+  map(filename: string, contents: string): unknown;
+  reduce(key: string, values: string[]): unknown;
+  combine?: Combine | undefined;
+  partition?: ((key: string, nReduce: number) => unknown) | undefined;
+}
+
+/** The app misbehaved: threw, returned a bad shape, lacked an export, called process.exit. */
+export class AppError extends Error {}
+
+const EXTENSIONS = new Set([".js", ".mjs", ".ts", ".mts"]);
+
+/** Imports an app module (TypeScript through tsx) and checks its exports. */
+export async function loadApp(path: string): Promise<App> {
+  const abs = resolve(path);
+  const name = basename(abs);
+  const ext = extname(abs);
+  if (!EXTENSIONS.has(ext)) throw new AppError(`app ${name}: expected a .js, .mjs or .ts module`);
+  let mod: Record<string, unknown>;
+  try {
+    const url = pathToFileURL(abs).href;
+    if (ext === ".ts" || ext === ".mts") {
+      // Node 20 cannot strip types; tsx's loader, registered for this one import, can.
+      const { tsImport } = await import("tsx/esm/api");
+      mod = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    } else {
+      mod = (await import(url)) as Record<string, unknown>;
+    }
+  } catch (err) {
+    throw new AppError(`app ${name}: cannot load module: ${errorText(err)}`);
+  }
+  const fn = (key: string, required: boolean) => {
+    const f = mod[key];
+    if (f === undefined && !required) return undefined;
+    if (typeof f !== "function")
+      throw new AppError(
+        `app ${name}: ${required ? "missing export" : "export"} "${key}" is not a function`,
+      );
+    return f as (...args: never[]) => unknown;
+  };
+  return {
+    name,
+    map: fn("map", true) as App["map"],
+    reduce: fn("reduce", true) as App["reduce"],
+    combine: fn("combine", false) as Combine | undefined,
+    partition: fn("partition", false) as App["partition"],
+  };
+}
+
+/** sha256 of the app file: every worker of a job must run the same bytes. */
+export function appHash(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/**
+ * Runs map and feeds each pair to `emit`. map may return an Iterable or AsyncIterable of
+ * {key, value}, or a Promise of one. `emit` may return a promise (an async combiner ran).
+ */
+export async function runMap(
+  app: App,
+  filename: string,
+  contents: string,
+  emit: (key: string, value: string) => undefined | Promise<void>,
+): Promise<void> {
+  let result = call(() => app.map(filename, contents), "map");
+  if (isThenable(result)) result = await awaitApp(result, "map");
+  if (result === null || typeof result !== "object")
+    throw new AppError(`map returned ${describe(result)}, not an iterable of {key, value}`);
+  let i = 0;
+  const check = (item: unknown) => {
+    const it = item as { key?: unknown; value?: unknown } | null;
+    if (
+      it === null ||
+      typeof it !== "object" ||
+      typeof it.key !== "string" ||
+      typeof it.value !== "string"
+    )
+      throw new AppError(`map item ${i} is ${describe(item)}, not {key: string, value: string}`);
+    i++;
+    return emit(it.key, it.value);
+  };
+  if (Symbol.asyncIterator in result) {
+    try {
+      for await (const item of result as AsyncIterable<unknown>) {
+        const p = check(item);
+        if (p) await p;
+      }
+    } catch (err) {
+      throw wrap(err, "map");
+    }
+  } else if (Symbol.iterator in result) {
+    const iter = call(() => (result as Iterable<unknown>)[Symbol.iterator](), "map");
+    for (;;) {
+      const step = call(() => iter.next(), "map");
+      if (step.done) break;
+      const p = check(step.value);
+      if (p) await p;
+    }
+  } else {
+    throw new AppError(`map returned ${describe(result)}, not an iterable of {key, value}`);
+  }
+}
+
+/** Runs reduce on one key and returns its output value. */
+export async function runReduce(app: App, key: string, values: string[]): Promise<string> {
+  let out = call(() => app.reduce(key, values), "reduce");
+  if (isThenable(out)) out = await awaitApp(out, "reduce");
+  if (typeof out !== "string")
+    throw new AppError(`reduce(${quote(key)}) returned ${describe(out)}, not a string`);
+  return out;
+}
+
+/** The app's partition function, checked, or the default stable hash. */
+export function partitioner(
+  app: App,
+  nReduce: number,
+  fallback: (key: string, n: number) => number,
+): (key: string) => number {
+  const p = app.partition;
+  if (!p) return (key) => fallback(key, nReduce);
+  return (key) => {
+    const r = call(() => p(key, nReduce), "partition");
+    if (typeof r !== "number" || !Number.isInteger(r) || r < 0 || r >= nReduce)
+      throw new AppError(
+        `partition(${quote(key)}, ${nReduce}) returned ${describe(r)}, not an integer in 0..${nReduce - 1}`,
+      );
+    return r;
+  };
+}
+
+/** The combiner's result must be a string: it becomes a value the reducer will see. */
+export function checkCombined(value: unknown, key: string): string {
+  if (typeof value !== "string")
+    throw new AppError(`combine(${quote(key)}) returned ${describe(value)}, not a string`);
+  return value;
+}
+
+/** Wraps a combiner so that its exceptions are reported as app errors. */
+export function guardedCombine(app: App): Combine | undefined {
+  const c = app.combine;
+  if (!c) return undefined;
+  return (key, values) => {
+    const r = call(() => c(key, values), "combine");
+    return isThenable(r) ? awaitApp(r, "combine") : (r as string);
+  };
+}
+
+function call<T>(f: () => T, what: string): T {
+  try {
+    return f();
+  } catch (err) {
+    throw wrap(err, what);
+  }
+}
+
+async function awaitApp<T>(p: PromiseLike<T>, what: string): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw wrap(err, what);
+  }
+}
+
+function wrap(err: unknown, what: string): AppError {
+  if (err instanceof AppError) return err;
+  return new AppError(`${what} threw: ${errorText(err)}`);
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function"
+  );
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+function quote(key: string): string {
+  return key.length > 40 ? `${JSON.stringify(key.slice(0, 37))}...` : JSON.stringify(key);
+}
+
+/** A short description of a bad value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string ${truncate(JSON.stringify(value))}`;
+  if (typeof value === "object") return `an object ${truncate(safeJson(value))}`;
+  return `${typeof value} ${truncate(String(value))}`;
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function truncate(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}

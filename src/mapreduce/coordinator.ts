@@ -1,0 +1,304 @@
+// The coordinator process: the Scheduler behind an HTTP server. It serves map inputs, receives
+// reduce outputs (temp file in --out, renamed to mr-out-<r> only for the first completion), and
+// resolves `done` once the job succeeded or failed. An optional second server (--http) answers
+// GET /status with the job's counters as JSON.
+
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { readBody, sendJson } from "./http.js";
+import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
+import {
+  CompleteRequest,
+  FailRequest,
+  HeartbeatRequest,
+  OutputQuery,
+  RegisterRequest,
+  TaskRequest,
+} from "./protocol.js";
+import { Scheduler } from "./scheduler.js";
+import { planSplits } from "./split.js";
+
+export interface CoordinatorOptions {
+  host: string;
+  port: number;
+  inputs: readonly InputInfo[];
+  nReduce: number;
+  outDir: string;
+  taskTimeoutMs: number;
+  splitSize: number;
+  status?: { host: string; port: number } | undefined;
+  log: Logger;
+}
+
+export interface JobResult {
+  ok: boolean;
+  error?: string | undefined;
+  elapsedMs: number;
+  status: ReturnType<Scheduler["status"]>;
+}
+
+export interface Coordinator {
+  /** HOST:PORT workers connect to. */
+  address: string;
+  statusAddress: string | undefined;
+  scheduler: Scheduler;
+  /** Resolves when the job is over and every output is in place (or the job failed). */
+  done: Promise<JobResult>;
+  close(): Promise<void>;
+}
+
+/** Workers heartbeat this often: several times per timeout, at most once a second. */
+export function heartbeatInterval(taskTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(taskTimeoutMs / 4)));
+}
+
+export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
+  const started = Date.now();
+  const heartbeatMs = heartbeatInterval(opts.taskTimeoutMs);
+  const readAt = (path: string, position: number, length: number) => {
+    const fd = openSync(path, "r");
+    try {
+      const buf = Buffer.alloc(length);
+      return buf.subarray(0, readSync(fd, buf, 0, length, position));
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const info = new Map(opts.inputs.map((i) => [i.path, i]));
+  const splits = planSplits(opts.inputs, opts.splitSize, readAt).map((s) => {
+    const i = info.get(s.path) as InputInfo;
+    return { ...s, size: i.size, mtimeMs: i.mtimeMs };
+  });
+  const scheduler = new Scheduler({
+    splits,
+    nReduce: opts.nReduce,
+    taskTimeoutMs: opts.taskTimeoutMs,
+    heartbeatMs,
+  });
+  const log = opts.log;
+  log.info({ mapTasks: splits.length, reduceTasks: opts.nReduce }, "job planned");
+
+  let finish: (r: JobResult) => void = () => {};
+  const done = new Promise<JobResult>((resolve) => {
+    finish = resolve;
+  });
+  let ended = false;
+  let finishedAt: number | undefined;
+  const drainEvents = () => {
+    for (const e of scheduler.events.splice(0)) {
+      if (e.type === "task-failed") log.warn(e, "task attempt failed");
+      else if (e.type === "worker-lost" || e.type === "task-stalled") log.warn(e, e.type);
+      else log.debug(e, e.type);
+    }
+  };
+  const check = () => {
+    drainEvents();
+    if (ended || !scheduler.finished) return;
+    // Give workers a moment to hear "done" from us rather than find us gone (both make them
+    // exit 0, but the first is quicker and quieter).
+    finishedAt ??= Date.now();
+    if (!scheduler.allToldDone() && Date.now() - finishedAt < 2 * heartbeatMs + 500) return;
+    ended = true;
+    const status = scheduler.status(Date.now());
+    finish({
+      ok: scheduler.succeeded,
+      error: scheduler.failure,
+      elapsedMs: Date.now() - started,
+      status,
+    });
+  };
+
+  const handlers: Record<
+    string,
+    (req: IncomingMessage, res: ServerResponse, arg: string) => Promise<void>
+  > = {
+    "POST /v1/register": async (req, res) => {
+      const body = await parse(req, res, RegisterRequest);
+      if (!body) return;
+      const r = scheduler.register(body, Date.now());
+      if ("error" in r) {
+        log.warn({ app: body.appName }, r.error);
+        return sendJson(res, 409, { error: r.error });
+      }
+      sendJson(res, 200, { workerId: r.workerId, heartbeatMs, nReduce: opts.nReduce });
+    },
+    "POST /v1/task": async (req, res) => {
+      const body = await parse(req, res, TaskRequest);
+      if (!body) return;
+      const a = scheduler.requestTask(body.workerId, Date.now());
+      if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
+      sendJson(res, 200, a);
+    },
+    "POST /v1/heartbeat": async (req, res) => {
+      const body = await parse(req, res, HeartbeatRequest);
+      if (!body) return;
+      const r = scheduler.heartbeat(body.workerId, body.running, Date.now());
+      if (!r) return sendJson(res, 410, { error: "unknown worker: register again" });
+      sendJson(res, 200, r);
+    },
+    "POST /v1/complete": async (req, res) => {
+      const body = await parse(req, res, CompleteRequest);
+      if (!body) return;
+      const accepted = scheduler.completeMap(
+        body.workerId,
+        body.attempt,
+        body.counters,
+        Date.now(),
+      );
+      sendJson(res, 200, { accepted });
+    },
+    "POST /v1/fail": async (req, res) => {
+      const body = await parse(req, res, FailRequest);
+      if (!body) return;
+      scheduler.fail(body.workerId, body.attempt, body.kind, body.error, body.mapTask, Date.now());
+      sendJson(res, 200, {});
+    },
+    "GET /v1/input": async (_req, res, arg) => {
+      const split = scheduler.split(Number(arg));
+      if (!/^\d+$/.test(arg) || !split) return sendJson(res, 404, { error: `no map task ${arg}` });
+      res.writeHead(200, {
+        "content-type": "application/octet-stream",
+        "content-length": split.end - split.start,
+      });
+      if (split.end === split.start) {
+        res.end();
+        return;
+      }
+      await pipeline(createReadStream(split.path, { start: split.start, end: split.end - 1 }), res);
+    },
+    "PUT /v1/output": async (req, res, arg) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const q = OutputQuery.safeParse(Object.fromEntries(url.searchParams));
+      if (!/^\d+$/.test(arg) || !q.success) {
+        req.resume();
+        return sendJson(res, 400, {
+          error: "bad output upload: expected /v1/output/<attempt>?workerId=...&counters",
+        });
+      }
+      const attempt = Number(arg);
+      const { workerId, ...counters } = q.data;
+      const r = scheduler.canAcceptOutput(workerId, attempt, Date.now());
+      if (r === undefined) {
+        req.resume();
+        await new Promise((resolve) => req.on("end", resolve).on("error", resolve));
+        return sendJson(res, 200, { accepted: false });
+      }
+      const tmp = join(opts.outDir, `.${outputName(r)}.${attempt}.tmp`);
+      try {
+        await pipeline(req, createWriteStream(tmp));
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
+      }
+      // Accept only the first completion; rename is atomic, so mr-out-r is complete or absent.
+      if (scheduler.canAcceptOutput(workerId, attempt, Date.now()) === r) {
+        renameSync(tmp, join(opts.outDir, outputName(r)));
+        scheduler.completeReduce(workerId, attempt, counters, Date.now());
+        sendJson(res, 200, { accepted: true });
+      } else {
+        rmSync(tmp, { force: true });
+        sendJson(res, 200, { accepted: false });
+      }
+      check();
+    },
+  };
+
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0] as string;
+    const m = /^(\/v1\/[a-z-]+)(?:\/([^/]*))?$/.exec(path);
+    const handler = m ? handlers[`${req.method} ${m[1]}`] : undefined;
+    if (!handler) {
+      req.resume();
+      return sendJson(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
+    }
+    handler(req, res, m?.[2] ?? "")
+      .catch((err: Error) => {
+        log.warn({ err: err.message, path }, "request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: err.message });
+        else res.destroy();
+      })
+      .finally(check);
+  });
+  server.keepAliveTimeout = 30_000;
+  const address = await listen(server, opts.host, opts.port);
+
+  let statusServer: http.Server | undefined;
+  let statusAddress: string | undefined;
+  if (opts.status) {
+    statusServer = http.createServer((req, res) => {
+      req.resume();
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method !== "GET") return sendJson(res, 405, { error: "GET only" });
+      if (path === "/status" || path === "/")
+        return sendJson(res, 200, scheduler.status(Date.now()));
+      sendJson(res, 404, { error: "try GET /status" });
+    });
+    statusAddress = await listen(statusServer, opts.status.host, opts.status.port);
+  }
+
+  const timer = setInterval(
+    () => {
+      scheduler.tick(Date.now());
+      check();
+    },
+    Math.max(25, heartbeatMs / 2),
+  );
+
+  const close = async () => {
+    clearInterval(timer);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    if (statusServer) {
+      statusServer.closeAllConnections();
+      await new Promise((r) => statusServer?.close(r));
+    }
+    removeTempOutputs(opts.outDir);
+  };
+  return { address, statusAddress, scheduler, done, close };
+}
+
+async function parse<S extends z.ZodType>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  schema: S,
+): Promise<z.infer<S> | undefined> {
+  let body: unknown;
+  try {
+    body = JSON.parse((await readBody(req, 1 << 20)).toString("utf8"));
+  } catch (err) {
+    sendJson(res, 400, { error: `request body is not JSON: ${(err as Error).message}` });
+    return undefined;
+  }
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    sendJson(res, 400, {
+      error: `bad request: ${r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`,
+    });
+    return undefined;
+  }
+  return r.data;
+}
+
+export function listen(server: http.Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const a = server.address() as AddressInfo;
+      resolve(`${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
+}

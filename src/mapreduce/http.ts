@@ -1,0 +1,144 @@
+// Small HTTP/1.1 helpers over node:http (keep-alive): JSON control requests and streamed
+// bodies for bulk data. Network failures reject with HttpError (status 0 = no answer).
+
+import { createReadStream, createWriteStream } from "node:fs";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+
+export const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+interface Options {
+  method?: string;
+  timeoutMs?: number;
+  body?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+function request(url: string, opts: Options): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: opts.method ?? "GET",
+      agent,
+      headers: opts.headers,
+      timeout: opts.timeoutMs ?? 30_000,
+    });
+    req.on("response", resolve);
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
+    req.on("error", (err) => reject(new HttpError(0, `${url}: ${err.message}`)));
+    req.end(opts.body);
+  });
+}
+
+async function readAll(res: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(0, `response larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function jsonReply(url: string, res: IncomingMessage): Promise<unknown> {
+  const text = (await readAll(res)).toString("utf8");
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  const status = res.statusCode ?? 0;
+  if (status >= 400) {
+    const msg = (body as { error?: unknown } | undefined)?.error;
+    throw new HttpError(status, typeof msg === "string" ? msg : `${url}: HTTP ${status}`, body);
+  }
+  return body;
+}
+
+/** POSTs `body` as JSON and returns the parsed JSON reply; HttpError on status >= 400. */
+export async function postJson(url: string, body: unknown, timeoutMs?: number): Promise<unknown> {
+  const res = await request(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+    ...(timeoutMs ? { timeoutMs } : {}),
+  });
+  return jsonReply(url, res);
+}
+
+/** GETs a body into memory. */
+export async function getBuffer(url: string, onBytes?: (n: number) => void): Promise<Buffer> {
+  const res = await request(url, {});
+  if ((res.statusCode ?? 0) !== 200) await jsonReply(url, res);
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      onBytes?.(chunk.length);
+    }
+  } catch (err) {
+    throw new HttpError(0, `${url}: ${(err as Error).message}`);
+  }
+  if (!res.complete) throw new HttpError(0, `${url}: connection closed mid-body`);
+  return Buffer.concat(chunks);
+}
+
+/** GETs a body straight into a file; returns its size. */
+export async function downloadTo(
+  url: string,
+  path: string,
+  onBytes?: (n: number) => void,
+): Promise<number> {
+  const res = await request(url, {});
+  if ((res.statusCode ?? 0) !== 200) await jsonReply(url, res);
+  let size = 0;
+  res.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    onBytes?.(chunk.length);
+  });
+  try {
+    await pipeline(res, createWriteStream(path));
+  } catch (err) {
+    throw new HttpError(0, `${url}: ${(err as Error).message}`);
+  }
+  if (!res.complete) throw new HttpError(0, `${url}: connection closed mid-body`);
+  return size;
+}
+
+/** PUTs a file as the body and returns the parsed JSON reply. */
+export async function uploadFile(url: string, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "PUT", agent, timeout: 60_000 });
+    req.on("response", (res) => jsonReply(url, res).then(resolve, reject));
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
+    req.on("error", (err) => reject(new HttpError(0, `${url}: ${err.message}`)));
+    pipeline(createReadStream(path), req).catch((err: Error) =>
+      reject(new HttpError(0, `${url}: ${err.message}`)),
+    );
+  });
+}
+
+/** Reads a request body up to `limit` bytes (a larger one is refused). */
+export async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<Buffer> {
+  return readAll(req, limit);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}

@@ -1,0 +1,87 @@
+// The sequential reference runner (`raftwork mr seq`): one process, one pass, no combiner,
+// every file mapped whole, all pairs grouped under the same memory budget (spilling sorted
+// runs if needed), reduced in UTF-8 key order into DIR/mr-out-0. Distributed runs are checked
+// against it, so it shares the building blocks but none of the distributed machinery.
+
+import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AppError, errorText, loadApp, runMap, runReduce } from "./app.js";
+import { MapOutputCollector } from "./collector.js";
+import { LineWriter, outputName } from "./output.js";
+
+export interface SeqOptions {
+  appPath: string;
+  files: readonly string[];
+  outDir: string;
+  memoryBytes: number;
+}
+
+export interface SeqResult {
+  inputBytes: number;
+  mapOutputPairs: number;
+  outputPairs: number;
+  spills: number;
+}
+
+/** Runs the job; throws AppError (naming the app and the input) if the app misbehaves. */
+export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
+  const app = await loadApp(opts.appPath);
+  const scratch = mkdtempSync(join(tmpdir(), "raftwork-mr-seq-"));
+  const collector = new MapOutputCollector({
+    nReduce: 1,
+    partition: () => 0,
+    memoryBytes: opts.memoryBytes,
+    spillDir: scratch,
+    name: "seq",
+  });
+  const exit = process.exit;
+  // Same rule as in a worker: an app calling process.exit is a bad app, not a way out.
+  process.exit = ((code?: number) => {
+    throw new AppError(`called process.exit(${code ?? ""})`);
+  }) as typeof process.exit;
+  const tmp = join(opts.outDir, `.${outputName(0)}.seq.tmp`);
+  try {
+    let inputBytes = 0;
+    for (const file of opts.files) {
+      const contents = readFileSync(file);
+      inputBytes += contents.length;
+      await guard(`map (input ${file})`, () =>
+        runMap(app, file, contents.toString("utf8"), (k, v) => collector.add(k, v)),
+      );
+    }
+    const out = new LineWriter(tmp);
+    try {
+      for (const g of collector.merged(0)) {
+        out.line(
+          g.key,
+          await guard(`reduce (key ${JSON.stringify(g.key)})`, () =>
+            runReduce(app, g.key, g.values),
+          ),
+        );
+      }
+    } finally {
+      out.close();
+    }
+    renameSync(tmp, join(opts.outDir, outputName(0)));
+    return {
+      inputBytes,
+      mapOutputPairs: collector.pairs,
+      outputPairs: out.lines,
+      spills: collector.spills,
+    };
+
+    async function guard<T>(what: string, f: () => Promise<T>): Promise<T> {
+      try {
+        return await f();
+      } catch (err) {
+        throw new AppError(`app ${app.name}: ${what}: ${errorText(err)}`);
+      }
+    }
+  } finally {
+    process.exit = exit;
+    collector.discard();
+    rmSync(tmp, { force: true });
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

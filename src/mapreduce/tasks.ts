@@ -1,0 +1,206 @@
+// The data work of one task, run inside a task thread (task-thread.ts): read the input, call
+// the app, partition, combine, sort and write (map); fetch, merge, reduce and upload
+// (reduce). Everything the app touches is checked (app.ts); the caller reports the outcome.
+
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
+import { MapOutputCollector } from "./collector.js";
+import { downloadTo, getBuffer, uploadFile } from "./http.js";
+import { defaultPartition } from "./keys.js";
+import { mergeGroups } from "./merge.js";
+import { LineWriter } from "./output.js";
+import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
+import { GroupReader } from "./records.js";
+
+export interface TaskContext {
+  appName: string;
+  coordinatorUrl: string;
+  workerId: number;
+  scratch: string;
+  memoryBytes: number;
+  /** Called whenever the task moved forward (an app call returned, output was yielded, bytes
+   * moved); cheap, the caller throttles what it forwards. */
+  progress: () => void;
+}
+
+export interface MapOutput {
+  file: string;
+  /** Section offsets: partition r is bytes [offsets[r], offsets[r+1]). */
+  offsets: number[];
+  counters: Counters;
+}
+
+export interface ReduceOutput {
+  accepted: boolean;
+  counters: Counters;
+}
+
+/** A map output could not be fetched: its worker is probably gone (does not count as an app
+ * failure; the coordinator reruns the map task if the worker is lost). */
+export class FetchError extends Error {
+  constructor(
+    readonly mapTask: number | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** "map task 3 (input a.txt bytes 0-1024)" / "reduce task 2 (partition 2)", for messages. */
+export function taskLabel(a: MapAssignment | ReduceAssignment): string {
+  if (a.type === "map") {
+    const { path, start, end, size } = a.input;
+    const range = start === 0 && end === size ? "" : ` bytes ${start}-${end}`;
+    return `map task ${a.task} (input ${path}${range})`;
+  }
+  return `reduce task ${a.task} (partition ${a.partition}, mr-out-${a.partition})`;
+}
+
+export async function runMapTask(app: App, a: MapAssignment, ctx: TaskContext): Promise<MapOutput> {
+  const input = await readInput(a, ctx);
+  ctx.progress();
+  const name = `map-${a.task}.${a.attempt}`;
+  const collector = new MapOutputCollector({
+    nReduce: a.nReduce,
+    partition: partitioner(app, a.nReduce, defaultPartition),
+    combine: guardedCombine(app),
+    // The input text lives in memory too (as UTF-16, up to twice its bytes).
+    memoryBytes: Math.max(16 << 20, ctx.memoryBytes - 3 * input.length),
+    spillDir: ctx.scratch,
+    name,
+  });
+  try {
+    let n = 0;
+    await runMap(app, a.input.path, input.toString("utf8"), (key, value) => {
+      if ((++n & 1023) === 0) ctx.progress();
+      return collector.add(key, value);
+    });
+    ctx.progress();
+    const tmp = join(ctx.scratch, `${name}.tmp`);
+    const file = join(ctx.scratch, `${name}.out`);
+    const offsets = await collector.finish(tmp);
+    renameSync(tmp, file);
+    ctx.progress();
+    return {
+      file,
+      offsets,
+      counters: {
+        inputBytes: input.length,
+        inputRecords: countLines(input),
+        outputPairs: collector.pairs,
+        spills: collector.spills,
+      },
+    };
+  } finally {
+    collector.discard();
+  }
+}
+
+/** The split's bytes: from the local file when it is visibly the same file, else from the
+ * coordinator (no shared filesystem is needed). */
+async function readInput(a: MapAssignment, ctx: TaskContext): Promise<Buffer> {
+  const { path, start, end, size, mtimeMs } = a.input;
+  try {
+    const st = statSync(path);
+    if (st.isFile() && st.size === size && st.mtimeMs === mtimeMs) {
+      const buf = Buffer.allocUnsafe(end - start);
+      const fd = openSync(path, "r");
+      try {
+        let at = 0;
+        while (at < buf.length) {
+          const n = readSync(fd, buf, at, buf.length - at, start + at);
+          if (n === 0) break;
+          at += n;
+        }
+        if (at === buf.length) return buf;
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } catch {
+    // Not readable here: fetch it.
+  }
+  try {
+    return await getBuffer(`${ctx.coordinatorUrl}/v1/input/${a.task}`, ctx.progress);
+  } catch (err) {
+    throw new FetchError(undefined, `cannot fetch the input: ${(err as Error).message}`);
+  }
+}
+
+function countLines(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+  return buf.length > 0 && buf[buf.length - 1] !== 10 ? n + 1 : n;
+}
+
+const FETCH_TRIES = 3;
+const FETCH_CONCURRENCY = 4;
+
+export async function runReduceTask(
+  app: App,
+  a: ReduceAssignment,
+  ctx: TaskContext,
+): Promise<ReduceOutput> {
+  const dir = join(ctx.scratch, `reduce-${a.task}.${a.attempt}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const files = await fetchPartitions(a, dir, ctx);
+    let inputBytes = 0;
+    for (const f of files) inputBytes += statSync(f).size;
+    const readers = files.map((f) => new GroupReader(f));
+    const outPath = join(dir, "out");
+    const out = new LineWriter(outPath);
+    let inputRecords = 0;
+    try {
+      for (const g of mergeGroups(readers)) {
+        inputRecords += g.values.length;
+        out.line(g.key, await runReduce(app, g.key, g.values));
+        if ((out.lines & 255) === 0) ctx.progress();
+      }
+    } finally {
+      out.close();
+      for (const r of readers) r.close();
+    }
+    ctx.progress();
+    const counters = { inputBytes, inputRecords, outputPairs: out.lines, spills: 0 };
+    const query = new URLSearchParams({ workerId: String(ctx.workerId) });
+    for (const [k, v] of Object.entries(counters)) query.set(k, String(v));
+    let reply: unknown;
+    try {
+      reply = await uploadFile(`${ctx.coordinatorUrl}/v1/output/${a.attempt}?${query}`, outPath);
+    } catch (err) {
+      throw new FetchError(undefined, `cannot upload the output: ${(err as Error).message}`);
+    }
+    return { accepted: (reply as { accepted?: unknown })?.accepted === true, counters };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Downloads partition `a.partition` of every map output (a few at a time, with retries). */
+async function fetchPartitions(a: ReduceAssignment, dir: string, ctx: TaskContext) {
+  const files = a.sources.map((s) => join(dir, `from-map-${s.mapTask}`));
+  let next = 0;
+  const fetchOne = async (i: number) => {
+    const src = a.sources[i] as ReduceAssignment["sources"][number];
+    for (let tryNo = 1; ; tryNo++) {
+      try {
+        await downloadTo(`${src.url}/${a.partition}`, files[i] as string, ctx.progress);
+        return;
+      } catch (err) {
+        if (tryNo >= FETCH_TRIES)
+          throw new FetchError(
+            src.mapTask,
+            `cannot fetch map task ${src.mapTask}'s output from ${src.url}: ${(err as Error).message}`,
+          );
+        await new Promise((r) => setTimeout(r, 200 * tryNo));
+      }
+    }
+  };
+  const lanes = Array.from({ length: Math.min(FETCH_CONCURRENCY, files.length) }, async () => {
+    while (next < files.length) await fetchOne(next++);
+  });
+  await Promise.all(lanes);
+  return files;
+}

@@ -1,0 +1,24 @@
+// Messages between a worker's main thread and its task thread (task-thread.ts).
+
+import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
+
+export interface ThreadData {
+  appPath: string;
+  appName: string;
+  coordinatorUrl: string;
+  workerId: number;
+  scratch: string;
+  memoryBytes: number;
+}
+
+export interface ThreadRequest {
+  assignment: MapAssignment | ReduceAssignment;
+}
+
+export type ThreadReply =
+  | { type: "progress" }
+  | { type: "map-done"; file: string; offsets: number[]; counters: Counters }
+  | { type: "reduce-done"; accepted: boolean; counters: Counters }
+  | { type: "failed"; kind: "app" | "fetch"; error: string; mapTask?: number | undefined };
+
+export type TaskOutcome = Exclude<ThreadReply, { type: "progress" }>;
