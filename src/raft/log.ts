@@ -254,8 +254,9 @@ export class RaftLog {
   /** §7 log compaction: drop entries up to index, covered by the application's snapshot. */
   compact(index: number, data: Uint8Array, conf: Snapshot["metadata"]["conf"]): boolean {
     if (index <= this.snapIndex) return false;
-    if (index > this.applied)
-      throw new Error(`log: compact at ${index} beyond applied ${this.applied}`);
+    // The caller may snapshot entries it was handed before it calls advance().
+    const applied = Math.max(this.applied, this.applying);
+    if (index > applied) throw new Error(`log: compact at ${index} beyond applied ${applied}`);
     const term = this.term(index) as number;
     this.entries = this.entries.slice(index - this.snapIndex);
     this.snapIndex = index;

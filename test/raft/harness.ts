@@ -155,6 +155,11 @@ export class Cluster {
     for (const o of this.ids) if (o !== id) this.cut.add(`${id}-${o}`);
   }
 
+  /** Cuts the link between a and b only. */
+  cutLink(a: NodeId, b: NodeId): void {
+    this.cut.add(`${a}-${b}`);
+  }
+
   /** Splits the cluster into the given groups. */
   partition(...groups: NodeId[][]): void {
     for (const g of groups)
@@ -241,6 +246,12 @@ export class Cluster {
     if (snap !== null) (this.disks.get(id) as Disk).installSnapshot(snap);
   }
 
+  /** Replaces a node's disk with the given state and restarts it from there. */
+  setState(id: NodeId, state: PersistedState): RawNode {
+    (this.disks.get(id) as Disk).state = structuredClone(state);
+    return this.restart(id);
+  }
+
   /** Crash + restart from what is on disk (volatile state lost; applied restarts at the snapshot). */
   restart(id: NodeId): RawNode {
     const disk = this.disks.get(id) as Disk;
@@ -254,4 +265,24 @@ export class Cluster {
     this.process(id);
     return node;
   }
+}
+
+/** Entries with consecutive indexes from `first`, one per given term, payload "i@t". */
+export function ents(first: number, terms: number[]): Entry[] {
+  return terms.map((term, k) => ({
+    index: first + k,
+    term,
+    type: "normal" as const,
+    data: bytes(`${first + k}@${term}`),
+  }));
+}
+
+/** A persisted state with the given log terms (from index 1) and hard state. */
+export function stateWith(terms: number[], term: number, commit = 0, vote = 0): PersistedState {
+  return { hardState: { term, vote, commit }, snapshot: null, entries: ents(1, terms) };
+}
+
+/** Repeats a term n times, for building logs: run(2, 3) = [2, 2, 2]. */
+export function run(term: number, n: number): number[] {
+  return Array.from({ length: n }, () => term);
 }
