@@ -282,7 +282,6 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function propose(ctx: Ctx, cmd: KvCommand) {
-    metrics?.proposal();
     service.propose(encodeCommand(cmd), timeoutMs).then(
       (r) => answer(ctx, r as KvResult),
       (err) => serviceError(ctx, err),
