@@ -1,0 +1,27 @@
+// Fault injection (like the 6.5840 lab's crash app): unless MR_CRASH=0, a call may kill its
+// whole worker process, call process.exit, hang far past the task timeout, or be slow.
+// The output itself is deterministic: per input file, its length and a checksum.
+function chaos() {
+  if (process.env.MR_CRASH === "0") return Promise.resolve();
+  const r = Math.random();
+  if (r < 0.1) process.kill(process.pid, "SIGKILL");
+  if (r < 0.13) process.exit(1);
+  if (r < 0.25) return new Promise((resolve) => setTimeout(resolve, 30_000));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 200));
+}
+
+export async function map(filename, contents) {
+  await chaos();
+  let sum = 0;
+  for (let i = 0; i < contents.length; i++) sum = (sum * 31 + contents.charCodeAt(i)) >>> 0;
+  return [
+    { key: `${filename}:length`, value: String(contents.length) },
+    { key: `${filename}:sum`, value: String(sum) },
+    { key: "files", value: filename },
+  ];
+}
+
+export async function reduce(_key, values) {
+  await chaos();
+  return values.sort().join(",");
+}

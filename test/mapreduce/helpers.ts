@@ -1,0 +1,150 @@
+// Shared helpers for the MapReduce process tests: run the compiled CLI as users do, track
+// every child so after() can kill it, make inputs and compare outputs.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = new URL("../..", import.meta.url).pathname;
+/** The compiled CLI (npm test builds it first); RAFTWORK_CLI overrides it. */
+export const CLI = process.env.RAFTWORK_CLI ?? join(root, "dist/cli/main.js");
+export const APPS = join(root, "test/mapreduce/apps");
+export const EXAMPLES = join(root, "examples");
+
+export interface Proc {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (null if killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+const live = new Set<ChildProcess>();
+
+export function runCli(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("exit", (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Kills every process still running (call from after()). */
+export function killAll(): void {
+  for (const child of live) child.kill("SIGKILL");
+  live.clear();
+}
+
+const dirs: string[] = [];
+export function tempDir(prefix = "mr-test-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** Deterministic text files (seeded), with repeated words, punctuation and non-ASCII. */
+export function makeInputs(dir: string, n: number, lines = 400, seed = 1): string[] {
+  const words = ["the", "whale", "Ship", "sea", "über", "café", "naïve", "𝒳ray", "日本", "zebra", "Ahab", "a", "I", "x-ray", "it's"];
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const files: string[] = [];
+  for (let f = 0; f < n; f++) {
+    const out: string[] = [];
+    for (let l = 0; l < lines; l++) {
+      const k = 1 + Math.floor(rand() * 12);
+      const line: string[] = [];
+      for (let w = 0; w < k; w++) line.push(words[Math.floor(rand() * words.length)] + (rand() < 0.1 ? String(f) : ""));
+      out.push(line.join(rand() < 0.2 ? ", " : " "));
+    }
+    const path = join(dir, `input-${f}.txt`);
+    writeFileSync(path, `${out.join("\n")}\n`);
+    files.push(path);
+  }
+  return files;
+}
+
+/** All lines of every mr-out-* in dir, sorted. */
+export function outputLines(dir: string): string[] {
+  const lines: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!/^mr-out-\d+$/.test(name)) continue;
+    const text = readFileSync(join(dir, name), "utf8");
+    for (const line of text.split("\n")) if (line) lines.push(line);
+  }
+  return lines.sort();
+}
+
+/** Runs `mr seq` and returns its sorted output lines. */
+export async function seqLines(app: string, files: string[], env: Record<string, string> = {}): Promise<string[]> {
+  const out = tempDir("mr-seq-");
+  const p = runCli(["mr", "seq", "--app", app, "--out", out, ...files], env);
+  const code = await p.exited;
+  if (code !== 0) throw new Error(`mr seq failed (${code}): ${p.stderr()}`);
+  return outputLines(out);
+}
+
+/** Polls `cond` every 50 ms until it holds or the deadline passes. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free loopback port (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a coordinator on a free port; returns it with its address. */
+export async function startCoordinator(args: string[], env: Record<string, string> = {}) {
+  const port = await freePort();
+  const statusPort = await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const proc = runCli(["mr", "coordinator", "--listen", addr, "--http", `127.0.0.1:${statusPort}`, ...args], env);
+  return { proc, addr, statusUrl: `http://127.0.0.1:${statusPort}/status` };
+}
+
+export async function status(url: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const r = await fetch(url);
+    return (await r.json()) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+export function startWorker(addr: string, app: string, extra: string[] = [], env: Record<string, string> = {}): Proc {
+  return runCli(["mr", "worker", "--coordinator", addr, "--app", app, ...extra], env);
+}
