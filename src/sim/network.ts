@@ -114,6 +114,8 @@ function payloadBytes(m: Message): number {
 export class SimNetwork {
   faults: NetworkFaults;
   readonly stats: NetworkStats = { requests: 0, bytes: 0, delivered: 0, dropped: 0, duplicated: 0 };
+  /** Messages sent, per message type. */
+  readonly sentByType = new Map<Message["type"], number>();
   /** Requests sent per node (the lab's per-server RPC count). */
   readonly requestsFrom = new Map<NodeId, number>();
   private readonly receivers = new Map<NodeId, Receiver>();
@@ -198,6 +200,7 @@ export class SimNetwork {
 
   /** One-way send; never throws (Transport contract). */
   send(m: Message): void {
+    this.sentByType.set(m.type, (this.sentByType.get(m.type) ?? 0) + 1);
     if (REQUEST_TYPES.has(m.type)) {
       this.stats.requests++;
       this.requestsFrom.set(m.from, (this.requestsFrom.get(m.from) ?? 0) + 1);

@@ -32,7 +32,10 @@ describe("lab 2B: log replication", () => {
     }
     const got = lab.bytesTotal() - before;
     assert.ok(got >= 2 * sent, `peers got ${got} bytes, less than the ${2 * sent} sent to them`);
-    assert.ok(got <= 2 * sent * 1.1, `${got} payload bytes for ${sent} bytes of commands to 2 peers`);
+    assert.ok(
+      got <= 2 * sent * 1.1,
+      `${got} payload bytes for ${sent} bytes of commands to 2 peers`,
+    );
     lab.end();
   });
 
@@ -106,7 +109,10 @@ describe("lab 2B: log replication", () => {
     const leader2 = lab.checkOneLeader();
     const index2 = lab.start(leader2, 30);
     assert.notEqual(index2, null, "leader2 rejected start()");
-    assert.ok((index2 as number) >= first + 1 && (index2 as number) <= first + 4, `index ${index2}`);
+    assert.ok(
+      (index2 as number) >= first + 1 && (index2 as number) <= first + 4,
+      `index ${index2}`,
+    );
     lab.one(1000, 5, true);
     lab.end();
   });
@@ -128,7 +134,8 @@ describe("lab 2B: log replication", () => {
       if (indexes.length < 5) continue;
       const cmds = indexes.map((index) => lab.wait(index, 3, term));
       if (cmds.includes(null)) continue; // the term moved on: try again
-      for (let i = 0; i < 5; i++) assert.ok(cmds.includes(String(100 + i)), `cmd ${100 + i} missing`);
+      for (let i = 0; i < 5; i++)
+        assert.ok(cmds.includes(String(100 + i)), `cmd ${100 + i} missing`);
       ok = true;
     }
     assert.ok(ok, "term changed too often");

@@ -158,7 +158,8 @@ export class Lab {
       const leaders = new Map<number, NodeId[]>();
       for (const id of this.ids) {
         const s = this.state(id);
-        if (s?.isLeader && this.connected(id)) leaders.set(s.term, [...(leaders.get(s.term) ?? []), id]);
+        if (s?.isLeader && this.connected(id))
+          leaders.set(s.term, [...(leaders.get(s.term) ?? []), id]);
       }
       let lastTerm = -1;
       for (const [term, ids] of leaders) {
