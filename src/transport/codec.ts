@@ -21,9 +21,7 @@ import type {
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
-// copyBuffers: decoded binary data gets its own memory instead of pinning the socket chunk it
-// arrived in (log entries live long; a 256-byte entry must not keep a 64 KiB chunk alive).
-const packr = new Packr({ useRecords: false, copyBuffers: true });
+const packr = new Packr({ useRecords: false });
 
 /** Encodes a message. The returned buffer is the caller's. */
 export function encodeMessage(m: Message): Buffer {
@@ -44,10 +42,12 @@ export function decodeMessage(bytes: Uint8Array): Result<Message> {
 /** Decodes one msgpack value, unvalidated (the caller validates it); never throws. */
 export function decodeValue(bytes: Uint8Array): Result<unknown> {
   try {
-    // A plain Uint8Array view makes msgpackr hand out plain Uint8Array copies for binary data
-    // (with a Buffer source it would produce Buffers, which compare unequal to Uint8Arrays).
-    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { ok: true, value: packr.unpack(view) };
+    // One private copy of the whole record; binary fields (entry data) are then views into it.
+    // That costs one allocation per message instead of one per entry, and a long-lived log
+    // entry pins only its own message's bytes, never the 64 KiB socket chunk they arrived in.
+    // The copy is a plain Uint8Array, so binary fields decode as plain Uint8Arrays (from a
+    // Buffer msgpackr would produce Buffers, which compare unequal to Uint8Arrays).
+    return { ok: true, value: packr.unpack(new Uint8Array(bytes)) };
   } catch (e) {
     return { ok: false, error: `malformed msgpack: ${(e as Error).message}` };
   }

@@ -58,6 +58,7 @@ export class PeerLink {
   private snapshot: SnapshotCursor | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  private openedAt = 0;
   private closed = false;
 
   constructor(private readonly cfg: PeerLinkConfig) {}
@@ -88,7 +89,7 @@ export class PeerLink {
     this.socket = socket;
     this.cfg.track(socket);
     socket.on("connect", () => {
-      this.attempt = 0;
+      this.openedAt = performance.now();
       this.open = true;
       this.cfg.stats.connects++;
       logger.debug({ peer, address }, "connected to peer");
@@ -110,6 +111,9 @@ export class PeerLink {
 
   private onClose(socket: Socket): void {
     if (this.socket !== socket) return;
+    // Back off afresh only after a connection that lasted: a peer that accepts and at once
+    // hangs up (say, it rejects our handshake) must not be redialed at the initial rate forever.
+    if (this.open && performance.now() - this.openedAt >= this.cfg.backoffMaxMs) this.attempt = 0;
     this.socket = null;
     this.open = false;
     this.blocked = false;
