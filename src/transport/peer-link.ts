@@ -85,7 +85,16 @@ export class PeerLink {
   private dial(): void {
     const { peer, logger } = this.cfg;
     const address = this.cfg.address();
-    const socket = connect({ host: address.host, port: address.port, noDelay: true });
+    let socket: Socket;
+    try {
+      socket = connect({ host: address.host, port: address.port, noDelay: true });
+    } catch (err) {
+      // A malformed address (bad port) throws synchronously; send() must not.
+      logger.error({ peer, address, err: (err as Error).message }, "cannot dial peer");
+      this.cfg.stats.disconnects++;
+      this.redialLater();
+      return;
+    }
     this.socket = socket;
     this.cfg.track(socket);
     socket.on("connect", () => {
@@ -123,7 +132,10 @@ export class PeerLink {
       this.cfg.stats.dropped++;
       this.snapshot = null;
     }
-    if (this.closed) return;
+    if (!this.closed) this.redialLater();
+  }
+
+  private redialLater(): void {
     // Exponential backoff with jitter, capped (~1 s): a restarting peer is found again quickly
     // and a dead one costs a connection attempt per second at most. Half the delay is jitter,
     // so peers that lost a node at the same moment do not redial in lockstep.

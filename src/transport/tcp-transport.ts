@@ -53,6 +53,50 @@ const MIB = 1 << 20;
 /** Kind byte + chunk header (wire.ts). */
 const CHUNK_OVERHEAD = 13;
 
+type Settings = Required<TcpTransportOptions>;
+
+/** Fills in defaults and rejects impossible settings (a configuration bug: fail at start). */
+function withDefaults(opts: TcpTransportOptions): Settings {
+  const o: Settings = {
+    maxFrameBytes: 16 * MIB,
+    queueLimit: 4096,
+    hello: {},
+    logger: silentLogger,
+    snapshotChunkBytes: MIB,
+    maxSnapshotBytes: 4 * 1024 * MIB,
+    handshakeTimeoutMs: 10_000,
+    backoffInitialMs: 50,
+    backoffMaxMs: 1000,
+    random: Math.random,
+    ...definedOnly(opts),
+  };
+  const positive = (name: keyof Settings, v: number, min = 1, max = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
+    }
+  };
+  positive("id", o.id);
+  positive("maxFrameBytes", o.maxFrameBytes, 64, MAX_FRAME_LIMIT);
+  positive("queueLimit", o.queueLimit);
+  positive("snapshotChunkBytes", o.snapshotChunkBytes);
+  positive("maxSnapshotBytes", o.maxSnapshotBytes);
+  positive("handshakeTimeoutMs", o.handshakeTimeoutMs);
+  positive("backoffInitialMs", o.backoffInitialMs);
+  positive("backoffMaxMs", o.backoffMaxMs, o.backoffInitialMs);
+  for (const [peer, a] of o.peers) {
+    positive("peers", peer);
+    positive("peers", a.port, 0, 65535);
+  }
+  // A chunk plus its header must fit in a frame.
+  o.snapshotChunkBytes = Math.min(o.snapshotChunkBytes, o.maxFrameBytes - CHUNK_OVERHEAD);
+  return o;
+}
+
+/** Drops keys explicitly set to undefined, so they do not override defaults. */
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 export class TcpTransport implements Transport {
   readonly id: NodeId;
   private readonly server: Server;
@@ -80,37 +124,18 @@ export class TcpTransport implements Transport {
   }
 
   private constructor(opts: TcpTransportOptions) {
-    const maxFrameBytes = opts.maxFrameBytes ?? 16 * MIB;
-    const queueLimit = opts.queueLimit ?? 4096;
-    if (!Number.isSafeInteger(opts.id) || opts.id < 1)
-      throw new RangeError("id must be a positive integer");
-    if (
-      !Number.isSafeInteger(maxFrameBytes) ||
-      maxFrameBytes < 64 ||
-      maxFrameBytes > MAX_FRAME_LIMIT
-    ) {
-      throw new RangeError(`maxFrameBytes must be an integer in [64, ${MAX_FRAME_LIMIT}]`);
-    }
-    if (!Number.isSafeInteger(queueLimit) || queueLimit < 1)
-      throw new RangeError("queueLimit must be a positive integer");
-    this.id = opts.id;
-    this.logger = opts.logger ?? silentLogger;
-    const self: Handshake = { id: opts.id, hello: { ...opts.hello } };
-    const chunkBytes = Math.min(opts.snapshotChunkBytes ?? MIB, maxFrameBytes - CHUNK_OVERHEAD);
-    for (const [peer, initial] of opts.peers) {
-      if (peer === opts.id) continue;
+    const o = withDefaults(opts);
+    this.id = o.id;
+    this.logger = o.logger;
+    const self: Handshake = { id: o.id, hello: { ...o.hello } };
+    for (const [peer, initial] of o.peers) {
+      if (peer === o.id) continue;
       const link = new PeerLink({
+        ...o,
         self,
         peer,
-        address: () => opts.peers.get(peer) ?? initial,
-        queueLimit,
-        maxFrameBytes,
-        snapshotChunkBytes: chunkBytes,
-        backoffInitialMs: opts.backoffInitialMs ?? 50,
-        backoffMaxMs: opts.backoffMaxMs ?? 1000,
-        random: opts.random ?? Math.random,
+        address: () => o.peers.get(peer) ?? initial,
         stats: this.counters,
-        logger: this.logger,
         track: (s) => this.track(s),
       });
       this.links.set(peer, link);
@@ -122,13 +147,10 @@ export class TcpTransport implements Transport {
       }
       this.track(socket);
       acceptInbound(socket, {
-        self: this.id,
+        ...o,
+        self: o.id,
         isPeer: (id) => this.links.has(id),
-        maxFrameBytes,
-        maxSnapshotBytes: opts.maxSnapshotBytes ?? 4 * 1024 * MIB,
-        handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
         stats: this.counters,
-        logger: this.logger,
         onHandshake: (h) => this.onHandshake(h),
         deliver: (m) => this.deliver(m),
       });

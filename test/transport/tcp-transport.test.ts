@@ -221,6 +221,17 @@ describe("TcpTransport", () => {
     }
   });
 
+  it("rejects impossible settings at start", async () => {
+    const listen = { host: LOOPBACK, port: 0 };
+    const peers = new Map([[2, { host: LOOPBACK, port: 70_000 }]]);
+    await assert.rejects(TcpTransport.start({ id: 1, listen, peers }), /port|65535/);
+    await assert.rejects(TcpTransport.start({ id: 0, listen, peers: new Map() }), /id must be/);
+    await assert.rejects(
+      TcpTransport.start({ id: 1, listen, peers: new Map(), maxFrameBytes: 10 }),
+      /maxFrameBytes must be/,
+    );
+  });
+
   describe("closes a misbehaving inbound connection and keeps serving the others", () => {
     const MAX = 4096;
     let transports: Map<NodeId, TcpTransport>;
