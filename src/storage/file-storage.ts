@@ -1,0 +1,381 @@
+// FileStorage: the Storage contract on disk, for real nodes. A segmented write-ahead log with a
+// chained CRC per record (format: wal-format.ts), snapshot files written atomically
+// (snap-files.ts), recovery that repairs only what a crash can do (wal-reader.ts,
+// wal-recovery.ts), and a lock file (lock.ts).
+//
+// Performance shape: write() only validates and encodes its batch into an in-memory chunk;
+// sync() writes the chunk with one write call and one datasync (group commit: every batch written
+// since the last sync shares it, and concurrent sync() calls share one flush). Entry payloads are
+// encoded once and never kept: in memory stay only index/term pairs of the live log, which decide
+// what a snapshot keeps and where a new segment starts.
+
+import { type FileHandle, mkdir, open, readdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { PersistedState } from "../raft/api.js";
+import type { SnapshotMetadata } from "../raft/types.js";
+import { StorageCorruptionError } from "./errors.js";
+import { acquireLock, type DirLock } from "./lock.js";
+import { applyBatch, type IndexTerm, type LogState, lastIndex } from "./log-state.js";
+import {
+  encodeSnapshotFile,
+  readSnapshotFile,
+  snapshotName,
+  writeSnapshotFile,
+} from "./snap-files.js";
+import type { Storage, WriteBatch } from "./storage.js";
+import {
+  encodeEntries,
+  encodeHardState,
+  encodeSegmentHeader,
+  encodeSnapshotMarker,
+  RecordEncoder,
+  RecordKind,
+  segmentName,
+} from "./wal-format.js";
+import { recoverWal, type SegmentFile } from "./wal-recovery.js";
+
+export interface FileStorageOptions {
+  /** Start a new WAL segment once the current one holds this many bytes. Default 64 MiB. */
+  segmentSize?: number;
+}
+
+export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+
+/** Bytes queued for one segment file, written by the next flush. */
+interface PendingWrite {
+  segment: SegmentFile;
+  /** The file does not exist yet: create it, and fsync the directory after the first write. */
+  create: boolean;
+  bytes: Buffer;
+}
+
+type Tracker = LogState<IndexTerm, { metadata: SnapshotMetadata }>;
+
+export class FileStorage implements Storage {
+  private readonly walDir: string;
+  private readonly snapDir: string;
+  /** Open handle of the newest segment on disk. */
+  private fh: FileHandle | null = null;
+  /** Segments on disk, oldest first. */
+  private readonly segments: SegmentFile[];
+  /** The segment new records go to (maybe not created yet). */
+  private active: SegmentFile;
+  private activeIsNew = false;
+  /** Whether the active segment holds a batch besides its opening state batch. */
+  private activeHasData = false;
+  private readonly enc: RecordEncoder;
+  /** Chunks of segments rolled over since the last flush. */
+  private sealed: PendingWrite[] = [];
+  private pendingSnaps: { name: string; bytes: Buffer }[] = [];
+  /** The snapshot whose older files and covered segments are already deleted. */
+  private compactedFor = "";
+  private recovered: PersistedState | null;
+  private failed: Error | null = null;
+  private closed = false;
+  /** The flush in progress (settled promise when idle) and the one queued behind it. */
+  private inflight: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
+
+  private constructor(
+    readonly dir: string,
+    private readonly segmentSize: number,
+    private readonly lock: DirLock,
+    private readonly log: Tracker,
+    recovered: PersistedState,
+    segments: SegmentFile[],
+    crc: number,
+  ) {
+    this.walDir = join(dir, "wal");
+    this.snapDir = join(dir, "snap");
+    this.recovered = recovered;
+    this.segments = segments;
+    this.enc = new RecordEncoder(crc);
+    const last = segments.at(-1);
+    if (last) {
+      this.active = last;
+    } else {
+      this.active = { seq: -1, firstIndex: 1, path: "", size: 0 };
+      this.startSegment(0, 1);
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the data directory `dir`, takes its lock and recovers the log.
+   * Throws StorageLockedError if another live process holds `dir`, StorageCorruptionError if the
+   * data is damaged in a way no crash can explain.
+   */
+  static async open(dir: string, opts: FileStorageOptions = {}): Promise<FileStorage> {
+    const segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    if (!Number.isSafeInteger(segmentSize) || segmentSize < 4096) {
+      throw new RangeError(
+        `FileStorage: segmentSize must be an integer >= 4096, got ${segmentSize}`,
+      );
+    }
+    await mkdir(join(dir, "wal"), { recursive: true });
+    await mkdir(join(dir, "snap"), { recursive: true });
+    const lock = await acquireLock(dir);
+    try {
+      const { state, wal } = await readState(dir, true);
+      await removeSnapshotsExcept(
+        join(dir, "snap"),
+        state.snapshot && nameOf(state.snapshot.metadata),
+      );
+      const log: Tracker = {
+        // Copies: the caller owns what load() returns and may mutate it.
+        hardState: { ...state.hardState },
+        snapshot: state.snapshot && { metadata: copyMetadata(state.snapshot.metadata) },
+        entries: state.entries.map((e) => ({ index: e.index, term: e.term })),
+      };
+      const s = new FileStorage(
+        dir,
+        segmentSize,
+        lock,
+        log,
+        state,
+        wal?.segments ?? [],
+        wal?.crc ?? 0,
+      );
+      if (s.active.size > 0) s.fh = await open(s.active.path, "r+");
+      // Every segment must open with a state batch (see wal-format.ts); a new store, or a crash
+      // that tore the one a roll had just written, leaves the last segment without it.
+      if (!wal?.lastHasBatch) {
+        s.writeStateBatch();
+        await s.sync();
+      }
+      return s;
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  /**
+   * The first call returns what open() recovered. Later calls re-read the disk and return the
+   * synced state (batches written but not synced yet are not included).
+   */
+  async load(): Promise<PersistedState> {
+    this.checkUsable();
+    const r = this.recovered;
+    if (r) {
+      this.recovered = null; // do not keep the whole log in memory for the node's lifetime
+      return r;
+    }
+    await this.inflight;
+    return (await readState(this.dir, false)).state;
+  }
+
+  write(batch: WriteBatch): void {
+    this.checkUsable();
+    if (this.activeHasData && this.active.size + this.enc.size >= this.segmentSize) this.roll();
+    const snap = batch.snapshot;
+    // Validates the batch (throws before anything is encoded) and tells what the snapshot did.
+    const outcome = applyBatch(this.log, {
+      snapshot: snap && { metadata: copyMetadata(snap.metadata) },
+      entries: batch.entries?.map((e) => ({ index: e.index, term: e.term })),
+      hardState: batch.hardState && { ...batch.hardState },
+    });
+    const records: [RecordKind, Buffer][] = [];
+    if (snap && (outcome === "kept-log" || outcome === "dropped-log")) {
+      records.push([
+        RecordKind.Snapshot,
+        encodeSnapshotMarker(snap.metadata, outcome === "kept-log"),
+      ]);
+      this.pendingSnaps.push({ name: nameOf(snap.metadata), bytes: encodeSnapshotFile(snap) });
+    }
+    if (batch.entries && batch.entries.length > 0) {
+      records.push([RecordKind.Entries, encodeEntries(batch.entries)]);
+    }
+    if (batch.hardState) records.push([RecordKind.HardState, encodeHardState(batch.hardState)]);
+    for (const [i, [kind, payload]] of records.entries()) {
+      this.enc.append(kind, i === records.length - 1, payload);
+    }
+    if (records.length > 0) this.activeHasData = true;
+  }
+
+  /** Makes every batch written so far durable. Concurrent calls share flushes (group commit). */
+  sync(): Promise<void> {
+    try {
+      this.checkUsable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.queued) {
+      const next = this.inflight.then(() => {
+        this.queued = null;
+        return this.flush();
+      });
+      this.queued = next;
+      this.inflight = next.catch(() => {});
+    }
+    return this.queued;
+  }
+
+  /** Waits for requested syncs, then releases the files and the lock. Unsynced batches are lost. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inflight;
+    this.sealed = [];
+    this.pendingSnaps = [];
+    this.enc.take();
+    await this.fh?.close();
+    this.fh = null;
+    await this.lock.release();
+  }
+
+  private async flush(): Promise<void> {
+    const writes = this.sealed;
+    this.sealed = [];
+    if (this.enc.size > 0) {
+      writes.push({ segment: this.active, create: this.activeIsNew, bytes: this.enc.take() });
+      this.activeIsNew = false;
+    }
+    const snaps = this.pendingSnaps;
+    this.pendingSnaps = [];
+    const snapshot = this.log.snapshot?.metadata ?? null;
+    try {
+      // Snapshot files first: a durable marker in the WAL must never name a missing file.
+      for (const s of snaps) await writeSnapshotFile(this.snapDir, s.name, s.bytes);
+      if (snaps.length > 0) await fsyncDir(this.snapDir);
+      for (const w of writes) await this.writeSegment(w);
+      if (snapshot) await this.compact(snapshot);
+    } catch (err) {
+      // After a failed write or fsync the file's state is unknown (the kernel may already have
+      // dropped the dirty pages), so nothing written later could be trusted: fail for good.
+      this.failed = new Error(`FileStorage ${this.dir}: write failed, storage unusable: ${err}`, {
+        cause: err,
+      });
+      throw this.failed;
+    }
+  }
+
+  private async writeSegment(w: PendingWrite): Promise<void> {
+    if (w.create) {
+      await this.fh?.close();
+      this.fh = await open(w.segment.path, "wx");
+    }
+    const fh = this.fh as FileHandle;
+    let off = 0;
+    while (off < w.bytes.length) {
+      const { bytesWritten } = await fh.write(
+        w.bytes,
+        off,
+        w.bytes.length - off,
+        w.segment.size + off,
+      );
+      off += bytesWritten;
+    }
+    w.segment.size += w.bytes.length;
+    await fh.datasync();
+    if (w.create) {
+      await fsyncDir(this.walDir); // the new file's directory entry must be durable too
+      this.segments.push(w.segment);
+    }
+  }
+
+  /**
+   * Once `snapshot` is durable: deletes older snapshot files, and every segment whose live entries
+   * it covers. Segment k is covered when segment k+1 started at or below snapshot.index + 1 (k's
+   * entries past that point had been truncated before the roll); k+1 restates the hard state.
+   */
+  private async compact(snapshot: SnapshotMetadata): Promise<void> {
+    const name = nameOf(snapshot);
+    if (name !== this.compactedFor) {
+      await removeSnapshotsExcept(this.snapDir, name);
+      this.compactedFor = name;
+    }
+    while (
+      this.segments.length >= 2 &&
+      (this.segments[1] as SegmentFile).firstIndex - 1 <= snapshot.index
+    ) {
+      await unlink((this.segments[0] as SegmentFile).path);
+      // Oldest first, each durable before the next, so the WAL on disk never has a hole.
+      await fsyncDir(this.walDir);
+      this.segments.shift();
+    }
+  }
+
+  private roll(): void {
+    this.sealed.push({ segment: this.active, create: this.activeIsNew, bytes: this.enc.take() });
+    this.activeIsNew = false;
+    this.startSegment(this.active.seq + 1, lastIndex(this.log) + 1);
+    this.writeStateBatch();
+  }
+
+  private startSegment(seq: number, firstIndex: number): void {
+    const header = encodeSegmentHeader(seq, firstIndex, this.enc.crc);
+    this.active = {
+      seq,
+      firstIndex,
+      path: join(this.walDir, segmentName(seq, firstIndex)),
+      size: 0,
+    };
+    this.activeIsNew = true;
+    this.activeHasData = false;
+    this.enc.appendRaw(header);
+    this.enc.crc = header.readUInt32LE(28);
+  }
+
+  /** The batch every segment opens with: the current snapshot marker and hard state. */
+  private writeStateBatch(): void {
+    const snap = this.log.snapshot;
+    if (snap)
+      this.enc.append(RecordKind.Snapshot, false, encodeSnapshotMarker(snap.metadata, true));
+    this.enc.append(RecordKind.HardState, true, encodeHardState(this.log.hardState));
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new Error(`FileStorage ${this.dir}: used after close()`);
+    if (this.failed) throw this.failed;
+  }
+}
+
+/** Reads the WAL and the snapshot file it names. */
+async function readState(
+  dir: string,
+  repair: boolean,
+): Promise<{ state: PersistedState; wal: Awaited<ReturnType<typeof recoverWal>> }> {
+  const wal = await recoverWal(join(dir, "wal"), repair);
+  if (!wal) {
+    return {
+      state: { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: null, entries: [] },
+      wal,
+    };
+  }
+  let snapshot = null;
+  if (wal.snapshot) {
+    const path = join(dir, "snap", nameOf(wal.snapshot));
+    snapshot = await readSnapshotFile(path);
+    const { index, term } = snapshot.metadata;
+    if (index !== wal.snapshot.index || term !== wal.snapshot.term) {
+      throw new StorageCorruptionError(path, 0, "snapshot file does not match its name");
+    }
+  }
+  return { state: { hardState: wal.hardState, snapshot, entries: wal.entries }, wal };
+}
+
+function nameOf(m: SnapshotMetadata): string {
+  return snapshotName(m.term, m.index);
+}
+
+function copyMetadata(m: SnapshotMetadata): SnapshotMetadata {
+  return { index: m.index, term: m.term, conf: { voters: m.conf.voters.slice() } };
+}
+
+/** Deletes snapshot files (and temp files of interrupted writes) other than `keep`. */
+async function removeSnapshotsExcept(snapDir: string, keep: string | null): Promise<void> {
+  for (const name of await readdir(snapDir)) {
+    if (name !== keep && (name.endsWith(".snap") || name.endsWith(".tmp"))) {
+      await unlink(join(snapDir, name));
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
