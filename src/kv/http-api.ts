@@ -282,10 +282,30 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function propose(ctx: Ctx, cmd: KvCommand) {
-    service.propose(encodeCommand(cmd), timeoutMs).then(
+    settle(
+      ctx,
+      () => service.propose(encodeCommand(cmd), timeoutMs),
       (r) => answer(ctx, r as KvResult),
-      (err) => serviceError(ctx, err),
     );
+  }
+
+  /**
+   * Run an async service call and hand its outcome to `then` or serviceError. A synchronous
+   * throw and a throw inside `then` are caught too: a request never leaves a promise rejection
+   * unhandled (which would end the process).
+   */
+  function settle<T>(ctx: Ctx, call: () => Promise<T>, then: (value: T) => void) {
+    let p: Promise<T>;
+    try {
+      p = call();
+    } catch (err) {
+      return serviceError(ctx, err);
+    }
+    p.then(then, (err) => serviceError(ctx, err)).catch((err) => {
+      logger?.error({ err, route: ctx.route }, "unexpected error answering a KV request");
+      if (!ctx.res.headersSent) fail(ctx, 500, "internal error");
+      else ctx.res.destroy();
+    });
   }
 
   function write(ctx: Ctx, key: string, op: "put" | "delete" | "append" | "cas") {
@@ -329,7 +349,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function read(ctx: Ctx, then: () => void) {
-    service.readBarrier(timeoutMs).then(then, (err) => serviceError(ctx, err));
+    settle(ctx, () => service.readBarrier(timeoutMs), then);
   }
 
   function keyRoute(ctx: Ctx, rawKey: string, query: string) {
@@ -392,11 +412,11 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
         if (!metrics) return fail(ctx, 404, "metrics are not enabled on this node");
         const reg = metrics.registry;
-        reg.metrics().then(
+        return settle(
+          ctx,
+          () => reg.metrics(),
           (text) => send(ctx, 200, text, reg.contentType),
-          (err) => serviceError(ctx, err),
         );
-        return;
       }
       fail(ctx, 404, `no route for ${path}`);
     } catch (err) {

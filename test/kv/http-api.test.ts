@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { type KvHttpServer, createKvHttpServer } from "../../src/kv/http-api.js";
+import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
 import { MAX_VALUE_BYTES } from "../../src/kv/state-machine.js";
 import {
@@ -239,6 +239,24 @@ describe("KV HTTP API on one node", () => {
       const r = await call("GET", "/v1/kv");
       assert.equal(r.status, status);
       assert.equal(typeof JSON.parse(r.body).error, "string");
+    }
+  });
+
+  it("survives a service that throws synchronously or breaks: 500, and keeps serving", async () => {
+    const broken = new FakeService(9, 9);
+    broken.propose = () => {
+      throw new Error("boom");
+    };
+    broken.status = () => {
+      throw new Error("boom");
+    };
+    const srv = await createKvHttpServer("127.0.0.1", 0, { service: broken, sm: broken.sm, id: 9 });
+    try {
+      assert.equal((await request(srv.url, "PUT", "/v1/kv/k", { body: "v" })).status, 500);
+      assert.equal((await request(srv.url, "GET", "/v1/status")).status, 500);
+      assert.equal((await request(srv.url, "GET", "/v1/kv/k")).status, 404);
+    } finally {
+      await srv.close();
     }
   });
 
