@@ -1,4 +1,225 @@
-import type { Command } from "commander";
+// `raftwork kv serve` (one replicated KV node) and `raftwork kv cluster` (a local cluster of
+// them). Flags are validated here, at the boundary; the runtime lives in src/node.
 
-// Owned by the node-runtime work stream: replaced by serve and cluster.
-export function registerKvServerCommands(_kv: Command): void {}
+import { type Command, InvalidArgumentError } from "commander";
+import { type ClusterOptions, startCluster } from "../node/cluster.js";
+import type { Member } from "../node/data-dir.js";
+import { serveNode } from "../node/serve.js";
+import { timingFor } from "../node/timing.js";
+import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
+import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+
+const MAX_NODE_ID = 2 ** 31 - 1;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** "1=127.0.0.1:7001,2=127.0.0.1:7002": distinct ids, distinct addresses. */
+export function parsePeers(text: string): Member[] {
+  const members: Member[] = [];
+  for (const item of text.split(",").map((s) => s.trim())) {
+    const m = /^(\d+)=(.+)$/.exec(item);
+    if (!m)
+      throw new InvalidArgumentError(`"${item}" is not ID=HOST:PORT (example: 1=127.0.0.1:7001)`);
+    const id = Number(m[1]);
+    if (!Number.isSafeInteger(id) || id < 1 || id > MAX_NODE_ID) {
+      throw new InvalidArgumentError(`node id ${m[1]} is out of range 1..${MAX_NODE_ID}`);
+    }
+    const hp = parseHostPort(m[2] as string);
+    const address = `${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
+    if (members.some((p) => p.id === id))
+      throw new InvalidArgumentError(`node id ${id} is listed twice`);
+    if (members.some((p) => p.address === address)) {
+      throw new InvalidArgumentError(`address ${address} is listed twice`);
+    }
+    members.push({ id, address });
+  }
+  return members;
+}
+
+function parseLogLevel(text: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+    throw new InvalidArgumentError(`"${text}" is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return text;
+}
+
+function checkTiming(electionTimeout: number, heartbeat: number): void {
+  const t = timingFor(electionTimeout, heartbeat);
+  if (!t.ok) throw new CliExit(EXIT_USAGE, `--heartbeat: ${t.error}`);
+}
+
+interface TimingFlags {
+  electionTimeout: number;
+  heartbeat: number;
+  snapshotEntries: number;
+  logLevel: string;
+}
+
+function timingOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--election-timeout <duration>",
+      "election timeout T; each node draws its timeout from [T, 2T)",
+      parseDuration,
+      1000,
+    )
+    .option("--heartbeat <duration>", "leader heartbeat interval", parseDuration, 100)
+    .option(
+      "--snapshot-entries <n>",
+      "snapshot the state and compact the log every N applied entries",
+      parseIntIn(1, 1_000_000_000),
+      10_000,
+    )
+    .option("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`, parseLogLevel, "info");
+}
+
+export function registerKvServerCommands(kv: Command): void {
+  timingOptions(
+    kv
+      .command("serve")
+      .description("run one node of a replicated KV cluster")
+      .requiredOption(
+        "--id <n>",
+        "this node's id (must appear in --peers)",
+        parseIntIn(1, MAX_NODE_ID),
+      )
+      .requiredOption(
+        "--peers <list>",
+        "every member's Raft address, this node's included: 1=HOST:PORT,2=HOST:PORT,...",
+        parsePeers,
+      )
+      .requiredOption("--http <host:port>", "where to serve the HTTP API", (t) => parseHostPort(t))
+      .requiredOption("--data <dir>", "data directory (created if missing)"),
+  ).action(
+    async (
+      o: TimingFlags & {
+        id: number;
+        peers: Member[];
+        http: { host: string; port: number };
+        data: string;
+      },
+    ) => {
+      if (!o.peers.some((p) => p.id === o.id)) {
+        throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
+      }
+      checkTiming(o.electionTimeout, o.heartbeat);
+      const result = await serveNode({
+        id: o.id,
+        members: o.peers,
+        http: o.http,
+        data: o.data,
+        electionTimeoutMs: o.electionTimeout,
+        heartbeatMs: o.heartbeat,
+        snapshotEntries: o.snapshotEntries,
+        logLevel: o.logLevel,
+      });
+      if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
+    },
+  );
+
+  timingOptions(
+    kv
+      .command("cluster")
+      .description("run a local cluster of `kv serve` processes (Ctrl-C stops them all)")
+      .option("--nodes <n>", "number of nodes", parseIntIn(1, 9), 3)
+      .option("--data <dir>", "parent of the nodes' data directories (DIR/node-i)", "./data")
+      .option(
+        "--raft-port-base <port>",
+        "node i listens for Raft on BASE+i",
+        parseIntIn(1, 65525),
+        7000,
+      )
+      .option("--http-port-base <port>", "node i serves HTTP on BASE+i", parseIntIn(1, 65525), 8000)
+      .option("--walkthrough", "print example commands once the cluster is up"),
+  ).action(
+    async (
+      o: TimingFlags & {
+        nodes: number;
+        data: string;
+        raftPortBase: number;
+        httpPortBase: number;
+        walkthrough?: boolean;
+      },
+    ) => {
+      checkTiming(o.electionTimeout, o.heartbeat);
+      const ranges = [o.raftPortBase, o.httpPortBase].map((b) => [b + 1, b + o.nodes]);
+      const [r, h] = ranges as [[number, number], [number, number]];
+      if (r[0] <= h[1] && h[0] <= r[1]) {
+        throw new CliExit(EXIT_USAGE, "--raft-port-base: the Raft and HTTP port ranges overlap");
+      }
+      const script = process.argv[1];
+      if (script === undefined)
+        throw new CliExit(EXIT_FAILED, "cannot tell how this CLI was started");
+      const opts: ClusterOptions = {
+        nodes: o.nodes,
+        data: o.data,
+        raftPortBase: o.raftPortBase,
+        httpPortBase: o.httpPortBase,
+        host: "127.0.0.1",
+        serveArgs: [
+          "--election-timeout",
+          `${o.electionTimeout}ms`,
+          "--heartbeat",
+          `${o.heartbeat}ms`,
+          "--snapshot-entries",
+          String(o.snapshotEntries),
+          "--log-level",
+          o.logLevel,
+        ],
+        command: [process.execPath, ...process.execArgv, script],
+        startTimeoutMs: 30_000,
+      };
+      process.stderr.write(`starting ${o.nodes} nodes (data in ${o.data}) ...\n`);
+      const started = await startCluster(opts);
+      if (!started.ok) throw new CliExit(EXIT_FAILED, started.error);
+      const cluster = started.value;
+      const lines = cluster.nodes.map(
+        (n) =>
+          `  node ${n.id}  ${n.url}${n.id === cluster.leader ? "  (leader)" : ""}  log ${n.logFile}`,
+      );
+      process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
+      if (o.walkthrough) process.stdout.write(walkthrough(cluster.nodes.map((n) => n.url)));
+      process.stdout.write("press Ctrl-C to stop all nodes\n");
+
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const stop = (): void => {
+          if (stopping) return;
+          stopping = true;
+          process.stderr.write("stopping all nodes ...\n");
+          void cluster.stop().then(done);
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        for (const n of cluster.nodes) {
+          n.child.once("exit", (code, signal) => {
+            if (!stopping) {
+              process.stderr.write(
+                `node ${n.id} exited unexpectedly (${signal ?? `status ${code}`}); see ${n.logFile}\n`,
+              );
+            }
+          });
+        }
+      });
+      process.stdout.write("all nodes stopped\n");
+    },
+  );
+}
+
+function walkthrough(urls: readonly string[]): string {
+  const [a, b] = [urls[0], urls[1] ?? urls[0]];
+  return [
+    "",
+    "try it (any node answers; followers forward to the leader):",
+    `  curl -X PUT --data 'hello' ${a}/v1/kv/greeting`,
+    `  curl ${b}/v1/kv/greeting`,
+    `  curl -X POST --data ', world' '${a}/v1/kv/greeting?op=append'`,
+    `  curl -X POST --data '{"expect":"hello, world","value":"bye"}' '${b}/v1/kv/greeting?op=cas'`,
+    `  curl '${a}/v1/kv?prefix=gr'`,
+    `  curl ${a}/v1/status`,
+    `  curl ${a}/metrics`,
+    `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}`,
+    "stop the leader's process (kill -9 its pid) and writes continue on the others;",
+    "run the same command again to restart the cluster with its data.",
+    "",
+  ].join("\n");
+}

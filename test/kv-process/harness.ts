@@ -1,0 +1,315 @@
+// Process-level test harness: real `raftwork kv serve` processes (the compiled CLI, as users run
+// it) on loopback ports, real files, kill -9 / SIGSTOP / restart. Every process started here
+// is tracked and killed by killAll() (call it from after()).
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const CLI = join(ROOT, "dist/cli/main.js");
+
+if (!existsSync(CLI)) {
+  throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does it)`);
+}
+
+const live = new Set<ChildProcess>();
+
+/** Ports the OS reports free right now (each bound to port 0 and released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `raftwork-${prefix}-`));
+}
+
+export interface NodeSpec {
+  id: number;
+  raftPort: number;
+  httpPort: number;
+  data: string;
+}
+
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion (for usage errors and refusals). */
+export function runCli(args: string[], timeoutMs = 20_000): ProcessResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts the CLI in the background; it is killed by killAll(). */
+export function spawnCli(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+export function killAll(): void {
+  for (const c of live) {
+    try {
+      c.kill("SIGCONT");
+      c.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  live.clear();
+}
+
+export class TestCluster {
+  readonly nodes: NodeSpec[];
+  readonly procs = new Map<number, ChildProcess>();
+  readonly logs = new Map<number, string>();
+
+  constructor(
+    readonly dir: string,
+    ports: number[],
+    readonly extraArgs: string[] = [],
+  ) {
+    const n = ports.length / 2;
+    this.nodes = Array.from({ length: n }, (_, k) => ({
+      id: k + 1,
+      raftPort: ports[2 * k] as number,
+      httpPort: ports[2 * k + 1] as number,
+      data: join(dir, `node-${k + 1}`),
+    }));
+  }
+
+  static async create(n: number, extraArgs: string[] = []): Promise<TestCluster> {
+    const dir = tempDir("kv");
+    return new TestCluster(dir, await freePorts(2 * n), [
+      "--election-timeout",
+      "300ms",
+      "--heartbeat",
+      "50ms",
+      ...extraArgs,
+    ]);
+  }
+
+  get peers(): string {
+    return this.nodes.map((n) => `${n.id}=127.0.0.1:${n.raftPort}`).join(",");
+  }
+
+  url(id: number): string {
+    return `http://127.0.0.1:${this.spec(id).httpPort}`;
+  }
+
+  get urls(): string[] {
+    return this.nodes.map((n) => this.url(n.id));
+  }
+
+  spec(id: number): NodeSpec {
+    const s = this.nodes.find((n) => n.id === id);
+    if (!s) throw new Error(`no node ${id}`);
+    return s;
+  }
+
+  serveArgs(id: number): string[] {
+    const s = this.spec(id);
+    return [
+      "kv",
+      "serve",
+      "--id",
+      String(id),
+      "--peers",
+      this.peers,
+      "--http",
+      `127.0.0.1:${s.httpPort}`,
+      "--data",
+      s.data,
+      ...this.extraArgs,
+    ];
+  }
+
+  /** Starts node `id` and resolves once it printed its ready line. */
+  async start(id: number): Promise<void> {
+    const child = spawnCli(this.serveArgs(id));
+    this.procs.set(id, child);
+    let out = "";
+    child.stderr?.on("data", (b: Buffer) => {
+      this.logs.set(id, (this.logs.get(id) ?? "") + b.toString());
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`node ${id} not ready in 20 s: ${out}`)),
+        20_000,
+      );
+      child.stdout?.on("data", (b: Buffer) => {
+        out += b.toString();
+        if (out.includes("ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${id} exited (${code}) before ready: ${this.logs.get(id) ?? ""}`));
+      });
+    });
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.start(n.id)));
+  }
+
+  /** kill -9 and wait for the process to be gone. */
+  async kill9(id: number): Promise<void> {
+    const child = this.procs.get(id);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGCONT");
+    child.kill("SIGKILL");
+    await gone;
+    this.procs.delete(id);
+  }
+
+  pause(id: number): void {
+    this.procs.get(id)?.kill("SIGSTOP");
+  }
+
+  resume(id: number): void {
+    this.procs.get(id)?.kill("SIGCONT");
+  }
+
+  running(id: number): boolean {
+    const c = this.procs.get(id);
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  async status(id: number): Promise<Status | null> {
+    try {
+      const res = await fetch(`${this.url(id)}/v1/status`, { signal: AbortSignal.timeout(1000) });
+      return res.ok ? ((await res.json()) as Status) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until the running nodes agree on one leader; returns its id. */
+  async leader(timeoutMs = 15_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const up = this.nodes.filter((n) => this.running(n.id));
+      const seen = await Promise.all(up.map((n) => this.status(n.id)));
+      const leaders = seen.filter((s) => s?.role === "leader");
+      if (leaders.length === 1 && seen.every((s) => s?.leader === leaders[0]?.id)) {
+        return leaders[0]?.id as number;
+      }
+      await sleep(50);
+    }
+    throw new Error("no leader agreed on in time");
+  }
+
+  async stopAll(): Promise<void> {
+    for (const n of this.nodes) await this.kill9(n.id);
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface Status {
+  id: number;
+  role: string;
+  term: number;
+  leader: number | null;
+  commitIndex: number;
+  appliedIndex: number;
+  members: number[];
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/** One HTTP request; null when the connection failed or timed out. */
+export async function request(
+  url: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  timeoutMs = 3000,
+): Promise<Answer | null> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A client with exactly-once writes: one client id, increasing request ids, and a write retried
+ * with the same id (on 503/504/connection errors) on the next endpoint until it gets an answer
+ * or the deadline passes.
+ */
+export class Client {
+  private nextRequest = 1;
+  private turn = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly endpoints: () => string[],
+  ) {}
+
+  private pick(): string {
+    const eps = this.endpoints();
+    const ep = eps[this.turn % eps.length] as string;
+    this.turn++;
+    return ep;
+  }
+
+  /** Returns the final answer, or null if none came before the deadline (outcome unknown). */
+  async write(
+    method: string,
+    path: string,
+    body: string,
+    deadlineMs = 10_000,
+  ): Promise<Answer | null> {
+    const headers = { "x-client-id": this.id, "x-request-id": String(this.nextRequest++) };
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      const a = await request(`${this.pick()}${path}`, { method, body, headers }, 2000);
+      if (a && a.status !== 503 && a.status !== 504) return a;
+      await sleep(20);
+    }
+    return null;
+  }
+
+  /** A read retried on 503/504/connection errors; null if none succeeded in time. */
+  async read(path: string, deadlineMs = 10_000): Promise<Answer | null> {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      const a = await request(`${this.pick()}${path}`, {}, 2000);
+      if (a && a.status !== 503 && a.status !== 504) return a;
+      await sleep(20);
+    }
+    return null;
+  }
+}
