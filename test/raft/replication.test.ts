@@ -236,6 +236,21 @@ describe("log replication (§5.3)", () => {
     );
   });
 
+  it("the leader counts its own log toward commit only after advance()", () => {
+    // 3 nodes: the leader's unpersisted entry plus one follower's copy is not a durable majority.
+    const c = new Cluster({ n: 3 });
+    const l = c.elect(1);
+    c.tickAll(1);
+    assert.ok(l.propose(bytes("x")).ok);
+    const rd = l.ready(); // handed out, not yet acknowledged as persisted
+    const toTwo = rd.messages.filter((m) => m.to === 2);
+    c.deliver(toTwo);
+    c.deliver(c.take((m) => m.from === 2 && m.to === 1));
+    assert.equal(l.status().commit, 1, "committed before the leader's own fsync");
+    l.advance(rd);
+    assert.equal(l.status().commit, 2);
+  });
+
   it("committed entries in a Ready are already durable on the follower", () => {
     const c = new Cluster({ n: 3 });
     const n = c.node(1);
