@@ -91,12 +91,7 @@ export class FileStorage implements Storage {
     this.segments = segments;
     this.enc = new RecordEncoder(crc);
     const last = segments.at(-1);
-    if (last) {
-      this.active = last;
-    } else {
-      this.active = { seq: -1, firstIndex: 1, path: "", size: 0 };
-      this.startSegment(0, 1);
-    }
+    this.active = last ?? this.newSegment(0, 1);
   }
 
   /**
@@ -224,6 +219,7 @@ export class FileStorage implements Storage {
   }
 
   private async flush(): Promise<void> {
+    if (this.failed) throw this.failed;
     const writes = this.sealed;
     this.sealed = [];
     if (this.enc.size > 0) {
@@ -298,22 +294,18 @@ export class FileStorage implements Storage {
   private roll(): void {
     this.sealed.push({ segment: this.active, create: this.activeIsNew, bytes: this.enc.take() });
     this.activeIsNew = false;
-    this.startSegment(this.active.seq + 1, lastIndex(this.log) + 1);
+    this.active = this.newSegment(this.active.seq + 1, lastIndex(this.log) + 1);
     this.writeStateBatch();
   }
 
-  private startSegment(seq: number, firstIndex: number): void {
+  /** Starts segment `seq` in the pending chunk: its header now, its file at the next flush. */
+  private newSegment(seq: number, firstIndex: number): SegmentFile {
     const header = encodeSegmentHeader(seq, firstIndex, this.enc.crc);
-    this.active = {
-      seq,
-      firstIndex,
-      path: join(this.walDir, segmentName(seq, firstIndex)),
-      size: 0,
-    };
     this.activeIsNew = true;
     this.activeHasData = false;
-    this.enc.appendRaw(header);
-    this.enc.crc = header.readUInt32LE(28);
+    this.enc.appendRaw(header.bytes);
+    this.enc.crc = header.hcrc;
+    return { seq, firstIndex, path: join(this.walDir, segmentName(seq, firstIndex)), size: 0 };
   }
 
   /** The batch every segment opens with: the current snapshot marker and hard state. */

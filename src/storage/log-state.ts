@@ -52,6 +52,7 @@ export function applyBatch<E extends IndexTerm, S extends { metadata: SnapshotMe
   state: LogState<E, S>,
   batch: Batch<E, S>,
 ): SnapshotOutcome {
+  checkNumbers(batch);
   const outcome = batch.snapshot ? snapshotOutcome(state, batch.snapshot) : "none";
   const base =
     outcome === "none" || outcome === "ignored"
@@ -71,6 +72,27 @@ export function applyBatch<E extends IndexTerm, S extends { metadata: SnapshotMe
   }
   if (batch.hardState) state.hardState = batch.hardState;
   return outcome;
+}
+
+// Indexes, terms and votes are non-negative safe integers; anything else would be written, then
+// rejected as corrupt at the next start. Cheap enough to check on every batch.
+function checkNumbers(batch: Batch<IndexTerm, { metadata: SnapshotMetadata }>): void {
+  const nat = (what: string, v: number) => {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`storage: invalid ${what}: ${v}`);
+  };
+  if (batch.hardState) {
+    nat("hard state term", batch.hardState.term);
+    nat("hard state vote", batch.hardState.vote);
+    nat("hard state commit", batch.hardState.commit);
+  }
+  if (batch.snapshot) {
+    nat("snapshot index", batch.snapshot.metadata.index);
+    nat("snapshot term", batch.snapshot.metadata.term);
+  }
+  for (const e of batch.entries ?? []) {
+    nat("entry index", e.index);
+    nat("entry term", e.term);
+  }
 }
 
 function snapshotOutcome<E extends IndexTerm, S extends { metadata: SnapshotMetadata }>(

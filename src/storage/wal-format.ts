@@ -80,15 +80,21 @@ export function hex16(n: number): string {
   return n.toString(16).padStart(16, "0");
 }
 
-export function encodeSegmentHeader(seq: number, firstIndex: number, seed: number): Buffer {
+/** The header bytes, and their crc: the chain value the segment's first record starts from. */
+export function encodeSegmentHeader(
+  seq: number,
+  firstIndex: number,
+  seed: number,
+): { bytes: Buffer; hcrc: number } {
   const b = Buffer.alloc(SEGMENT_HEADER_SIZE);
   b.writeUInt32LE(SEGMENT_MAGIC, 0);
   b.writeUInt32LE(SEGMENT_VERSION, 4);
   b.writeBigUInt64LE(BigInt(seq), 8);
   b.writeBigUInt64LE(BigInt(firstIndex), 16);
   b.writeUInt32LE(seed, 24);
-  b.writeUInt32LE(crc32(b.subarray(0, 28)), 28);
-  return b;
+  const hcrc = crc32(b.subarray(0, 28));
+  b.writeUInt32LE(hcrc, 28);
+  return { bytes: b, hcrc };
 }
 
 /** Parses a header; returns a reason string when it is not a valid header. */
@@ -162,7 +168,11 @@ const CODE_KIND: readonly EntryType[] = ["normal", "conf"];
 export function encodeEntries(entries: readonly Entry[]): Buffer {
   return packr.pack([
     (entries[0] as Entry).index,
-    entries.map((e) => [e.term, KIND_CODE[e.type], e.data]),
+    entries.map((e) => {
+      const kind = KIND_CODE[e.type];
+      if (kind === undefined) throw new Error(`storage: unknown entry type ${String(e.type)}`);
+      return [e.term, kind, e.data];
+    }),
   ]);
 }
 
