@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { KvClient, KvRequestError, KvUnavailableError } from "../../src/kv/client.js";
-import { type KvHttpServer, createKvHttpServer } from "../../src/kv/http-api.js";
+import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { ProposalTimeoutError } from "../../src/node/errors.js";
 import { deadPort, FakeService } from "./fake-service.js";
 

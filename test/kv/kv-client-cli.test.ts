@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { Command, CommanderError } from "commander";
 import { CliExit } from "../../src/cli/exit.js";
 import { registerKvClientCommands } from "../../src/cli/kv-client.js";
-import { type KvHttpServer, createKvHttpServer } from "../../src/kv/http-api.js";
+import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { deadPort, FakeService } from "./fake-service.js";
 
 /** Run `raftwork kv ARGS...`; returns the exit status and what went to stdout and stderr. */
