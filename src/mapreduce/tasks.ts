@@ -71,11 +71,15 @@ export async function runMapTask(app: App, a: MapAssignment, ctx: TaskContext): 
     name,
   });
   try {
-    let n = 0;
-    await runMap(app, a.input.path, input.toString("utf8"), (key, value) => {
-      if ((++n & 1023) === 0) ctx.progress();
-      return collector.add(key, value);
-    });
+    const meter = new ProgressMeter(ctx.progress);
+    try {
+      await runMap(app, a.input.path, input.toString("utf8"), (key, value) => {
+        meter.tick();
+        return collector.add(key, value);
+      });
+    } finally {
+      meter.stop();
+    }
     ctx.progress();
     const tmp = join(ctx.scratch, `${name}.tmp`);
     const file = join(ctx.scratch, `${name}.out`);
@@ -128,6 +132,35 @@ async function readInput(a: MapAssignment, ctx: TaskContext): Promise<Buffer> {
   }
 }
 
+/**
+ * Reports progress for a stream of events (pairs yielded, keys reduced) without reading the
+ * clock on every event. An app that awaits between events lets the event loop run, and a
+ * timer marks a report as due; an app that yields synchronously never lets it run, so every
+ * 4096th event reports regardless (the task thread throttles what reaches the coordinator).
+ */
+export class ProgressMeter {
+  private n = 0;
+  private due = false;
+  private readonly timer = setInterval(() => {
+    this.due = true;
+  }, 50);
+
+  constructor(private readonly report: () => void) {
+    this.timer.unref();
+  }
+
+  tick(): void {
+    if (!this.due && ++this.n < 4096) return;
+    this.n = 0;
+    this.due = false;
+    this.report();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
 function countLines(buf: Buffer): number {
   let n = 0;
   for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
@@ -152,13 +185,15 @@ export async function runReduceTask(
     const outPath = join(dir, "out");
     const out = new LineWriter(outPath);
     let inputRecords = 0;
+    const meter = new ProgressMeter(ctx.progress);
     try {
       for (const g of mergeGroups(readers)) {
         inputRecords += g.values.length;
         out.line(g.key, await runReduce(app, g.key, g.values));
-        if ((out.lines & 255) === 0) ctx.progress();
+        meter.tick();
       }
     } finally {
+      meter.stop();
       out.close();
       for (const r of readers) r.close();
     }

@@ -63,7 +63,23 @@ export function removeTempDirs(): void {
 
 /** Deterministic text files (seeded), with repeated words, punctuation and non-ASCII. */
 export function makeInputs(dir: string, n: number, lines = 400, seed = 1): string[] {
-  const words = ["the", "whale", "Ship", "sea", "über", "café", "naïve", "𝒳ray", "日本", "zebra", "Ahab", "a", "I", "x-ray", "it's"];
+  const words = [
+    "the",
+    "whale",
+    "Ship",
+    "sea",
+    "über",
+    "café",
+    "naïve",
+    "𝒳ray",
+    "日本",
+    "zebra",
+    "Ahab",
+    "a",
+    "I",
+    "x-ray",
+    "it's",
+  ];
   let s = seed >>> 0;
   const rand = () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -75,7 +91,8 @@ export function makeInputs(dir: string, n: number, lines = 400, seed = 1): strin
     for (let l = 0; l < lines; l++) {
       const k = 1 + Math.floor(rand() * 12);
       const line: string[] = [];
-      for (let w = 0; w < k; w++) line.push(words[Math.floor(rand() * words.length)] + (rand() < 0.1 ? String(f) : ""));
+      for (let w = 0; w < k; w++)
+        line.push(words[Math.floor(rand() * words.length)] + (rand() < 0.1 ? String(f) : ""));
       out.push(line.join(rand() < 0.2 ? ", " : " "));
     }
     const path = join(dir, `input-${f}.txt`);
@@ -97,7 +114,11 @@ export function outputLines(dir: string): string[] {
 }
 
 /** Runs `mr seq` and returns its sorted output lines. */
-export async function seqLines(app: string, files: string[], env: Record<string, string> = {}): Promise<string[]> {
+export async function seqLines(
+  app: string,
+  files: string[],
+  env: Record<string, string> = {},
+): Promise<string[]> {
   const out = tempDir("mr-seq-");
   const p = runCli(["mr", "seq", "--app", app, "--out", out, ...files], env);
   const code = await p.exited;
@@ -106,7 +127,11 @@ export async function seqLines(app: string, files: string[], env: Record<string,
 }
 
 /** Polls `cond` every 50 ms until it holds or the deadline passes. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -132,7 +157,10 @@ export async function startCoordinator(args: string[], env: Record<string, strin
   const port = await freePort();
   const statusPort = await freePort();
   const addr = `127.0.0.1:${port}`;
-  const proc = runCli(["mr", "coordinator", "--listen", addr, "--http", `127.0.0.1:${statusPort}`, ...args], env);
+  const proc = runCli(
+    ["mr", "coordinator", "--listen", addr, "--http", `127.0.0.1:${statusPort}`, ...args],
+    env,
+  );
   return { proc, addr, statusUrl: `http://127.0.0.1:${statusPort}/status` };
 }
 
@@ -145,6 +173,11 @@ export async function status(url: string): Promise<Record<string, unknown> | und
   }
 }
 
-export function startWorker(addr: string, app: string, extra: string[] = [], env: Record<string, string> = {}): Proc {
+export function startWorker(
+  addr: string,
+  app: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Proc {
   return runCli(["mr", "worker", "--coordinator", addr, "--app", app, ...extra], env);
 }

@@ -31,13 +31,28 @@ describe("mr lab: results", () => {
 
   it("wc (TypeScript app, 2 workers, 3 reduce tasks) equals mr seq", async () => {
     const out = tempDir();
-    const p = runCli(["mr", "run", "--app", join(EXAMPLES, "wc.ts"), "--workers", "2", "--reduce", "3", "--out", out, ...inputs]);
+    const p = runCli([
+      "mr",
+      "run",
+      "--app",
+      join(EXAMPLES, "wc.ts"),
+      "--workers",
+      "2",
+      "--reduce",
+      "3",
+      "--out",
+      out,
+      ...inputs,
+    ]);
     assert.equal(await p.exited, 0, p.stderr());
     assert.deepEqual(outputLines(out), await seqLines(join(EXAMPLES, "wc.ts"), inputs));
     assert.deepEqual(readdirSync(out).sort(), ["mr-out-0", "mr-out-1", "mr-out-2"]);
     // Keys are sorted in UTF-8 byte order within each file.
     for (let r = 0; r < 3; r++) {
-      const keys = readFileSync(join(out, `mr-out-${r}`), "utf8").split("\n").filter(Boolean).map((l) => l.split(" ")[0] as string);
+      const keys = readFileSync(join(out, `mr-out-${r}`), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ")[0] as string);
       const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       assert.deepEqual(keys, sorted);
     }
@@ -47,7 +62,21 @@ describe("mr lab: results", () => {
   it("indexer equals mr seq, with input splits (small --split-size)", async () => {
     const out = tempDir();
     const app = join(EXAMPLES, "indexer.mjs");
-    const p = runCli(["mr", "run", "--app", app, "--workers", "2", "--reduce", "2", "--split-size", "4KiB", "--out", out, ...inputs]);
+    const p = runCli([
+      "mr",
+      "run",
+      "--app",
+      app,
+      "--workers",
+      "2",
+      "--reduce",
+      "2",
+      "--split-size",
+      "4KiB",
+      "--out",
+      out,
+      ...inputs,
+    ]);
     assert.equal(await p.exited, 0, p.stderr());
     assert.match(p.stdout(), /(\d+) map tasks/);
     assert.ok(Number(/(\d+) map tasks/.exec(p.stdout())?.[1]) > inputs.length, "inputs were split");
@@ -60,7 +89,22 @@ describe("mr lab: parallelism and exactly-once", () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 2, 5);
     const out = tempDir();
-    const p = runCli(["mr", "run", "--app", join(APPS, "mtiming.mjs"), "--workers", "2", "--reduce", "1", "--out", out, ...inputs], { MR_TEST_DIR: dir });
+    const p = runCli(
+      [
+        "mr",
+        "run",
+        "--app",
+        join(APPS, "mtiming.mjs"),
+        "--workers",
+        "2",
+        "--reduce",
+        "1",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { MR_TEST_DIR: dir },
+    );
     assert.equal(await p.exited, 0, p.stderr());
     assert.deepEqual(outputLines(out), ["parallel 2"]);
   });
@@ -69,16 +113,49 @@ describe("mr lab: parallelism and exactly-once", () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 2, 5);
     const out = tempDir();
-    const p = runCli(["mr", "run", "--app", join(APPS, "rtiming.mjs"), "--workers", "2", "--reduce", "2", "--out", out, ...inputs], { MR_TEST_DIR: dir });
+    const p = runCli(
+      [
+        "mr",
+        "run",
+        "--app",
+        join(APPS, "rtiming.mjs"),
+        "--workers",
+        "2",
+        "--reduce",
+        "2",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { MR_TEST_DIR: dir },
+    );
     assert.equal(await p.exited, 0, p.stderr());
-    assert.ok(outputLines(out).some((l) => l.endsWith(" 2")), outputLines(out).join("\n"));
+    assert.ok(
+      outputLines(out).some((l) => l.endsWith(" 2")),
+      outputLines(out).join("\n"),
+    );
   });
 
   it("each map task runs exactly once when nothing fails", async () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 8, 5);
     const out = tempDir();
-    const p = runCli(["mr", "run", "--app", join(APPS, "jobcount.mjs"), "--workers", "3", "--reduce", "2", "--out", out, ...inputs], { MR_TEST_DIR: dir });
+    const p = runCli(
+      [
+        "mr",
+        "run",
+        "--app",
+        join(APPS, "jobcount.mjs"),
+        "--workers",
+        "3",
+        "--reduce",
+        "2",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { MR_TEST_DIR: dir },
+    );
     assert.equal(await p.exited, 0, p.stderr());
     assert.equal(readdirSync(join(dir, "runs")).length, inputs.length);
     assert.deepEqual(outputLines(out), [`a ${inputs.length}`]);
@@ -90,9 +167,19 @@ describe("mr lab: parallelism and exactly-once", () => {
     const inputs = makeInputs(dir, 3, 5);
     const out = tempDir();
     const app = join(APPS, "early-exit.mjs");
-    const c = await startCoordinator(["--reduce", "3", "--out", out, "--task-timeout", "5s", ...inputs]);
+    const c = await startCoordinator([
+      "--reduce",
+      "3",
+      "--out",
+      out,
+      "--task-timeout",
+      "5s",
+      ...inputs,
+    ]);
     const workers = [0, 1, 2].map(() => startWorker(c.addr, app));
-    const first = await Promise.race([c.proc, ...workers].map((p) => p.exited.then(() => outputLines(out))));
+    const first = await Promise.race(
+      [c.proc, ...workers].map((p) => p.exited.then(() => outputLines(out))),
+    );
     await Promise.all([c.proc, ...workers].map((p) => p.exited));
     assert.equal(await c.proc.exited, 0, c.proc.stderr());
     for (const w of workers) assert.equal(await w.exited, 0, w.stderr());
@@ -108,20 +195,33 @@ describe("mr lab: crashes", () => {
     const inputs = makeInputs(dir, 5, 20);
     const out = tempDir();
     const app = join(APPS, "crash.mjs");
-    const c = await startCoordinator(["--reduce", "3", "--out", out, "--task-timeout", "1s", ...inputs]);
+    const c = await startCoordinator([
+      "--reduce",
+      "3",
+      "--out",
+      out,
+      "--task-timeout",
+      "1s",
+      ...inputs,
+    ]);
     let coordinatorDone = false;
     void c.proc.exited.then(() => {
       coordinatorDone = true;
     });
-    // Keep three workers running: restart each one that dies, until the job is over.
+    // Keep three workers running: restart each one that dies, until the job is over. A worker
+    // started just as the coordinator exits would look for it for a while: it is killed.
+    const running = new Set<ReturnType<typeof startWorker>>();
     const keepAlive = async () => {
       while (!coordinatorDone) {
-        const w = startWorker(c.addr, app, ["--log-level", "warn"]);
+        const w = startWorker(c.addr, app, ["--log-level", "error", "--connect-timeout", "2s"]);
+        running.add(w);
         await w.exited;
+        running.delete(w);
       }
     };
     const lanes = [keepAlive(), keepAlive(), keepAlive()];
     await waitFor(() => coordinatorDone, 90_000, "the crash job to finish");
+    for (const w of running) w.child.kill("SIGKILL");
     await Promise.all(lanes);
     assert.equal(await c.proc.exited, 0, c.proc.stderr());
     assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));

@@ -1,7 +1,8 @@
 // Counts map executions: every map call leaves a uniquely named file in $MR_TEST_DIR/runs.
+
+import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomUUID } from "node:crypto";
 
 export function map(filename) {
   const dir = join(process.env.MR_TEST_DIR ?? ".", "runs");

@@ -1,0 +1,305 @@
+// Process-level fault and usage tests: bad apps, bad flags, missing inputs, a coordinator
+// that dies, a worker that finds none, a worker with another app, backup tasks, per-worker
+// scratch directories, and map output lost with its worker before reducers fetched it.
+
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import {
+  APPS,
+  EXAMPLES,
+  freePort,
+  killAll,
+  makeInputs,
+  outputLines,
+  removeTempDirs,
+  runCli,
+  seqLines,
+  startCoordinator,
+  startWorker,
+  status,
+  tempDir,
+  waitFor,
+} from "./helpers.js";
+
+after(() => {
+  killAll();
+  removeTempDirs();
+});
+
+const wc = join(EXAMPLES, "wc.ts");
+
+describe("mr usage errors", () => {
+  const inputs = makeInputs(tempDir(), 1, 5);
+  const cases: [string, string[], RegExp][] = [
+    [
+      "bad duration",
+      [
+        "mr",
+        "coordinator",
+        "--reduce",
+        "2",
+        "--out",
+        tempDir(),
+        "--task-timeout",
+        "soon",
+        ...inputs,
+      ],
+      /--task-timeout/,
+    ],
+    ["missing --reduce", ["mr", "coordinator", "--out", tempDir(), ...inputs], /--reduce/],
+    [
+      "bad size",
+      ["mr", "coordinator", "--reduce", "2", "--out", tempDir(), "--split-size", "12", ...inputs],
+      /--split-size/,
+    ],
+    [
+      "zero workers",
+      ["mr", "run", "--app", wc, "--workers", "0", "--reduce", "1", "--out", tempDir(), ...inputs],
+      /--workers/,
+    ],
+    [
+      "bad --coordinator",
+      ["mr", "worker", "--coordinator", "nowhere", "--app", wc],
+      /--coordinator/,
+    ],
+    [
+      "missing app",
+      ["mr", "seq", "--app", join(APPS, "no-such-app.mjs"), "--out", tempDir(), ...inputs],
+      /--app .*no such file/,
+    ],
+    [
+      "missing input file",
+      [
+        "mr",
+        "run",
+        "--app",
+        wc,
+        "--workers",
+        "1",
+        "--reduce",
+        "1",
+        "--out",
+        tempDir(),
+        "/nonexistent/input.txt",
+      ],
+      /input file \/nonexistent\/input.txt does not exist/,
+    ],
+    [
+      "missing input (seq)",
+      ["mr", "seq", "--app", wc, "--out", tempDir(), "/nonexistent/input.txt"],
+      /does not exist/,
+    ],
+  ];
+  for (const [name, args, message] of cases) {
+    it(`${name}: exit 2 with a message naming it`, async () => {
+      const p = runCli(args);
+      assert.equal(await p.exited, 2, p.stderr());
+      assert.match(p.stderr(), message);
+    });
+  }
+
+  it("an --out holding mr-out-* is refused unless --overwrite", async () => {
+    const out = tempDir();
+    writeFileSync(join(out, "mr-out-7"), "stale 1\n");
+    const refused = runCli(["mr", "seq", "--app", wc, "--out", out, ...inputs]);
+    assert.equal(await refused.exited, 2);
+    assert.match(refused.stderr(), /mr-out-7.*--overwrite/);
+    const ok = runCli(["mr", "seq", "--app", wc, "--out", out, "--overwrite", ...inputs]);
+    assert.equal(await ok.exited, 0, ok.stderr());
+    assert.deepEqual(readdirSync(out), ["mr-out-0"]);
+  });
+
+  it("every mr subcommand has --help", async () => {
+    for (const sub of ["coordinator", "worker", "run", "seq"]) {
+      const p = runCli(["mr", sub, "--help"]);
+      assert.equal(await p.exited, 0);
+      assert.match(p.stdout(), /Usage:/);
+    }
+  });
+});
+
+describe("mr bad apps fail the job (exit 1) with an error naming app, task and input", () => {
+  const dir = tempDir();
+  const inputs = makeInputs(dir, 1, 5);
+  const cases: [string, RegExp][] = [
+    ["missing-reduce.mjs", /missing export "reduce"/],
+    ["map-throws.mjs", /map threw: boom in map/],
+    ["bad-shape.mjs", /map item 1 is an object .*not \{key: string, value: string\}/],
+    ["exits.mjs", /called process.exit\(7\)/],
+  ];
+  for (const [app, message] of cases) {
+    it(app, async () => {
+      const p = runCli([
+        "mr",
+        "run",
+        "--app",
+        join(APPS, app),
+        "--workers",
+        "2",
+        "--reduce",
+        "1",
+        "--task-timeout",
+        "2s",
+        "--out",
+        tempDir(),
+        ...inputs,
+      ]);
+      assert.equal(await p.exited, 1, p.stderr());
+      assert.match(
+        p.stderr(),
+        new RegExp(
+          `job failed: app ${app.replace(".", "\\.")}: map task 0 \\(input ${inputs[0]}\\)`,
+        ),
+      );
+      assert.match(p.stderr(), message);
+      assert.match(p.stderr(), /failed 4 times/);
+      const s = runCli(["mr", "seq", "--app", join(APPS, app), "--out", tempDir(), ...inputs]);
+      assert.equal(await s.exited, 1);
+      assert.match(s.stderr(), message);
+    });
+  }
+});
+
+describe("mr coordinator and worker lifecycles", () => {
+  it("a worker that finds no coordinator gives up with exit 3", async () => {
+    const port = await freePort();
+    const w = startWorker(`127.0.0.1:${port}`, wc, ["--connect-timeout", "1s"]);
+    assert.equal(await w.exited, 3);
+    assert.match(w.stderr(), /no coordinator at 127\.0\.0\.1/);
+  });
+
+  it("a worker whose app differs from the job's is refused; workers exit 0 when the coordinator dies", async () => {
+    const dir = tempDir();
+    const inputs = makeInputs(dir, 2, 5);
+    const c = await startCoordinator([
+      "--reduce",
+      "2",
+      "--out",
+      tempDir(),
+      "--task-timeout",
+      "2s",
+      ...inputs,
+    ]);
+    const first = startWorker(c.addr, join(APPS, "gated.mjs"), [], { MR_TEST_DIR: dir });
+    await waitFor(
+      async () => (await status(c.statusUrl))?.workers === 1,
+      20_000,
+      "the first worker",
+    );
+    const other = startWorker(c.addr, wc);
+    assert.equal(await other.exited, 1);
+    assert.match(other.stderr(), /app wc\.ts differs from the job's app/);
+    // Reduce tasks wait for a release that never comes: the job is mid-flight.
+    await waitFor(
+      async () => (await status(c.statusUrl))?.phase === "reduce",
+      20_000,
+      "the reduce phase",
+    );
+    c.proc.child.kill("SIGKILL");
+    assert.equal(await first.exited, 0, first.stderr());
+  });
+});
+
+describe("mr fault tolerance", () => {
+  it("a backup copy takes over from a straggler", async () => {
+    const dir = tempDir();
+    const inputs = makeInputs(dir, 4, 40);
+    const out = tempDir();
+    const app = join(APPS, "slow-first.mjs");
+    const p = runCli(
+      [
+        "mr",
+        "run",
+        "--app",
+        app,
+        "--workers",
+        "2",
+        "--reduce",
+        "2",
+        "--task-timeout",
+        "2s",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { MR_TEST_DIR: dir },
+    );
+    assert.equal(await p.exited, 0, p.stderr());
+    assert.match(p.stdout(), /backups 1/);
+    const seqDir = tempDir();
+    writeFileSync(join(seqDir, "slow-claimed"), "");
+    assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_TEST_DIR: seqDir }));
+  });
+
+  it("workers keep map output in their own scratch directories and remove it on exit", async () => {
+    const dir = tempDir();
+    const inputs = makeInputs(dir, 4, 20);
+    const out = tempDir();
+    const scratch = [tempDir("mr-scratch-a-"), tempDir("mr-scratch-b-")];
+    const app = join(APPS, "gated.mjs");
+    const env = { MR_TEST_DIR: dir, MR_WAIT_PEERS: "1" };
+    const c = await startCoordinator([
+      "--reduce",
+      "2",
+      "--out",
+      out,
+      "--task-timeout",
+      "3s",
+      ...inputs,
+    ]);
+    const workers = scratch.map((s) => startWorker(c.addr, app, ["--scratch", s], env));
+    const mapOutputs = (s: string) =>
+      readdirSync(s).flatMap((d) =>
+        readdirSync(join(s, d))
+          .filter((f) => f.endsWith(".out"))
+          .map((f) => join(s, d, f)),
+      );
+    await waitFor(
+      () => scratch.every((s) => mapOutputs(s).length > 0),
+      30_000,
+      "map output in both scratch dirs",
+    );
+    const [a, b] = scratch.map((s) => new Set(mapOutputs(s).map((f) => f.split("/").pop())));
+    for (const f of a ?? []) assert.ok(!b?.has(f), `${f} is in both scratch dirs`);
+    writeFileSync(join(dir, "release"), "");
+    assert.equal(await c.proc.exited, 0, c.proc.stderr());
+    for (const w of workers) assert.equal(await w.exited, 0, w.stderr());
+    for (const s of scratch) assert.deepEqual(readdirSync(s), [], `${s} is left empty`);
+    assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_TEST_DIR: dir }));
+  });
+
+  it("map tasks rerun when their worker dies before reducers fetched the output", async () => {
+    const dir = tempDir();
+    const inputs = makeInputs(dir, 3, 30);
+    const out = tempDir();
+    const app = join(APPS, "gated.mjs");
+    const c = await startCoordinator([
+      "--reduce",
+      "2",
+      "--out",
+      out,
+      "--task-timeout",
+      "2s",
+      ...inputs,
+    ]);
+    const w1 = startWorker(c.addr, app, [], { MR_TEST_DIR: dir });
+    await waitFor(
+      async () => (await status(c.statusUrl))?.phase === "reduce",
+      20_000,
+      "every map task done",
+    );
+    w1.child.kill("SIGKILL");
+    await w1.exited;
+    writeFileSync(join(dir, "release"), "");
+    const w2 = startWorker(c.addr, app, [], { MR_TEST_DIR: dir });
+    assert.equal(await c.proc.exited, 0, c.proc.stderr());
+    assert.equal(await w2.exited, 0, w2.stderr());
+    assert.match(c.proc.stdout(), /workers lost 1/);
+    const retries = Number(/retries (\d+)/.exec(c.proc.stdout())?.[1]);
+    assert.ok(retries >= inputs.length, `every map task ran again (retries ${retries})`);
+    assert.ok(!existsSync(join(out, ".mr-out-0.tmp")));
+    assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_TEST_DIR: dir }));
+  });
+});
