@@ -35,6 +35,28 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/**
+ * A base B such that ports B+1..B+n are free on 127.0.0.1 right now (and B+1..B+n does not
+ * overlap the ranges of `avoid`, given as bases with the same n).
+ */
+export async function freeRange(n: number, avoid: number[] = []): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    if (avoid.some((a) => Math.abs(a - base) <= n)) continue;
+    const ok = await Promise.all(Array.from({ length: n }, (_, i) => canListen(base + 1 + i)));
+    if (ok.every(Boolean)) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `raftwork-${prefix}-`));
 }
