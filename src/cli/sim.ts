@@ -9,11 +9,17 @@
 import { SingleBar } from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runDemo } from "../sim/demo.js";
-import { FAULTS, type FaultName, runSimulation, type SimResult } from "../sim/runner.js";
+import {
+  FAULTS,
+  type FaultName,
+  runSimulation,
+  type SimOptions,
+  type SimResult,
+} from "../sim/runner.js";
 import { parseDuration, parseIntIn } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 
-interface SimFlags {
+export interface SimFlags {
   nodes: number;
   seed?: number;
   seeds?: { from: number; to: number };
@@ -86,7 +92,15 @@ export function registerSim(program: Command): void {
     });
 }
 
-async function sweep(flags: SimFlags, range: { from: number; to: number }): Promise<void> {
+/**
+ * Runs every seed in `range`, printing one line (or JSON object) per seed; throws CliExit(1)
+ * naming the failing seeds if any run had a violation. `run` is replaceable for tests.
+ */
+export async function sweep(
+  flags: SimFlags,
+  range: { from: number; to: number },
+  run: (opts: SimOptions) => SimResult = runSimulation,
+): Promise<void> {
   const failed: number[] = [];
   // `raftwork sim --seeds 1..1000 | head` closes stdout early: stop quietly, not with a stack.
   process.stdout.once("error", (err: NodeJS.ErrnoException) => {
@@ -104,7 +118,7 @@ async function sweep(flags: SimFlags, range: { from: number; to: number }): Prom
       : null;
   bar?.start(total, 0, { failed: 0 });
   for (let seed = range.from; seed <= range.to; seed++) {
-    const result = runSimulation({
+    const result = run({
       nodes: flags.nodes,
       seed,
       timeMs: flags.time,

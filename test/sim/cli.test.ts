@@ -1,0 +1,126 @@
+// `raftwork sim` as users run it: a real process, exit statuses, the --json contract.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { CliExit, EXIT_FAILED } from "../../src/cli/exit.js";
+import { type SimFlags, sweep } from "../../src/cli/sim.js";
+import type { SimResult } from "../../src/sim/runner.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "raftwork-sim-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function sim(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "sim", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const KEYS = [
+  "seed",
+  "nodes",
+  "simulatedMs",
+  "commits",
+  "leaderChanges",
+  "messages",
+  "violations",
+  "traceHash",
+];
+
+describe("raftwork sim", () => {
+  it("--json prints exactly the contract's keys, one object per seed, exit 0", () => {
+    const r = sim("--seeds", "1..3", "--nodes", "3", "--time", "5s", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const objs = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      objs.map((o) => o.seed),
+      [1, 2, 3],
+    );
+    for (const o of objs) {
+      assert.deepEqual(Object.keys(o), KEYS);
+      assert.equal(o.nodes, 3);
+      assert.deepEqual(o.violations, []);
+      assert.match(o.traceHash as string, /^[0-9a-f]{64}$/);
+      assert.ok((o.simulatedMs as number) >= 5000);
+    }
+    // A sweep's seed 2 is the same run as --seed 2 alone.
+    const single = sim("--seed", "2", "--nodes", "3", "--time", "5s", "--json");
+    assert.equal(JSON.parse(single.stdout).traceHash, objs[1]?.traceHash);
+  });
+
+  it("--trace writes the JSONL trace whose sha256 is the hash; human output by default", () => {
+    const file = join(dir, "t.jsonl");
+    const r = sim("--seed", "5", "--time", "3s", "--faults", "drop,crash", "--trace", file);
+    assert.equal(r.status, 0, r.stderr);
+    const hash = createHash("sha256").update(readFileSync(file)).digest("hex");
+    assert.match(r.stdout, new RegExp(`seed 5: 5 nodes, .* trace ${hash.slice(0, 16)}: ok`));
+    assert.match(r.stdout, /1 seed, 0 with violations/);
+  });
+
+  it("usage errors exit 2 with a message naming the flag", () => {
+    const cases: [string[], RegExp][] = [
+      [["--faults", "drop,bogus"], /--faults/],
+      [["--seeds", "5..1"], /--seeds/],
+      [["--nodes", "0"], /--nodes/],
+      [["--time", "10h"], /--time/],
+      [["--seed", "1", "--seeds", "1..2"], /--seed/],
+      [["--seeds", "1..2", "--trace", join(dir, "x")], /--trace/],
+    ];
+    for (const [args, message] of cases) {
+      const r = sim(...args);
+      assert.equal(r.status, 2, `${args.join(" ")}: status ${r.status}, ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it("--demo narrates an election, a leader crash and recovery", () => {
+    const r = sim("--demo");
+    assert.equal(r.status, 0, r.stderr);
+    for (const want of [/won the election/, /crash/, /restarted/, /caught up/, /invariant held/])
+      assert.match(r.stdout, want);
+    assert.match(r.stdout, /^\[\s+\d+\.\d{3}s\] /m);
+  });
+
+  it("a violation in any seed makes the sweep fail with exit status 1, naming the seed", async () => {
+    const flags: SimFlags = { nodes: 3, time: 1000, faults: [], json: true };
+    const fake = (o: { seed: number }): SimResult => ({
+      seed: o.seed,
+      nodes: 3,
+      simulatedMs: 1000,
+      commits: 0,
+      leaderChanges: 0,
+      messages: 0,
+      violations:
+        o.seed === 8 ? [{ invariant: "election-safety", event: 3, message: "two leaders" }] : [],
+      traceHash: "0".repeat(64),
+      traceTail: [],
+    });
+    const write = process.stdout.write;
+    const lines: string[] = [];
+    process.stdout.write = ((s: string) => lines.push(s) > 0) as typeof process.stdout.write;
+    try {
+      await assert.rejects(sweep(flags, { from: 7, to: 9 }, fake), (err: unknown) => {
+        assert.ok(err instanceof CliExit);
+        assert.equal(err.code, EXIT_FAILED);
+        assert.match(err.message, /seed 8/);
+        return true;
+      });
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.equal(lines.length, 3);
+    assert.deepEqual(JSON.parse(lines[1] as string).violations, [
+      { invariant: "election-safety", event: 3, message: "two leaders" },
+    ]);
+  });
+});
