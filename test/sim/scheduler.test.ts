@@ -9,7 +9,9 @@ describe("Scheduler", () => {
       fc.property(fc.array(fc.nat(50), { maxLength: 200 }), (times) => {
         const s = new Scheduler();
         const ran: [number, number][] = [];
-        times.forEach((t, i) => s.at(t, () => ran.push([s.now, i])));
+        times.forEach((t, i) => {
+          s.at(t, () => ran.push([s.now, i]));
+        });
         assert.equal(s.runUntilIdle(), true);
         const expected = times.map((t, i) => [t, i] as [number, number]);
         expected.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
