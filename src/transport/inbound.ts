@@ -102,7 +102,8 @@ export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
   socket.on("data", (chunk: Buffer) => {
     const r = decoder.push(chunk);
     if (!r.ok) return reject("oversized", r.error);
-    for (const frame of r.frames) if (!onFrame(frame)) return;
+    // A handler may close the transport (and this socket) mid-chunk: stop delivering then.
+    for (const frame of r.frames) if (socket.destroyed || !onFrame(frame)) return;
   });
   socket.on("error", (err) =>
     cfg.logger.debug({ remote, peer, err: err.message }, "inbound error"),

@@ -164,9 +164,14 @@ export class TcpTransport implements Transport {
     return { host: a.address, port: a.port };
   }
 
+  /**
+   * Queues `m` for its peer. Drops (counted in stats().dropped) when closed, when `to` is not a
+   * peer, or when `from` is not this node: the receiver would reject that message and close
+   * the connection, losing everything queued behind it.
+   */
   send(m: Message): void {
     const link = this.links.get(m.to);
-    if (link === undefined || this.closing !== null) {
+    if (link === undefined || m.from !== this.id || this.closing !== null) {
       this.counters.dropped++;
       return;
     }

@@ -117,8 +117,9 @@ describe("TcpTransport", () => {
     try {
       for (let i = 0; i < 1000; i++) t1.send(heartbeat(1, 2, i));
       t1.send(heartbeat(1, 3)); // unknown peer
+      t1.send(heartbeat(3, 2)); // not from this node
       const s = t1.stats();
-      assert.equal(s.dropped, 991);
+      assert.equal(s.dropped, 992);
       assert.equal(s.sent, 0);
       await waitFor(() => t1.stats().disconnects >= 1, "the dial failed");
     } finally {
