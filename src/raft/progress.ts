@@ -2,28 +2,27 @@
 // control etcd-io/raft layers on top of it so a leader neither floods a slow follower nor waits
 // a round trip per entry.
 //
-//                        rejection / lost append detected
-//            +------------------------------------------------------+
-//            |                                                      |
-//            v        append accepted (match found)                 |
-//        +-------+ ------------------------------------------> +-----------+
-//  ----> | probe |                                            | replicate |
-//  start +-------+ <-- snapshot acked (match >= snapshot) --- +-----------+
-//            |  ^                                                ^
-//            |  |  snapshot acked / snapshot presumed lost       |
-//  next was  |  |                                                |
-//  compacted v  |                                                |
-//        +----------+                                            |
-//        | snapshot | -------------------------------------------+
-//        +----------+       (via probe, once the follower acks)
+//                   append accepted
+//     start    +-------------------------+
+//       |      |                         v
+//       |  +-------+  rejected /      +-----------+
+//       +->| probe |<-----------------| replicate |
+//          +-------+  lost appends    +-----------+
+//            |   ^                          ^
+//   next was |   | snapshot presumed lost:  | snapshot acknowledged
+//  compacted |   | sent again (stays here)  | (match >= snapshot index)
+//            v   |                          |
+//          +----------+                     |
+//          | snapshot |---------------------+
+//          +----------+
 //
 // probe:     at most one AppendEntries in flight; `next` walks back on rejection (fast backup).
 //            Paused after each send until a reply or a heartbeat response arrives.
-// replicate: the follower is known to match up to `match`; the leader streams entries
-//            optimistically (`next` jumps past what it sent), with at most `maxInflight`
-//            unacknowledged messages.
-// snapshot:  the entries the follower needs were compacted away; one InstallSnapshot is in flight
-//            and nothing else is sent until it is acknowledged (or presumed lost).
+// replicate: the follower matches up to `match`; the leader streams entries optimistically
+//            (`next` jumps past what it sent), with at most `maxInflight` unacknowledged
+//            messages.
+// snapshot:  the entries the follower needs were compacted away; one InstallSnapshot is in
+//            flight and nothing else is sent until it is acknowledged.
 
 import { Inflights } from "./inflights.js";
 
@@ -52,15 +51,8 @@ export class Progress {
   }
 
   becomeProbe(): void {
-    // After a snapshot, resume just past it: the follower holds everything up to there.
-    if (this.state === "snapshot") {
-      const snap = this.pendingSnapshot;
-      this.reset("probe");
-      this.next = Math.max(this.match + 1, snap + 1);
-    } else {
-      this.reset("probe");
-      this.next = this.match + 1;
-    }
+    this.reset("probe");
+    this.next = this.match + 1;
   }
 
   becomeReplicate(): void {

@@ -671,8 +671,8 @@ export class RawNode implements RawNodeApi {
     if (pr.state === "probe") {
       pr.becomeReplicate();
     } else if (pr.state === "snapshot") {
+      // An older reply; keep waiting unless the follower can continue from our log anyway.
       if (pr.match < pr.pendingSnapshot && pr.match + 1 < this.log.firstIndex()) return;
-      pr.becomeProbe();
       pr.becomeReplicate();
     } else {
       pr.inflights.freeLE(m.matchIndex);
