@@ -240,7 +240,7 @@ describe("TcpTransport", () => {
     before(async () => {
       ({ transports } = await startTcpCluster([1, 2, 3], {
         maxFrameBytes: MAX,
-        handshakeTimeoutMs: 300,
+        handshakeTimeoutMs: 1000,
       }));
       port = (transports.get(2) as TcpTransport).address().port;
     });
