@@ -108,6 +108,7 @@ export class FileStorage implements Storage {
     }
     await mkdir(join(dir, "wal"), { recursive: true });
     await mkdir(join(dir, "snap"), { recursive: true });
+    await fsyncDir(dir); // the subdirectories' entries must survive a crash too
     const lock = await acquireLock(dir);
     try {
       const { state, wal } = await readState(dir, true);
@@ -163,7 +164,10 @@ export class FileStorage implements Storage {
     this.checkUsable();
     if (this.activeHasData && this.active.size + this.enc.size >= this.segmentSize) this.roll();
     const snap = batch.snapshot;
-    // Validates the batch (throws before anything is encoded) and tells what the snapshot did.
+    // Payloads first (encoding rejects a bad entry type), then the tracker, which validates the
+    // rest and tells what the snapshot did: a batch that throws leaves no trace.
+    const entries = batch.entries && batch.entries.length > 0 ? encodeEntries(batch.entries) : null;
+    const hardState = batch.hardState ? encodeHardState(batch.hardState) : null;
     const outcome = applyBatch(this.log, {
       snapshot: snap && { metadata: copyMetadata(snap.metadata) },
       entries: batch.entries?.map((e) => ({ index: e.index, term: e.term })),
@@ -171,16 +175,12 @@ export class FileStorage implements Storage {
     });
     const records: [RecordKind, Buffer][] = [];
     if (snap && (outcome === "kept-log" || outcome === "dropped-log")) {
-      records.push([
-        RecordKind.Snapshot,
-        encodeSnapshotMarker(snap.metadata, outcome === "kept-log"),
-      ]);
+      const marker = encodeSnapshotMarker(snap.metadata, outcome === "kept-log");
+      records.push([RecordKind.Snapshot, marker]);
       this.pendingSnaps.push({ name: nameOf(snap.metadata), bytes: encodeSnapshotFile(snap) });
     }
-    if (batch.entries && batch.entries.length > 0) {
-      records.push([RecordKind.Entries, encodeEntries(batch.entries)]);
-    }
-    if (batch.hardState) records.push([RecordKind.HardState, encodeHardState(batch.hardState)]);
+    if (entries) records.push([RecordKind.Entries, entries]);
+    if (hardState) records.push([RecordKind.HardState, hardState]);
     for (const [i, [kind, payload]] of records.entries()) {
       this.enc.append(kind, i === records.length - 1, payload);
     }

@@ -300,6 +300,32 @@ describe("FileStorage segments", () => {
   });
 });
 
+describe("FileStorage snapshot files", () => {
+  it("removes snapshot files the WAL does not name (written before a crash)", async () => {
+    const dir = await tempDir();
+    const batches = [{ entries: entries(1, 4, 1) }, { snapshot: snapshot(2, 1) }];
+    await writeSynced(dir, batches);
+    await writeFile(join(dir, "snap", `${"0".repeat(15)}1-${"0".repeat(15)}4.snap`), "orphan");
+    await writeFile(join(dir, "snap", "x.snap.tmp"), "partial");
+    assert.deepEqual(await reopenAndLoad(dir), expected(batches));
+    assert.deepEqual(await readdir(join(dir, "snap")), [
+      `${"0".repeat(15)}1-${"0".repeat(15)}2.snap`,
+    ]);
+  });
+
+  it("refuses to start when the snapshot the WAL names is missing", async () => {
+    const dir = await tempDir();
+    await writeSynced(dir, [{ entries: entries(1, 4, 1) }, { snapshot: snapshot(2, 1) }]);
+    const file = join(dir, "snap", `${"0".repeat(15)}1-${"0".repeat(15)}2.snap`);
+    await rm(file);
+    await assert.rejects(reopenAndLoad(dir), (err) => {
+      assert.ok(err instanceof StorageCorruptionError);
+      assert.equal(err.path, file);
+      return true;
+    });
+  });
+});
+
 describe("FileStorage lock", () => {
   it("refuses a second open of the same directory while the first is open", async () => {
     const dir = await tempDir();

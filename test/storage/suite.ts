@@ -162,6 +162,19 @@ export function runStorageSuite(name: string, factory: () => Promise<StorageHarn
       );
     });
 
+    // Regression (FileStorage random history, seed 1214108535): replay must keep the truncation
+    // done by an append that a later snapshot covers.
+    it("keeps a conflict truncation that a later snapshot covers", async () => {
+      await roundTrip(
+        [
+          { entries: entries(1, 2, 1) },
+          { entries: entries(1, 1, 1) },
+          { snapshot: snapshot(1, 1) },
+        ],
+        { hardState: EMPTY_HARD_STATE, snapshot: snapshot(1, 1), entries: [] },
+      );
+    });
+
     it("skips appended entries the snapshot already covers", async () => {
       await roundTrip([{ snapshot: snapshot(5, 1) }, { entries: entries(3, 7, 1) }], {
         hardState: EMPTY_HARD_STATE,
