@@ -9,7 +9,7 @@
 const BLOCK_MAX = 512;
 
 /** Compare by code point: UTF-16 code units >= 0xD800 are remapped so surrogates sort last. */
-export function compareKeys(a: string, b: string): number {
+function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
@@ -39,11 +39,6 @@ function lowerBound(arr: readonly string[], key: string): number {
 
 export class SortedKeys {
   private blocks: string[][] = [];
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
 
   /** Replace the contents with `keys`, which must already be sorted by compareKeys. */
   load(keys: readonly string[]): void {
@@ -51,7 +46,6 @@ export class SortedKeys {
     for (let i = 0; i < keys.length; i += BLOCK_MAX / 2) {
       this.blocks.push(keys.slice(i, i + BLOCK_MAX / 2));
     }
-    this.count = keys.length;
   }
 
   /** Index of the block that holds, or would hold, `key`. */
@@ -71,13 +65,11 @@ export class SortedKeys {
   insert(key: string): void {
     if (this.blocks.length === 0) {
       this.blocks.push([key]);
-      this.count = 1;
       return;
     }
     const b = this.blockFor(key);
     const block = this.blocks[b] as string[];
     block.splice(lowerBound(block, key), 0, key);
-    this.count++;
     if (block.length > BLOCK_MAX) {
       this.blocks.splice(b + 1, 0, block.splice(BLOCK_MAX / 2));
     }
@@ -90,7 +82,6 @@ export class SortedKeys {
     const i = lowerBound(block, key);
     if (block[i] !== key) throw new Error(`sorted key index lost key ${JSON.stringify(key)}`);
     block.splice(i, 1);
-    this.count--;
     if (block.length === 0) this.blocks.splice(b, 1);
   }
 
