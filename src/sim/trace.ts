@@ -30,7 +30,11 @@ export class Trace {
 
   /** Append one record. Key order is the caller's: keep it fixed for byte-identical traces. */
   record(rec: TraceRecord): void {
-    const line = JSON.stringify(rec);
+    this.line(JSON.stringify(rec));
+  }
+
+  /** Append one record already serialized as a JSON object (hot paths build it by hand). */
+  line(line: string): void {
     this.lines++;
     if (this.ring.length > 0) {
       this.ring[this.ringNext] = line;
