@@ -40,13 +40,15 @@ export class Progress {
   pendingSnapshot = 0;
   /** Leader tick at which the snapshot was sent (to retry one presumed lost). */
   snapshotSentAt = 0;
-  /** Heard from since the last check-quorum round (thesis §6.2). */
-  recentActive = false;
+  /** Leader tick of the last message from this follower (check-quorum, thesis §6.2). */
+  lastHeard: number;
   readonly inflights: Inflights;
 
-  constructor(next: number, maxInflight: number) {
+  /** `now` counts as having heard from the follower: a new leader gets a full timeout. */
+  constructor(next: number, maxInflight: number, now: number) {
     if (next < 1) throw new Error(`progress: next ${next} < 1`);
     this.next = next;
+    this.lastHeard = now;
     this.inflights = new Inflights(maxInflight);
   }
 

@@ -379,7 +379,7 @@ export class RawNode implements RawNodeApi {
     this.tickRole = () => this.tickHeartbeat();
     const next = this.log.lastIndex() + 1;
     for (const id of this.voters)
-      if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight));
+      if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight, this.ticks));
     // §8: a no-op of the new term lets the leader commit (and so learn) everything before it.
     this.log.append([{ index: next, term: this.term, type: "normal", data: new Uint8Array(0) }]);
     this.bcastPending = true;
@@ -450,18 +450,19 @@ export class RawNode implements RawNodeApi {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    // Thesis §6.2 check-quorum: a leader that has not heard from a majority within an election
+    // timeout steps down, so clients stop waiting on it. A sliding window (checked every tick)
+    // bounds the step-down to one election timeout after the last reply from a quorum.
+    if (this.checkQuorum) {
+      const live = (id: NodeId) =>
+        id === this.id || this.ticks - this.progressOf(id).lastHeard < this.electionTick;
+      if (!hasQuorum(this.voters, live)) {
+        this.becomeFollower(this.term, NONE);
+        return;
+      }
+    }
     if (this.electionElapsed >= this.electionTick) {
       this.electionElapsed = 0;
-      if (this.checkQuorum) {
-        // Thesis §6.2: a leader that has not heard from a majority for an election timeout
-        // steps down, so clients stop waiting on it and a lease-holding quorum can move on.
-        const active = (id: NodeId) => id === this.id || this.progressOf(id).recentActive;
-        if (!hasQuorum(this.voters, active)) {
-          this.becomeFollower(this.term, NONE);
-          return;
-        }
-        for (const pr of this.progress.values()) pr.recentActive = false;
-      }
       // A transfer that did not finish within an election timeout is abandoned (§3.10).
       this.leadTransferee = NONE;
     }
@@ -521,11 +522,11 @@ export class RawNode implements RawNodeApi {
     if (pr === undefined) return;
     switch (m.type) {
       case "app-resp":
-        pr.recentActive = true;
+        pr.lastHeard = this.ticks;
         this.handleAppendResponse(m, pr);
         return;
       case "heartbeat-resp":
-        pr.recentActive = true;
+        pr.lastHeard = this.ticks;
         this.handleHeartbeatResponse(m, pr);
         return;
       default:
@@ -779,8 +780,12 @@ export class RawNode implements RawNodeApi {
     return pr;
   }
 
+  /** Stamps sender and term on a freshly built message (no copy: this is the hot path). */
   private send(m: Outgoing): void {
-    this.msgs.push({ ...m, from: this.id, term: this.term } as Message);
+    const msg = m as Message;
+    msg.from = this.id;
+    msg.term = this.term;
+    this.msgs.push(msg);
   }
 }
 
