@@ -143,7 +143,12 @@ export interface RawNodeApi {
   compact(index: number, data: Uint8Array): Snapshot | null;
   hasReady(): boolean;
   ready(): Ready;
-  /** Acknowledge the last Ready as persisted, sent and applied. */
+  /**
+   * Acknowledge the last Ready as persisted, sent and applied. A Ready may be taken before the
+   * previous one is advanced (group commit: it then holds only what is new); its messages still
+   * wait until every earlier Ready is durable too, even if its own mustSync is false. Advance
+   * each Ready exactly once, in the order they were taken.
+   */
   advance(rd: Ready): void;
   status(): Status;
 }
