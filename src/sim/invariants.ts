@@ -251,7 +251,9 @@ export class InvariantChecker {
       );
       return;
     }
-    // Storage contract: keep the log after the snapshot only if it holds the snapshot's entry.
+    // Storage contract: an older snapshot is ignored; a newer one keeps the log after it only
+    // if the log holds the snapshot's entry.
+    if (index <= log.base) return;
     if (log.termAt(index) === term && log.hashAt(index) === h) log.compact(index);
     else log.reset(index, term, h);
   }

@@ -153,6 +153,28 @@ describe("invariant checker", () => {
     assert.equal(checker.violations[0]?.invariant, "committed-durable");
   });
 
+  it("catches a leader elected without a committed entry (leader completeness)", () => {
+    const checker = new InvariantChecker([1, 2, 3], () => 0);
+    const entry: Entry = { index: 1, term: 1, type: "normal", data: enc.encode("a") };
+    const base = { committed: [], messages: [], readStates: [], mustSync: true };
+    checker.onReady(1, { ...base, entries: [entry] }, 1);
+    checker.onReady(2, { ...base, entries: [entry] }, 1);
+    checker.onApply(1, entry, 1);
+    // Node 3 never got index 1, yet claims leadership of term 2 with only its own no-op.
+    const noop: Entry = { index: 1, term: 2, type: "normal", data: new Uint8Array() };
+    checker.onReady(3, { ...base, entries: [noop], softState: { role: "leader", leader: 3 } }, 2);
+    assert.equal(checker.violations[0]?.invariant, "leader-completeness");
+  });
+
+  it("catches an index applied before the one before it (applied monotonic)", () => {
+    const checker = new InvariantChecker([1, 2, 3], () => 0);
+    const e = (index: number): Entry => ({ index, term: 1, type: "normal", data: enc.encode("a") });
+    const base = { committed: [], messages: [], readStates: [], mustSync: true };
+    checker.onReady(1, { ...base, entries: [e(1), e(2)] }, 1);
+    checker.onApply(1, e(2), 1);
+    assert.equal(checker.violations[0]?.invariant, "applied-monotonic");
+  });
+
   it("reports a liveness violation when the cluster can never commit", () => {
     // Every node ignores every message: a permanent partition of everyone from everyone.
     const result = runSimulation({
