@@ -1,7 +1,7 @@
 // `raftwork kv serve` (one replicated KV node) and `raftwork kv cluster` (a local cluster of
 // them). Flags are validated here, at the boundary; the runtime lives in src/node.
 
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { type ClusterOptions, startCluster } from "../node/cluster.js";
 import type { Member } from "../node/data-dir.js";
 import { serveNode } from "../node/serve.js";
@@ -56,13 +56,19 @@ interface TimingFlags {
 
 function timingOptions(cmd: Command): Command {
   return cmd
-    .option(
-      "--election-timeout <duration>",
-      "election timeout T; each node draws its timeout from [T, 2T)",
-      parseDuration,
-      1000,
+    .addOption(
+      new Option(
+        "--election-timeout <duration>",
+        "election timeout T; each node draws its timeout from [T, 2T)",
+      )
+        .argParser(parseDuration)
+        .default(1000, "1000ms"),
     )
-    .option("--heartbeat <duration>", "leader heartbeat interval", parseDuration, 100)
+    .addOption(
+      new Option("--heartbeat <duration>", "leader heartbeat interval")
+        .argParser(parseDuration)
+        .default(100, "100ms"),
+    )
     .option(
       "--snapshot-entries <n>",
       "snapshot the state and compact the log every N applied entries",
@@ -174,7 +180,7 @@ export function registerKvServerCommands(kv: Command): void {
       const cluster = started.value;
       const lines = cluster.nodes.map(
         (n) =>
-          `  node ${n.id}  ${n.url}${n.id === cluster.leader ? "  (leader)" : ""}  log ${n.logFile}`,
+          `  node ${n.id}  ${n.url}  pid ${n.child.pid}  log ${n.logFile}${n.id === cluster.leader ? "  (leader)" : ""}`,
       );
       process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
       if (o.walkthrough) process.stdout.write(walkthrough(cluster.nodes.map((n) => n.url)));
@@ -218,7 +224,7 @@ function walkthrough(urls: readonly string[]): string {
     `  curl ${a}/v1/status`,
     `  curl ${a}/metrics`,
     `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}`,
-    "stop the leader's process (kill -9 its pid) and writes continue on the others;",
+    "kill -9 the leader's pid: the others elect a new leader and writes continue;",
     "run the same command again to restart the cluster with its data.",
     "",
   ].join("\n");
