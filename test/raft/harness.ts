@@ -75,6 +75,9 @@ export class Cluster {
   readonly sent: Message[] = [];
   /** Pairs "a-b" that cannot talk (either direction). */
   private readonly cut = new Set<string>();
+  /** Leave Readys unacknowledged until advanceAll() (pipelining). */
+  deferAdvance = false;
+  private readonly unadvanced = new Map<NodeId, Ready[]>();
   /** Extra drop rule, e.g. to lose one message type. */
   drop: ((m: Message) => boolean) | null = null;
   readonly random: () => number;
@@ -130,8 +133,20 @@ export class Cluster {
       }
       for (const e of rd.committed) this.apply(id, e);
       (this.readStates.get(id) as { index: number; ctx: number }[]).push(...rd.readStates);
-      node.advance(rd);
+      if (this.deferAdvance) this.unadvanced.set(id, [...(this.unadvanced.get(id) ?? []), rd]);
+      else node.advance(rd);
     }
+  }
+
+  /**
+   * With `deferAdvance`, Readys are persisted at once but acknowledged only here (as a shell
+   * that pipelines fsyncs would), so steps interleave with outstanding Readys.
+   */
+  advanceAll(id: NodeId): void {
+    const pending = this.unadvanced.get(id) ?? [];
+    this.unadvanced.set(id, []);
+    for (const rd of pending) this.node(id).advance(rd);
+    this.process(id);
   }
 
   private apply(id: NodeId, e: Entry): void {
@@ -181,7 +196,7 @@ export class Cluster {
 
   /** Delivers queued messages in order until none are left (or maxSteps). */
   stabilize(maxSteps = 100_000): void {
-    for (const id of this.ids) this.process(id);
+    for (const id of this.ids) this.advanceAll(id);
     for (let i = 0; this.queue.length > 0; i++) {
       if (i >= maxSteps) throw new Error("stabilize: message storm");
       this.deliverAt(0);
@@ -260,6 +275,7 @@ export class Cluster {
     this.applied.set(id, snap === null ? [] : (JSON.parse(text(snap.data)) as string[]));
     this.appliedIndex.set(id, snap?.metadata.index ?? 0);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+    this.unadvanced.set(id, []);
     const node = this.newNode(id, persisted);
     this.nodes.set(id, node);
     this.process(id);
