@@ -59,7 +59,9 @@ export function registerSim(program: Command): void {
     .description("run the Raft core in the deterministic simulator under faults, from a seed")
     .addOption(new Option("--nodes <n>", "cluster size").argParser(parseIntIn(1, 15)).default(5))
     .addOption(
-      new Option("--seed <n>", "random seed").argParser(parseIntIn(0, MAX_SEED)).conflicts("seeds"),
+      new Option("--seed <n>", "random seed (default: 1)")
+        .argParser(parseIntIn(0, MAX_SEED))
+        .conflicts("seeds"),
     )
     .addOption(
       new Option("--seeds <A..B>", "run every seed from A to B (inclusive)").argParser(
