@@ -25,6 +25,7 @@ import type {
 import { RaftLog } from "./log.js";
 import { Progress } from "./progress.js";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
+import { ReadOnly } from "./read-only.js";
 import type {
   AppendRequest,
   AppendResponse,
@@ -49,13 +50,6 @@ const DEFAULT_MAX_INFLIGHT = 64;
 /** A message before the sender stamps its id and current term on it. */
 type Outgoing = DistributiveOmit<Message, "from" | "term">;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-interface PendingRead {
-  round: number;
-  index: number;
-  ctx: number;
-  acks: Set<NodeId>;
-}
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 1)
@@ -101,8 +95,7 @@ export class RawNode implements RawNodeApi {
   private leadTransferee: NodeId = NONE;
   /** New entries or a new commit index must go out to every follower at the next ready(). */
   private bcastPending = false;
-  private pendingReads: PendingRead[] = [];
-  private readSeq = 0;
+  private readonly readOnly = new ReadOnly();
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -224,9 +217,7 @@ export class RawNode implements RawNodeApi {
       this.readStates.push({ index, ctx });
       return true;
     }
-    const round = ++this.readSeq;
-    this.pendingReads.push({ round, index, ctx, acks: new Set([this.id]) });
-    this.bcastHeartbeat(round);
+    this.bcastHeartbeat(this.readOnly.add(index, ctx, this.id));
     return true;
   }
 
@@ -342,7 +333,7 @@ export class RawNode implements RawNodeApi {
     this.leadTransferee = NONE;
     this.votes.clear();
     this.progress.clear();
-    this.pendingReads = [];
+    this.readOnly.reset();
     this.bcastPending = false;
   }
 
@@ -468,8 +459,7 @@ export class RawNode implements RawNodeApi {
     }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
-      const last = this.pendingReads[this.pendingReads.length - 1];
-      this.bcastHeartbeat(last?.round ?? 0);
+      this.bcastHeartbeat(this.readOnly.lastRound());
     }
   }
 
@@ -695,7 +685,7 @@ export class RawNode implements RawNodeApi {
       // An empty append detects lost appends (the follower rejects it and we back up).
       this.sendAppend(m.from, true);
     }
-    if (m.ctx > 0) this.ackRead(m.from, m.ctx);
+    if (m.ctx > 0) this.readStates.push(...this.readOnly.ack(m.from, m.ctx, this.voters));
   }
 
   /** Figure 8 / §5.4.2: commit the majority's index only if it holds an entry of our term. */
@@ -749,21 +739,6 @@ export class RawNode implements RawNodeApi {
       // Never tell a follower a commit index beyond what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
       this.send({ type: "heartbeat", to, commit, ctx });
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // ReadIndex (thesis §6.4)
-
-  private ackRead(from: NodeId, round: number): void {
-    // A reply to round r proves we still led when r was sent, which was after every earlier
-    // round was recorded: it acknowledges all of them.
-    for (const r of this.pendingReads) if (r.round <= round) r.acks.add(from);
-    while (this.pendingReads.length > 0) {
-      const head = this.pendingReads[0] as PendingRead;
-      if (!hasQuorum(this.voters, (id) => head.acks.has(id))) break;
-      this.pendingReads.shift();
-      this.readStates.push({ index: head.index, ctx: head.ctx });
     }
   }
 
