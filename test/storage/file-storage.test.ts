@@ -355,11 +355,12 @@ describe("FileStorage lock", () => {
 });
 
 describe("FileStorage group commit", () => {
-  it("concurrent syncs all resolve with every batch durable", async () => {
+  it("concurrent syncs all resolve with every batch durable, across segment rolls", async () => {
     const dir = await tempDir();
-    const s = await FileStorage.open(dir);
+    const s = await FileStorage.open(dir, SMALL);
     await s.load();
     const batches = appendBatches(Array.from({ length: 50 }, () => 2));
+    for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
     const syncs: Promise<void>[] = [];
     for (const b of batches) {
       s.write(b);
@@ -367,6 +368,32 @@ describe("FileStorage group commit", () => {
     }
     await Promise.all(syncs);
     await s.close();
+    assert.ok((await segmentFiles(dir)).length > 3);
     assert.deepEqual(await reopenAndLoad(dir), expected(batches));
+  });
+
+  it("a later load() returns the synced state", async () => {
+    const dir = await tempDir();
+    const s = await FileStorage.open(dir);
+    await s.load();
+    const batches = appendBatches([3, 2]);
+    s.write(batches[0] as WriteBatch);
+    await s.sync();
+    s.write(batches[1] as WriteBatch); // not synced: not part of the synced state
+    assert.deepEqual(await s.load(), expected(batches.slice(0, 1)));
+    await s.close();
+  });
+
+  it("fails every later call once a flush has failed (no retry after a lost write)", async () => {
+    const dir = await tempDir();
+    const s = await FileStorage.open(dir);
+    await s.load();
+    // Break the segment's file handle under the storage, as an I/O error would.
+    await (s as unknown as { fh: { close(): Promise<void> } }).fh.close();
+    s.write({ hardState: hardState(1) });
+    await assert.rejects(s.sync(), /write failed, storage unusable/);
+    assert.throws(() => s.write({ hardState: hardState(2) }), /storage unusable/);
+    await assert.rejects(s.sync(), /storage unusable/);
+    await s.close();
   });
 });
