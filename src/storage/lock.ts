@@ -13,9 +13,11 @@ export interface DirLock {
   release(): Promise<void>;
 }
 
+let attempts = 0; // makes temp names unique when one process opens several directories at once
+
 export async function acquireLock(dir: string): Promise<DirLock> {
   const path = join(dir, "LOCK");
-  const tmp = join(dir, `LOCK.${process.pid}.tmp`);
+  const tmp = join(dir, `LOCK.${process.pid}.${++attempts}.tmp`);
   await writeFile(tmp, `${process.pid}\n`);
   try {
     // Two attempts: the second follows the removal of a stale lock.

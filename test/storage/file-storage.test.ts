@@ -343,6 +343,16 @@ describe("FileStorage lock", () => {
     await again.close();
   });
 
+  it("lets exactly one of two concurrent opens win", async () => {
+    const dir = await tempDir();
+    const results = await Promise.allSettled([FileStorage.open(dir), FileStorage.open(dir)]);
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r) => r.status === "rejected");
+    assert.equal(won.length, 1);
+    assert.ok(lost[0]?.reason instanceof StorageLockedError, String(lost[0]?.reason));
+    await (won[0] as PromiseFulfilledResult<FileStorage>).value.close();
+  });
+
   it("takes over a lock left behind by a dead process", async () => {
     const dir = await tempDir();
     const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
