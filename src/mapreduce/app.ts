@@ -81,6 +81,9 @@ export async function runMap(
   if (result === null || typeof result !== "object")
     throw new AppError(`map returned ${describe(result)}, not an iterable of {key, value}`);
   let i = 0;
+  // One try block around the whole loop (not a closure per item): errors thrown while our
+  // code handles an item (`inEmit`) pass through as they are; any other error is the app's.
+  let inEmit = false;
   const check = (item: unknown) => {
     const it = item as { key?: unknown; value?: unknown } | null;
     if (
@@ -93,25 +96,33 @@ export async function runMap(
     i++;
     return emit(it.key, it.value);
   };
-  if (Symbol.asyncIterator in result) {
-    try {
-      for await (const item of result as AsyncIterable<unknown>) {
-        const p = check(item);
+  try {
+    if (Array.isArray(result)) {
+      inEmit = true;
+      for (let k = 0; k < result.length; k++) {
+        const p = check(result[k]);
         if (p) await p;
       }
-    } catch (err) {
-      throw wrap(err, "map");
+    } else if (Symbol.asyncIterator in result) {
+      for await (const item of result as AsyncIterable<unknown>) {
+        inEmit = true;
+        const p = check(item);
+        if (p) await p;
+        inEmit = false;
+      }
+    } else if (Symbol.iterator in result) {
+      for (const item of result as Iterable<unknown>) {
+        inEmit = true;
+        const p = check(item);
+        if (p) await p;
+        inEmit = false;
+      }
+    } else {
+      inEmit = true;
+      throw new AppError(`map returned ${describe(result)}, not an iterable of {key, value}`);
     }
-  } else if (Symbol.iterator in result) {
-    const iter = call(() => (result as Iterable<unknown>)[Symbol.iterator](), "map");
-    for (;;) {
-      const step = call(() => iter.next(), "map");
-      if (step.done) break;
-      const p = check(step.value);
-      if (p) await p;
-    }
-  } else {
-    throw new AppError(`map returned ${describe(result)}, not an iterable of {key, value}`);
+  } catch (err) {
+    throw inEmit ? err : wrap(err, "map");
   }
 }
 

@@ -37,35 +37,40 @@ const COMBINE_EVERY = 64;
 const KEY_OVERHEAD = 96;
 const VALUE_OVERHEAD = 24;
 
+interface Entry {
+  partition: number;
+  values: string[];
+}
+
 export class MapOutputCollector {
-  private parts: Map<string, string[]>[];
+  // One hash map for all partitions: a key's partition is computed once, when it first
+  // appears, not for each of its pairs.
+  private groups = new Map<string, Entry>();
   private bytes = 0;
   private readonly runs: Run[] = [];
   /** Pairs added, and runs spilled so far (counters). */
   pairs = 0;
   spills = 0;
 
-  constructor(private readonly opts: CollectorOptions) {
-    this.parts = Array.from({ length: opts.nReduce }, () => new Map());
-  }
+  constructor(private readonly opts: CollectorOptions) {}
 
   /** Adds one pair; returns a promise only when an async combine had to run. */
   add(key: string, value: string): undefined | Promise<void> {
     this.pairs++;
-    const part = this.parts[this.opts.partition(key)] as Map<string, string[]>;
-    const values = part.get(key);
-    if (values === undefined) {
-      part.set(key, [value]);
+    const entry = this.groups.get(key);
+    if (entry === undefined) {
+      this.groups.set(key, { partition: this.opts.partition(key), values: [value] });
       this.bytes += KEY_OVERHEAD + 2 * key.length + VALUE_OVERHEAD + 2 * value.length;
     } else {
+      const values = entry.values;
       values.push(value);
       this.bytes += VALUE_OVERHEAD + 2 * value.length;
       if (this.opts.combine && values.length >= COMBINE_EVERY) {
         const combined = this.opts.combine(key, values);
         if (typeof combined !== "string") {
-          return Promise.resolve(combined).then((c) => this.replace(part, key, values, c));
+          return Promise.resolve(combined).then((c) => this.replace(entry, key, c));
         }
-        this.replace(part, key, values, combined);
+        this.replace(entry, key, combined);
       }
     }
     if (this.bytes > this.opts.memoryBytes) this.spill();
@@ -80,9 +85,10 @@ export class MapOutputCollector {
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
+      const inMemory = this.sortedGroups();
       for (let r = 0; r < this.opts.nReduce; r++) {
         offsets.push(out.offset);
-        for (const g of this.merged(r)) {
+        for (const g of this.merged(r, inMemory[r])) {
           if (this.opts.combine && g.values.length > 1) {
             const c = await this.opts.combine(g.key, g.values);
             out.write(g.key, [checkCombined(c, g.key)]);
@@ -99,13 +105,19 @@ export class MapOutputCollector {
     return offsets;
   }
 
-  /** Partition r's groups in key order: runs merged with what is still in memory. */
-  *merged(r: number): Generator<Group> {
+  /**
+   * Partition r's groups in key order: runs merged with what is still in memory (`inMemory`,
+   * when the caller has already sorted it).
+   */
+  *merged(r: number, inMemory?: Group[]): Generator<Group> {
     const readers = this.runs.map(
       (run) => new GroupReader(run.path, run.offsets[r], run.offsets[r + 1]),
     );
     try {
-      const sources: GroupSource[] = [...readers, arraySource(sortedGroups(this.parts[r]))];
+      const sources: GroupSource[] = [
+        ...readers,
+        arraySource(inMemory ?? this.sortedGroups()[r] ?? []),
+      ];
       yield* mergeGroups(sources);
     } finally {
       for (const reader of readers) reader.close();
@@ -116,15 +128,24 @@ export class MapOutputCollector {
   discard(): void {
     for (const run of this.runs) rmSync(run.path, { force: true });
     this.runs.length = 0;
-    this.parts = this.parts.map(() => new Map());
+    this.groups = new Map();
     this.bytes = 0;
   }
 
-  private replace(part: Map<string, string[]>, key: string, old: string[], combined: unknown) {
+  private replace(entry: Entry, key: string, combined: unknown) {
     const value = checkCombined(combined, key);
-    part.set(key, [value]);
-    for (const v of old) this.bytes -= VALUE_OVERHEAD + 2 * v.length;
+    for (const v of entry.values) this.bytes -= VALUE_OVERHEAD + 2 * v.length;
+    entry.values = [value];
     this.bytes += VALUE_OVERHEAD + 2 * value.length;
+  }
+
+  /** The in-memory groups, bucketed by partition, each bucket sorted by key. */
+  private sortedGroups(): Group[][] {
+    const keys: string[][] = Array.from({ length: this.opts.nReduce }, () => []);
+    for (const [key, e] of this.groups) keys[e.partition]?.push(key);
+    return keys.map((ks) =>
+      ks.sort(compareUtf8).map((key) => ({ key, values: (this.groups.get(key) as Entry).values })),
+    );
   }
 
   private spill(): void {
@@ -132,9 +153,9 @@ export class MapOutputCollector {
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      for (const part of this.parts) {
+      for (const part of this.sortedGroups()) {
         offsets.push(out.offset);
-        for (const g of sortedGroups(part)) out.write(g.key, g.values);
+        for (const g of part) out.write(g.key, g.values);
       }
       offsets.push(out.offset);
     } finally {
@@ -142,13 +163,7 @@ export class MapOutputCollector {
     }
     this.runs.push({ path, offsets });
     this.spills++;
-    this.parts = this.parts.map(() => new Map());
+    this.groups = new Map();
     this.bytes = 0;
   }
-}
-
-function sortedGroups(part: Map<string, string[]> | undefined): Group[] {
-  if (!part) return [];
-  const keys = [...part.keys()].sort(compareUtf8);
-  return keys.map((key) => ({ key, values: part.get(key) as string[] }));
 }
