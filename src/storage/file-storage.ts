@@ -75,6 +75,8 @@ export class FileStorage implements Storage {
   /** The flush in progress (settled promise when idle) and the one queued behind it. */
   private inflight: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
+  /** What open() had to repair after a crash (torn tail, unwritten segment, orphan snapshots): for the log. */
+  readonly repairs: readonly string[];
 
   private constructor(
     readonly dir: string,
@@ -84,7 +86,9 @@ export class FileStorage implements Storage {
     recovered: PersistedState,
     segments: SegmentFile[],
     crc: number,
+    repairs: string[],
   ) {
+    this.repairs = repairs;
     this.walDir = join(dir, "wal");
     this.snapDir = join(dir, "snap");
     this.recovered = recovered;
@@ -111,11 +115,14 @@ export class FileStorage implements Storage {
     await fsyncDir(dir); // the subdirectories' entries must survive a crash too
     const lock = await acquireLock(dir);
     try {
-      const { state, wal } = await readState(dir, true);
-      await removeSnapshotsExcept(
+      const repairs: string[] = [];
+      const { state, wal } = await readState(dir, repairs);
+      const orphans = await removeSnapshotsExcept(
         join(dir, "snap"),
         state.snapshot && nameOf(state.snapshot.metadata),
       );
+      if (orphans.length > 0)
+        repairs.push(`removed unreferenced snapshot files ${orphans.join(", ")}`);
       const log: Tracker = {
         // Copies: the caller owns what load() returns and may mutate it.
         hardState: { ...state.hardState },
@@ -130,6 +137,7 @@ export class FileStorage implements Storage {
         state,
         wal?.segments ?? [],
         wal?.crc ?? 0,
+        repairs,
       );
       if (s.active.size > 0) s.fh = await open(s.active.path, "r+");
       // Every segment must open with a state batch (see wal-format.ts); a new store, or a crash
@@ -157,7 +165,7 @@ export class FileStorage implements Storage {
       return r;
     }
     await this.inflight;
-    return (await readState(this.dir, false)).state;
+    return (await readState(this.dir, null)).state;
   }
 
   write(batch: WriteBatch): void {
@@ -325,9 +333,9 @@ export class FileStorage implements Storage {
 /** Reads the WAL and the snapshot file it names. */
 async function readState(
   dir: string,
-  repair: boolean,
+  repairs: string[] | null,
 ): Promise<{ state: PersistedState; wal: Awaited<ReturnType<typeof recoverWal>> }> {
-  const wal = await recoverWal(join(dir, "wal"), repair);
+  const wal = await recoverWal(join(dir, "wal"), repairs);
   if (!wal) {
     return {
       state: { hardState: { term: 0, vote: 0, commit: 0 }, snapshot: null, entries: [] },
@@ -355,12 +363,15 @@ function copyMetadata(m: SnapshotMetadata): SnapshotMetadata {
 }
 
 /** Deletes snapshot files (and temp files of interrupted writes) other than `keep`. */
-async function removeSnapshotsExcept(snapDir: string, keep: string | null): Promise<void> {
+async function removeSnapshotsExcept(snapDir: string, keep: string | null): Promise<string[]> {
+  const removed: string[] = [];
   for (const name of await readdir(snapDir)) {
     if (name !== keep && (name.endsWith(".snap") || name.endsWith(".tmp"))) {
       await unlink(join(snapDir, name));
+      removed.push(name);
     }
   }
+  return removed;
 }
 
 async function fsyncDir(dir: string): Promise<void> {

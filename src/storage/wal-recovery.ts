@@ -32,11 +32,14 @@ export interface RecoveredWal {
 }
 
 /**
- * Reads `walDir`. When `repair` is set (at open, holding the lock), a torn tail is cut off the last
- * segment and a segment whose header never reached the disk is removed; otherwise the files are
- * only read. Returns null if the directory holds no segment (a new store).
+ * Reads `walDir`. Given a `repairs` list (at open, holding the lock), a torn tail is cut off the
+ * last segment and a segment whose header never reached the disk is removed, each described in
+ * `repairs`; given null, the files are only read. Returns null if there is no segment (new store).
  */
-export async function recoverWal(walDir: string, repair: boolean): Promise<RecoveredWal | null> {
+export async function recoverWal(
+  walDir: string,
+  repairs: string[] | null,
+): Promise<RecoveredWal | null> {
   const segments: SegmentFile[] = [];
   for (const name of (await readdir(walDir)).sort()) {
     const parsed = parseSegmentName(name);
@@ -55,7 +58,10 @@ export async function recoverWal(walDir: string, repair: boolean): Promise<Recov
     const buf = await readFile(seg.path);
     if (isLast && isUnwrittenSegment(buf) && (prev || seg.seq === 0)) {
       // Created, then the process died before the first write reached the disk.
-      if (repair) await unlink(seg.path);
+      if (repairs) {
+        await unlink(seg.path);
+        repairs.push(`removed ${seg.path}: created but never written before a crash`);
+      }
       segments.pop();
       break;
     }
@@ -71,7 +77,12 @@ export async function recoverWal(walDir: string, repair: boolean): Promise<Recov
         "CRC chain broken: this segment does not continue the previous one",
       );
     }
-    if (scan.torn && repair) await truncateFile(seg.path, scan.end);
+    if (scan.torn && repairs) {
+      await truncateFile(seg.path, scan.end);
+      repairs.push(
+        `truncated ${seg.path} from ${buf.length} to ${scan.end} bytes: a write torn by a crash`,
+      );
+    }
     seg.size = scan.end;
     crc = scan.crc;
     lastHasBatch = scan.batches.length > 0;
