@@ -31,6 +31,9 @@ export interface InboundConfig {
   deliver(m: Message): void;
 }
 
+/** Far above any valid hello (wire.ts bounds its metadata), far below a frame limit. */
+const MAX_HELLO_FRAME_BYTES = 256 * 1024;
+
 export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
   const decoder = new FrameDecoder(cfg.maxFrameBytes);
   const snapshots = new ChunkAssembler(cfg.maxSnapshotBytes);
@@ -104,6 +107,10 @@ export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
     if (!r.ok) return reject("oversized", r.error);
     // A handler may close the transport (and this socket) mid-chunk: stop delivering then.
     for (const frame of r.frames) if (socket.destroyed || !onFrame(frame)) return;
+    // Before the handshake, nobody gets to make us buffer a 16 MiB frame: a hello is tiny.
+    if (peer === null && decoder.pendingBytes > MAX_HELLO_FRAME_BYTES) {
+      reject("handshake", `${decoder.pendingBytes} bytes buffered without a handshake`);
+    }
   });
   socket.on("error", (err) =>
     cfg.logger.debug({ remote, peer, err: err.message }, "inbound error"),

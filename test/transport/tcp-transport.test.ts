@@ -42,11 +42,10 @@ async function rawSession(port: number, bytes: Buffer, deadlineMs = 20_000): Pro
     () => s.destroy(new Error("peer never closed the connection")),
     deadlineMs,
   );
-  try {
-    await once(s, "close");
-  } finally {
-    clearTimeout(timer);
-  }
+  // Not events.once(): it would reject on the "error" of a reset, which is a close too.
+  await new Promise((resolve) => s.once("close", resolve));
+  clearTimeout(timer);
+  if (s.errored?.message === "peer never closed the connection") throw s.errored;
 }
 
 function frames(...payloads: Payload[]): Buffer {
@@ -219,6 +218,23 @@ describe("TcpTransport", () => {
       );
     } finally {
       await (transports.get(1) as TcpTransport).close();
+    }
+  });
+
+  it("does not buffer a large frame from a connection that has not shaken hands", async () => {
+    const { transports, peers } = await startTcpCluster([1, 2]); // default 16 MiB frames
+    const t2 = transports.get(2) as TcpTransport;
+    try {
+      const header = Buffer.alloc(4);
+      header.writeUInt32BE(8 * 1024 * 1024);
+      // Declares 8 MiB (allowed after a handshake) but is cut off at 512 KiB of it.
+      await rawSession(
+        peers.get(2)?.port as number,
+        Buffer.concat([header, Buffer.alloc(512 * 1024)]),
+      );
+      assert.equal(t2.stats().rejected.handshake, 1);
+    } finally {
+      await Promise.all([...transports.values()].map((t) => t.close()));
     }
   });
 
