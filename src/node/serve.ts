@@ -50,6 +50,8 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
     // Opening takes the directory's lock, so the identity check below cannot race another node.
     const storage = await FileStorage.open(dir);
     opened.push(() => storage.close());
+    for (const repair of storage.repairs)
+      logger.warn({ repair }, "storage recovery repaired a crash");
     const claim = claimDataDir(o.data, o.id, o.members);
     if (!claim.ok) {
       await closeAll();
