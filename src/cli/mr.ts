@@ -180,7 +180,7 @@ export function registerMr(program: Command): void {
             memoryBytes: o.memory,
           });
           process.stdout.write(
-            `mr seq: done in ${seconds(Date.now() - started)}: ${files.length} files, ${r.inputBytes} input bytes, ${r.mapOutputPairs} map pairs, ${r.outputPairs} output lines in ${o.out}/mr-out-0\n`,
+            `mr seq: done in ${seconds(Date.now() - started)}: ${files.length} files, ${r.inputBytes} input bytes, ${r.mapOutputPairs} map pairs, ${r.outputPairs} output lines in ${o.out}/mr-out-0; peak RSS ${mib(process.resourceUsage().maxRSS)} MiB\n`,
           );
         } catch (err) {
           if (err instanceof AppError) throw new CliExit(EXIT_FAILED, err.message);
@@ -291,6 +291,7 @@ function summary(r: JobResult, out: string): string {
     `mr: job ${r.ok ? "done" : "FAILED"} in ${seconds(r.elapsedMs)}: ${s.map.total} map tasks, ${s.reduce.total} reduce tasks`,
     `  input ${k.inputBytes} bytes, ${k.inputRecords} lines; map output ${k.mapOutputPairs} pairs; ${k.outputPairs} output lines in ${out}`,
     `  attempts ${k.attempts}, retries ${k.retries}, backups ${k.backups}, app failures ${k.failures}, spills ${k.spills}, workers lost ${s.lostWorkers}`,
+    `  peak RSS: coordinator ${mib(process.resourceUsage().maxRSS)} MiB, workers ${s.workerList.map((w) => (w.maxRssKiB === null ? "?" : mib(w.maxRssKiB))).join(" ")} MiB`,
     "",
   ].join("\n");
 }
@@ -360,6 +361,10 @@ function usage<T>(f: () => T): T {
 
 function logger(level: string): Logger {
   return pino({ level, base: undefined }, pino.destination(2));
+}
+
+function mib(kib: number): string {
+  return (kib / 1024).toFixed(0);
 }
 
 function seconds(ms: number): string {

@@ -145,7 +145,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     "POST /v1/heartbeat": async (req, res) => {
       const body = await parse(req, res, HeartbeatRequest);
       if (!body) return;
-      const r = scheduler.heartbeat(body.workerId, body.running, Date.now());
+      const r = scheduler.heartbeat(body.workerId, body.running, Date.now(), body.maxRssKiB);
       if (!r) return sendJson(res, 410, { error: "unknown worker: register again" });
       sendJson(res, 200, r);
     },

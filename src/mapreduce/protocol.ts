@@ -70,6 +70,8 @@ export const HeartbeatRequest = z.object({
   workerId: id,
   /** The attempt this worker runs and its progress counter (monotonic per attempt). */
   running: z.object({ attempt: id, progress: id }).optional(),
+  /** The worker process's peak resident set size so far (a counter for the job's status). */
+  maxRssKiB: id.optional(),
 });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 

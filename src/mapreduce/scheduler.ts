@@ -62,6 +62,7 @@ interface WorkerState {
   attempt?: Attempt | undefined;
   lost: boolean;
   toldDone: boolean;
+  maxRssKiB?: number | undefined;
 }
 
 export type Event =
@@ -167,9 +168,11 @@ export class Scheduler {
     workerId: number,
     running: { attempt: number; progress: number } | undefined,
     now: number,
+    maxRssKiB?: number,
   ) {
     const w = this.worker(workerId, now);
     if (!w) return undefined;
+    if (maxRssKiB !== undefined) w.maxRssKiB = maxRssKiB;
     let cancel = false;
     if (running) {
       const a = this.attempts.get(running.attempt);
@@ -292,6 +295,12 @@ export class Scheduler {
       error: this.failure ?? null,
       workers: [...this.workers.values()].filter((w) => !w.lost).length,
       lostWorkers: [...this.workers.values()].filter((w) => w.lost).length,
+      workerList: [...this.workers.values()].map((w) => ({
+        id: w.id,
+        url: w.url,
+        lost: w.lost,
+        maxRssKiB: w.maxRssKiB ?? null,
+      })),
       map: { total: count("map"), done: count("map", "done"), running: count("map", "running") },
       reduce: {
         total: count("reduce"),

@@ -130,6 +130,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         const r = (await call("/v1/heartbeat", {
           workerId: me.workerId,
           running,
+          maxRssKiB: process.resourceUsage().maxRSS,
         })) as HeartbeatReply;
         if (r.done) stop({ code: 0 });
         else if (r.cancel && a && current === a) {
