@@ -40,6 +40,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Leader tick at which the snapshot was sent (to retry one presumed lost). */
   snapshotSentAt = 0;
+  /** Highest commit index sent to this follower in an AppendEntries. */
+  sentCommit = 0;
   /** Leader tick of the last message from this follower (check-quorum, thesis §6.2). */
   lastHeard: number;
   readonly inflights: Inflights;

@@ -658,6 +658,9 @@ export class RawNode implements RawNodeApi {
     }
     if (m.matchIndex > this.log.lastIndex()) return;
     if (m.matchIndex < pr.match) return; // reordered: we know better already
+    // A follower that was paused may have missed the last commit broadcast; it then gets an
+    // append (maybe empty) below, to learn the commit index now rather than at a heartbeat.
+    const wasPaused = pr.isPaused();
     pr.maybeUpdate(m.matchIndex);
     if (pr.state === "probe") {
       pr.becomeReplicate();
@@ -669,6 +672,7 @@ export class RawNode implements RawNodeApi {
       pr.inflights.freeLE(m.matchIndex);
     }
     if (this.maybeCommit()) this.bcastPending = true;
+    else if (wasPaused && pr.sentCommit < this.log.committed) this.sendAppend(m.from, true);
     while (this.sendAppend(m.from, false));
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex())
       this.send({ type: "timeout-now", to: m.from });
@@ -707,6 +711,7 @@ export class RawNode implements RawNodeApi {
     if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, pr);
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: "app", to, prevIndex, prevTerm, entries, commit: this.log.committed });
+    pr.sentCommit = this.log.committed;
     pr.sentEntries(entries.length, prevIndex + entries.length);
     return entries.length > 0;
   }
