@@ -76,7 +76,7 @@ export function plainObject(
 }
 
 /** A non-negative safe integer (indexes, terms, counters). */
-export function nat(o: Record<string, unknown>, key: string, path: string): number {
+function nat(o: Record<string, unknown>, key: string, path: string): number {
   const v = o[key];
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     fail(`${path}.${key}`, "expected a non-negative safe integer");
