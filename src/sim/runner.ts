@@ -131,8 +131,10 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
   const act = (): void => {
     if (stopped) return;
     const roll = rng.float();
-    if (faults.has("partition") && roll < 0.3) partitionRandomly(cluster, rng);
-    else if (faults.has("partition") && roll < 0.55) cluster.heal();
+    // A single node has no links to cut.
+    const partitions = faults.has("partition") && ids.length > 1;
+    if (partitions && roll < 0.3) partitionRandomly(cluster, rng);
+    else if (partitions && roll < 0.55) cluster.heal();
     else if (faults.has("crash") && roll < 0.8) {
       const up = ids.filter((id) => cluster.node(id).up);
       if (up.length > 0) {

@@ -8,7 +8,7 @@ import { RawNode } from "../../src/raft/raw-node.js";
 import type { Entry, Message } from "../../src/raft/types.js";
 import { SimCluster } from "../../src/sim/cluster.js";
 import { InvariantChecker } from "../../src/sim/invariants.js";
-import { runSimulation } from "../../src/sim/runner.js";
+import { FAULTS, runSimulation } from "../../src/sim/runner.js";
 
 const enc = new TextEncoder();
 
@@ -196,12 +196,20 @@ describe("invariant checker", () => {
     assert.ok(result.traceTail.length > 0, "a violation comes with the trace tail");
   });
 
+  it("1- and 2-node clusters run under all faults too", () => {
+    for (const nodes of [1, 2]) {
+      const result = runSimulation({ nodes, seed: 16, timeMs: 10_000, faults: FAULTS });
+      assert.deepEqual(result.violations, [], `${nodes} nodes`);
+      assert.ok(result.commits > 0, `${nodes} nodes: nothing committed`);
+    }
+  });
+
   it("a healthy cluster under all faults has no violations", () => {
     const result = runSimulation({
       nodes: 5,
       seed: 15,
       timeMs: 20_000,
-      faults: ["drop", "delay", "reorder", "dup", "partition", "crash"],
+      faults: FAULTS,
     });
     assert.deepEqual(result.violations, []);
     assert.ok(result.commits > 0);
