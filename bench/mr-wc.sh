@@ -49,7 +49,7 @@ fi
 files=("$data"/in/part-*.txt)
 
 # measure NAME COMMAND...: runs it, records "wall_s peak_rss_kib" for the best round.
-declare -A best_wall best_rss notes
+declare -A best_wall best_rss best_cpu notes
 measure() {
   local name="$1"; shift
   local log="$data/time-$name.txt"
@@ -57,13 +57,16 @@ measure() {
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$log")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ {s+=$2} END {print s}' "$log")
   if [ -z "${best_wall[$name]:-}" ] || awk "BEGIN{exit !($wall < ${best_wall[$name]})}"; then
     best_wall[$name]=$wall
     best_rss[$name]=$rss
+    best_cpu[$name]=$cpu
     notes[$name]=$(grep -o 'peak RSS.*' "$data/stdout-$name.txt" || true)
   fi
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$repeat"); do
   echo "round $round/$repeat" >&2
   measure seq node "$cli" mr seq --app "$app" --out "$data/out-seq" --overwrite "${files[@]}"
@@ -84,9 +87,11 @@ seq_wall=${best_wall[seq]}
 cu_wall=${best_wall[coreutils]}
 echo "input: $(du -b --apparent-size -c "${files[@]}" | tail -1 | cut -f1) bytes in ${#files[@]} files; $(nproc) cores; node $(node --version); best of $repeat"
 echo
-echo "| command | wall (s) | vs mr seq | vs coreutils | peak RSS (MiB, largest process) | notes |"
-echo "|---|---|---|---|---|---|"
+echo "load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| command | wall (s) | vs mr seq | vs coreutils | CPU user+sys (s) | peak RSS (MiB, largest process) | notes |"
+echo "|---|---|---|---|---|---|---|"
 for n in seq run1 run2 coreutils; do
   w=${best_wall[$n]}
-  printf '| %s | %.2f | %.2fx | %.2fx | %d | %s |\n' "$n" "$w" "$(awk "BEGIN{print $seq_wall/$w}")" "$(awk "BEGIN{print $cu_wall/$w}")" "$((best_rss[$n] / 1024))" "${notes[$n]}"
+  printf '| %s | %.2f | %.2fx | %.2fx | %.1f | %d | %s |\n' "$n" "$w" "$(awk "BEGIN{print $seq_wall/$w}")" "$(awk "BEGIN{print $cu_wall/$w}")" "${best_cpu[$n]}" "$((best_rss[$n] / 1024))" "${notes[$n]}"
 done

@@ -79,7 +79,7 @@ export function registerMr(program: Command): void {
     )
     .option(
       "--memory <size>",
-      "memory budget for map output before it spills to disk",
+      "memory budget for map output before it spills (the smaller of this and the job's --memory)",
       parseSize,
       parseSize("512MiB"),
     )
@@ -238,6 +238,7 @@ async function startJob(
       outDir: o.out,
       taskTimeoutMs: o.taskTimeout,
       splitSize: o.splitSize,
+      memoryBytes: o.memory,
       status: o.http,
       log,
     });

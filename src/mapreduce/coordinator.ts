@@ -19,6 +19,7 @@ import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { readBody, sendJson } from "./http.js";
+import { jobMetrics } from "./metrics.js";
 import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
 import {
   CompleteRequest,
@@ -39,6 +40,8 @@ export interface CoordinatorOptions {
   outDir: string;
   taskTimeoutMs: number;
   splitSize: number;
+  /** Memory budget per worker, announced to workers when they register. */
+  memoryBytes: number;
   status?: { host: string; port: number } | undefined;
   log: Logger;
 }
@@ -133,7 +136,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
         log.warn({ app: body.appName }, r.error);
         return sendJson(res, 409, { error: r.error });
       }
-      sendJson(res, 200, { workerId: r.workerId, heartbeatMs, nReduce: opts.nReduce });
+      sendJson(res, 200, {
+        workerId: r.workerId,
+        heartbeatMs,
+        nReduce: opts.nReduce,
+        memoryBytes: opts.memoryBytes,
+      });
     },
     "POST /v1/task": async (req, res) => {
       const body = await parse(req, res, TaskRequest);
@@ -238,13 +246,21 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   let statusServer: http.Server | undefined;
   let statusAddress: string | undefined;
   if (opts.status) {
+    const metrics = jobMetrics(scheduler);
     statusServer = http.createServer((req, res) => {
       req.resume();
       const path = (req.url ?? "/").split("?")[0];
       if (req.method !== "GET") return sendJson(res, 405, { error: "GET only" });
       if (path === "/status" || path === "/")
         return sendJson(res, 200, scheduler.status(Date.now()));
-      sendJson(res, 404, { error: "try GET /status" });
+      if (path === "/metrics") {
+        void metrics.metrics().then((text) => {
+          res.writeHead(200, { "content-type": metrics.contentType });
+          res.end(text);
+        });
+        return;
+      }
+      sendJson(res, 404, { error: "try GET /status or GET /metrics" });
     });
     statusAddress = await listen(statusServer, opts.status.host, opts.status.port);
   }

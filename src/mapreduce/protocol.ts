@@ -29,6 +29,8 @@ export interface RegisterReply {
   workerId: number;
   heartbeatMs: number;
   nReduce: number;
+  /** The job's memory budget per worker (--memory); a worker uses the smaller of it and its own. */
+  memoryBytes: number;
 }
 
 export const TaskRequest = z.object({ workerId: id });

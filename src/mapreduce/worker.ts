@@ -121,7 +121,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       coordinatorUrl: base,
       workerId: me.workerId,
       scratch,
-      memoryBytes: opts.memoryBytes,
+      memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
     });
     const beat = async () => {
       const a = current;
@@ -156,7 +156,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
           coordinatorUrl: base,
           workerId: me.workerId,
           scratch,
-          memoryBytes: opts.memoryBytes,
+          memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
         });
         log.warn({ workerId: me.workerId }, "coordinator had given us up: registered again");
         continue;

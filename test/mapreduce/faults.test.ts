@@ -197,8 +197,35 @@ describe("mr coordinator and worker lifecycles", () => {
       20_000,
       "the reduce phase",
     );
+    const metrics = await (await fetch(c.statusUrl.replace("/status", "/metrics"))).text();
+    assert.match(metrics, /mr_tasks\{kind="map",state="done"\} 2/);
+    assert.match(metrics, /mr_workers\{state="live"\} 1/);
     c.proc.child.kill("SIGKILL");
     assert.equal(await first.exited, 0, first.stderr());
+  });
+});
+
+describe("mr without a shared filesystem", () => {
+  it("a worker that cannot read the input paths gets the inputs from the coordinator", async () => {
+    const dir = tempDir();
+    const inputs = makeInputs(dir, 3, 50).map((f) => f.slice(dir.length + 1)); // relative to dir
+    const out = tempDir();
+    const c = await startCoordinator(
+      ["--reduce", "2", "--out", out, "--split-size", "2KiB", ...inputs],
+      {},
+      dir,
+    );
+    const elsewhere = tempDir(); // the worker's cwd: the relative paths do not resolve here
+    const w = runCli(["mr", "worker", "--coordinator", c.addr, "--app", wc], {}, elsewhere);
+    assert.equal(await c.proc.exited, 0, c.proc.stderr());
+    assert.equal(await w.exited, 0, w.stderr());
+    assert.deepEqual(
+      outputLines(out),
+      await seqLines(
+        wc,
+        inputs.map((f) => join(dir, f)),
+      ),
+    );
   });
 });
 

@@ -22,9 +22,10 @@ export interface Proc {
 
 const live = new Set<ChildProcess>();
 
-export function runCli(args: string[], env: Record<string, string> = {}): Proc {
+export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...env },
+    cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
   live.add(child);
@@ -153,13 +154,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts a coordinator on a free port; returns it with its address. */
-export async function startCoordinator(args: string[], env: Record<string, string> = {}) {
+export async function startCoordinator(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+) {
   const port = await freePort();
   const statusPort = await freePort();
   const addr = `127.0.0.1:${port}`;
   const proc = runCli(
     ["mr", "coordinator", "--listen", addr, "--http", `127.0.0.1:${statusPort}`, ...args],
     env,
+    cwd,
   );
   return { proc, addr, statusUrl: `http://127.0.0.1:${statusPort}/status` };
 }

@@ -1,0 +1,46 @@
+// Prometheus metrics for the coordinator's --http server (GET /metrics), read from the
+// scheduler's status at scrape time: nothing to keep in sync.
+
+import { Gauge, Registry } from "prom-client";
+import type { Scheduler } from "./scheduler.js";
+
+export function jobMetrics(scheduler: Scheduler): Registry {
+  const registry = new Registry();
+  const status = () => scheduler.status(Date.now());
+  new Gauge({
+    name: "mr_tasks",
+    help: "Tasks by kind and state",
+    labelNames: ["kind", "state"] as const,
+    registers: [registry],
+    collect() {
+      const s = status();
+      for (const kind of ["map", "reduce"] as const) {
+        const k = s[kind];
+        this.set({ kind, state: "done" }, k.done);
+        this.set({ kind, state: "running" }, k.running);
+        this.set({ kind, state: "idle" }, k.total - k.done - k.running);
+      }
+    },
+  });
+  new Gauge({
+    name: "mr_workers",
+    help: "Workers by liveness",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const s = status();
+      this.set({ state: "live" }, s.workers);
+      this.set({ state: "lost" }, s.lostWorkers);
+    },
+  });
+  new Gauge({
+    name: "mr_job_counter",
+    help: "Job counters: bytes, records, pairs, attempts, retries, backups, failures, spills",
+    labelNames: ["counter"] as const,
+    registers: [registry],
+    collect() {
+      for (const [counter, v] of Object.entries(status().counters)) this.set({ counter }, v);
+    },
+  });
+  return registry;
+}
