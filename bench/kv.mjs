@@ -1,0 +1,352 @@
+#!/usr/bin/env node
+// raftwork KV vs etcd, same machine, same load generator, same run (design.md, "Performance
+// targets"). For each round and each store: start a fresh 3-member cluster on loopback, run the
+// shared closed-loop load generator (kv-bench/load.mjs) at each concurrency, stop the cluster.
+// Then leader failover: kill -9 the leader, time until the next acknowledged PUT (etcd through
+// kv-bench/failover.mjs, raftwork the same way here).
+//
+//   npm run build && node bench/kv.mjs [--kv-bench ../shared/kv-bench] [--clients 64,256]
+//     [--duration 10] [--rounds 1] [--failover-trials 5] [--election-timeout 1000]
+//     [--heartbeat 100] [--skip-etcd] [--json FILE]
+//
+// etcd comes from `apt-get install -y etcd-server etcd-client`. Nothing is copied from
+// kv-bench: its scripts run from where they are.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI = join(ROOT, "dist/cli/main.js");
+const ADAPTER = join(ROOT, "bench/kv-adapter.mjs");
+
+const o = {
+  kvBench: resolve(ROOT, "../shared/kv-bench"),
+  clients: [64, 256],
+  duration: 10,
+  rounds: 1,
+  failoverTrials: 5,
+  electionTimeout: 1000,
+  heartbeat: 100,
+  skipEtcd: false,
+  json: null,
+};
+{
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const v = () => a[++i];
+    switch (a[i]) {
+      case "--kv-bench":
+        o.kvBench = resolve(v());
+        break;
+      case "--clients":
+        o.clients = v().split(",").map(Number);
+        break;
+      case "--duration":
+        o.duration = Number(v());
+        break;
+      case "--rounds":
+        o.rounds = Number(v());
+        break;
+      case "--failover-trials":
+        o.failoverTrials = Number(v());
+        break;
+      case "--election-timeout":
+        o.electionTimeout = Number(v());
+        break;
+      case "--heartbeat":
+        o.heartbeat = Number(v());
+        break;
+      case "--skip-etcd":
+        o.skipEtcd = true;
+        break;
+      case "--json":
+        o.json = v();
+        break;
+      default:
+        console.error(`unknown option ${a[i]} (see the header of bench/kv.mjs)`);
+        process.exit(2);
+    }
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (s) => console.error(`[kv-bench] ${s}`);
+
+// ---------------------------------------------------------------- raftwork cluster
+
+const RAFT_BASE = 27200;
+const HTTP_BASE = 28200;
+
+class RaftworkCluster {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), "raftwork-bench-"));
+    this.procs = new Map();
+    this.peers = [1, 2, 3].map((i) => `${i}=127.0.0.1:${RAFT_BASE + i}`).join(",");
+    this.endpoints = [1, 2, 3].map((i) => `http://127.0.0.1:${HTTP_BASE + i}`);
+  }
+
+  async start(id) {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "kv",
+        "serve",
+        "--id",
+        String(id),
+        "--peers",
+        this.peers,
+        "--http",
+        `127.0.0.1:${HTTP_BASE + id}`,
+        "--data",
+        join(this.dir, `node-${id}`),
+        "--election-timeout",
+        `${o.electionTimeout}ms`,
+        "--heartbeat",
+        `${o.heartbeat}ms`,
+        "--log-level",
+        "warn",
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    this.procs.set(id, child);
+    await new Promise((res, rej) => {
+      let out = "";
+      child.stdout.on("data", (b) => {
+        out += b;
+        if (out.includes("ready")) res();
+      });
+      child.once("exit", (code) => rej(new Error(`node ${id} exited (${code})`)));
+    });
+  }
+
+  async startAll() {
+    await Promise.all([1, 2, 3].map((i) => this.start(i)));
+    return this.leader();
+  }
+
+  async leader(timeoutMs = 20_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const ep of this.endpoints) {
+        try {
+          const r = await fetch(`${ep}/v1/status`, { signal: AbortSignal.timeout(500) });
+          const s = await r.json();
+          if (s.role === "leader") return s.id;
+        } catch {}
+      }
+      await sleep(20);
+    }
+    throw new Error("raftwork: no leader");
+  }
+
+  kill9(id) {
+    const child = this.procs.get(id);
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    this.procs.delete(id);
+    return gone;
+  }
+
+  async stop() {
+    await Promise.all(
+      [...this.procs.values()].map((c) => {
+        const gone = new Promise((r) => c.once("exit", r));
+        c.kill("SIGTERM");
+        return gone;
+      }),
+    );
+    this.procs.clear();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  pids() {
+    return [...this.procs.values()].map((c) => c.pid);
+  }
+}
+
+// ---------------------------------------------------------------- etcd cluster
+
+function etcdStart() {
+  const r = spawnSync(
+    "bash",
+    [
+      join(o.kvBench, "start-cluster.sh"),
+      "--",
+      `--election-timeout=${o.electionTimeout}`,
+      `--heartbeat-interval=${o.heartbeat}`,
+    ],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`etcd start failed: ${r.stderr}`);
+  const env = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("=")),
+  );
+  return {
+    dir: env.ETCD_BENCH_DIR,
+    endpoints: env.ETCD_ENDPOINTS.split(","),
+    pids: env.ETCD_PIDS.split(",").map(Number),
+  };
+}
+
+function etcdStop(c) {
+  spawnSync("bash", [join(o.kvBench, "stop-cluster.sh"), c.dir], { stdio: "inherit" });
+}
+
+// ---------------------------------------------------------------- load + failover
+
+function load(adapter, endpoints, clients, pids) {
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(o.kvBench, "load.mjs"),
+      "--adapter",
+      adapter,
+      "--endpoints",
+      endpoints.join(","),
+      "--concurrency",
+      String(clients),
+      "--duration",
+      String(o.duration),
+      "--warmup",
+      "1",
+      "--value-size",
+      "256",
+      "--pids",
+      pids.join(","),
+      "--json",
+      "-",
+      "--quiet",
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 24 },
+  );
+  if (r.status !== 0) throw new Error(`load.mjs failed: ${r.stderr}`);
+  const res = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  const cpu = res.targetCpuPct ? Object.values(res.targetCpuPct).reduce((a, b) => a + b, 0) : null;
+  return {
+    opsPerSec: res.put.opsPerSec,
+    p50: res.put.latencyMs.p50,
+    p99: res.put.latencyMs.p99,
+    errors: res.put.errors,
+    cpu,
+  };
+}
+
+async function raftworkFailover(trials) {
+  const times = [];
+  for (let t = 0; t < trials; t++) {
+    const c = new RaftworkCluster();
+    try {
+      const leader = await c.startAll();
+      await sleep(1500);
+      const survivors = c.endpoints.filter((_, i) => i + 1 !== leader);
+      const killedAt = performance.now();
+      await c.kill9(leader);
+      let done = null;
+      for (let k = 0; done === null && performance.now() - killedAt < 15_000; k++) {
+        try {
+          const r = await fetch(`${survivors[k % 2]}/v1/kv/failover-${t}`, {
+            method: "PUT",
+            body: "x",
+            signal: AbortSignal.timeout(2000),
+          });
+          if (r.status === 200) done = performance.now() - killedAt;
+        } catch {}
+        if (done === null) await sleep(5);
+      }
+      times.push(done === null ? Number.POSITIVE_INFINITY : Math.round(done));
+    } finally {
+      await c.stop();
+    }
+  }
+  return times;
+}
+
+function etcdFailover(trials) {
+  const file = join(tmpdir(), `etcd-failover-${process.pid}.json`);
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(o.kvBench, "failover.mjs"),
+      "--trials",
+      String(trials),
+      "--json",
+      file,
+      "--",
+      `--election-timeout=${o.electionTimeout}`,
+      `--heartbeat-interval=${o.heartbeat}`,
+    ],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+  );
+  if (r.status !== 0) throw new Error("failover.mjs failed");
+  const res = JSON.parse(readFileSync(file, "utf8"));
+  rmSync(file, { force: true });
+  return res.trials.map((x) => (x.putMs === null ? Number.POSITIVE_INFINITY : Math.round(x.putMs)));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+// ---------------------------------------------------------------- main
+
+const rows = [];
+for (let round = 1; round <= o.rounds; round++) {
+  log(`round ${round}: raftwork`);
+  const rw = new RaftworkCluster();
+  try {
+    await rw.startAll();
+    for (const n of o.clients)
+      rows.push({
+        store: "raftwork",
+        round,
+        clients: n,
+        ...load(ADAPTER, rw.endpoints, n, rw.pids()),
+      });
+  } finally {
+    await rw.stop();
+  }
+  if (!o.skipEtcd) {
+    log(`round ${round}: etcd`);
+    const ec = etcdStart();
+    try {
+      for (const n of o.clients)
+        rows.push({ store: "etcd", round, clients: n, ...load("etcd", ec.endpoints, n, ec.pids) });
+    } finally {
+      etcdStop(ec);
+    }
+  }
+}
+
+log("failover: raftwork");
+const failover = { raftwork: await raftworkFailover(o.failoverTrials) };
+if (!o.skipEtcd) {
+  log("failover: etcd");
+  failover.etcd = etcdFailover(o.failoverTrials);
+}
+
+console.log(
+  `\n3 members, 256-byte PUTs, ${o.duration}s per point, election ${o.electionTimeout}ms / heartbeat ${o.heartbeat}ms\n`,
+);
+console.log("| store | clients | round | PUT ops/s | p50 ms | p99 ms | errors | members' CPU % |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const r of rows) {
+  console.log(
+    `| ${r.store} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpu ?? ""} |`,
+  );
+}
+console.log(
+  "\n| store | failover trials (ms, kill -9 leader -> next acknowledged PUT) | median ms |",
+);
+console.log("|---|---|---:|");
+for (const [store, times] of Object.entries(failover)) {
+  console.log(`| ${store} | ${times.join(", ")} | ${median(times)} |`);
+}
+if (o.json) writeFileSync(o.json, `${JSON.stringify({ options: o, rows, failover }, null, 2)}\n`);
