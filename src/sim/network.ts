@@ -122,8 +122,6 @@ export class SimNetwork {
   readonly stats: NetworkStats = { requests: 0, bytes: 0, delivered: 0, dropped: 0, duplicated: 0 };
   /** Messages sent, per message type. */
   readonly sentByType = new Map<Message["type"], number>();
-  /** Requests sent per node (the lab's per-server RPC count). */
-  readonly requestsFrom = new Map<NodeId, number>();
   private readonly receivers = new Map<NodeId, Receiver>();
   private readonly disconnected = new Set<NodeId>();
   /** Cut directed links, keyed by linkKey(from, to). */
@@ -209,7 +207,6 @@ export class SimNetwork {
     this.sentByType.set(m.type, (this.sentByType.get(m.type) ?? 0) + 1);
     if (REQUEST_TYPES.has(m.type)) {
       this.stats.requests++;
-      this.requestsFrom.set(m.from, (this.requestsFrom.get(m.from) ?? 0) + 1);
       this.stats.bytes += payloadBytes(m);
     }
     if (m.from === m.to) {

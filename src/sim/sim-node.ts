@@ -164,13 +164,6 @@ export class SimNode {
     return r;
   }
 
-  /** Force an election now (harness use). */
-  campaign(): void {
-    if (!this.raw) return;
-    this.raw.campaign();
-    this.drain();
-  }
-
   private scheduleTick(delay = this.opts.timing.tickMs): void {
     const inc = this.incarnation;
     this.tickEvent = this.opts.sched.after(delay, () => {
