@@ -254,7 +254,7 @@ async function finishJob(c: Coordinator, o: JobFlags, tty: boolean): Promise<voi
   if (tty) {
     bar = new cliProgress.SingleBar(
       {
-        format: "{phase} [{bar}] {value}/{total} tasks | {workers} workers | {eta_formatted}",
+        format: "{phase} [{bar}] {value}/{total} tasks | {workers} workers | {duration_formatted}",
         stream: process.stderr,
         hideCursor: true,
       },

@@ -146,7 +146,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     "POST /v1/task": async (req, res) => {
       const body = await parse(req, res, TaskRequest);
       if (!body) return;
-      const a = scheduler.requestTask(body.workerId, Date.now());
+      const a = scheduler.requestTask(body.workerId, Date.now(), body.maxRssKiB);
       if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
       sendJson(res, 200, a);
     },

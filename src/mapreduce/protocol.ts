@@ -33,7 +33,7 @@ export interface RegisterReply {
   memoryBytes: number;
 }
 
-export const TaskRequest = z.object({ workerId: id });
+export const TaskRequest = z.object({ workerId: id, maxRssKiB: id.optional() });
 
 export const Counters = z.object({
   inputBytes: id,

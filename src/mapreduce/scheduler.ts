@@ -147,9 +147,10 @@ export class Scheduler {
   }
 
   /** An idle worker asks for work. undefined = unknown worker. */
-  requestTask(workerId: number, now: number): Assignment | undefined {
+  requestTask(workerId: number, now: number, maxRssKiB?: number): Assignment | undefined {
     const w = this.worker(workerId, now);
     if (!w) return undefined;
+    if (maxRssKiB !== undefined) w.maxRssKiB = maxRssKiB;
     if (this.finished) {
       w.toldDone = true;
       return { type: "done" };

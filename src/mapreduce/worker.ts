@@ -163,7 +163,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       }
       let a: Assignment;
       try {
-        a = (await call("/v1/task", { workerId: me.workerId })) as Assignment;
+        const maxRssKiB = process.resourceUsage().maxRSS;
+        a = (await call("/v1/task", { workerId: me.workerId, maxRssKiB })) as Assignment;
       } catch {
         if (!over) await sleep(100);
         continue;

@@ -84,6 +84,52 @@ describe("mr lab: results", () => {
   });
 });
 
+describe("mr examples", () => {
+  const inputs = makeInputs(tempDir(), 3);
+
+  it("sort: range partitions concatenate into one sorted output, equal to seq", async () => {
+    const out = tempDir();
+    const app = join(EXAMPLES, "sort.mjs");
+    const p = runCli([
+      "mr",
+      "run",
+      "--app",
+      app,
+      "--workers",
+      "2",
+      "--reduce",
+      "3",
+      "--out",
+      out,
+      ...inputs,
+    ]);
+    assert.equal(await p.exited, 0, p.stderr());
+    const all = [0, 1, 2].flatMap((r) =>
+      readFileSync(join(out, `mr-out-${r}`), "utf8")
+        .split("\n")
+        .filter(Boolean),
+    );
+    const keys = all.map((l) => l.slice(0, l.lastIndexOf(" ")));
+    const sorted = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    assert.deepEqual(keys, sorted);
+    assert.deepEqual([...all].sort(), await seqLines(app, inputs));
+  });
+
+  it("grep: the pattern comes from MR_GREP_PATTERN; output equals seq", async () => {
+    const out = tempDir();
+    const app = join(EXAMPLES, "grep.mjs");
+    const env = { MR_GREP_PATTERN: "über.*whale" };
+    const p = runCli(
+      ["mr", "run", "--app", app, "--workers", "2", "--reduce", "2", "--out", out, ...inputs],
+      env,
+    );
+    assert.equal(await p.exited, 0, p.stderr());
+    const lines = outputLines(out);
+    assert.ok(lines.length > 0 && lines.every((l) => /über.*whale/.test(l)));
+    assert.deepEqual(lines, await seqLines(app, inputs, env));
+  });
+});
+
 describe("mr lab: parallelism and exactly-once", () => {
   it("map tasks run in parallel on two workers", async () => {
     const dir = tempDir();

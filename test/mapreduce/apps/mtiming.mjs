@@ -1,5 +1,5 @@
 // Map parallelism probe: each map call leaves a marker named after its worker process, then
-// waits (up to 5 s) to see a marker of another process. Output "parallel N": the most
+// waits (up to 15 s) to see a marker of another process. Output "parallel N": the most
 // distinct processes any map call saw at once.
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ const dir = join(process.env.MR_TEST_DIR ?? ".", "map-markers");
 export async function map() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, String(process.pid)), "");
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15_000;
   let seen = 1;
   while (Date.now() < deadline) {
     seen = readdirSync(dir).length;

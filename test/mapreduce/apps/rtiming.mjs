@@ -11,7 +11,7 @@ export function map() {
 export async function reduce() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, String(process.pid)), "");
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15_000;
   let seen = 1;
   while (Date.now() < deadline) {
     seen = readdirSync(dir).length;
