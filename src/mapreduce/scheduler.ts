@@ -244,14 +244,14 @@ export class Scheduler {
     if (mapTask !== undefined) {
       const holder = this.tasks[mapTask]?.output?.worker;
       if (holder && !holder.lost && now - holder.lastHeartbeat > 2 * this.opts.heartbeatMs)
-        this.lose(holder, now);
+        this.lose(holder);
     }
   }
 
   /** Periodic check: lost workers and stalled attempts (section 3.3, "Worker Failure"). */
   tick(now: number): void {
     for (const w of this.workers.values()) {
-      if (!w.lost && now - w.lastHeartbeat > this.opts.taskTimeoutMs) this.lose(w, now);
+      if (!w.lost && now - w.lastHeartbeat > this.opts.taskTimeoutMs) this.lose(w);
     }
     for (const a of [...this.attempts.values()]) {
       if (a.live && now - a.lastProgressAt > this.opts.taskTimeoutMs) {
@@ -441,7 +441,7 @@ export class Scheduler {
    * Section 3.3: a lost worker's running attempts are given up, and its completed map tasks
    * run again, because their output lived on its disk, unless every reducer already has it.
    */
-  private lose(w: WorkerState, _now: number): void {
+  private lose(w: WorkerState): void {
     w.lost = true;
     if (w.attempt) this.endAttempt(w.attempt);
     const rerun: number[] = [];

@@ -42,7 +42,6 @@ function post(msg: ThreadReply): void {
 
 async function run(a: MapAssignment | ReduceAssignment): Promise<ThreadReply> {
   const ctx = {
-    appName: data.appName,
     coordinatorUrl: data.coordinatorUrl,
     workerId: data.workerId,
     scratch: data.scratch,

@@ -14,7 +14,6 @@ import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 import { GroupReader } from "./records.js";
 
 export interface TaskContext {
-  appName: string;
   coordinatorUrl: string;
   workerId: number;
   scratch: string;

@@ -115,14 +115,16 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       }
     };
 
-    runner = new TaskRunner({
-      appPath: opts.appPath,
-      appName,
-      coordinatorUrl: base,
-      workerId: me.workerId,
-      scratch,
-      memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
-    });
+    const newRunner = () =>
+      new TaskRunner({
+        appPath: opts.appPath,
+        appName,
+        coordinatorUrl: base,
+        workerId: me.workerId,
+        scratch,
+        memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
+      });
+    runner = newRunner();
     const beat = async () => {
       const a = current;
       const running = a ? { attempt: a.attempt, progress: runner?.progress ?? 0 } : undefined;
@@ -149,15 +151,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         reg = await register(Date.now() + GONE_MS);
         if ("code" in reg) return reg.code === 3 ? { code: 0 } : reg;
         me = reg;
-        runner.close();
-        runner = new TaskRunner({
-          appPath: opts.appPath,
-          appName,
-          coordinatorUrl: base,
-          workerId: me.workerId,
-          scratch,
-          memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
-        });
+        await runner.close();
+        runner = newRunner();
         log.warn({ workerId: me.workerId }, "coordinator had given us up: registered again");
         continue;
       }
@@ -169,7 +164,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         if (!over) await sleep(100);
         continue;
       }
-      if (a.type === "done") break;
+      if (over || a.type === "done") break;
       if (a.type === "wait") {
         await new Promise<void>((resolve) => {
           wake = resolve;

@@ -200,6 +200,32 @@ describe("mr coordinator and worker lifecycles", () => {
     const metrics = await (await fetch(c.statusUrl.replace("/status", "/metrics"))).text();
     assert.match(metrics, /mr_tasks\{kind="map",state="done"\} 2/);
     assert.match(metrics, /mr_workers\{state="live"\} 1/);
+    // Bad requests get 4xx answers and never crash the coordinator.
+    const base = `http://${c.addr}`;
+    const bad: [string, RequestInit, number][] = [
+      ["/v1/task", { method: "POST", body: "{not json" }, 400],
+      ["/v1/task", { method: "POST", body: JSON.stringify({ workerId: -1 }) }, 400],
+      [
+        "/v1/register",
+        { method: "POST", body: JSON.stringify({ appHash: "x", advertise: 3 }) },
+        400,
+      ],
+      ["/v1/heartbeat", { method: "POST", body: JSON.stringify({ workerId: 999 }) }, 410],
+      [
+        "/v1/fail",
+        { method: "POST", body: JSON.stringify({ workerId: 1, attempt: 1, kind: "?" }) },
+        400,
+      ],
+      ["/v1/output/abc", { method: "PUT", body: "x" }, 400],
+      ["/v1/input/99", { method: "GET" }, 404],
+      ["/v1/nope", { method: "GET" }, 404],
+    ];
+    for (const [path, init, code] of bad) {
+      const r = await fetch(base + path, init);
+      assert.equal(r.status, code, `${init.method} ${path}`);
+      assert.equal(typeof ((await r.json()) as { error?: unknown }).error, "string");
+    }
+    assert.equal((await status(c.statusUrl))?.phase, "reduce", "the coordinator is still serving");
     c.proc.child.kill("SIGKILL");
     assert.equal(await first.exited, 0, first.stderr());
   });
