@@ -1,6 +1,6 @@
 // `raftwork sim` as users run it: a real process, exit statuses, the --json contract.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +21,22 @@ function sim(...args: string[]): { status: number | null; stdout: string; stderr
     timeout: 60_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same, without blocking: usage-error cases run side by side. */
+function simAsync(...args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "sim", ...args], {
+      cwd: root,
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 60_000,
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("close", (status) => resolve({ status, stderr }));
+  });
 }
 
 const KEYS = [
@@ -67,7 +83,7 @@ describe("raftwork sim", () => {
     assert.match(r.stdout, /1 seed, 0 with violations/);
   });
 
-  it("usage errors exit 2 with a message naming the flag", () => {
+  it("usage errors exit 2 with a message naming the flag", async () => {
     const cases: [string[], RegExp][] = [
       [["--faults", "drop,bogus"], /--faults/],
       [["--seeds", "5..1"], /--seeds/],
@@ -76,11 +92,12 @@ describe("raftwork sim", () => {
       [["--seed", "1", "--seeds", "1..2"], /--seed/],
       [["--seeds", "1..2", "--trace", join(dir, "x")], /--trace/],
     ];
-    for (const [args, message] of cases) {
-      const r = sim(...args);
+    const results = await Promise.all(cases.map(([args]) => simAsync(...args)));
+    results.forEach((r, i) => {
+      const [args, message] = cases[i] as [string[], RegExp];
       assert.equal(r.status, 2, `${args.join(" ")}: status ${r.status}, ${r.stderr}`);
       assert.match(r.stderr, message);
-    }
+    });
   });
 
   it("--demo narrates an election, a leader crash and recovery", () => {
