@@ -123,6 +123,8 @@ export class SimNetwork {
   /** Messages sent, per message type. */
   readonly sentByType = new Map<Message["type"], number>();
   private readonly receivers = new Map<NodeId, Receiver>();
+  /** Every node ever attached, up or down: partitions cut links of crashed nodes too. */
+  private readonly known = new Set<NodeId>();
   private readonly disconnected = new Set<NodeId>();
   /** Cut directed links, keyed by linkKey(from, to). */
   private readonly cut = new Set<number>();
@@ -143,6 +145,7 @@ export class SimNetwork {
   /** Deliver messages addressed to `id` to `receive` (replaces any earlier receiver). */
   attach(id: NodeId, receive: Receiver): void {
     this.receivers.set(id, receive);
+    this.known.add(id);
   }
 
   /** `id` is down: messages to it are dropped on arrival. */
@@ -170,7 +173,7 @@ export class SimNetwork {
     groups.forEach((g, i) => {
       for (const id of g) groupOf.set(id, i);
     });
-    const all = [...new Set([...groupOf.keys(), ...this.receivers.keys()])];
+    const all = [...new Set([...groupOf.keys(), ...this.known])];
     this.cut.clear();
     for (const a of all)
       for (const b of all)

@@ -83,6 +83,19 @@ describe("SimNetwork", () => {
     assert.deepEqual(got.get(2), [4]);
   });
 
+  it("a node in no group is cut off from everyone, even if it was down during partition()", () => {
+    const { sched, network, got } = net();
+    network.detach(3);
+    network.partition([[1, 2]]);
+    network.attach(3, (m) => got.get(3)?.push((m as { commit: number }).commit));
+    network.send(hb(1, 3, 1));
+    network.send(hb(3, 2, 2));
+    network.send(hb(1, 2, 3));
+    sched.runUntilIdle();
+    assert.deepEqual(got.get(3), []);
+    assert.deepEqual(got.get(2), [3]);
+  });
+
   it("one-way cuts and disconnect: the lab's disconnect isolates a node both ways", () => {
     const { sched, network, got } = net();
     network.cutLink(1, 2);
