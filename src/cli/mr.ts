@@ -1,7 +1,6 @@
 // `raftwork mr coordinator|worker|run|seq`: the MapReduce commands (design.md, "The MapReduce
 // contract"). Flags are validated here, at the boundary; the engine lives in src/mapreduce.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import cliProgress from "cli-progress";
@@ -12,6 +11,7 @@ import {
   type Coordinator,
   checkInputs,
   type JobResult,
+  LocalWorkers,
   prepareOutDir,
   runSequential,
   runWorker,
@@ -128,24 +128,36 @@ export function registerMr(program: Command): void {
     checkApp(o.app);
     const log = logger(o.logLevel === "info" ? "warn" : o.logLevel);
     const c = await startJob(files, o, { host: "127.0.0.1", port: 0 }, log);
-    const children = startWorkers(
-      o.workers,
-      c.address,
-      resolve(o.app),
-      o.taskTimeout,
-      o.logLevel === "info" ? "warn" : o.logLevel,
-    );
-    const stopAll = () => {
-      for (const child of children) child.kill("SIGKILL");
-    };
+    const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
+    const workers = new LocalWorkers({
+      count: o.workers,
+      args: [
+        ...process.execArgv,
+        // The entry point running this command (dist/cli/main.js, or src through tsx).
+        process.argv[1] as string,
+        "mr",
+        "worker",
+        "--coordinator",
+        c.address,
+        "--app",
+        resolve(o.app),
+        "--log-level",
+        workerLog,
+        "--connect-timeout",
+        `${Math.max(o.taskTimeout, 5000)}ms`,
+      ],
+      maxRestarts: Math.max(10, 5 * o.workers),
+      onRestart: (why) => log.warn(`${why}: starting another`),
+      onGiveUp: (why) => c.scheduler.abort(why),
+    });
     process.once("SIGINT", () => {
-      stopAll();
+      workers.kill();
       process.exit(130);
     });
     try {
       await finishJob(c, o, process.stderr.isTTY === true);
     } finally {
-      await waitOrKill(children, 5000);
+      await workers.stop(5000);
     }
   });
 
@@ -295,55 +307,6 @@ function summary(r: JobResult, out: string): string {
     `  peak RSS: coordinator ${mib(process.resourceUsage().maxRSS)} MiB, workers ${s.workerList.map((w) => (w.maxRssKiB === null ? "?" : mib(w.maxRssKiB))).join(" ")} MiB`,
     "",
   ].join("\n");
-}
-
-function startWorkers(
-  n: number,
-  coordinator: string,
-  app: string,
-  timeoutMs: number,
-  logLevel: string,
-): ChildProcess[] {
-  // The same entry point that runs this command (dist/cli/main.js, or src through tsx).
-  const entry = process.argv[1] as string;
-  return Array.from({ length: n }, () =>
-    spawn(
-      process.execPath,
-      [
-        ...process.execArgv,
-        entry,
-        "mr",
-        "worker",
-        "--coordinator",
-        coordinator,
-        "--app",
-        app,
-        "--log-level",
-        logLevel,
-        "--connect-timeout",
-        `${Math.max(timeoutMs, 5000)}ms`,
-      ],
-      {
-        stdio: ["ignore", "inherit", "inherit"],
-      },
-    ),
-  );
-}
-
-async function waitOrKill(children: ChildProcess[], graceMs: number): Promise<void> {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
-          child.once("exit", () => {
-            clearTimeout(t);
-            done();
-          });
-        }),
-    ),
-  );
 }
 
 function checkApp(app: string): void {

@@ -119,6 +119,11 @@ export class Scheduler {
     return this.failure === undefined && this.doneReduces === this.opts.nReduce;
   }
 
+  /** Fails the job from outside (e.g. its local workers keep dying). */
+  abort(reason: string): void {
+    if (!this.finished) this.failure = reason;
+  }
+
   /** The first worker fixes the job's app; later ones must run the same bytes. */
   register(req: RegisterRequest, now: number): { workerId: number } | { error: string } {
     if (this.appHash === undefined) this.appHash = req.appHash;

@@ -272,4 +272,27 @@ describe("mr lab: crashes", () => {
     assert.equal(await c.proc.exited, 0, c.proc.stderr());
     assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));
   });
+
+  it("mr run replaces worker processes that die", async () => {
+    const inputs = makeInputs(tempDir(), 3, 20);
+    const out = tempDir();
+    const app = join(APPS, "crash.mjs");
+    const p = runCli([
+      "mr",
+      "run",
+      "--app",
+      app,
+      "--workers",
+      "2",
+      "--reduce",
+      "2",
+      "--task-timeout",
+      "1s",
+      "--out",
+      out,
+      ...inputs,
+    ]);
+    assert.equal(await p.exited, 0, p.stderr());
+    assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));
+  });
 });
