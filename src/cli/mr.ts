@@ -55,10 +55,12 @@ export function registerMr(program: Command): void {
         parseHostPort("127.0.0.1:7070"),
       ),
   ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
-    const log = logger(o.logLevel);
+    const tty = process.stderr.isTTY === true;
+    // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
+    const log = logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
     const c = await startJob(files, o, o.listen, log);
     log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
-    await finishJob(c, o, process.stderr.isTTY === true);
+    await finishJob(c, o, tty);
   });
 
   mr.command("worker")
