@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // raftwork KV vs etcd, same machine, same load generator, same run (design.md, "Performance
-// targets"). For each round and each store: start a fresh 3-member cluster on loopback, run the
-// shared closed-loop load generator (kv-bench/load.mjs) at each concurrency, stop the cluster.
+// targets"). Starts a 3-member cluster of each store on loopback and runs the shared closed-loop
+// load generator (kv-bench/load.mjs) against them in turn, for each concurrency and round.
 // Then leader failover: kill -9 the leader, time until the next acknowledged PUT (etcd through
 // kv-bench/failover.mjs, raftwork the same way here).
 //
@@ -297,32 +297,30 @@ const median = (xs) => {
 
 // ---------------------------------------------------------------- main
 
+// Both clusters stay up for the whole throughput phase (an idle cluster only heartbeats) and the
+// stores take turns point by point, so that load from elsewhere on the machine hits both alike.
 const rows = [];
-for (let round = 1; round <= o.rounds; round++) {
-  log(`round ${round}: raftwork`);
-  const rw = new RaftworkCluster();
-  try {
-    await rw.startAll();
-    for (const n of o.clients)
+const rw = new RaftworkCluster();
+let ec = null;
+try {
+  await rw.startAll();
+  if (!o.skipEtcd) ec = etcdStart();
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const n of o.clients) {
+      log(`round ${round}, ${n} clients`);
       rows.push({
         store: "raftwork",
         round,
         clients: n,
         ...load(ADAPTER, rw.endpoints, n, rw.pids()),
       });
-  } finally {
-    await rw.stop();
-  }
-  if (!o.skipEtcd) {
-    log(`round ${round}: etcd`);
-    const ec = etcdStart();
-    try {
-      for (const n of o.clients)
+      if (ec)
         rows.push({ store: "etcd", round, clients: n, ...load("etcd", ec.endpoints, n, ec.pids) });
-    } finally {
-      etcdStop(ec);
     }
   }
+} finally {
+  await rw.stop();
+  if (ec) etcdStop(ec);
 }
 
 log("failover: raftwork");
@@ -339,7 +337,7 @@ console.log("| store | clients | round | PUT ops/s | p50 ms | p99 ms | errors | 
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   console.log(
-    `| ${r.store} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpu ?? ""} |`,
+    `| ${r.store} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpu === null ? "" : r.cpu.toFixed(0)} |`,
   );
 }
 console.log(
