@@ -9,7 +9,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Combine, checkCombined } from "./app.js";
-import { compareUtf8 } from "./keys.js";
+import { sortUtf8 } from "./keys.js";
 import { arraySource, type GroupSource, mergeGroups } from "./merge.js";
 import { type Group, GroupReader, GroupWriter } from "./records.js";
 
@@ -144,7 +144,7 @@ export class MapOutputCollector {
     const keys: string[][] = Array.from({ length: this.opts.nReduce }, () => []);
     for (const [key, e] of this.groups) keys[e.partition]?.push(key);
     return keys.map((ks) =>
-      ks.sort(compareUtf8).map((key) => ({ key, values: (this.groups.get(key) as Entry).values })),
+      sortUtf8(ks).map((key) => ({ key, values: (this.groups.get(key) as Entry).values })),
     );
   }
 
