@@ -36,7 +36,14 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
   // Everything opened so far, closed in reverse order on the way out.
   const opened: (() => unknown)[] = [];
   const closeAll = async (): Promise<void> => {
-    for (const close of opened.reverse()) await close();
+    for (const close of opened.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        // Keep closing the rest: a failed close must not leave sockets or the lock behind.
+        logger.error({ err }, "error while shutting down");
+      }
+    }
     opened.length = 0;
   };
 
@@ -113,7 +120,7 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
     logger.info({ signal: outcome }, "stopped");
     return { ok: true };
   } catch (err) {
-    await closeAll().catch(() => undefined);
+    await closeAll();
     return {
       ok: false,
       error: `cannot ${step}: ${err instanceof Error ? err.message : String(err)}`,
