@@ -64,7 +64,7 @@ export interface Coordinator {
 }
 
 /** Workers heartbeat this often: several times per timeout, at most once a second. */
-export function heartbeatInterval(taskTimeoutMs: number): number {
+function heartbeatInterval(taskTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(taskTimeoutMs / 4)));
 }
 

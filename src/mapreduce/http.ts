@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 
-export const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 export class HttpError extends Error {
   constructor(

@@ -137,7 +137,7 @@ async function readInput(a: MapAssignment, ctx: TaskContext): Promise<Buffer> {
  * timer marks a report as due; an app that yields synchronously never lets it run, so every
  * 4096th event reports regardless (the task thread throttles what reaches the coordinator).
  */
-export class ProgressMeter {
+class ProgressMeter {
   private n = 0;
   private due = false;
   private readonly timer = setInterval(() => {
