@@ -12,6 +12,7 @@ import {
   freePorts,
   freeRange,
   killAll,
+  removeTempDirs,
   request,
   runCli,
   sleep,
@@ -25,6 +26,7 @@ const clusters: TestCluster[] = [];
 after(() => {
   killAll();
   for (const c of clusters) c.cleanup();
+  removeTempDirs();
 });
 
 async function cluster(n: number): Promise<TestCluster> {

@@ -57,8 +57,18 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
+const tempDirs = new Set<string>();
+
+/** A fresh directory under the OS temp dir, removed by removeTempDirs(). */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `raftwork-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `raftwork-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
 }
 
 export interface NodeSpec {
