@@ -1,17 +1,19 @@
-// Map output collection: pairs are grouped by key in memory, one hash map per reduce
-// partition; above the memory budget the groups are sorted and spilled to a run file, and at
-// the end all runs and what is left in memory are merged, partition by partition, into one
-// sorted file (MapReduce paper, section 3.1 step 4, and section 4.3 for the combiner).
+// Map output collection: pairs are grouped by key in one hash map (a key's partition is
+// computed once, when it first appears) and combined as they accumulate (MapReduce paper,
+// section 4.3). Above the memory budget the groups spill to a run file as they are; at the end
+// each partition's section of the output file is what is left in memory, combined, followed by
+// that partition's section of every run, copied byte for byte. Nothing is sorted here: the
+// reduce side sorts (grouper.ts), once per partition instead of once per map task.
 //
 //   run / output file:  [ section 0 | section 1 | ... | section R-1 ]   (records.ts format)
-//   offsets[r] .. offsets[r+1] is partition r's section.
+//   offsets[r] .. offsets[r+1] is partition r's section; a key may appear in it more than once
+//   (once per run it spilled in).
 
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Combine, checkCombined } from "./app.js";
-import { sortUtf8 } from "./keys.js";
-import { arraySource, type GroupSource, mergeGroups } from "./merge.js";
-import { type Group, GroupReader, GroupWriter } from "./records.js";
+import { KEY_OVERHEAD, VALUE_OVERHEAD } from "./grouper.js";
+import { GroupWriter } from "./records.js";
 
 export interface CollectorOptions {
   nReduce: number;
@@ -30,21 +32,15 @@ interface Run {
   offsets: number[];
 }
 
-/** Values are combined as soon as a key collects this many, bounding memory per key. */
-const COMBINE_EVERY = 64;
-// Rough V8 costs: a string header, an array slot, a hash map entry. Only the order of
-// magnitude matters: the budget is a ceiling, not an accounting.
-const KEY_OVERHEAD = 96;
-const VALUE_OVERHEAD = 24;
-
 interface Entry {
   partition: number;
   values: string[];
 }
 
+/** Values are combined as soon as a key collects this many, bounding memory per key. */
+const COMBINE_EVERY = 64;
+
 export class MapOutputCollector {
-  // One hash map for all partitions: a key's partition is computed once, when it first
-  // appears, not for each of its pairs.
   private groups = new Map<string, Entry>();
   private bytes = 0;
   private readonly runs: Run[] = [];
@@ -78,24 +74,26 @@ export class MapOutputCollector {
   }
 
   /**
-   * Merges every run and the in-memory groups into `path`, combining each key's values if a
-   * combiner is set; returns the section offsets (length nReduce + 1). Removes the runs.
+   * Writes the output file: per partition, the in-memory groups (each combined to one value
+   * if there is a combiner) and then the runs' sections. Returns the section offsets (length
+   * nReduce + 1) and removes the runs.
    */
   async finish(path: string): Promise<number[]> {
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      const inMemory = this.sortedGroups();
+      const buckets = this.buckets();
       for (let r = 0; r < this.opts.nReduce; r++) {
         offsets.push(out.offset);
-        for (const g of this.merged(r, inMemory[r])) {
-          if (this.opts.combine && g.values.length > 1) {
-            const c = await this.opts.combine(g.key, g.values);
-            out.write(g.key, [checkCombined(c, g.key)]);
+        for (const [key, e] of buckets[r] ?? []) {
+          if (this.opts.combine && e.values.length > 1) {
+            out.write(key, [checkCombined(await this.opts.combine(key, e.values), key)]);
           } else {
-            out.write(g.key, g.values);
+            out.write(key, e.values);
           }
         }
+        for (const run of this.runs)
+          out.copyFrom(run.path, run.offsets[r] as number, run.offsets[r + 1] as number);
       }
       offsets.push(out.offset);
     } finally {
@@ -103,25 +101,6 @@ export class MapOutputCollector {
       this.discard();
     }
     return offsets;
-  }
-
-  /**
-   * Partition r's groups in key order: runs merged with what is still in memory (`inMemory`,
-   * when the caller has already sorted it).
-   */
-  *merged(r: number, inMemory?: Group[]): Generator<Group> {
-    const readers = this.runs.map(
-      (run) => new GroupReader(run.path, run.offsets[r], run.offsets[r + 1]),
-    );
-    try {
-      const sources: GroupSource[] = [
-        ...readers,
-        arraySource(inMemory ?? this.sortedGroups()[r] ?? []),
-      ];
-      yield* mergeGroups(sources);
-    } finally {
-      for (const reader of readers) reader.close();
-    }
   }
 
   /** Removes run files and forgets everything. */
@@ -139,13 +118,11 @@ export class MapOutputCollector {
     this.bytes += VALUE_OVERHEAD + 2 * value.length;
   }
 
-  /** The in-memory groups, bucketed by partition, each bucket sorted by key. */
-  private sortedGroups(): Group[][] {
-    const keys: string[][] = Array.from({ length: this.opts.nReduce }, () => []);
-    for (const [key, e] of this.groups) keys[e.partition]?.push(key);
-    return keys.map((ks) =>
-      sortUtf8(ks).map((key) => ({ key, values: (this.groups.get(key) as Entry).values })),
-    );
+  /** The in-memory groups by partition, in insertion order. */
+  private buckets(): [string, Entry][][] {
+    const buckets: [string, Entry][][] = Array.from({ length: this.opts.nReduce }, () => []);
+    for (const kv of this.groups) buckets[kv[1].partition]?.push(kv);
+    return buckets;
   }
 
   private spill(): void {
@@ -153,9 +130,9 @@ export class MapOutputCollector {
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      for (const part of this.sortedGroups()) {
+      for (const bucket of this.buckets()) {
         offsets.push(out.offset);
-        for (const g of part) out.write(g.key, g.values);
+        for (const [key, e] of bucket) out.write(key, e.values);
       }
       offsets.push(out.offset);
     } finally {

@@ -21,18 +21,6 @@ export function compareUtf8(a: string, b: string): number {
   return a.length - b.length;
 }
 
-const AT_OR_ABOVE_SURROGATES = /[\uD800-\uFFFF]/;
-
-/**
- * Sorts keys in place in UTF-8 byte order. When no key holds a unit at or above U+D800 (the
- * usual case), code-unit order is that order and the engine's native string sort, several
- * times faster than a JS comparator, does the job.
- */
-export function sortUtf8(keys: string[]): string[] {
-  for (const k of keys) if (AT_OR_ABOVE_SURROGATES.test(k)) return keys.sort(compareUtf8);
-  return keys.sort();
-}
-
 /** Moves surrogates above U+E000..U+FFFF so that unit order becomes code-point order. */
 function fixup(unit: number): number {
   return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;

@@ -1,13 +1,14 @@
 // The on-disk format of intermediate data (map output files, spilled runs, fetched
-// partitions): a sequence of groups, each one key with all of its values, sorted by key in
-// UTF-8 byte order. Length prefixes rather than delimiters, so keys and values may hold any
-// text (newlines, spaces, NULs) without escaping, and a reader never scans for separators.
+// partitions): a sequence of groups, each one key with some of its values (in the reduce
+// side's sorted runs, sorted by key in UTF-8 byte order). Length prefixes rather than
+// delimiters, so keys and values may hold any text (newlines, spaces, NULs) without escaping,
+// and a reader never scans for separators.
 //
 //   group := keyLen:u32le key:keyLen bytes count:u32le value*count
 //   value := len:u32le bytes:len bytes
 //
-// A file holds one section per reduce partition, back to back; the writer reports the byte
-// offset where each section starts, so a reducer's partition is one contiguous range.
+// A map output file holds one section per reduce partition, back to back; the writer reports
+// the byte offset where each section starts, so a reducer's partition is one contiguous range.
 
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 
@@ -34,6 +35,24 @@ export class GroupWriter {
     this.putString(key);
     this.putU32(values.length);
     for (const v of values) this.putString(v);
+  }
+
+  /** Appends bytes [start, end) of another group file (whole groups, as written there). */
+  copyFrom(path: string, start: number, end: number): void {
+    this.flush();
+    const fd = openSync(path, "r");
+    try {
+      for (let pos = start; pos < end; ) {
+        const n = readSync(fd, this.buf, 0, Math.min(this.buf.length, end - pos), pos);
+        if (n === 0) throw new Error(`${path} ends before byte ${end}`);
+        this.used = n;
+        this.flush();
+        pos += n;
+        this.offset += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Flushes and closes; the caller renames the file into place if it wants it durable. */

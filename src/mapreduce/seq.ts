@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError, errorText, loadApp, runMap, runReduce } from "./app.js";
-import { MapOutputCollector } from "./collector.js";
+import { SortingGrouper } from "./grouper.js";
 import { LineWriter, outputName } from "./output.js";
 
 export interface SeqOptions {
@@ -28,9 +28,7 @@ export interface SeqResult {
 export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
   const app = await loadApp(opts.appPath);
   const scratch = mkdtempSync(join(tmpdir(), "raftwork-mr-seq-"));
-  const collector = new MapOutputCollector({
-    nReduce: 1,
-    partition: () => 0,
+  const grouper = new SortingGrouper({
     memoryBytes: opts.memoryBytes,
     spillDir: scratch,
     name: "seq",
@@ -47,12 +45,15 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
       const contents = readFileSync(file);
       inputBytes += contents.length;
       await guard(`map (input ${file})`, () =>
-        runMap(app, file, contents.toString("utf8"), (k, v) => collector.add(k, v)),
+        runMap(app, file, contents.toString("utf8"), (k, v) => {
+          grouper.add(k, v);
+          return undefined;
+        }),
       );
     }
     const out = new LineWriter(tmp);
     try {
-      for (const g of collector.merged(0)) {
+      for (const g of grouper.sorted()) {
         out.line(
           g.key,
           await guard(`reduce (key ${JSON.stringify(g.key)})`, () =>
@@ -66,9 +67,9 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
     renameSync(tmp, join(opts.outDir, outputName(0)));
     return {
       inputBytes,
-      mapOutputPairs: collector.pairs,
+      mapOutputPairs: grouper.values,
       outputPairs: out.lines,
-      spills: collector.spills,
+      spills: grouper.spills,
     };
 
     async function guard<T>(what: string, f: () => Promise<T>): Promise<T> {
@@ -80,7 +81,7 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
     }
   } finally {
     process.exit = exit;
-    collector.discard();
+    grouper.discard();
     rmSync(tmp, { force: true });
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -6,9 +6,9 @@ import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync 
 import { join } from "node:path";
 import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
 import { MapOutputCollector } from "./collector.js";
+import { SortingGrouper } from "./grouper.js";
 import { downloadTo, getBuffer, uploadFile } from "./http.js";
 import { defaultPartition } from "./keys.js";
-import { mergeGroups } from "./merge.js";
 import { LineWriter } from "./output.js";
 import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 import { GroupReader } from "./records.js";
@@ -178,26 +178,43 @@ export async function runReduceTask(
   mkdirSync(dir, { recursive: true });
   try {
     const files = await fetchPartitions(a, dir, ctx);
+    // Group every fetched section by key, within the memory budget (sorted runs spill to
+    // disk beyond it), then reduce the groups in key order.
+    const grouper = new SortingGrouper({
+      memoryBytes: ctx.memoryBytes,
+      spillDir: dir,
+      name: "group",
+    });
+    const meter = new ProgressMeter(ctx.progress);
     let inputBytes = 0;
-    for (const f of files) inputBytes += statSync(f).size;
-    const readers = files.map((f) => new GroupReader(f));
     const outPath = join(dir, "out");
     const out = new LineWriter(outPath);
-    let inputRecords = 0;
-    const meter = new ProgressMeter(ctx.progress);
     try {
-      for (const g of mergeGroups(readers)) {
-        inputRecords += g.values.length;
+      for (const f of files) {
+        inputBytes += statSync(f).size;
+        const reader = new GroupReader(f);
+        for (let g = reader.next(); g; g = reader.next()) {
+          grouper.addGroup(g.key, g.values);
+          meter.tick();
+        }
+        rmSync(f);
+      }
+      for (const g of grouper.sorted()) {
         out.line(g.key, await runReduce(app, g.key, g.values));
         meter.tick();
       }
     } finally {
       meter.stop();
       out.close();
-      for (const r of readers) r.close();
+      grouper.discard();
     }
     ctx.progress();
-    const counters = { inputBytes, inputRecords, outputPairs: out.lines, spills: 0 };
+    const counters = {
+      inputBytes,
+      inputRecords: grouper.values,
+      outputPairs: out.lines,
+      spills: grouper.spills,
+    };
     const query = new URLSearchParams({ workerId: String(ctx.workerId) });
     for (const [k, v] of Object.entries(counters)) query.set(k, String(v));
     let reply: unknown;

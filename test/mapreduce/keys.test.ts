@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { compareUtf8, defaultPartition, sortUtf8 } from "../../src/mapreduce/keys.js";
+import { compareUtf8, defaultPartition } from "../../src/mapreduce/keys.js";
 import { SEED } from "./seed.js";
 
 const sign = (n: number) => Math.sign(n);
@@ -49,20 +49,6 @@ describe("defaultPartition", () => {
     assert.deepEqual(
       ["the", "whale", "über", "𝒳"].map((k) => defaultPartition(k, 7)),
       ["the", "whale", "über", "𝒳"].map((k) => fnv(k) % 7),
-    );
-  });
-});
-
-describe("sortUtf8", () => {
-  it("sorts like Buffer.compare, with and without astral or high BMP characters (property)", () => {
-    fc.assert(
-      fc.property(fc.array(fc.string({ unit: "grapheme" })), fc.array(fc.string()), (a, b) => {
-        for (const keys of [a, b, [...a, ...b]]) {
-          const want = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
-          assert.deepEqual(sortUtf8([...keys]), want);
-        }
-      }),
-      { seed: SEED, numRuns: 500 },
     );
   });
 });
