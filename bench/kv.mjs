@@ -7,7 +7,10 @@
 //
 //   npm run build && node bench/kv.mjs [--kv-bench ../shared/kv-bench] [--clients 64,256]
 //     [--duration 10] [--rounds 1] [--failover-trials 5] [--election-timeout 1000]
-//     [--heartbeat 100] [--skip-etcd] [--json FILE]
+//     [--heartbeat 100] [--get-clients 64] [--skip-etcd] [--cli dist/cli/main.js] [--json FILE]
+//
+// --get-clients N adds a linearizable-GET point per round (0 skips it); --cli runs another build
+// of raftwork (e.g. a copy of dist/ from before a change) for A/B runs.
 //
 // etcd comes from `apt-get install -y etcd-server etcd-client`. Nothing is copied from
 // kv-bench: its scripts run from where they are.
@@ -19,7 +22,6 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = join(ROOT, "dist/cli/main.js");
 const ADAPTER = join(ROOT, "bench/kv-adapter.mjs");
 
 const o = {
@@ -30,6 +32,8 @@ const o = {
   failoverTrials: 5,
   electionTimeout: 1000,
   heartbeat: 100,
+  getClients: 64,
+  cli: join(ROOT, "dist/cli/main.js"),
   skipEtcd: false,
   json: null,
 };
@@ -58,6 +62,12 @@ const o = {
         break;
       case "--heartbeat":
         o.heartbeat = Number(v());
+        break;
+      case "--get-clients":
+        o.getClients = Number(v());
+        break;
+      case "--cli":
+        o.cli = resolve(v());
         break;
       case "--skip-etcd":
         o.skipEtcd = true;
@@ -92,7 +102,7 @@ class RaftworkCluster {
     const child = spawn(
       process.execPath,
       [
-        CLI,
+        o.cli,
         "kv",
         "serve",
         "--id",
@@ -201,7 +211,7 @@ function etcdStop(c) {
 
 // ---------------------------------------------------------------- load + failover
 
-function load(adapter, endpoints, clients, pids) {
+function load(adapter, endpoints, clients, pids, op = "put") {
   const r = spawnSync(
     process.execPath,
     [
@@ -218,6 +228,8 @@ function load(adapter, endpoints, clients, pids) {
       "1",
       "--value-size",
       "256",
+      "--get-ratio",
+      op === "get" ? "1" : "0",
       "--pids",
       pids.join(","),
       "--json",
@@ -228,12 +240,15 @@ function load(adapter, endpoints, clients, pids) {
   );
   if (r.status !== 0) throw new Error(`load.mjs failed: ${r.stderr}`);
   const res = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  // load.mjs reports PUTs under "put" and GETs under "get".
   const cpu = res.targetCpuPct ? Object.values(res.targetCpuPct).reduce((a, b) => a + b, 0) : null;
+  const m = res[op];
   return {
-    opsPerSec: res.put.opsPerSec,
-    p50: res.put.latencyMs.p50,
-    p99: res.put.latencyMs.p99,
-    errors: res.put.errors,
+    op,
+    opsPerSec: m.opsPerSec,
+    p50: m.latencyMs.p50,
+    p99: m.latencyMs.p99,
+    errors: m.errors,
     cpu,
   };
 }
@@ -317,29 +332,49 @@ try {
       if (ec)
         rows.push({ store: "etcd", round, clients: n, ...load("etcd", ec.endpoints, n, ec.pids) });
     }
+    if (o.getClients > 0) {
+      const n = o.getClients;
+      log(`round ${round}, ${n} clients, linearizable GET`);
+      rows.push({
+        store: "raftwork",
+        round,
+        clients: n,
+        ...load(ADAPTER, rw.endpoints, n, rw.pids(), "get"),
+      });
+      if (ec)
+        rows.push({
+          store: "etcd",
+          round,
+          clients: n,
+          ...load("etcd", ec.endpoints, n, ec.pids, "get"),
+        });
+    }
   }
 } finally {
   await rw.stop();
   if (ec) etcdStop(ec);
 }
 
-log("failover: raftwork");
-const failover = { raftwork: await raftworkFailover(o.failoverTrials) };
-if (!o.skipEtcd) {
+console.log(
+  `\n3 members, 256-byte PUTs, ${o.duration}s per point, election ${o.electionTimeout}ms / heartbeat ${o.heartbeat}ms\n`,
+);
+console.log("| store | op | clients | round | ops/s | p50 ms | p99 ms | errors | members' CPU % |");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const r of rows) {
+  console.log(
+    `| ${r.store} | ${r.op} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpu === null ? "" : r.cpu.toFixed(0)} |`,
+  );
+}
+const failover = {};
+if (o.failoverTrials > 0) {
+  log("failover: raftwork");
+  failover.raftwork = await raftworkFailover(o.failoverTrials);
+}
+if (o.failoverTrials > 0 && !o.skipEtcd) {
   log("failover: etcd");
   failover.etcd = etcdFailover(o.failoverTrials);
 }
 
-console.log(
-  `\n3 members, 256-byte PUTs, ${o.duration}s per point, election ${o.electionTimeout}ms / heartbeat ${o.heartbeat}ms\n`,
-);
-console.log("| store | clients | round | PUT ops/s | p50 ms | p99 ms | errors | members' CPU % |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-for (const r of rows) {
-  console.log(
-    `| ${r.store} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpu === null ? "" : r.cpu.toFixed(0)} |`,
-  );
-}
 console.log(
   "\n| store | failover trials (ms, kill -9 leader -> next acknowledged PUT) | median ms |",
 );
