@@ -87,6 +87,8 @@ export class RaftNode implements RaftService {
   private snapshotIndex: number;
   private scheduled = false;
   private running: Promise<void> | null = null;
+  /** A snapshot whose file is being written ahead of its WAL marker (at most one). */
+  private snapshotting: Promise<void> | null = null;
   private stopped = false;
 
   /** Loads the durable state, restores the state machine and starts the node. */
@@ -182,6 +184,7 @@ export class RaftNode implements RaftService {
     this.stopped = true;
     clearInterval(this.ticker);
     await this.running?.catch(() => undefined);
+    await this.snapshotting;
     this.failWaiters(() => new StoppedError());
   }
 
@@ -334,15 +337,36 @@ export class RaftNode implements RaftService {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
-    if (this.stopped || this.applied - this.snapshotIndex < every) return;
+    if (this.stopped || this.snapshotting || this.applied - this.snapshotIndex < every) return;
     const data = this.options.stateMachine.snapshot();
     const snapshot = this.raw.compact(this.applied, data);
     this.snapshotIndex = this.applied;
     if (snapshot === null) return;
-    // Written but not synced on its own: the next Ready's sync makes it durable, and until then
-    // the log it replaces is still on disk (a crash keeps a prefix of the batches).
+    const { storage } = this.options;
+    if (!storage.prepareSnapshot) return this.installSnapshot(snapshot);
+    // The file (megabytes) is written and fsynced off the loop while Readys keep flowing: a
+    // proposal's fsync never waits for it. The core's log is compacted already, but the WAL
+    // keeps every entry until the marker is durable, so a crash meanwhile restarts from the
+    // previous snapshot and replays.
+    this.snapshotting = storage
+      .prepareSnapshot(snapshot)
+      .then(() => (this.stopped ? undefined : this.installSnapshot(snapshot)))
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => {
+        this.snapshotting = null;
+      });
+  }
+
+  /**
+   * Written but not synced on its own: the next Ready's sync makes it durable, and until then
+   * the log it replaces is still on disk (a crash keeps a prefix of the batches). It is only
+   * ever a local snapshot of applied, hence committed, entries: no batch in between can have
+   * truncated the log below it, and a newer snapshot from the leader makes storage ignore it.
+   */
+  private async installSnapshot(snapshot: Snapshot): Promise<void> {
     await this.options.storage.write({ snapshot });
-    this.log?.debug({ index: this.applied, bytes: data.length }, "snapshot taken, log compacted");
+    const { index } = snapshot.metadata;
+    this.log?.debug({ index, bytes: snapshot.data.length }, "snapshot taken, log compacted");
   }
 
   private failWaiters(err: () => Error): void {

@@ -7,12 +7,13 @@
 // sync() writes the chunk with one write call and one datasync (group commit: every batch written
 // since the last sync shares it, and concurrent sync() calls share one flush). Entry payloads are
 // encoded once and never kept: in memory stay only index/term pairs of the live log, which decide
-// what a snapshot keeps and where a new segment starts.
+// what a snapshot keeps and where a new segment starts. A snapshot file is best written ahead with
+// prepareSnapshot(), off the flush path: then the batch that installs it carries only its marker.
 
 import { type FileHandle, mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { PersistedState } from "../raft/api.js";
-import type { SnapshotMetadata } from "../raft/types.js";
+import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { StorageCorruptionError } from "./errors.js";
 import { acquireLock, type DirLock } from "./lock.js";
 import { applyBatch, type IndexTerm, type LogState, lastIndex } from "./log-state.js";
@@ -66,7 +67,14 @@ export class FileStorage implements Storage {
   private readonly enc: RecordEncoder;
   /** Chunks of segments rolled over since the last flush. */
   private sealed: PendingWrite[] = [];
-  private pendingSnaps: { name: string; bytes: Buffer }[] = [];
+  private pendingSnaps: { name: string; parts: Buffer[] }[] = [];
+  /**
+   * Snapshot files of prepareSnapshot whose marker is not in the WAL yet: true once durable,
+   * false while being written (compaction must not delete those either).
+   */
+  private readonly prepared = new Map<string, boolean>();
+  /** The prepareSnapshot in progress (settled promise when idle): one at a time. */
+  private preparing: Promise<void> = Promise.resolve();
   /** The snapshot whose older files and covered segments are already deleted. */
   private compactedFor = "";
   private recovered: PersistedState | null;
@@ -117,10 +125,8 @@ export class FileStorage implements Storage {
     try {
       const repairs: string[] = [];
       const { state, wal } = await readState(dir, repairs);
-      const orphans = await removeSnapshotsExcept(
-        join(dir, "snap"),
-        state.snapshot && nameOf(state.snapshot.metadata),
-      );
+      const current = state.snapshot && nameOf(state.snapshot.metadata);
+      const orphans = await removeSnapshotsExcept(join(dir, "snap"), (n) => n === current);
       if (orphans.length > 0)
         repairs.push(`removed unreferenced snapshot files ${orphans.join(", ")}`);
       const log: Tracker = {
@@ -182,17 +188,53 @@ export class FileStorage implements Storage {
       hardState: batch.hardState && { ...batch.hardState },
     });
     const records: [RecordKind, Buffer][] = [];
-    if (snap && (outcome === "kept-log" || outcome === "dropped-log")) {
+    const name = snap && nameOf(snap.metadata);
+    if (snap && name && (outcome === "kept-log" || outcome === "dropped-log")) {
       const marker = encodeSnapshotMarker(snap.metadata, outcome === "kept-log");
       records.push([RecordKind.Snapshot, marker]);
-      this.pendingSnaps.push({ name: nameOf(snap.metadata), bytes: encodeSnapshotFile(snap) });
+      // A prepared file is durable already; otherwise the flush writes it before the marker.
+      // The copy keeps the caller free to reuse its buffer once write() returns.
+      if (this.prepared.get(name) !== true) {
+        const data = Buffer.from(snap.data);
+        this.pendingSnaps.push({ name, parts: encodeSnapshotFile({ ...snap, data }) });
+      }
     }
+    // Installed or ignored: either way the next compaction may delete an unused file.
+    if (name) this.prepared.delete(name);
     if (entries) records.push([RecordKind.Entries, entries]);
     if (hardState) records.push([RecordKind.HardState, hardState]);
     for (const [i, [kind, payload]] of records.entries()) {
       this.enc.append(kind, i === records.length - 1, payload);
     }
     if (records.length > 0) this.activeHasData = true;
+  }
+
+  /**
+   * Writes `snap`'s file durably (temp file, fsync, rename, directory fsync) without touching the
+   * WAL, so a later write({snapshot}) of it adds only its marker record to the flush. Until then
+   * the file is an orphan that open() deletes after a crash. The caller must not mutate
+   * snap.data before the promise settles.
+   */
+  prepareSnapshot(snap: Snapshot): Promise<void> {
+    try {
+      this.checkUsable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const name = nameOf(snap.metadata);
+    const done = this.preparing.then(async () => {
+      this.prepared.set(name, false);
+      try {
+        await writeSnapshotFile(this.snapDir, name, encodeSnapshotFile(snap));
+        await fsyncDir(this.snapDir);
+        if (this.prepared.has(name)) this.prepared.set(name, true);
+      } catch (err) {
+        this.prepared.delete(name);
+        throw err;
+      }
+    });
+    this.preparing = done.catch(() => {});
+    return done;
   }
 
   /** Makes every batch written so far durable. Concurrent calls share flushes (group commit). */
@@ -218,6 +260,7 @@ export class FileStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     await this.inflight;
+    await this.preparing;
     this.sealed = [];
     this.pendingSnaps = [];
     this.enc.take();
@@ -239,7 +282,7 @@ export class FileStorage implements Storage {
     const snapshot = this.log.snapshot?.metadata ?? null;
     try {
       // Snapshot files first: a durable marker in the WAL must never name a missing file.
-      for (const s of snaps) await writeSnapshotFile(this.snapDir, s.name, s.bytes);
+      for (const s of snaps) await writeSnapshotFile(this.snapDir, s.name, s.parts);
       if (snaps.length > 0) await fsyncDir(this.snapDir);
       for (const w of writes) await this.writeSegment(w);
       if (snapshot) await this.compact(snapshot);
@@ -285,7 +328,7 @@ export class FileStorage implements Storage {
   private async compact(snapshot: SnapshotMetadata): Promise<void> {
     const name = nameOf(snapshot);
     if (name !== this.compactedFor) {
-      await removeSnapshotsExcept(this.snapDir, name);
+      await removeSnapshotsExcept(this.snapDir, (n) => n === name || this.prepared.has(n));
       this.compactedFor = name;
     }
     while (
@@ -362,11 +405,18 @@ function copyMetadata(m: SnapshotMetadata): SnapshotMetadata {
   return { index: m.index, term: m.term, conf: { voters: m.conf.voters.slice() } };
 }
 
-/** Deletes snapshot files (and temp files of interrupted writes) other than `keep`. */
-async function removeSnapshotsExcept(snapDir: string, keep: string | null): Promise<string[]> {
+/**
+ * Deletes snapshot files, and temp files of interrupted writes, except those `keep` accepts (a
+ * temp file is kept with the snapshot it becomes).
+ */
+async function removeSnapshotsExcept(
+  snapDir: string,
+  keep: (snapName: string) => boolean,
+): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(snapDir)) {
-    if (name !== keep && (name.endsWith(".snap") || name.endsWith(".tmp"))) {
+    const snapName = name.endsWith(".tmp") ? name.slice(0, -4) : name;
+    if (!keep(snapName) && (name.endsWith(".snap") || name.endsWith(".tmp"))) {
       await unlink(join(snapDir, name));
       removed.push(name);
     }

@@ -33,6 +33,13 @@ export interface Storage {
   write(batch: WriteBatch): void | Promise<void>;
   /** Make every written batch durable. */
   sync(): void | Promise<void>;
+  /**
+   * Optional: make `snapshot`'s data durable ahead of the write() that installs it, so that
+   * write's sync has only a small record to add (FileStorage writes and fsyncs the snapshot file
+   * here, off the log's flush path). Changes nothing load() returns: until a write() installs
+   * the snapshot and a sync() follows, a crash leaves the store as if this was never called.
+   */
+  prepareSnapshot?(snapshot: Snapshot): Promise<void>;
   /** Release files/handles. The storage is unusable afterwards. */
   close(): void | Promise<void>;
 }

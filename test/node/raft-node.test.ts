@@ -10,7 +10,7 @@ import {
 } from "../../src/node/errors.js";
 import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
 import type { RaftConfig } from "../../src/raft/api.js";
-import type { Message } from "../../src/raft/types.js";
+import type { Message, Snapshot } from "../../src/raft/types.js";
 import {
   GatedStorage,
   ListMachine,
@@ -212,6 +212,40 @@ describe("RaftNode loop", () => {
     assert.equal(snap?.metadata.index, 4);
     assert.equal(snap?.metadata.term, 2);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
+  });
+
+  it("writes a snapshot's file off the loop and installs it only once the file is durable", async () => {
+    // Storage that writes snapshot files ahead (like FileStorage), held until released.
+    class PreparingStorage extends GatedStorage {
+      prepared: Snapshot[] = [];
+      release: () => void = () => {};
+      prepareSnapshot(snap: Snapshot): Promise<void> {
+        this.prepared.push(snap);
+        this.events.push("prepare");
+        return new Promise((resolve) => {
+          this.release = resolve;
+        });
+      }
+    }
+    const storage = new PreparingStorage();
+    const h = await start({ storage, snapshotEntries: 3 });
+    h.core.becomeLeader(2);
+    const first = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
+    await waitFor(() => h.core.log.length === 4, "proposed");
+    h.core.commitTo(4);
+    await Promise.all(first);
+    await waitFor(() => storage.prepared.length === 1, "the snapshot file being prepared");
+    assert.equal(storage.prepared[0]?.metadata.index, 4);
+    // The loop keeps going while the file is written: later proposals commit and apply.
+    const more = ["e", "f", "g", "h"].map((s) => h.node.propose(utf8(s)));
+    await waitFor(() => h.core.log.length === 8, "proposed more");
+    h.core.commitTo(8);
+    await Promise.all(more);
+    assert.equal(h.storage.writes.filter((w) => w.snapshot).length, 0, "no marker before the file");
+    assert.equal(storage.prepared.length, 1, "one snapshot in flight at a time");
+    storage.release();
+    await waitFor(() => h.storage.writes.some((w) => w.snapshot), "the snapshot installed");
+    assert.equal(h.storage.writes.find((w) => w.snapshot)?.snapshot?.metadata.index, 4);
   });
 
   it("restarts from storage: restores the state machine and hands the core the persisted state", async () => {

@@ -339,6 +339,71 @@ describe("FileStorage snapshot files", () => {
   });
 });
 
+describe("FileStorage prepareSnapshot (snapshot file written ahead of its marker)", () => {
+  const snapFile = (index: number) =>
+    `${"0".repeat(15)}1-${index.toString(16).padStart(16, "0")}.snap`;
+
+  it("installs a prepared snapshot without rewriting its file", async () => {
+    const dir = await tempDir();
+    const s = await FileStorage.open(dir);
+    await s.load();
+    const batches: WriteBatch[] = [{ entries: entries(1, 6, 1) }, { snapshot: snapshot(4, 1) }];
+    s.write(batches[0] as WriteBatch);
+    await s.sync();
+    await s.prepareSnapshot(snapshot(4, 1));
+    const file = join(dir, "snap", snapFile(4));
+    const prepared = await stat(file);
+    s.write(batches[1] as WriteBatch);
+    await s.sync();
+    // A rewrite would replace the file through a rename, giving it a new inode.
+    assert.equal((await stat(file)).ino, prepared.ino);
+    await s.close();
+    assert.deepEqual(await reopenAndLoad(dir), expected(batches));
+  });
+
+  it("a crash between prepare and install keeps the old state and removes the orphan file", async () => {
+    const dir = await tempDir();
+    const s = await FileStorage.open(dir);
+    await s.load();
+    const batches: WriteBatch[] = [{ entries: entries(1, 6, 1) }, { snapshot: snapshot(2, 1) }];
+    for (const b of batches) s.write(b);
+    await s.sync();
+    await s.prepareSnapshot(snapshot(5, 1));
+    s.write({ snapshot: snapshot(5, 1) }); // never synced
+    await s.close();
+    const r = await FileStorage.open(dir);
+    assert.match(r.repairs.join("\n"), new RegExp(`unreferenced snapshot files ${snapFile(5)}`));
+    assert.deepEqual(await r.load(), expected(batches));
+    await r.close();
+    assert.deepEqual(await readdir(join(dir, "snap")), [snapFile(2)]);
+  });
+
+  it("compaction for an older snapshot keeps a prepared file; a superseded one is deleted", async () => {
+    const dir = await tempDir();
+    const s = await FileStorage.open(dir);
+    await s.load();
+    s.write({ entries: entries(1, 9, 1) });
+    await s.sync();
+    await s.prepareSnapshot(snapshot(7, 1));
+    // Another snapshot installed meanwhile (the old synchronous path) compacts the directory.
+    s.write({ snapshot: snapshot(3, 1) });
+    await s.sync();
+    assert.deepEqual((await readdir(join(dir, "snap"))).sort(), [snapFile(3), snapFile(7)]);
+    s.write({ snapshot: snapshot(7, 1) });
+    await s.sync();
+    assert.deepEqual(await readdir(join(dir, "snap")), [snapFile(7)]);
+    // A prepared snapshot older than the installed one is ignored and cleaned up.
+    await s.prepareSnapshot(snapshot(6, 1));
+    s.write({ snapshot: snapshot(6, 1) });
+    s.write({ snapshot: snapshot(8, 1) });
+    await s.sync();
+    assert.deepEqual(await readdir(join(dir, "snap")), [snapFile(8)]);
+    await s.close();
+    const want = expected([{ entries: entries(1, 9, 1) }, { snapshot: snapshot(8, 1) }]);
+    assert.deepEqual(await reopenAndLoad(dir), want);
+  });
+});
+
 describe("FileStorage lock", () => {
   it("refuses a second open of the same directory while the first is open", async () => {
     const dir = await tempDir();
