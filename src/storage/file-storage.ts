@@ -7,10 +7,19 @@
 // sync() writes the chunk with one write call and one datasync (group commit: every batch written
 // since the last sync shares it, and concurrent sync() calls share one flush). Entry payloads are
 // encoded once and never kept: in memory stay only index/term pairs of the live log, which decide
-// what a snapshot keeps and where a new segment starts. A snapshot file is best written ahead with
+// what a snapshot keeps and where a new segment starts.
+//
+// Segments are preallocated, as etcd's WAL does: a spare file is zero-filled in the background
+// and renamed into place at the next roll, because a datasync that only overwrites allocated,
+// written blocks skips the filesystem's block allocation and size update (measured here:
+// ~0.3 ms vs ~1.7 ms mean per datasync). A segment is truncated to its data before the next one
+// takes its place, so only the newest segment ends in zeros (wal-reader.ts reads them as the
+// end of the log). A store that writes little never preallocates: the spare is filled once the
+// active segment holds 1/64 of segmentSize, and a segment that grew without preallocation is
+// rolled over early once the spare is ready. A snapshot file is best written ahead with
 // prepareSnapshot(), off the flush path: then the batch that installs it carries only its marker.
 
-import { type FileHandle, mkdir, open, readdir, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { PersistedState } from "../raft/api.js";
 import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
@@ -38,6 +47,8 @@ import { recoverWal, type SegmentFile } from "./wal-recovery.js";
 export interface FileStorageOptions {
   /** Start a new WAL segment once the current one holds this many bytes. Default 64 MiB. */
   segmentSize?: number;
+  /** Zero-fill segments ahead of need (see the header). Default true. */
+  preallocate?: boolean;
 }
 
 export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
@@ -45,15 +56,24 @@ export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 /** Bytes queued for one segment file, written by the next flush. */
 interface PendingWrite {
   segment: SegmentFile;
-  /** The file does not exist yet: create it, and fsync the directory after the first write. */
-  create: boolean;
+  /**
+   * The file does not exist yet: create it ("file") or take the zero-filled spare ("spare"),
+   * and fsync the directory after the first write.
+   */
+  create: Creation;
   bytes: Buffer;
 }
+
+type Creation = false | "file" | "spare";
+
+/** Name of the spare segment file in wal/ (never parsed as a segment: see parseSegmentName). */
+const SPARE_NAME = "spare.wal.tmp";
 
 type Tracker = LogState<IndexTerm, { metadata: SnapshotMetadata }>;
 
 export class FileStorage implements Storage {
   private readonly walDir: string;
+  private readonly sparePath: string;
   private readonly snapDir: string;
   /** Open handle of the newest segment on disk. */
   private fh: FileHandle | null = null;
@@ -61,7 +81,10 @@ export class FileStorage implements Storage {
   private readonly segments: SegmentFile[];
   /** The segment new records go to (maybe not created yet). */
   private active: SegmentFile;
-  private activeIsNew = false;
+  private activeCreate: Creation = false;
+  /** The preallocated spare segment: "off" after a failure to fill it (it is only a speedup). */
+  private spare: "none" | "filling" | "ready" | "taken" | "off" = "none";
+  private filling: Promise<void> = Promise.resolve();
   /** Whether the active segment holds a batch besides its opening state batch. */
   private activeHasData = false;
   private readonly enc: RecordEncoder;
@@ -89,6 +112,7 @@ export class FileStorage implements Storage {
   private constructor(
     readonly dir: string,
     private readonly segmentSize: number,
+    preallocate: boolean,
     private readonly lock: DirLock,
     private readonly log: Tracker,
     recovered: PersistedState,
@@ -98,10 +122,12 @@ export class FileStorage implements Storage {
   ) {
     this.repairs = repairs;
     this.walDir = join(dir, "wal");
+    this.sparePath = join(this.walDir, SPARE_NAME);
     this.snapDir = join(dir, "snap");
     this.recovered = recovered;
     this.segments = segments;
     this.enc = new RecordEncoder(crc);
+    if (!preallocate) this.spare = "off";
     const last = segments.at(-1);
     this.active = last ?? this.newSegment(0, 1);
   }
@@ -138,6 +164,7 @@ export class FileStorage implements Storage {
       const s = new FileStorage(
         dir,
         segmentSize,
+        opts.preallocate ?? true,
         lock,
         log,
         state,
@@ -145,6 +172,7 @@ export class FileStorage implements Storage {
         wal?.crc ?? 0,
         repairs,
       );
+      await rm(s.sparePath, { force: true }); // a spare of an earlier run: maybe not all zero
       if (s.active.size > 0) s.fh = await open(s.active.path, "r+");
       // Every segment must open with a state batch (see wal-format.ts); a new store, or a crash
       // that tore the one a roll had just written, leaves the last segment without it.
@@ -176,7 +204,9 @@ export class FileStorage implements Storage {
 
   write(batch: WriteBatch): void {
     this.checkUsable();
-    if (this.activeHasData && this.active.size + this.enc.size >= this.segmentSize) this.roll();
+    const full = this.activeHasData && this.active.size + this.enc.size >= this.segmentSize;
+    // A segment that grows without preallocation gives way to the spare as soon as it is ready.
+    if (full || (this.spare === "ready" && this.active.allocated < this.segmentSize)) this.roll();
     const snap = batch.snapshot;
     // Payloads first (encoding rejects a bad entry type), then the tracker, which validates the
     // rest and tells what the snapshot did: a batch that throws leaves no trace.
@@ -261,6 +291,7 @@ export class FileStorage implements Storage {
     this.closed = true;
     await this.inflight;
     await this.preparing;
+    await this.filling;
     this.sealed = [];
     this.pendingSnaps = [];
     this.enc.take();
@@ -274,8 +305,8 @@ export class FileStorage implements Storage {
     const writes = this.sealed;
     this.sealed = [];
     if (this.enc.size > 0) {
-      writes.push({ segment: this.active, create: this.activeIsNew, bytes: this.enc.take() });
-      this.activeIsNew = false;
+      writes.push({ segment: this.active, create: this.activeCreate, bytes: this.enc.take() });
+      this.activeCreate = false;
     }
     const snaps = this.pendingSnaps;
     this.pendingSnaps = [];
@@ -286,6 +317,7 @@ export class FileStorage implements Storage {
       if (snaps.length > 0) await fsyncDir(this.snapDir);
       for (const w of writes) await this.writeSegment(w);
       if (snapshot) await this.compact(snapshot);
+      this.maybeFillSpare();
     } catch (err) {
       // After a failed write or fsync the file's state is unknown (the kernel may already have
       // dropped the dirty pages), so nothing written later could be trusted: fail for good.
@@ -298,25 +330,73 @@ export class FileStorage implements Storage {
 
   private async writeSegment(w: PendingWrite): Promise<void> {
     if (w.create) {
+      await this.sealPrevious();
       await this.fh?.close();
-      this.fh = await open(w.segment.path, "wx");
+      this.fh = null;
+      this.fh = await open(
+        w.create === "spare" ? this.sparePath : w.segment.path,
+        w.create === "spare" ? "r+" : "wx",
+      );
     }
     const fh = this.fh as FileHandle;
-    let off = 0;
-    while (off < w.bytes.length) {
-      const { bytesWritten } = await fh.write(
-        w.bytes,
-        off,
-        w.bytes.length - off,
-        w.segment.size + off,
-      );
-      off += bytesWritten;
-    }
+    await writeAll(fh, w.bytes, w.segment.size);
     w.segment.size += w.bytes.length;
+    w.segment.allocated = Math.max(w.segment.allocated, w.segment.size);
     await fh.datasync();
+    if (w.create === "spare") {
+      // Header and records are durable before the file takes a segment's name: a crash in
+      // between leaves only a spare, which open() deletes.
+      await rename(this.sparePath, w.segment.path);
+      this.spare = "none";
+    }
     if (w.create) {
       await fsyncDir(this.walDir); // the new file's directory entry must be durable too
       this.segments.push(w.segment);
+    }
+  }
+
+  /**
+   * Cuts the zero-filled rest off the newest segment on disk before a new segment follows it:
+   * only the last segment may end in zeros (wal-reader.ts), and the new one is named only after
+   * this is durable.
+   */
+  private async sealPrevious(): Promise<void> {
+    const prev = this.segments.at(-1);
+    if (!prev || !this.fh || prev.allocated <= prev.size) return;
+    await this.fh.truncate(prev.size);
+    await this.fh.datasync();
+    prev.allocated = prev.size;
+  }
+
+  /**
+   * Starts zero-filling the spare segment in the background once the active segment holds 1/64
+   * of segmentSize (a store that writes little never pays for it). Failure only turns
+   * preallocation off.
+   */
+  private maybeFillSpare(): void {
+    if (this.spare !== "none" || this.closed || this.failed) return;
+    if (this.active.size < this.segmentSize / 64) return;
+    this.spare = "filling";
+    this.filling = this.fillSpare().then(
+      () => {
+        if (this.spare === "filling") this.spare = this.closed ? "none" : "ready";
+      },
+      () => {
+        this.spare = "off";
+      },
+    );
+  }
+
+  private async fillSpare(): Promise<void> {
+    const fh = await open(this.sparePath, "w");
+    try {
+      const zeros = Buffer.alloc(Math.min(1 << 20, this.segmentSize));
+      for (let off = 0; off < this.segmentSize && !this.closed; off += zeros.length) {
+        await writeAll(fh, zeros.subarray(0, Math.min(zeros.length, this.segmentSize - off)), off);
+      }
+      await fh.datasync();
+    } finally {
+      await fh.close();
     }
   }
 
@@ -343,20 +423,26 @@ export class FileStorage implements Storage {
   }
 
   private roll(): void {
-    this.sealed.push({ segment: this.active, create: this.activeIsNew, bytes: this.enc.take() });
-    this.activeIsNew = false;
+    this.sealed.push({ segment: this.active, create: this.activeCreate, bytes: this.enc.take() });
+    this.activeCreate = false;
     this.active = this.newSegment(this.active.seq + 1, lastIndex(this.log) + 1);
+    if (this.spare === "ready") {
+      this.spare = "taken";
+      this.activeCreate = "spare";
+      this.active.allocated = this.segmentSize;
+    }
     this.writeStateBatch();
   }
 
   /** Starts segment `seq` in the pending chunk: its header now, its file at the next flush. */
   private newSegment(seq: number, firstIndex: number): SegmentFile {
     const header = encodeSegmentHeader(seq, firstIndex, this.enc.crc);
-    this.activeIsNew = true;
+    this.activeCreate = "file";
     this.activeHasData = false;
     this.enc.appendRaw(header.bytes);
     this.enc.crc = header.hcrc;
-    return { seq, firstIndex, path: join(this.walDir, segmentName(seq, firstIndex)), size: 0 };
+    const path = join(this.walDir, segmentName(seq, firstIndex));
+    return { seq, firstIndex, path, size: 0, allocated: 0 };
   }
 
   /** The batch every segment opens with: the current snapshot marker and hard state. */
@@ -422,6 +508,13 @@ async function removeSnapshotsExcept(
     }
   }
   return removed;
+}
+
+async function writeAll(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < bytes.length; ) {
+    const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, position + off);
+    off += bytesWritten;
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -6,6 +6,11 @@
 // and no intact record follows it anywhere in the file; recovery then discards it together with
 // the rest of its batch. Any other damage is corruption of data that was reported durable, and
 // reading stops with a StorageCorruptionError naming the file and offset.
+//
+// Segments are preallocated (zero-filled ahead, see file-storage.ts), so the newest one normally
+// ends in zeros: zeros from a batch boundary to the end of the file are the end of the log, not
+// damage. A record never starts with zeros (its type byte is non-zero), so this hides nothing;
+// zeros after part of a batch are still a torn batch.
 
 import { crc32 } from "node:zlib";
 import type { Entry, HardState } from "../raft/types.js";
@@ -45,6 +50,12 @@ export interface SegmentScan {
   torn: boolean;
 }
 
+/** True if buf[from..] is all zero bytes (the unused, preallocated rest of a segment). */
+export function isZeroTail(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
 /**
  * True if a segment file holds no header at all: created but crashed before its first write
  * reached the disk (the header is written in one sector-sized piece, so it is all or nothing).
@@ -63,6 +74,9 @@ export function scanSegment(path: string, buf: Buffer, isLast: boolean): Segment
   let batch: DecodedBatch = { path, offset: off };
   let batchCrc = crc;
   while (off < buf.length) {
+    if (isLast && off === batch.offset && buf[off] === 0 && isZeroTail(buf, off)) {
+      return { header, batches, end: off, crc, torn: false };
+    }
     const rec = checkRecord(buf, off, crc);
     if (typeof rec === "string") {
       if (isLast && !intactRecordAfter(buf, off, crc)) {

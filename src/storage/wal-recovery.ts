@@ -16,6 +16,8 @@ export interface SegmentFile {
   path: string;
   /** Bytes durably written. */
   size: number;
+  /** Length of the file: more than `size` when its zero-filled rest is preallocated. */
+  allocated: number;
 }
 
 export interface RecoveredWal {
@@ -43,7 +45,7 @@ export async function recoverWal(
   const segments: SegmentFile[] = [];
   for (const name of (await readdir(walDir)).sort()) {
     const parsed = parseSegmentName(name);
-    if (parsed) segments.push({ ...parsed, path: join(walDir, name), size: 0 });
+    if (parsed) segments.push({ ...parsed, path: join(walDir, name), size: 0, allocated: 0 });
   }
   const batches: DecodedBatch[] = [];
   let crc = 0;
@@ -84,6 +86,7 @@ export async function recoverWal(
       );
     }
     seg.size = scan.end;
+    seg.allocated = scan.torn ? scan.end : buf.length;
     crc = scan.crc;
     lastHasBatch = scan.batches.length > 0;
     for (const b of scan.batches) batches.push(b);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -21,8 +21,10 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-// Small segments, so the conformance suite also exercises rolling.
+// Small segments, so the conformance suite also exercises rolling (and preallocated spares).
 const SMALL = { segmentSize: 4096 };
+// Files that grow with every write: their size is exactly the bytes written.
+const GROWING = { segmentSize: 4096, preallocate: false };
 
 runStorageSuite("FileStorage", async () => {
   const dir = await tempDir();
@@ -36,7 +38,10 @@ runStorageSuite("FileStorage", async () => {
 });
 
 async function segmentFiles(dir: string): Promise<string[]> {
-  return (await readdir(join(dir, "wal"))).sort().map((n) => join(dir, "wal", n));
+  return (await readdir(join(dir, "wal")))
+    .filter((n) => n.endsWith(".wal")) // not the preallocated spare
+    .sort()
+    .map((n) => join(dir, "wal", n));
 }
 
 /** Writes and syncs each batch into a new store; returns the last segment's size after each. */
@@ -63,6 +68,16 @@ async function reopenAndLoad(dir: string) {
   }
 }
 
+/** Overwrites `path` with zeros from `from` to `to` (extending it if shorter). */
+async function zeroFrom(path: string, from: number, to: number): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    await fh.write(Buffer.alloc(to - from), 0, to - from, from);
+  } finally {
+    await fh.close();
+  }
+}
+
 function appendBatches(sizes: number[]): WriteBatch[] {
   let next = 1;
   return sizes.map((n) => {
@@ -84,7 +99,7 @@ describe("FileStorage recovery from a torn tail", () => {
           // 300-byte entries in 4 KiB segments: longer histories span several segments.
           const batches = appendBatches(sizes);
           for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
-          const s = await FileStorage.open(dir, SMALL);
+          const s = await FileStorage.open(dir, GROWING);
           await s.load();
           const at: { path: string; size: number }[] = []; // newest segment after each sync
           for (const b of batches) {
@@ -99,6 +114,56 @@ describe("FileStorage recovery from a torn tail", () => {
           await truncate(newest, cut);
           const kept = at.filter((a) => a.path < newest || a.size <= cut).length;
           const loaded = await reopenAndLoad(dir);
+          assert.deepEqual(loaded, expected(batches.slice(0, kept)), `cut=${cut} of ${newest}`);
+          // The repaired log takes new writes, and they survive the next restart.
+          const more = { entries: entries(kept > 0 ? 2 : 1, 3, 9), hardState: hardState(9) };
+          const r = await FileStorage.open(dir, SMALL);
+          await r.load();
+          r.write(more);
+          await r.sync();
+          await r.close();
+          assert.deepEqual(await reopenAndLoad(dir), expected([...batches.slice(0, kept), more]));
+          await rm(dir, { recursive: true, force: true });
+        },
+      ),
+      { seed, numRuns: 30 },
+    );
+  });
+
+  it("zeros from anywhere in a preallocated newest segment lose only the batches past them", async () => {
+    // What a crash leaves in a zero-filled segment: the bytes after the last sync are zero (or
+    // partly written, as in the test above), and the file keeps its preallocated length.
+    const seed = testSeed("FileStorage zero tail");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 12 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        async (sizes, cutAt) => {
+          const dir = await tempDir();
+          // 300-byte entries in 4 KiB segments: longer histories span several segments.
+          const batches = appendBatches(sizes);
+          for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
+          const s = await FileStorage.open(dir, GROWING);
+          await s.load();
+          const at: { path: string; size: number }[] = []; // newest segment after each sync
+          for (const b of batches) {
+            s.write(b);
+            await s.sync();
+            const path = (await segmentFiles(dir)).at(-1) as string;
+            at.push({ path, size: (await stat(path)).size });
+          }
+          await s.close();
+          const newest = (at.at(-1) as { path: string }).path;
+          const cut = Math.floor(cutAt * (await stat(newest)).size);
+          const size = (await stat(newest)).size;
+          await zeroFrom(newest, cut, size + 4096);
+          const kept = at.filter((a) => a.path < newest || a.size <= cut).length;
+          const o = await FileStorage.open(dir);
+          const loaded = await o.load();
+          await o.close();
+          // Zeros at a batch boundary are the end of the log, not something to repair.
+          const atBoundary = at.some((a) => a.path === newest && a.size === cut);
+          if (atBoundary) assert.deepEqual(o.repairs, [], `cut=${cut}`);
           assert.deepEqual(loaded, expected(batches.slice(0, kept)), `cut=${cut} of ${newest}`);
           // The repaired log takes new writes, and they survive the next restart.
           const more = { entries: entries(kept > 0 ? 2 : 1, 3, 9), hardState: hardState(9) };
@@ -336,6 +401,74 @@ describe("FileStorage snapshot files", () => {
       assert.equal(err.path, file);
       return true;
     });
+  });
+});
+
+describe("FileStorage preallocated segments", () => {
+  const data = new Uint8Array(200).fill(7);
+  /** Writes synced batches until a zero-filled spare has become the newest segment. */
+  async function untilPreallocated(dir: string): Promise<WriteBatch[]> {
+    const s = await FileStorage.open(dir, SMALL);
+    await s.load();
+    const batches: WriteBatch[] = [];
+    for (let i = 1; i <= 500; i++) {
+      const b = { entries: [{ index: i, term: 1, type: "normal" as const, data }] };
+      batches.push(b);
+      s.write(b);
+      await s.sync();
+      const files = await segmentFiles(dir);
+      if (files.length >= 3 && (await stat(files.at(-1) as string)).size === 4096) break;
+    }
+    await s.close();
+    return batches;
+  }
+
+  it("only the newest segment ends in zeros, and recovery reads them as the end of the log", async () => {
+    const dir = await tempDir();
+    const batches = await untilPreallocated(dir);
+    const files = await segmentFiles(dir);
+    assert.ok(files.length >= 3, `expected a roll into the spare, got ${files.length} segments`);
+    assert.equal((await stat(files.at(-1) as string)).size, 4096, "the newest is preallocated");
+    for (const f of files.slice(0, -1)) {
+      // A record's crc ends the data; four zero bytes there would be the zero-filled rest.
+      const tail = (await readFile(f)).subarray(-4);
+      assert.ok(
+        tail.some((x) => x !== 0),
+        `${f} was truncated to its data (no zero tail)`,
+      );
+    }
+    const s = await FileStorage.open(dir, SMALL);
+    assert.deepEqual(s.repairs, []);
+    assert.deepEqual(await s.load(), expected(batches));
+    const more = { entries: entries(batches.length + 1, batches.length + 3, 1) };
+    s.write(more);
+    await s.sync();
+    await s.close();
+    assert.deepEqual(await reopenAndLoad(dir), expected([...batches, more]));
+  });
+
+  it("refuses zeros after the data of a segment that is not the last one", async () => {
+    const dir = await tempDir();
+    await untilPreallocated(dir);
+    const first = (await segmentFiles(dir))[0] as string;
+    const size = (await stat(first)).size;
+    await zeroFrom(first, size, size + 512);
+    await assert.rejects(reopenAndLoad(dir), (err) => {
+      assert.ok(err instanceof StorageCorruptionError, String(err));
+      assert.equal(err.path, first);
+      return true;
+    });
+  });
+
+  it("deletes a spare left behind by an earlier run", async () => {
+    const dir = await tempDir();
+    await writeSynced(dir, [{ entries: entries(1, 3, 1) }]);
+    const spare = join(dir, "wal", "spare.wal.tmp");
+    await writeFile(spare, "not zeros");
+    const s = await FileStorage.open(dir);
+    assert.deepEqual(await s.load(), expected([{ entries: entries(1, 3, 1) }]));
+    await s.close();
+    await assert.rejects(stat(spare), { code: "ENOENT" });
   });
 });
 
