@@ -1,7 +1,8 @@
 // The KV HTTP API (design.md, "The KV service contract"), served by every node. Writes go
 // through RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the
 // local state machine. A follower that gets NotLeaderError forwards the request to the leader
-// it knows and relays the answer, so clients may talk to any node.
+// it knows and relays the answer, so clients may talk to any node: writes in batches
+// (forward-batch.ts), reads one by one.
 //
 // Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
 // 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),
@@ -21,6 +22,14 @@ import {
 } from "../node/errors.js";
 import type { NodeId } from "../raft/types.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
+import {
+  encodeAnswers,
+  FORWARD_PATH,
+  type ForwardAnswer,
+  MAX_FORWARD_BODY,
+  parseForwardBatch,
+  WriteForwarder,
+} from "./forward-batch.js";
 import type { KvMetrics, Route } from "./metrics.js";
 import { type KvResult, type KvStateMachine, MAX_VALUE_BYTES } from "./state-machine.js";
 
@@ -101,6 +110,10 @@ interface Ctx {
   start: number;
   /** The request body, kept so a follower can forward it. */
   body: Buffer;
+  /** The write this request proposes, kept so a follower can forward it in a batch. */
+  cmd?: KvCommand;
+  /** Set for one item of a forwarded batch: where its answer goes instead of `res`. */
+  reply?: (a: ForwardAnswer) => void;
 }
 
 export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
@@ -109,10 +122,18 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   const timeoutMs = opts.requestTimeoutMs;
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? 10_000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const forwarder = new WriteForwarder({
+    agent,
+    from: String(id),
+    headerName: FORWARDED_HEADER,
+    timeoutMs: forwardTimeoutMs,
+  });
 
   function send(ctx: Ctx, status: number, body: Buffer | string, type: string) {
     const { res } = ctx;
-    if (!res.headersSent) {
+    if (ctx.reply) {
+      ctx.reply({ status, type, body: typeof body === "string" ? Buffer.from(body) : body });
+    } else if (!res.headersSent) {
       res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
       res.end(body);
     }
@@ -190,6 +211,10 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       return fail(ctx, 503, "leader address unknown; retry later");
     }
     metrics?.forwarded(ctx.route);
+    if (ctx.cmd) {
+      const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type);
+      return void forwarder.forward(target, ctx.cmd).then(done);
+    }
     const headers: http.OutgoingHttpHeaders = {
       [FORWARDED_HEADER]: String(id),
       "content-length": ctx.body.length,
@@ -282,6 +307,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function propose(ctx: Ctx, cmd: KvCommand) {
+    ctx.cmd = cmd;
     settle(
       ctx,
       () => service.propose(encodeCommand(cmd), timeoutMs),
@@ -303,7 +329,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     p.then(then, (err) => serviceError(ctx, err)).catch((err) => {
       logger?.error({ err, route: ctx.route }, "unexpected error answering a KV request");
-      if (!ctx.res.headersSent) fail(ctx, 500, "internal error");
+      if (ctx.reply || !ctx.res.headersSent) fail(ctx, 500, "internal error");
       else ctx.res.destroy();
     });
   }
@@ -393,6 +419,35 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  /**
+   * Leader side of forward-batch.ts: proposes every write of a follower's batch and answers
+   * once each has its answer. Only forwarded requests may use it (anything else gets 404).
+   */
+  function forwardedBatch(ctx: Ctx) {
+    const { req } = ctx;
+    if (req.headers[FORWARDED_HEADER] === undefined) {
+      return fail(ctx, 404, `no route for ${FORWARD_PATH}`);
+    }
+    if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
+    req.on("error", () => {});
+    readBody(ctx, MAX_FORWARD_BODY, (body) => {
+      if (body === null) return tooLarge(ctx, "forwarded batch is too large");
+      const cmds = parseForwardBatch(body, now());
+      if (typeof cmds === "string") return fail(ctx, 400, cmds);
+      const answers: ForwardAnswer[] = new Array(cmds.length);
+      let missing = cmds.length;
+      for (const [i, cmd] of cmds.entries()) {
+        const reply = (a: ForwardAnswer) => {
+          if (answers[i] !== undefined) return;
+          answers[i] = a;
+          if (--missing === 0) send(ctx, 200, encodeAnswers(answers), "application/msgpack");
+        };
+        const route: Route = cmd.op === "del" ? "delete" : cmd.op;
+        propose({ req, res: ctx.res, route, start: ctx.start, body: EMPTY, reply }, cmd);
+      }
+    });
+  }
+
   function handler(req: IncomingMessage, res: ServerResponse) {
     const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
     const url = req.url ?? "/";
@@ -402,6 +457,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     try {
       if (path.startsWith("/v1/kv/")) return keyRoute(ctx, path.slice(7), query);
       if (path === "/v1/kv") return listRoute(ctx, query);
+      if (path === FORWARD_PATH) return forwardedBatch(ctx);
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
