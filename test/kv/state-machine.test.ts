@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { Packr } from "msgpackr";
 import { decodeCommand, encodeCommand, type KvCommand } from "../../src/kv/commands.js";
 import {
   type KvResult,
@@ -270,6 +271,36 @@ describe("KvStateMachine", () => {
       }),
       { seed, numRuns: 200 },
     );
+  });
+
+  it("the hand-encoded snapshot is plain msgpack: keys, values and sessions decode as written", () => {
+    const sm = new KvStateMachine();
+    const keys = ["a", "é/ü", "z", "😀 emoji", "k".repeat(1024)];
+    for (const [i, key] of keys.entries()) {
+      const value = i === 0 ? b("") : b(`v${i}-${"x".repeat(i * 100)}`);
+      sm.apply(
+        entry({ op: "put", key, ts: T0 + i, value, session: { clientId: `c${i}`, requestId: 1 } }),
+      );
+    }
+    const generic = new Packr({ useRecords: false, mapsAsObjects: true });
+    const [version, clock, ks, vs, sessions] = generic.unpack(sm.snapshot()) as unknown[];
+    assert.equal(version, 1);
+    assert.equal(clock, T0 + keys.length - 1);
+    assert.deepEqual(
+      ks,
+      [...keys].sort((x, y) => Buffer.compare(b(x), b(y))),
+    );
+    for (const [i, k] of (ks as string[]).entries()) {
+      assert.deepEqual(
+        Buffer.from((vs as Uint8Array[])[i] as Uint8Array),
+        Buffer.from(sm.get(k) ?? []),
+      );
+    }
+    assert.equal((sessions as unknown[]).length, keys.length);
+    const copy = new KvStateMachine();
+    copy.restore(sm.snapshot());
+    assert.deepEqual(copy.list("", 100), sm.list("", 100));
+    assert.equal(copy.sessionCount, keys.length);
   });
 
   it("refuses a snapshot of an unknown version", () => {
