@@ -30,7 +30,7 @@ after(() => {
 
 const wc = join(EXAMPLES, "wc.ts");
 
-describe("mr usage errors", () => {
+describe("mr usage errors", { timeout: 240_000 }, () => {
   const inputs = makeInputs(tempDir(), 1, 5);
   const cases: [string, string[], RegExp][] = [
     [
@@ -120,7 +120,9 @@ describe("mr usage errors", () => {
   });
 });
 
-describe("mr bad apps fail the job (exit 1) with an error naming app, task and input", () => {
+describe("mr bad apps fail the job (exit 1) with an error naming app, task and input", {
+  timeout: 240_000,
+}, () => {
   const dir = tempDir();
   const inputs = makeInputs(dir, 1, 5);
   const cases: [string, RegExp][] = [
@@ -162,7 +164,7 @@ describe("mr bad apps fail the job (exit 1) with an error naming app, task and i
   }
 });
 
-describe("mr coordinator and worker lifecycles", () => {
+describe("mr coordinator and worker lifecycles", { timeout: 240_000 }, () => {
   it("a worker that finds no coordinator gives up with exit 3", async () => {
     const port = await freePort();
     const w = startWorker(`127.0.0.1:${port}`, wc, ["--connect-timeout", "1s"]);
@@ -231,7 +233,7 @@ describe("mr coordinator and worker lifecycles", () => {
   });
 });
 
-describe("mr without a shared filesystem", () => {
+describe("mr without a shared filesystem", { timeout: 240_000 }, () => {
   it("a worker that cannot read the input paths gets the inputs from the coordinator", async () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 3, 50).map((f) => f.slice(dir.length + 1)); // relative to dir
@@ -255,7 +257,7 @@ describe("mr without a shared filesystem", () => {
   });
 });
 
-describe("mr fault tolerance", () => {
+describe("mr fault tolerance", { timeout: 240_000 }, () => {
   it("a backup copy takes over from a straggler", async () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 4, 40);

@@ -20,13 +20,14 @@ import {
   tempDir,
   waitFor,
 } from "./helpers.js";
+import { SEED } from "./seed.js";
 
 after(() => {
   killAll();
   removeTempDirs();
 });
 
-describe("mr lab: results", () => {
+describe("mr lab: results", { timeout: 240_000 }, () => {
   const inputs = makeInputs(tempDir(), 4);
 
   it("wc (TypeScript app, 2 workers, 3 reduce tasks) equals mr seq", async () => {
@@ -84,7 +85,7 @@ describe("mr lab: results", () => {
   });
 });
 
-describe("mr examples", () => {
+describe("mr examples", { timeout: 240_000 }, () => {
   const inputs = makeInputs(tempDir(), 3);
 
   it("sort: range partitions concatenate into one sorted output, equal to seq", async () => {
@@ -130,7 +131,7 @@ describe("mr examples", () => {
   });
 });
 
-describe("mr lab: parallelism and exactly-once", () => {
+describe("mr lab: parallelism and exactly-once", { timeout: 240_000 }, () => {
   it("map tasks run in parallel on two workers", async () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 2, 5);
@@ -235,63 +236,76 @@ describe("mr lab: parallelism and exactly-once", () => {
   });
 });
 
-describe("mr lab: crashes", () => {
-  it("output equals seq while apps crash, exit and hang and workers keep restarting", async () => {
-    const dir = tempDir();
-    const inputs = makeInputs(dir, 5, 20);
-    const out = tempDir();
-    const app = join(APPS, "crash.mjs");
-    const c = await startCoordinator([
-      "--reduce",
-      "3",
-      "--out",
-      out,
-      "--task-timeout",
-      "1s",
-      ...inputs,
-    ]);
-    let coordinatorDone = false;
-    void c.proc.exited.then(() => {
-      coordinatorDone = true;
-    });
-    // Keep three workers running: restart each one that dies, until the job is over. A worker
-    // started just as the coordinator exits would look for it for a while: it is killed.
-    const running = new Set<ReturnType<typeof startWorker>>();
-    const keepAlive = async () => {
-      while (!coordinatorDone) {
-        const w = startWorker(c.addr, app, ["--log-level", "error", "--connect-timeout", "2s"]);
-        running.add(w);
-        await w.exited;
-        running.delete(w);
-      }
-    };
-    const lanes = [keepAlive(), keepAlive(), keepAlive()];
-    await waitFor(() => coordinatorDone, 90_000, "the crash job to finish");
-    for (const w of running) w.child.kill("SIGKILL");
-    await Promise.all(lanes);
-    assert.equal(await c.proc.exited, 0, c.proc.stderr());
-    assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));
-  });
+describe("mr lab: crashes", { timeout: 240_000 }, () => {
+  const crashSeed = String(SEED);
+  // A timeout turns a hang into a failure that names the seed.
+  const limit = { timeout: 150_000 };
 
-  it("mr run replaces worker processes that die", async () => {
+  it(
+    "output equals seq while apps crash, exit and hang and workers keep restarting",
+    limit,
+    async () => {
+      const dir = tempDir();
+      const inputs = makeInputs(dir, 5, 20);
+      const out = tempDir();
+      const app = join(APPS, "crash.mjs");
+      const c = await startCoordinator([
+        "--reduce",
+        "3",
+        "--out",
+        out,
+        "--task-timeout",
+        "1s",
+        ...inputs,
+      ]);
+      let coordinatorDone = false;
+      void c.proc.exited.then(() => {
+        coordinatorDone = true;
+      });
+      // Keep three workers running: restart each one that dies, until the job is over. A worker
+      // started just as the coordinator exits would look for it for a while: it is killed.
+      const running = new Set<ReturnType<typeof startWorker>>();
+      const keepAlive = async () => {
+        while (!coordinatorDone) {
+          const w = startWorker(c.addr, app, ["--log-level", "error", "--connect-timeout", "2s"], {
+            MR_CRASH_SEED: crashSeed,
+          });
+          running.add(w);
+          await w.exited;
+          running.delete(w);
+        }
+      };
+      const lanes = [keepAlive(), keepAlive(), keepAlive()];
+      await waitFor(() => coordinatorDone, 90_000, "the crash job to finish");
+      for (const w of running) w.child.kill("SIGKILL");
+      await Promise.all(lanes);
+      assert.equal(await c.proc.exited, 0, c.proc.stderr());
+      assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));
+    },
+  );
+
+  it("mr run replaces worker processes that die", limit, async () => {
     const inputs = makeInputs(tempDir(), 3, 20);
     const out = tempDir();
     const app = join(APPS, "crash.mjs");
-    const p = runCli([
-      "mr",
-      "run",
-      "--app",
-      app,
-      "--workers",
-      "2",
-      "--reduce",
-      "2",
-      "--task-timeout",
-      "1s",
-      "--out",
-      out,
-      ...inputs,
-    ]);
+    const p = runCli(
+      [
+        "mr",
+        "run",
+        "--app",
+        app,
+        "--workers",
+        "2",
+        "--reduce",
+        "2",
+        "--task-timeout",
+        "1s",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { MR_CRASH_SEED: crashSeed },
+    );
     assert.equal(await p.exited, 0, p.stderr());
     assert.deepEqual(outputLines(out), await seqLines(app, inputs, { MR_CRASH: "0" }));
   });
