@@ -117,15 +117,19 @@ export async function downloadTo(
 }
 
 /** PUTs a file as the body and returns the parsed JSON reply. */
-export async function uploadFile(url: string, path: string): Promise<unknown> {
+export async function uploadFile(
+  url: string,
+  path: string,
+  onBytes?: (n: number) => void,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: "PUT", agent, timeout: 60_000 });
     req.on("response", (res) => jsonReply(url, res).then(resolve, reject));
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
     req.on("error", (err) => reject(new HttpError(0, `${url}: ${err.message}`)));
-    pipeline(createReadStream(path), req).catch((err: Error) =>
-      reject(new HttpError(0, `${url}: ${err.message}`)),
-    );
+    const file = createReadStream(path);
+    if (onBytes) file.on("data", (chunk) => onBytes(chunk.length));
+    pipeline(file, req).catch((err: Error) => reject(new HttpError(0, `${url}: ${err.message}`)));
   });
 }
 

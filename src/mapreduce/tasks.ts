@@ -219,7 +219,12 @@ export async function runReduceTask(
     for (const [k, v] of Object.entries(counters)) query.set(k, String(v));
     let reply: unknown;
     try {
-      reply = await uploadFile(`${ctx.coordinatorUrl}/v1/output/${a.attempt}?${query}`, outPath);
+      // Moving bytes is progress too: a large output on a slow link is not a stalled task.
+      reply = await uploadFile(
+        `${ctx.coordinatorUrl}/v1/output/${a.attempt}?${query}`,
+        outPath,
+        ctx.progress,
+      );
     } catch (err) {
       throw new FetchError(undefined, `cannot upload the output: ${(err as Error).message}`);
     }
