@@ -24,7 +24,7 @@ const live = new Set<ChildProcess>();
 
 export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, TMPDIR: sandbox, ...env },
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -53,6 +53,10 @@ export function killAll(): void {
 }
 
 const dirs: string[] = [];
+// Children get their own TMPDIR inside it: the scratch directories of workers a test kills
+// with SIGKILL (which cannot clean up) go away with the test's temp dirs.
+const sandbox = tempDir("mr-test-tmp-");
+
 export function tempDir(prefix = "mr-test-"): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
