@@ -1,11 +1,10 @@
 // `raftwork kv serve` (one replicated KV node) and `raftwork kv cluster` (a local cluster of
-// them). Flags are validated here, at the boundary; the runtime lives in src/node.
+// them). Flags are validated here, at the boundary; the runtime lives in src/node and is
+// imported by the action that runs it, so other commands (and --help) never load it.
 
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type ClusterOptions, startCluster } from "../node/cluster.js";
+import type { ClusterOptions } from "../node/cluster.js";
 import type { Member } from "../node/data-dir.js";
-import { serveNode } from "../node/serve.js";
-import { timingFor } from "../node/timing.js";
 import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 
@@ -42,7 +41,8 @@ function parseLogLevel(text: string): string {
   return text;
 }
 
-function checkTiming(electionTimeout: number, heartbeat: number): void {
+async function checkTiming(electionTimeout: number, heartbeat: number): Promise<void> {
+  const { timingFor } = await import("../node/timing.js");
   const t = timingFor(electionTimeout, heartbeat);
   if (!t.ok) throw new CliExit(EXIT_USAGE, `--heartbeat: ${t.error}`);
 }
@@ -107,7 +107,8 @@ export function registerKvServerCommands(kv: Command): void {
       if (!o.peers.some((p) => p.id === o.id)) {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
       }
-      checkTiming(o.electionTimeout, o.heartbeat);
+      await checkTiming(o.electionTimeout, o.heartbeat);
+      const { serveNode } = await import("../node/serve.js");
       const result = await serveNode({
         id: o.id,
         members: o.peers,
@@ -146,7 +147,7 @@ export function registerKvServerCommands(kv: Command): void {
         walkthrough?: boolean;
       },
     ) => {
-      checkTiming(o.electionTimeout, o.heartbeat);
+      await checkTiming(o.electionTimeout, o.heartbeat);
       const ranges = [o.raftPortBase, o.httpPortBase].map((b) => [b + 1, b + o.nodes]);
       const [r, h] = ranges as [[number, number], [number, number]];
       if (r[0] <= h[1] && h[0] <= r[1]) {
@@ -175,6 +176,7 @@ export function registerKvServerCommands(kv: Command): void {
         startTimeoutMs: 30_000,
       };
       process.stderr.write(`starting ${o.nodes} nodes (data in ${o.data}) ...\n`);
+      const { startCluster } = await import("../node/cluster.js");
       const started = await startCluster(opts);
       if (!started.ok) throw new CliExit(EXIT_FAILED, started.error);
       const cluster = started.value;

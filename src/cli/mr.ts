@@ -1,23 +1,16 @@
 // `raftwork mr coordinator|worker|run|seq`: the MapReduce commands (design.md, "The MapReduce
 // contract"). Flags are validated here, at the boundary; the engine lives in src/mapreduce.
+// Each action imports only the engine modules it runs (and pino, cli-progress) when it starts:
+// a worker process never loads the coordinator, and --help loads none of them.
 
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import cliProgress from "cli-progress";
+import type { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
-import pino, { type Logger } from "pino";
-import {
-  AppError,
-  type Coordinator,
-  checkInputs,
-  type JobResult,
-  LocalWorkers,
-  prepareOutDir,
-  runSequential,
-  runWorker,
-  startCoordinator,
-  UsageError,
-} from "../mapreduce/index.js";
+import type { Logger } from "pino";
+import { AppError } from "../mapreduce/app.js";
+import type { Coordinator, JobResult } from "../mapreduce/coordinator.js";
+import { checkInputs, prepareOutDir, UsageError } from "../mapreduce/output.js";
 import { type HostPort, parseDuration, parseHostPort, parseIntIn, parseSize } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
 
@@ -57,7 +50,7 @@ export function registerMr(program: Command): void {
   ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
     const tty = process.stderr.isTTY === true;
     // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
-    const log = logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
+    const log = await logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
     const c = await startJob(files, o, o.listen, log);
     log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
     await finishJob(c, o, tty);
@@ -104,6 +97,7 @@ export function registerMr(program: Command): void {
         logLevel: string;
       }) => {
         checkApp(o.app);
+        const { runWorker } = await import("../mapreduce/worker.js");
         const exit = await runWorker({
           coordinator: fmt(o.coordinator),
           appPath: resolve(o.app),
@@ -112,7 +106,7 @@ export function registerMr(program: Command): void {
           advertise: o.advertise ? fmt(o.advertise) : undefined,
           memoryBytes: o.memory,
           connectTimeoutMs: o.connectTimeout,
-          log: logger(o.logLevel),
+          log: await logger(o.logLevel),
         });
         if (exit.code !== 0)
           throw new CliExit(exit.code === 3 ? EXIT_UNAVAILABLE : EXIT_FAILED, exit.message);
@@ -128,8 +122,9 @@ export function registerMr(program: Command): void {
       .requiredOption("--workers <n>", "number of worker processes", parseIntIn(1, 256)),
   ).action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
     checkApp(o.app);
-    const log = logger(o.logLevel === "info" ? "warn" : o.logLevel);
+    const log = await logger(o.logLevel === "info" ? "warn" : o.logLevel);
     const c = await startJob(files, o, { host: "127.0.0.1", port: 0 }, log);
+    const { LocalWorkers } = await import("../mapreduce/local-workers.js");
     const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
     const workers = new LocalWorkers({
       count: o.workers,
@@ -186,6 +181,7 @@ export function registerMr(program: Command): void {
           prepareOutDir(o.out, o.overwrite === true);
         });
         const started = Date.now();
+        const { runSequential } = await import("../mapreduce/seq.js");
         try {
           const r = await runSequential({
             appPath: resolve(o.app),
@@ -243,6 +239,7 @@ async function startJob(
     prepareOutDir(o.out, o.overwrite === true);
     return inputs;
   });
+  const { startCoordinator } = await import("../mapreduce/coordinator.js");
   try {
     return await startCoordinator({
       host: listen.host,
@@ -263,9 +260,10 @@ async function startJob(
 
 /** Waits for the job, showing a progress bar on a TTY; prints a summary; fails with exit 1. */
 async function finishJob(c: Coordinator, o: JobFlags, tty: boolean): Promise<void> {
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: SingleBar | undefined;
   let timer: NodeJS.Timeout | undefined;
   if (tty) {
+    const cliProgress = (await import("cli-progress")).default;
     bar = new cliProgress.SingleBar(
       {
         format: "{phase} [{bar}] {value}/{total} tasks | {workers} workers | {duration_formatted}",
@@ -325,7 +323,8 @@ function usage<T>(f: () => T): T {
   }
 }
 
-function logger(level: string): Logger {
+async function logger(level: string): Promise<Logger> {
+  const pino = (await import("pino")).default;
   return pino({ level, base: undefined }, pino.destination(2));
 }
 
