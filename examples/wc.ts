@@ -9,7 +9,8 @@
 //
 // The scanner reads UTF-16 code units: ASCII letters are decided by arithmetic, anything else
 // by /\p{L}/u on its code point, cached for the Basic Multilingual Plane. The semantics are
-// exactly those of /\p{L}+/gu (maximal runs of Unicode letters), about five times faster.
+// exactly those of /\p{L}+/gu (maximal runs of Unicode letters); with the counting table
+// below, map takes about a third of the CPU time of matching the regex into a Map.
 //
 //   raftwork mr run --app examples/wc.ts --workers 2 --reduce 4 --out out input/*.txt
 
@@ -34,20 +35,86 @@ function letterAt(s: string, i: number): number {
 }
 
 export function map(_filename: string, contents: string): { key: string; value: string }[] {
-  const counts = new Map<string, number>();
+  const words = new WordCounter(contents);
   const n = contents.length;
   let i = 0;
   while (i < n) {
     const start = i;
-    for (let w = letterAt(contents, i); w !== 0; w = i < n ? letterAt(contents, i) : 0) i += w;
-    if (i === start) {
-      i++;
-      continue;
+    let h = FNV_OFFSET;
+    for (let w = letterAt(contents, i); w !== 0; w = i < n ? letterAt(contents, i) : 0) {
+      h = Math.imul(h ^ contents.charCodeAt(i), FNV_PRIME);
+      if (w === 2) h = Math.imul(h ^ contents.charCodeAt(i + 1), FNV_PRIME);
+      i += w;
     }
-    const word = contents.slice(start, i);
-    counts.set(word, (counts.get(word) ?? 0) + 1);
+    if (i === start) i++;
+    else words.add(h, start, i);
   }
-  return Array.from(counts, ([key, n]) => ({ key, value: String(n) }));
+  return words.pairs();
+}
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/**
+ * Counts the words of one text, each given as its range in the text and its FNV-1a hash
+ * (computed by the scanner as it goes). An open-addressing table over those ranges compares
+ * code units in place, so a word seen before costs no string allocation and no rehash: a
+ * string-keyed Map would allocate 13.5 M substrings for 12.5 MB of text, and GC them.
+ */
+class WordCounter {
+  private slots = new Int32Array(1 << 12).fill(-1);
+  private readonly hashes: number[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly counts: number[] = [];
+
+  constructor(private readonly text: string) {}
+
+  add(hash: number, start: number, end: number): void {
+    const mask = this.slots.length - 1;
+    for (let s = hash & mask; ; s = (s + 1) & mask) {
+      const k = this.slots[s] as number;
+      if (k === -1) {
+        this.slots[s] = this.hashes.length;
+        this.hashes.push(hash);
+        this.starts.push(start);
+        this.ends.push(end);
+        this.counts.push(1);
+        if (2 * this.hashes.length > mask) this.grow();
+        return;
+      }
+      if (this.hashes[k] === hash && this.same(k, start, end)) {
+        (this.counts[k] as number)++;
+        return;
+      }
+    }
+  }
+
+  pairs(): { key: string; value: string }[] {
+    return this.counts.map((n, k) => ({
+      key: this.text.slice(this.starts[k], this.ends[k]),
+      value: String(n),
+    }));
+  }
+
+  private same(k: number, start: number, end: number): boolean {
+    const at = this.starts[k] as number;
+    if ((this.ends[k] as number) - at !== end - start) return false;
+    for (let j = 0; j < end - start; j++)
+      if (this.text.charCodeAt(at + j) !== this.text.charCodeAt(start + j)) return false;
+    return true;
+  }
+
+  private grow(): void {
+    const slots = new Int32Array(this.slots.length * 2).fill(-1);
+    const mask = slots.length - 1;
+    this.hashes.forEach((hash, k) => {
+      let s = hash & mask;
+      while (slots[s] !== -1) s = (s + 1) & mask;
+      slots[s] = k;
+    });
+    this.slots = slots;
+  }
 }
 
 export function reduce(_key: string, values: string[]): string {
