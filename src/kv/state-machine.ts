@@ -35,6 +35,8 @@ interface SessionRecord {
 
 const OK: KvResult = Object.freeze({ kind: "ok" });
 const SNAPSHOT_VERSION = 1;
+/** Keys per slice of snapshotAsync(): about 1 ms of encoding between event-loop turns. */
+const SNAPSHOT_SLICE = 2048;
 // copyBuffers: restored values must not alias the snapshot buffer the caller may reuse.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
@@ -48,6 +50,10 @@ export class KvStateMachine implements StateMachine {
   private readonly sessions = new Map<string, SessionRecord>();
   /** The log's clock: the highest leader timestamp applied so far. */
   private clock = 0;
+  /** Old values of keys changed since snapshotAsync() started (null when none runs). */
+  private saved: Map<string, Uint8Array> | null = null;
+  /** Bumped by restore(): tells a running snapshotAsync() that its state is gone. */
+  private generation = 0;
 
   apply(entry: Entry): KvResult {
     const cmd = decodeCommand(entry.data);
@@ -92,6 +98,7 @@ export class KvStateMachine implements StateMachine {
         this.set(cmd.key, cmd.value);
         return OK;
       case "del":
+        this.save(cmd.key);
         if (this.data.delete(cmd.key)) this.keys.remove(cmd.key);
         return OK;
       case "append": {
@@ -113,6 +120,7 @@ export class KvStateMachine implements StateMachine {
   }
 
   private set(key: string, value: Uint8Array): void {
+    this.save(key);
     if (!this.data.has(key)) this.keys.insert(key);
     this.data.set(key, value);
   }
@@ -151,6 +159,44 @@ export class KvStateMachine implements StateMachine {
    * msgpack reader decodes the result; restore() uses msgpackr.
    */
   snapshot(): Uint8Array {
+    const w = this.startSnapshot((k) => this.data.get(k) as Uint8Array);
+    w.writeKeys(0, w.keys.length);
+    w.startValues();
+    w.writeValues(0, w.keys.length);
+    return w.finish();
+  }
+
+  /**
+   * The same bytes as snapshot() called now, encoded in slices of SNAPSHOT_SLICE keys that
+   * yield to the event loop in between, so that requests keep flowing while a large state is
+   * encoded. apply() may run meanwhile: the first change to a key after this call saves its old
+   * value (copy-on-write) for the encoder. Resolves with null if restore() replaced the state
+   * before the encoding finished. One at a time (the node runtime never overlaps them).
+   */
+  async snapshotAsync(): Promise<Uint8Array | null> {
+    const saved = new Map<string, Uint8Array>();
+    this.saved = saved;
+    const generation = this.generation;
+    const w = this.startSnapshot((k) => saved.get(k) ?? (this.data.get(k) as Uint8Array));
+    try {
+      const n = w.keys.length;
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < n; i += SNAPSHOT_SLICE) {
+          if (pass === 0) w.writeKeys(i, Math.min(n, i + SNAPSHOT_SLICE));
+          else w.writeValues(i, Math.min(n, i + SNAPSHOT_SLICE));
+          await new Promise((resolve) => setImmediate(resolve));
+          if (this.generation !== generation) return null;
+        }
+        if (pass === 0) w.startValues();
+      }
+      return w.finish();
+    } finally {
+      if (this.saved === saved) this.saved = null;
+    }
+  }
+
+  /** Sizes and starts a snapshot of the current state; `valueOf` gives each key's value. */
+  private startSnapshot(valueOf: (key: string) => Uint8Array) {
     const keys = [...this.keys.all()];
     const head = packr.pack(this.clock);
     const sessions = packr.pack(
@@ -158,33 +204,54 @@ export class KvStateMachine implements StateMachine {
     );
     // Upper bound: a UTF-16 code unit takes at most 3 bytes of UTF-8.
     let bound = 2 + head.length + 10 + sessions.length;
-    for (const k of keys) bound += 10 + 3 * k.length + (this.data.get(k) as Uint8Array).length;
+    for (const k of keys) bound += 10 + 3 * k.length + valueOf(k).length;
     const out = Buffer.allocUnsafe(bound);
     out[0] = 0x95; // fixarray of 5
     out[1] = SNAPSHOT_VERSION; // positive fixint
     let off = 2 + head.copy(out, 2);
     out[off] = 0xdd; // array32
     off = out.writeUInt32BE(keys.length, off + 1);
-    for (const k of keys) {
-      out[off] = 0xdb; // str32
-      const n = out.write(k, off + 5);
-      out.writeUInt32BE(n, off + 1);
-      off += 5 + n;
-    }
-    out[off] = 0xdd;
-    off = out.writeUInt32BE(keys.length, off + 1);
-    for (const k of keys) {
-      const v = this.data.get(k) as Uint8Array;
-      out[off] = 0xc6; // bin32
-      off = out.writeUInt32BE(v.length, off + 1);
-      out.set(v, off);
-      off += v.length;
-    }
-    off += sessions.copy(out, off);
-    return out.subarray(0, off);
+    return {
+      keys,
+      writeKeys(from: number, to: number): void {
+        for (let i = from; i < to; i++) {
+          out[off] = 0xdb; // str32
+          const n = out.write(keys[i] as string, off + 5);
+          out.writeUInt32BE(n, off + 1);
+          off += 5 + n;
+        }
+      },
+      startValues(): void {
+        out[off] = 0xdd;
+        off = out.writeUInt32BE(keys.length, off + 1);
+      },
+      writeValues(from: number, to: number): void {
+        for (let i = from; i < to; i++) {
+          const v = valueOf(keys[i] as string);
+          out[off] = 0xc6; // bin32
+          off = out.writeUInt32BE(v.length, off + 1);
+          out.set(v, off);
+          off += v.length;
+        }
+      },
+      finish(): Uint8Array {
+        off += sessions.copy(out, off);
+        return out.subarray(0, off);
+      },
+    };
+  }
+
+  /** Copy-on-write for snapshotAsync: keeps a key's value as of the snapshot's start. */
+  private save(key: string): void {
+    const saved = this.saved;
+    if (saved === null || saved.has(key)) return;
+    const v = this.data.get(key);
+    // A key absent at the start is not in the snapshot's key list: nothing to keep.
+    if (v !== undefined) saved.set(key, v);
   }
 
   restore(data: Uint8Array): void {
+    this.generation++; // an encoding snapshotAsync() gives up
     const snap = packr.unpack(data) as unknown;
     if (!Array.isArray(snap) || snap[0] !== SNAPSHOT_VERSION || snap.length !== 5) {
       throw new Error("KV snapshot: unsupported format or version");

@@ -12,6 +12,12 @@ export interface StateMachine {
   apply(entry: Entry): unknown;
   /** Serialize the whole state (called after applying up to some index). */
   snapshot(): Uint8Array;
+  /**
+   * Optional: the bytes snapshot() would return at the time of the call, produced without
+   * blocking the event loop for long; apply() may be called meanwhile and must not change the
+   * result. Resolves with null if restore() was called before it finished.
+   */
+  snapshotAsync?(): Promise<Uint8Array | null>;
   /** Replace the whole state with a snapshot's. */
   restore(data: Uint8Array): void;
 }

@@ -13,6 +13,10 @@
 //             (with rd.snapshot: restore it and apply only after the sync)
 //             advance(rd) ; maybe snapshot + compact
 //
+// A snapshot stays off the loop where the parts allow it: the state machine encodes it in
+// slices (snapshotAsync), the loop compacts the core with the result between Readys, and
+// storage writes its file before the WAL marker that names it (prepareSnapshot).
+//
 // Only one Ready is outstanding at a time. While its sync is in flight the core keeps taking
 // messages and proposals, so the next Ready carries everything that arrived meanwhile and is
 // persisted with one more sync: the fsync rate stays bounded however many proposals arrive.
@@ -87,8 +91,10 @@ export class RaftNode implements RaftService {
   private snapshotIndex: number;
   private scheduled = false;
   private running: Promise<void> | null = null;
-  /** A snapshot whose file is being written ahead of its WAL marker (at most one). */
+  /** A snapshot being encoded, or whose file is being written ahead of its marker (one). */
   private snapshotting: Promise<void> | null = null;
+  /** A snapshot snapshotAsync() finished, for the loop to compact the core with. */
+  private encodedSnapshot: { index: number; data: Uint8Array } | null = null;
   private stopped = false;
 
   /** Loads the durable state, restores the state machine and starts the node. */
@@ -241,9 +247,11 @@ export class RaftNode implements RaftService {
   }
 
   private async run(): Promise<void> {
+    await this.maybeCompact();
     this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
     while (!this.stopped && this.raw.hasReady()) {
       await this.handleReady(this.raw.ready());
+      await this.maybeCompact();
       await this.maybeSnapshot();
       this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
     }
@@ -335,12 +343,44 @@ export class RaftNode implements RaftService {
     this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
   }
 
+  /**
+   * Every snapshotEntries applied entries: snapshot the state machine, compact the core's log and
+   * persist the snapshot. Each slow step runs off the loop when the parts allow it: the state
+   * machine encodes in slices (snapshotAsync) and storage writes the file ahead of its WAL
+   * marker (prepareSnapshot); one snapshot is in flight at a time.
+   */
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
-    if (this.stopped || this.snapshotting || this.applied - this.snapshotIndex < every) return;
-    const data = this.options.stateMachine.snapshot();
-    const snapshot = this.raw.compact(this.applied, data);
-    this.snapshotIndex = this.applied;
+    if (this.stopped || this.snapshotting || this.encodedSnapshot) return;
+    if (this.applied - this.snapshotIndex < every) return;
+    const { stateMachine } = this.options;
+    const index = this.applied;
+    this.snapshotIndex = index;
+    if (!stateMachine.snapshotAsync) return this.compactAndPersist(index, stateMachine.snapshot());
+    this.snapshotting = stateMachine
+      .snapshotAsync()
+      .then((data) => {
+        // The core is compacted from the loop, between Readys (see run()).
+        if (data !== null && !this.stopped) this.encodedSnapshot = { index, data };
+        this.snapshotting = null;
+        this.schedule();
+      })
+      .catch((err: unknown) => {
+        this.snapshotting = null;
+        this.fail(err);
+      });
+  }
+
+  private async maybeCompact(): Promise<void> {
+    const encoded = this.encodedSnapshot;
+    if (encoded === null || this.stopped) return;
+    this.encodedSnapshot = null;
+    await this.compactAndPersist(encoded.index, encoded.data);
+  }
+
+  private async compactAndPersist(index: number, data: Uint8Array): Promise<void> {
+    // Ignored (null) if a snapshot from the leader covered `index` meanwhile.
+    const snapshot = this.raw.compact(index, data);
     if (snapshot === null) return;
     const { storage } = this.options;
     if (!storage.prepareSnapshot) return this.installSnapshot(snapshot);

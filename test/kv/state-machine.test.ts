@@ -303,6 +303,41 @@ describe("KvStateMachine", () => {
     assert.equal(copy.sessionCount, keys.length);
   });
 
+  it("snapshotAsync encodes the state of its start while writes keep being applied", async () => {
+    const sm = new KvStateMachine();
+    const put = (key: string, value: string) =>
+      sm.apply(entry({ op: "put", key, ts: T0, value: b(value) }));
+    // Enough keys for several slices, so applies land between them.
+    for (let i = 0; i < 5000; i++) put(`k${i}`, `v${i}`);
+    const want = Buffer.from(sm.snapshot());
+    const pending = sm.snapshotAsync();
+    put("k1", "changed");
+    put("k4999", "changed");
+    put("new", "x");
+    sm.apply(entry({ op: "del", key: "k2", ts: T0 }));
+    sm.apply(entry({ op: "append", key: "k3", ts: T0, value: b("+") }));
+    await new Promise((r) => setImmediate(r)); // the first slice is done
+    put("k4000", "changed after a slice");
+    sm.apply(entry({ op: "del", key: "k4001", ts: T0 }));
+    const got = await pending;
+    assert.ok(got !== null);
+    assert.deepEqual(Buffer.from(got), want);
+    assert.equal(Buffer.from(sm.get("k1") ?? []).toString(), "changed", "writes went on");
+    // A later snapshot sees them, and nothing of the old one's copy-on-write is kept.
+    const after = await sm.snapshotAsync();
+    assert.deepEqual(Buffer.from(after ?? []), Buffer.from(sm.snapshot()));
+  });
+
+  it("snapshotAsync gives up (null) when restore() replaces the state meanwhile", async () => {
+    const sm = new KvStateMachine();
+    for (let i = 0; i < 5000; i++)
+      sm.apply(entry({ op: "put", key: `k${i}`, ts: T0, value: b("v") }));
+    const other = new KvStateMachine();
+    const pending = sm.snapshotAsync();
+    sm.restore(other.snapshot());
+    assert.equal(await pending, null);
+  });
+
   it("refuses a snapshot of an unknown version", () => {
     const sm = new KvStateMachine();
     assert.throws(() => sm.restore(new Uint8Array([0x91, 0x63])), /unsupported/);

@@ -218,12 +218,17 @@ describe("RaftNode loop", () => {
     // Storage that writes snapshot files ahead (like FileStorage), held until released.
     class PreparingStorage extends GatedStorage {
       prepared: Snapshot[] = [];
+      held = true;
       release: () => void = () => {};
       prepareSnapshot(snap: Snapshot): Promise<void> {
         this.prepared.push(snap);
         this.events.push("prepare");
+        if (!this.held) return Promise.resolve();
         return new Promise((resolve) => {
-          this.release = resolve;
+          this.release = () => {
+            this.held = false; // later snapshots go through at once
+            resolve();
+          };
         });
       }
     }
@@ -246,6 +251,51 @@ describe("RaftNode loop", () => {
     storage.release();
     await waitFor(() => h.storage.writes.some((w) => w.snapshot), "the snapshot installed");
     assert.equal(h.storage.writes.find((w) => w.snapshot)?.snapshot?.metadata.index, 4);
+  });
+
+  it("encodes the snapshot off the loop and compacts at the index where it started", async () => {
+    // A state machine whose snapshotAsync() is held until released.
+    class SlowMachine extends ListMachine {
+      started: number[] = [];
+      held = true;
+      release: () => void = () => {};
+      snapshotAsync(): Promise<Uint8Array | null> {
+        const data = this.snapshot();
+        this.started.push(this.items.length);
+        if (!this.held) return Promise.resolve(data);
+        return new Promise((resolve) => {
+          this.release = () => {
+            this.held = false; // later snapshots go through at once
+            resolve(data);
+          };
+        });
+      }
+    }
+    const sm = new SlowMachine();
+    const h = await start({ stateMachine: sm, snapshotEntries: 3 });
+    h.core.becomeLeader(2);
+    const first = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
+    await waitFor(() => h.core.log.length === 4, "proposed");
+    h.core.commitTo(4);
+    await Promise.all(first);
+    await waitFor(() => sm.started.length === 1, "the snapshot being encoded");
+    // Meanwhile the loop applies more, and starts no second snapshot.
+    const more = ["e", "f", "g", "h"].map((s) => h.node.propose(utf8(s)));
+    await waitFor(() => h.core.log.length === 8, "proposed more");
+    h.core.commitTo(8);
+    await Promise.all(more);
+    assert.deepEqual(h.core.compactions, [], "nothing compacted before the encoding is done");
+    assert.equal(sm.started.length, 1);
+    sm.release();
+    await waitFor(() => h.core.compactions.length >= 1, "compaction");
+    assert.equal(
+      h.core.compactions[0],
+      4,
+      `at the index the snapshot was started at ${sm.started} ${h.core.compactions}`,
+    );
+    await waitFor(() => h.storage.writes.some((w) => w.snapshot), "the snapshot persisted");
+    const snap = h.storage.writes.find((w) => w.snapshot)?.snapshot;
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
   });
 
   it("restarts from storage: restores the state machine and hands the core the persisted state", async () => {
