@@ -14,6 +14,7 @@ import { checkInputs, prepareOutDir, UsageError } from "../mapreduce/output.js";
 import { type HostPort, parseDuration, parseHostPort, parseIntIn, parseSize } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
 
+const SPLIT_SIZE = "64MiB";
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const hostPort = (t: string) => parseHostPort(t);
 const hostPortOrZero = (t: string) => parseHostPort(t, true);
@@ -188,6 +189,7 @@ export function registerMr(program: Command): void {
             files,
             outDir: o.out,
             memoryBytes: o.memory,
+            splitSize: parseSize(SPLIT_SIZE),
           });
           process.stdout.write(
             `mr seq: done in ${seconds(Date.now() - started)}: ${files.length} files, ${r.inputBytes} input bytes, ${r.mapOutputPairs} map pairs, ${r.outputPairs} output lines in ${o.out}/mr-out-0; peak RSS ${mib(process.resourceUsage().maxRSS)} MiB\n`,
@@ -215,7 +217,7 @@ function jobFlags(cmd: Command): Command {
       "--split-size <size>",
       "split input files larger than this at line boundaries",
       parseSize,
-      parseSize("64MiB"),
+      parseSize(SPLIT_SIZE),
     )
     .option(
       "--memory <size>",

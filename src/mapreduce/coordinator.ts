@@ -3,15 +3,7 @@
 // resolves `done` once the job succeeded or failed. An optional second server (--http) answers
 // GET /status with the job's counters as JSON.
 
-import {
-  closeSync,
-  createReadStream,
-  createWriteStream,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -30,7 +22,7 @@ import {
   TaskRequest,
 } from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
-import { planSplits } from "./split.js";
+import { planSplits, readFileAt } from "./split.js";
 
 export interface CoordinatorOptions {
   host: string;
@@ -71,17 +63,8 @@ function heartbeatInterval(taskTimeoutMs: number): number {
 export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   const started = Date.now();
   const heartbeatMs = heartbeatInterval(opts.taskTimeoutMs);
-  const readAt = (path: string, position: number, length: number) => {
-    const fd = openSync(path, "r");
-    try {
-      const buf = Buffer.alloc(length);
-      return buf.subarray(0, readSync(fd, buf, 0, length, position));
-    } finally {
-      closeSync(fd);
-    }
-  };
   const info = new Map(opts.inputs.map((i) => [i.path, i]));
-  const splits = planSplits(opts.inputs, opts.splitSize, readAt).map((s) => {
+  const splits = planSplits(opts.inputs, opts.splitSize, readFileAt).map((s) => {
     const i = info.get(s.path) as InputInfo;
     return { ...s, size: i.size, mtimeMs: i.mtimeMs };
   });

@@ -24,6 +24,18 @@ export interface GrouperOptions {
 export const KEY_OVERHEAD = 96;
 export const VALUE_OVERHEAD = 24;
 
+/**
+ * `s`, stored apart from any larger string. V8 represents a substring of 13 or more code
+ * units as a view into its parent (a "sliced string"), so an app's key sliced out of its
+ * input would keep the whole input alive for as long as the key is grouped: memory would grow
+ * with the input instead of staying within the budget. Concatenating and slicing again makes
+ * V8 copy the characters into a new string of the key's own size (pure string operations, so
+ * the value is unchanged whatever the engine does).
+ */
+export function detach(s: string): string {
+  return s.length < 13 ? s : ` ${s}`.slice(1);
+}
+
 export class SortingGrouper {
   private groups = new Map<string, string[]>();
   private bytes = 0;
@@ -42,8 +54,9 @@ export class SortingGrouper {
   addGroup(key: string, values: string[]): void {
     this.values += values.length;
     const have = this.groups.get(key);
+    for (let i = 0; i < values.length; i++) values[i] = detach(values[i] as string);
     if (have === undefined) {
-      this.groups.set(key, values);
+      this.groups.set(detach(key), values);
       this.bytes += KEY_OVERHEAD + 2 * key.length;
     } else {
       for (const v of values) have.push(v);

@@ -1,20 +1,24 @@
 // The sequential reference runner (`raftwork mr seq`): one process, one pass, no combiner,
-// every file mapped whole, all pairs grouped under the same memory budget (spilling sorted
+// files mapped in the same line-aligned splits as a distributed job's (so no map call holds
+// more than one split of text, however large the file), all pairs grouped under the same memory budget (spilling sorted
 // runs if needed), reduced in UTF-8 key order into DIR/mr-out-0. Distributed runs are checked
 // against it, so it shares the building blocks but none of the distributed machinery.
 
-import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError, errorText, loadApp, runMap, runReduce } from "./app.js";
 import { SortingGrouper } from "./grouper.js";
 import { LineWriter, outputName } from "./output.js";
+import { planSplits, readFileAt } from "./split.js";
 
 export interface SeqOptions {
   appPath: string;
   files: readonly string[];
   outDir: string;
   memoryBytes: number;
+  /** Files larger than this are mapped in pieces cut at line boundaries. */
+  splitSize: number;
 }
 
 export interface SeqResult {
@@ -41,11 +45,15 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
   const tmp = join(opts.outDir, `.${outputName(0)}.seq.tmp`);
   try {
     let inputBytes = 0;
-    for (const file of opts.files) {
-      const contents = readFileSync(file);
+    const inputs = opts.files.map((path) => ({ path, size: statSync(path).size }));
+    const sizes = new Map(inputs.map((i) => [i.path, i.size]));
+    for (const s of planSplits(inputs, opts.splitSize, readFileAt)) {
+      const contents = readFileAt(s.path, s.start, s.end - s.start);
       inputBytes += contents.length;
-      await guard(`map (input ${file})`, () =>
-        runMap(app, file, contents.toString("utf8"), (k, v) => {
+      const whole = s.start === 0 && s.end === sizes.get(s.path);
+      const label = whole ? s.path : `${s.path} bytes ${s.start}-${s.end}`;
+      await guard(`map (input ${label})`, () =>
+        runMap(app, s.path, contents.toString("utf8"), (k, v) => {
           grouper.add(k, v);
           return undefined;
         }),
