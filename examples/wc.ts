@@ -41,8 +41,17 @@ export function map(_filename: string, contents: string): { key: string; value: 
   while (i < n) {
     const start = i;
     let h = FNV_OFFSET;
-    for (let w = letterAt(contents, i); w !== 0; w = i < n ? letterAt(contents, i) : 0) {
-      h = Math.imul(h ^ contents.charCodeAt(i), FNV_PRIME);
+    while (i < n) {
+      const c = contents.charCodeAt(i);
+      if (c < 128) {
+        if (((c | 32) - 97) >>> 0 >= 26) break;
+        h = Math.imul(h ^ c, FNV_PRIME);
+        i++;
+        continue;
+      }
+      const w = letterAt(contents, i);
+      if (w === 0) break;
+      h = Math.imul(h ^ c, FNV_PRIME);
       if (w === 2) h = Math.imul(h ^ contents.charCodeAt(i + 1), FNV_PRIME);
       i += w;
     }
@@ -59,60 +68,79 @@ const FNV_PRIME = 0x01000193;
  * Counts the words of one text, each given as its range in the text and its FNV-1a hash
  * (computed by the scanner as it goes). An open-addressing table over those ranges compares
  * code units in place, so a word seen before costs no string allocation and no rehash: a
- * string-keyed Map would allocate 13.5 M substrings for 12.5 MB of text, and GC them.
+ * string-keyed Map would allocate 13.5 M substrings for 12.5 MB of text, and GC them. Each
+ * slot holds a word's hash next to its number, so a probe reads one cache line.
  */
 class WordCounter {
-  private slots = new Int32Array(1 << 12).fill(-1);
-  private readonly hashes: number[] = [];
-  private readonly starts: number[] = [];
-  private readonly ends: number[] = [];
-  private readonly counts: number[] = [];
+  /** Slot s: [2s] the hash, [2s + 1] the word's number + 1 (0: empty). */
+  private slots = new Int32Array(2 << 12);
+  private words = 0;
+  /** Per word number: [3k] start, [3k + 1] end, [3k + 2] count. */
+  private info = new Int32Array(3 << 12);
 
   constructor(private readonly text: string) {}
 
   add(hash: number, start: number, end: number): void {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
-      const k = this.slots[s] as number;
+      const k = (slots[2 * s + 1] as number) - 1;
       if (k === -1) {
-        this.slots[s] = this.hashes.length;
-        this.hashes.push(hash);
-        this.starts.push(start);
-        this.ends.push(end);
-        this.counts.push(1);
-        if (2 * this.hashes.length > mask) this.grow();
+        this.insert(s, hash, start, end);
         return;
       }
-      if (this.hashes[k] === hash && this.same(k, start, end)) {
-        (this.counts[k] as number)++;
+      if (slots[2 * s] === hash && this.same(k, start, end)) {
+        (this.info[3 * k + 2] as number)++;
         return;
       }
     }
   }
 
   pairs(): { key: string; value: string }[] {
-    return this.counts.map((n, k) => ({
-      key: this.text.slice(this.starts[k], this.ends[k]),
-      value: String(n),
-    }));
+    const out = new Array<{ key: string; value: string }>(this.words);
+    const info = this.info;
+    for (let k = 0; k < this.words; k++)
+      out[k] = {
+        key: this.text.slice(info[3 * k], info[3 * k + 1]),
+        value: String(info[3 * k + 2]),
+      };
+    return out;
+  }
+
+  private insert(s: number, hash: number, start: number, end: number): void {
+    const k = this.words++;
+    this.slots[2 * s] = hash;
+    this.slots[2 * s + 1] = k + 1;
+    if (3 * this.words > this.info.length) {
+      const info = new Int32Array(this.info.length * 2);
+      info.set(this.info);
+      this.info = info;
+    }
+    this.info[3 * k] = start;
+    this.info[3 * k + 1] = end;
+    this.info[3 * k + 2] = 1;
+    if (2 * this.words > this.slots.length >> 1) this.grow();
   }
 
   private same(k: number, start: number, end: number): boolean {
-    const at = this.starts[k] as number;
-    if ((this.ends[k] as number) - at !== end - start) return false;
+    const at = this.info[3 * k] as number;
+    if ((this.info[3 * k + 1] as number) - at !== end - start) return false;
     for (let j = 0; j < end - start; j++)
       if (this.text.charCodeAt(at + j) !== this.text.charCodeAt(start + j)) return false;
     return true;
   }
 
   private grow(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(-1);
-    const mask = slots.length - 1;
-    this.hashes.forEach((hash, k) => {
-      let s = hash & mask;
-      while (slots[s] !== -1) s = (s + 1) & mask;
-      slots[s] = k;
-    });
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = (slots.length >> 1) - 1;
+    for (let o = 0; o < old.length; o += 2) {
+      if (old[o + 1] === 0) continue;
+      let s = (old[o] as number) & mask;
+      while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
+      slots[2 * s] = old[o] as number;
+      slots[2 * s + 1] = old[o + 1] as number;
+    }
     this.slots = slots;
   }
 }
