@@ -7,7 +7,7 @@
 //
 //   npm run build && node bench/kv.mjs [--kv-bench ../shared/kv-bench] [--clients 64,256]
 //     [--duration 10] [--rounds 1] [--failover-trials 5] [--election-timeout 1000]
-//     [--heartbeat 100] [--get-clients 64] [--skip-etcd] [--cli dist/cli/main.js] [--json FILE]
+//     [--heartbeat 100] [--snapshot-entries 10000] [--get-clients 64] [--skip-etcd] [--cli dist/cli/main.js] [--json FILE]
 //
 // --get-clients N adds a linearizable-GET point per round (0 skips it); --cli runs another build
 // of raftwork (e.g. a copy of dist/ from before a change) for A/B runs.
@@ -33,6 +33,7 @@ const o = {
   electionTimeout: 1000,
   heartbeat: 100,
   getClients: 64,
+  snapshotEntries: 10_000,
   cli: join(ROOT, "dist/cli/main.js"),
   skipEtcd: false,
   json: null,
@@ -46,7 +47,10 @@ const o = {
         o.kvBench = resolve(v());
         break;
       case "--clients":
-        o.clients = v().split(",").map(Number);
+        o.clients = v()
+          .split(",")
+          .map(Number)
+          .filter((n) => n > 0); // --clients 0: failover only
         break;
       case "--duration":
         o.duration = Number(v());
@@ -62,6 +66,9 @@ const o = {
         break;
       case "--heartbeat":
         o.heartbeat = Number(v());
+        break;
+      case "--snapshot-entries":
+        o.snapshotEntries = Number(v());
         break;
       case "--get-clients":
         o.getClients = Number(v());
@@ -117,6 +124,8 @@ class RaftworkCluster {
         `${o.electionTimeout}ms`,
         "--heartbeat",
         `${o.heartbeat}ms`,
+        "--snapshot-entries",
+        String(o.snapshotEntries),
         "--log-level",
         "warn",
       ],
