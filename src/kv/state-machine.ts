@@ -195,8 +195,8 @@ export class KvStateMachine implements StateMachine {
     }
   }
 
-  /** Sizes and starts a snapshot of the current state; `valueOf` gives each key's value. */
-  private startSnapshot(valueOf: (key: string) => Uint8Array) {
+  /** Sizes and starts a snapshot of the current state; `valueAt` gives each key's value. */
+  private startSnapshot(valueAt: (key: string) => Uint8Array) {
     const keys = [...this.keys.all()];
     const head = packr.pack(this.clock);
     const sessions = packr.pack(
@@ -204,7 +204,7 @@ export class KvStateMachine implements StateMachine {
     );
     // Upper bound: a UTF-16 code unit takes at most 3 bytes of UTF-8.
     let bound = 2 + head.length + 10 + sessions.length;
-    for (const k of keys) bound += 10 + 3 * k.length + valueOf(k).length;
+    for (const k of keys) bound += 10 + 3 * k.length + valueAt(k).length;
     const out = Buffer.allocUnsafe(bound);
     out[0] = 0x95; // fixarray of 5
     out[1] = SNAPSHOT_VERSION; // positive fixint
@@ -227,7 +227,7 @@ export class KvStateMachine implements StateMachine {
       },
       writeValues(from: number, to: number): void {
         for (let i = from; i < to; i++) {
-          const v = valueOf(keys[i] as string);
+          const v = valueAt(keys[i] as string);
           out[off] = 0xc6; // bin32
           off = out.writeUInt32BE(v.length, off + 1);
           out.set(v, off);
