@@ -8,7 +8,11 @@
 //   npm run build && node bench/kv.mjs [--kv-bench ../shared/kv-bench] [--clients 64,256]
 //     [--duration 10] [--rounds 1] [--failover-trials 5] [--election-timeout 1000]
 //     [--heartbeat 100] [--snapshot-entries 10000] [--get-clients 64] [--skip-etcd] [--cli dist/cli/main.js] [--json FILE]
+//     [--node-args "FLAGS"] [--ab-node-args "FLAGS"]
 //
+// Members run with the product's V8 flags (SERVE_V8_FLAGS, as `kv cluster` starts them) unless
+// --node-args replaces them ("" for V8's defaults). --ab-node-args starts a second raftwork
+// cluster ("raftwork-B") with other flags, measured point by point in the same run.
 // --get-clients N adds a linearizable-GET point per round (0 skips it); --cli runs another build
 // of raftwork (e.g. a copy of dist/ from before a change) for A/B runs.
 //
@@ -37,6 +41,8 @@ const o = {
   cli: join(ROOT, "dist/cli/main.js"),
   skipEtcd: false,
   json: null,
+  nodeArgs: null,
+  abNodeArgs: null,
 };
 {
   const a = process.argv.slice(2);
@@ -82,11 +88,22 @@ const o = {
       case "--json":
         o.json = v();
         break;
+      case "--node-args":
+        o.nodeArgs = v().split(" ").filter(Boolean);
+        break;
+      case "--ab-node-args":
+        o.abNodeArgs = v().split(" ").filter(Boolean);
+        break;
       default:
         console.error(`unknown option ${a[i]} (see the header of bench/kv.mjs)`);
         process.exit(2);
     }
   }
+}
+
+if (o.nodeArgs === null) {
+  const { SERVE_V8_FLAGS } = await import(join(dirname(o.cli), "../node/v8-flags.js"));
+  o.nodeArgs = [...SERVE_V8_FLAGS];
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -98,17 +115,20 @@ const RAFT_BASE = 27200;
 const HTTP_BASE = 28200;
 
 class RaftworkCluster {
-  constructor() {
+  constructor(nodeArgs = o.nodeArgs, portOffset = 0) {
     this.dir = mkdtempSync(join(tmpdir(), "raftwork-bench-"));
     this.procs = new Map();
-    this.peers = [1, 2, 3].map((i) => `${i}=127.0.0.1:${RAFT_BASE + i}`).join(",");
-    this.endpoints = [1, 2, 3].map((i) => `http://127.0.0.1:${HTTP_BASE + i}`);
+    this.nodeArgs = nodeArgs;
+    this.httpBase = HTTP_BASE + portOffset;
+    this.peers = [1, 2, 3].map((i) => `${i}=127.0.0.1:${RAFT_BASE + portOffset + i}`).join(",");
+    this.endpoints = [1, 2, 3].map((i) => `http://127.0.0.1:${this.httpBase + i}`);
   }
 
   async start(id) {
     const child = spawn(
       process.execPath,
       [
+        ...this.nodeArgs,
         o.cli,
         "kv",
         "serve",
@@ -117,7 +137,7 @@ class RaftworkCluster {
         "--peers",
         this.peers,
         "--http",
-        `127.0.0.1:${HTTP_BASE + id}`,
+        `127.0.0.1:${this.httpBase + id}`,
         "--data",
         join(this.dir, `node-${id}`),
         "--election-timeout",
@@ -325,45 +345,51 @@ const median = (xs) => {
 // stores take turns point by point, so that load from elsewhere on the machine hits both alike.
 const rows = [];
 const rw = new RaftworkCluster();
+const rwB = o.abNodeArgs === null ? null : new RaftworkCluster(o.abNodeArgs, 50);
 let ec = null;
 try {
   await rw.startAll();
+  if (rwB) await rwB.startAll();
   if (!o.skipEtcd) ec = etcdStart();
+  // The stores take turns, and who goes first alternates by round: a point right after
+  // another store's point runs while that store still flushes (etcd's backend commit), which
+  // otherwise always penalised the same store. A short pause lets each point start settled.
+  const point = async (round, n, op) => {
+    const turns = [{ store: "raftwork", c: rw, adapter: ADAPTER }];
+    if (rwB) turns.push({ store: "raftwork-B", c: rwB, adapter: ADAPTER });
+    if (ec) turns.push({ store: "etcd", c: ec, adapter: "etcd" });
+    if (round % 2 === 0) turns.reverse();
+    for (const t of turns) {
+      await sleep(2000);
+      const pids = t.c === ec ? ec.pids : t.c.pids();
+      rows.push({
+        store: t.store,
+        round,
+        clients: n,
+        ...load(t.adapter, t.c.endpoints, n, pids, op),
+      });
+    }
+  };
   for (let round = 1; round <= o.rounds; round++) {
     for (const n of o.clients) {
       log(`round ${round}, ${n} clients`);
-      rows.push({
-        store: "raftwork",
-        round,
-        clients: n,
-        ...load(ADAPTER, rw.endpoints, n, rw.pids()),
-      });
-      if (ec)
-        rows.push({ store: "etcd", round, clients: n, ...load("etcd", ec.endpoints, n, ec.pids) });
+      await point(round, n, "put");
     }
     if (o.getClients > 0) {
-      const n = o.getClients;
-      log(`round ${round}, ${n} clients, linearizable GET`);
-      rows.push({
-        store: "raftwork",
-        round,
-        clients: n,
-        ...load(ADAPTER, rw.endpoints, n, rw.pids(), "get"),
-      });
-      if (ec)
-        rows.push({
-          store: "etcd",
-          round,
-          clients: n,
-          ...load("etcd", ec.endpoints, n, ec.pids, "get"),
-        });
+      log(`round ${round}, ${o.getClients} clients, linearizable GET`);
+      await point(round, o.getClients, "get");
     }
   }
 } finally {
   await rw.stop();
+  if (rwB) await rwB.stop();
   if (ec) etcdStop(ec);
 }
 
+if (rwB)
+  console.log(
+    `\nraftwork: node ${o.nodeArgs.join(" ")}; raftwork-B: node ${o.abNodeArgs.join(" ")}`,
+  );
 console.log(
   `\n3 members, 256-byte PUTs, ${o.duration}s per point, election ${o.electionTimeout}ms / heartbeat ${o.heartbeat}ms\n`,
 );

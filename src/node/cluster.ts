@@ -8,6 +8,7 @@ import { mkdirSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SERVE_V8_FLAGS } from "./v8-flags.js";
 
 export interface ClusterOptions {
   nodes: number;
@@ -17,7 +18,7 @@ export interface ClusterOptions {
   host: string;
   /** Extra `kv serve` flags passed to every node (timeouts, snapshot policy). */
   serveArgs: string[];
-  /** How the children run the CLI: [execPath, ...execArgv, script]. */
+  /** How the children run the CLI: [execPath, ...execArgv, script]; SERVE_V8_FLAGS are added. */
   command: string[];
   startTimeoutMs: number;
 }
@@ -97,6 +98,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterResult<
     const child = spawn(
       exe,
       [
+        ...SERVE_V8_FLAGS,
         ...prefix,
         "kv",
         "serve",
