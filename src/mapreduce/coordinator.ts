@@ -90,7 +90,21 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       else log.debug(e, e.type);
     }
   };
+  // Long poll: a worker asking for a task when none is ready is answered the moment one is
+  // (a map completing, the map phase ending, a task timing out), not after a sleep of its own.
+  const parked = new Set<{ workerId: number; res: ServerResponse; until: number }>();
+  const offerParked = () => {
+    const now = Date.now();
+    for (const p of parked) {
+      const a = scheduler.requestTask(p.workerId, now);
+      if (a?.type === "wait" && now < p.until) continue;
+      parked.delete(p);
+      if (!a) sendJson(p.res, 410, { error: "unknown worker: register again" });
+      else sendJson(p.res, 200, a.type === "wait" ? { type: "wait", ms: 0 } : a);
+    }
+  };
   const check = () => {
+    offerParked();
     drainEvents();
     if (ended || !scheduler.finished) return;
     // Give workers a moment to hear "done" from us rather than find us gone (both make them
@@ -131,7 +145,12 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       if (!body) return;
       const a = scheduler.requestTask(body.workerId, Date.now(), body.maxRssKiB);
       if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
-      sendJson(res, 200, a);
+      if (a.type !== "wait") return sendJson(res, 200, a);
+      // Held at most one heartbeat interval: the worker's request times out far later.
+      const p = { workerId: body.workerId, res, until: Date.now() + heartbeatMs };
+      parked.add(p);
+      // A worker that hung up (gone, or timed out) must not be handed a task it never sees.
+      res.on("close", () => parked.delete(p));
     },
     "POST /v1/heartbeat": async (req, res) => {
       const body = await parse(req, res, HeartbeatRequest);
