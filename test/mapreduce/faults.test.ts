@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { appHash } from "../../src/mapreduce/app.js";
 import {
   APPS,
   EXAMPLES,
@@ -227,6 +228,27 @@ describe("mr coordinator and worker lifecycles", { timeout: 240_000 }, () => {
       assert.equal(r.status, code, `${init.method} ${path}`);
       assert.equal(typeof ((await r.json()) as { error?: unknown }).error, "string");
     }
+    // Long poll: a worker asking when nothing is ready is held, and answered with the task
+    // that frees up while it waits (a polling reply would have been "wait").
+    const post = async (path: string, body: object) =>
+      (await (await fetch(base + path, { method: "POST", body: JSON.stringify(body) })).json()) as {
+        workerId: number;
+        type: string;
+        attempt: number;
+      };
+    const fake = { appHash: appHash(join(APPS, "gated.mjs")), appName: "gated.mjs" };
+    const a = await post("/v1/register", { ...fake, advertise: "http://127.0.0.1:9" });
+    const b = await post("/v1/register", { ...fake, advertise: "http://127.0.0.1:9" });
+    const taken = await post("/v1/task", { workerId: a.workerId });
+    assert.equal(taken.type, "reduce", "the reduce task the first worker is not running");
+    const waiting = post("/v1/task", { workerId: b.workerId });
+    await post("/v1/fail", {
+      workerId: a.workerId,
+      attempt: taken.attempt,
+      kind: "fetch",
+      error: "x",
+    });
+    assert.equal((await waiting).type, "reduce", "the parked worker gets the freed task");
     assert.equal((await status(c.statusUrl))?.phase, "reduce", "the coordinator is still serving");
     c.proc.child.kill("SIGKILL");
     assert.equal(await first.exited, 0, first.stderr());
