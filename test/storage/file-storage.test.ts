@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { StorageCorruptionError, StorageLockedError } from "../../src/storage/errors.js";
 import { FileStorage } from "../../src/storage/file-storage.js";
 import type { WriteBatch } from "../../src/storage/storage.js";
+import { SEGMENT_HEADER_SIZE } from "../../src/storage/wal-format.js";
 import { testSeed } from "./seed.js";
 import { entries, expected, hardState, runStorageSuite, snapshot } from "./suite.js";
 
@@ -154,8 +155,11 @@ describe("FileStorage recovery from a torn tail", () => {
           }
           await s.close();
           const newest = (at.at(-1) as { path: string }).path;
-          const cut = Math.floor(cutAt * (await stat(newest)).size);
           const size = (await stat(newest)).size;
+          // The 32-byte header goes to disk in one sector write (all or nothing), so a crash
+          // leaves it whole or all zero, never partly zeroed.
+          const raw = Math.floor(cutAt * size);
+          const cut = raw < SEGMENT_HEADER_SIZE ? 0 : raw;
           await zeroFrom(newest, cut, size + 4096);
           const kept = at.filter((a) => a.path < newest || a.size <= cut).length;
           const o = await FileStorage.open(dir);
