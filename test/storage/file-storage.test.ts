@@ -69,6 +69,17 @@ async function reopenAndLoad(dir: string) {
   }
 }
 
+/** A repaired log takes new writes after the recovered batches, and they survive a restart. */
+async function assertTakesNewWrites(dir: string, recovered: WriteBatch[]): Promise<void> {
+  const more = { entries: entries(recovered.length > 0 ? 2 : 1, 3, 9), hardState: hardState(9) };
+  const r = await FileStorage.open(dir, SMALL);
+  await r.load();
+  r.write(more);
+  await r.sync();
+  await r.close();
+  assert.deepEqual(await reopenAndLoad(dir), expected([...recovered, more]));
+}
+
 /** Overwrites `path` with zeros from `from` to `to` (extending it if shorter). */
 async function zeroFrom(path: string, from: number, to: number): Promise<void> {
   const fh = await open(path, "r+");
@@ -116,14 +127,7 @@ describe("FileStorage recovery from a torn tail", () => {
           const kept = at.filter((a) => a.path < newest || a.size <= cut).length;
           const loaded = await reopenAndLoad(dir);
           assert.deepEqual(loaded, expected(batches.slice(0, kept)), `cut=${cut} of ${newest}`);
-          // The repaired log takes new writes, and they survive the next restart.
-          const more = { entries: entries(kept > 0 ? 2 : 1, 3, 9), hardState: hardState(9) };
-          const r = await FileStorage.open(dir, SMALL);
-          await r.load();
-          r.write(more);
-          await r.sync();
-          await r.close();
-          assert.deepEqual(await reopenAndLoad(dir), expected([...batches.slice(0, kept), more]));
+          await assertTakesNewWrites(dir, batches.slice(0, kept));
           await rm(dir, { recursive: true, force: true });
         },
       ),
@@ -169,14 +173,7 @@ describe("FileStorage recovery from a torn tail", () => {
           const atBoundary = at.some((a) => a.path === newest && a.size === cut);
           if (atBoundary) assert.deepEqual(o.repairs, [], `cut=${cut}`);
           assert.deepEqual(loaded, expected(batches.slice(0, kept)), `cut=${cut} of ${newest}`);
-          // The repaired log takes new writes, and they survive the next restart.
-          const more = { entries: entries(kept > 0 ? 2 : 1, 3, 9), hardState: hardState(9) };
-          const r = await FileStorage.open(dir, SMALL);
-          await r.load();
-          r.write(more);
-          await r.sync();
-          await r.close();
-          assert.deepEqual(await reopenAndLoad(dir), expected([...batches.slice(0, kept), more]));
+          await assertTakesNewWrites(dir, batches.slice(0, kept));
           await rm(dir, { recursive: true, force: true });
         },
       ),
