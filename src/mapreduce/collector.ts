@@ -1,101 +1,103 @@
-// Map output collection: pairs are grouped by key in one hash map (a key's partition is
-// computed once, when it first appears) and combined as they accumulate (MapReduce paper,
-// section 4.3). Above the memory budget the groups spill to a run file as they are; at the end
-// each partition's section of the output file is what is left in memory, combined, followed by
-// that partition's section of every run, copied byte for byte. Nothing is sorted here: the
-// reduce side sorts (grouper.ts), once per partition instead of once per map task.
+// Map output collection, as in the MapReduce paper (section 3.1, steps 4-5, and 4.3): pairs
+// are kept per partition in arrival order; when the task ends, or memory runs out, each
+// partition is sorted by key (UTF-8 byte order), equal keys become one group and, if the app
+// has a combiner, one combined value. So every section a reducer fetches is sorted, and the
+// reduce side only merges (merge.ts), never sorts or hashes.
+//
+// Above the memory budget, an app with a combiner first has its pairs sorted and combined in
+// place (pairs that repeat keys shrink a lot: the classic one-pair-per-word count); if that
+// does not free half the budget, or without a combiner, the sorted partitions spill to a run
+// file. At the end, each partition's section of the output is a merge of its in-memory
+// groups and its sections of every run, equal keys combined again.
 //
 //   run / output file:  [ section 0 | section 1 | ... | section R-1 ]   (records.ts format)
-//   offsets[r] .. offsets[r+1] is partition r's section; a key may appear in it more than once
-//   (once per run it spilled in).
+//   offsets[r] .. offsets[r+1] is partition r's section, sorted, one group per key.
 
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Combine, checkCombined } from "./app.js";
-import { KEY_OVERHEAD, VALUE_OVERHEAD } from "./grouper.js";
-import { GroupWriter } from "./records.js";
+import { compareUtf8 } from "./keys.js";
+import { arraySource, type GroupSource, mergeGroups } from "./merge.js";
+import { type Group, GroupReader, GroupWriter, plainText } from "./records.js";
 
 export interface CollectorOptions {
   nReduce: number;
   /** Partition of a key, already validated to be an integer in [0, nReduce). */
   partition: (key: string) => number;
   combine?: Combine | undefined;
-  /** Budget for grouped pairs held in memory; above it they spill to a run. */
+  /** Budget for pairs held in memory; above it they are combined or spill to a run. */
   memoryBytes: number;
   /** Directory for run files, and a name unique within it. */
   spillDir: string;
   name: string;
 }
 
+/** Rough V8 cost of one pair held: two array slots and two string headers (the budget is a
+ * ceiling, not an accounting). */
+const PAIR_OVERHEAD = 64;
+
 interface Run {
   path: string;
   offsets: number[];
 }
 
-interface Entry {
-  partition: number;
-  values: string[];
+/** One partition's sorted groups, and whether all their keys are surrogate-free. */
+interface Sorted {
+  groups: Group[];
+  plain: boolean;
 }
 
-/** Values are combined as soon as a key collects this many, bounding memory per key. */
-const COMBINE_EVERY = 64;
-
 export class MapOutputCollector {
-  private groups = new Map<string, Entry>();
+  /** Per partition, pairs in arrival order: keys[r][i] goes with values[r][i]. */
+  private keys: string[][];
+  private values: string[][];
   private bytes = 0;
   private readonly runs: Run[] = [];
   /** Pairs added, and runs spilled so far (counters). */
   pairs = 0;
   spills = 0;
 
-  constructor(private readonly opts: CollectorOptions) {}
+  constructor(private readonly opts: CollectorOptions) {
+    this.keys = this.empty();
+    this.values = this.empty();
+  }
 
-  /** Adds one pair; returns a promise only when an async combine had to run. */
+  /** Adds one pair; returns a promise only when memory ran out (combine or spill is due). */
   add(key: string, value: string): undefined | Promise<void> {
     this.pairs++;
-    const entry = this.groups.get(key);
-    if (entry === undefined) {
-      this.groups.set(key, { partition: this.opts.partition(key), values: [value] });
-      this.bytes += KEY_OVERHEAD + 2 * key.length + VALUE_OVERHEAD + 2 * value.length;
-    } else {
-      const values = entry.values;
-      values.push(value);
-      this.bytes += VALUE_OVERHEAD + 2 * value.length;
-      if (this.opts.combine && values.length >= COMBINE_EVERY) {
-        const combined = this.opts.combine(key, values);
-        if (typeof combined !== "string") {
-          return Promise.resolve(combined).then((c) => this.replace(entry, key, c));
-        }
-        this.replace(entry, key, combined);
-      }
-    }
-    if (this.bytes > this.opts.memoryBytes) this.spill();
-    return undefined;
+    const r = this.opts.partition(key);
+    (this.keys[r] as string[]).push(key);
+    (this.values[r] as string[]).push(value);
+    this.bytes += PAIR_OVERHEAD + 2 * (key.length + value.length);
+    return this.bytes > this.opts.memoryBytes ? this.relieve() : undefined;
   }
 
   /**
-   * Writes the output file: per partition, the in-memory groups (each combined to one value
-   * if there is a combiner) and then the runs' sections. Returns the section offsets (length
-   * nReduce + 1) and removes the runs.
+   * Writes the output file: per partition, the in-memory groups merged with that partition's
+   * section of every run. Returns the section offsets (length nReduce + 1); removes the runs.
    */
   async finish(path: string): Promise<number[]> {
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      const buckets = this.buckets();
       for (let r = 0; r < this.opts.nReduce; r++) {
-        offsets.push(out.offset);
-        for (const [key, e] of buckets[r] ?? []) {
-          if (this.opts.combine && e.values.length > 1) {
-            out.write(key, [checkCombined(await this.opts.combine(key, e.values), key)]);
-          } else {
-            out.write(key, e.values);
-          }
+        offsets.push(out.boundary());
+        const mem = this.sortPartition(r);
+        await this.combineAll(mem.groups);
+        if (this.runs.length === 0) {
+          for (const g of mem.groups) out.write(g.key, g.values);
+          continue;
         }
-        for (const run of this.runs)
-          out.copyFrom(run.path, run.offsets[r] as number, run.offsets[r + 1] as number);
+        const sources: GroupSource[] = this.runs.map(
+          (run) => new GroupReader(run.path, run.offsets[r], run.offsets[r + 1]),
+        );
+        sources.push(arraySource(mem.groups, mem.plain));
+        for (const g of mergeGroups(sources)) {
+          const values = this.combined(g);
+          out.write(g.key, Array.isArray(values) ? values : await values);
+        }
       }
-      offsets.push(out.offset);
+      offsets.push(out.boundary());
     } finally {
       out.close();
       this.discard();
@@ -107,40 +109,124 @@ export class MapOutputCollector {
   discard(): void {
     for (const run of this.runs) rmSync(run.path, { force: true });
     this.runs.length = 0;
-    this.groups = new Map();
+    this.keys = this.empty();
+    this.values = this.empty();
     this.bytes = 0;
   }
 
-  private replace(entry: Entry, key: string, combined: unknown) {
-    const value = checkCombined(combined, key);
-    for (const v of entry.values) this.bytes -= VALUE_OVERHEAD + 2 * v.length;
-    entry.values = [value];
-    this.bytes += VALUE_OVERHEAD + 2 * value.length;
+  private empty(): string[][] {
+    return Array.from({ length: this.opts.nReduce }, () => []);
   }
 
-  /** The in-memory groups by partition, in insertion order. */
-  private buckets(): [string, Entry][][] {
-    const buckets: [string, Entry][][] = Array.from({ length: this.opts.nReduce }, () => []);
-    for (const kv of this.groups) buckets[kv[1].partition]?.push(kv);
-    return buckets;
+  /**
+   * Over budget: combine in place if that frees enough, else spill a sorted run. Returns a
+   * promise only when an async combiner had to run.
+   */
+  private relieve(): undefined | Promise<void> {
+    const sorted = this.sortAll();
+    const pending = this.combineAll(sorted.flatMap((s) => s.groups));
+    if (pending) return pending.then(() => this.keepOrSpill(sorted));
+    this.keepOrSpill(sorted);
+    return undefined;
   }
 
-  private spill(): void {
+  private keepOrSpill(sorted: Sorted[]): void {
+    if (this.opts.combine) {
+      this.keys = this.empty();
+      this.values = this.empty();
+      this.bytes = 0;
+      for (let r = 0; r < sorted.length; r++) {
+        for (const g of (sorted[r] as Sorted).groups) {
+          const value = g.values[0] as string; // combined: one value per key
+          (this.keys[r] as string[]).push(g.key);
+          (this.values[r] as string[]).push(value);
+          this.bytes += PAIR_OVERHEAD + 2 * (g.key.length + value.length);
+        }
+      }
+      if (this.bytes <= this.opts.memoryBytes / 2) return;
+    }
+    this.spill(sorted);
+  }
+
+  private spill(sorted: Sorted[]): void {
     const path = join(this.opts.spillDir, `${this.opts.name}.run${this.runs.length}`);
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      for (const bucket of this.buckets()) {
-        offsets.push(out.offset);
-        for (const [key, e] of bucket) out.write(key, e.values);
+      for (const s of sorted) {
+        offsets.push(out.boundary());
+        for (const g of s.groups) out.write(g.key, g.values);
       }
-      offsets.push(out.offset);
+      offsets.push(out.boundary());
     } finally {
       out.close();
     }
     this.runs.push({ path, offsets });
     this.spills++;
-    this.groups = new Map();
+    this.keys = this.empty();
+    this.values = this.empty();
     this.bytes = 0;
+  }
+
+  private sortAll(): Sorted[] {
+    return Array.from({ length: this.opts.nReduce }, (_, r) => this.sortPartition(r));
+  }
+
+  /**
+   * Partition r's pairs as groups in key order, each key once, values in arrival order (the
+   * sort is stable).
+   */
+  private sortPartition(r: number): Sorted {
+    const keys = this.keys[r] as string[];
+    const values = this.values[r] as string[];
+    let plain = true;
+    for (let i = 0; i < keys.length && plain; i++) plain = plainText(keys[i] as string);
+    const order = Array.from({ length: keys.length }, (_, i) => i);
+    order.sort(
+      plain
+        ? (a, b) => {
+            const x = keys[a] as string;
+            const y = keys[b] as string;
+            return x < y ? -1 : x === y ? 0 : 1;
+          }
+        : (a, b) => compareUtf8(keys[a] as string, keys[b] as string),
+    );
+    const groups: Group[] = [];
+    for (let i = 0; i < order.length; ) {
+      const key = keys[order[i] as number] as string;
+      const vs = [values[order[i++] as number] as string];
+      while (i < order.length && keys[order[i] as number] === key)
+        vs.push(values[order[i++] as number] as string);
+      groups.push({ key, values: vs });
+    }
+    return { groups, plain };
+  }
+
+  /** Combines every group's values in place; a promise only if the combiner is async. */
+  private combineAll(groups: Group[], from = 0): undefined | Promise<void> {
+    for (let i = from; i < groups.length; i++) {
+      const g = groups[i] as Group;
+      const values = this.combined(g);
+      if (Array.isArray(values)) {
+        g.values = values;
+        continue;
+      }
+      return values.then((v) => {
+        g.values = v;
+        return this.combineAll(groups, i + 1);
+      });
+    }
+    return undefined;
+  }
+
+  /** The group's values, combined to one if the app has a combiner (a promise only when the
+   * combiner is async). */
+  private combined(g: Group): string[] | Promise<string[]> {
+    const combine = this.opts.combine;
+    if (!combine || g.values.length < 2) return g.values;
+    const c = combine(g.key, g.values);
+    return typeof c === "string"
+      ? [checkCombined(c, g.key)]
+      : Promise.resolve(c).then((v) => [checkCombined(v, g.key)]);
   }
 }

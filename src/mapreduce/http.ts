@@ -94,26 +94,40 @@ export async function getBuffer(url: string, onBytes?: (n: number) => void): Pro
   return Buffer.concat(chunks);
 }
 
-/** GETs a body straight into a file; returns its size. */
-export async function downloadTo(
+/**
+ * GETs a body into memory when its declared length is at most `maxInMemory` bytes (no copy
+ * to disk and back for the common small body), else straight into the file `path`. Returns
+ * the body, or `path`.
+ */
+export async function getBufferOrFile(
   url: string,
+  maxInMemory: number,
   path: string,
   onBytes?: (n: number) => void,
-): Promise<number> {
+): Promise<Buffer | string> {
   const res = await request(url, {});
   if ((res.statusCode ?? 0) !== 200) await jsonReply(url, res);
-  let size = 0;
-  res.on("data", (chunk: Buffer) => {
-    size += chunk.length;
-    onBytes?.(chunk.length);
-  });
+  const length = Number(res.headers["content-length"]);
   try {
+    if (Number.isSafeInteger(length) && length <= maxInMemory) {
+      const body = Buffer.allocUnsafe(length);
+      let at = 0;
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        if (at + chunk.length > length) throw new Error("body longer than its content-length");
+        chunk.copy(body, at);
+        at += chunk.length;
+        onBytes?.(chunk.length);
+      }
+      if (at !== length || !res.complete) throw new Error("connection closed mid-body");
+      return body;
+    }
+    res.on("data", (chunk: Buffer) => onBytes?.(chunk.length));
     await pipeline(res, createWriteStream(path));
   } catch (err) {
     throw new HttpError(0, `${url}: ${(err as Error).message}`);
   }
   if (!res.complete) throw new HttpError(0, `${url}: connection closed mid-body`);
-  return size;
+  return path;
 }
 
 /** PUTs a file as the body and returns the parsed JSON reply. */

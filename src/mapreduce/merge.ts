@@ -1,24 +1,37 @@
-// k-way merge of sorted group streams (runs spilled by the map side, partitions fetched by
-// the reduce side). Each source yields groups in strictly increasing key order; the merge
-// yields each key once, with the values of every source that had it, in increasing UTF-8
-// order. Memory: one pending group per source, whatever the sizes of the sources.
+// k-way merge of sorted group streams (sorted runs spilled by the map side and the reduce
+// side's grouper, partitions fetched by the reduce side). Each source yields groups in
+// strictly increasing key order; the merge yields each key once, with the values of every
+// source that had it, in increasing UTF-8 order. Memory: one pending group per source,
+// whatever the sizes of the sources.
 
 import { compareUtf8 } from "./keys.js";
 import type { Group } from "./records.js";
 
 export interface GroupSource {
   next(): Group | undefined;
+  /** True when the key of the group last returned holds no surrogate, so that `<` on it
+   * agrees with UTF-8 order (records.ts plainText); absent means "not known". */
+  readonly plain?: boolean;
 }
 
-/** Adapts an in-memory array of sorted groups. */
-export function arraySource(groups: readonly Group[]): GroupSource {
+/** Adapts an in-memory array of sorted groups (`plain`: as in GroupSource, for all of them). */
+export function arraySource(groups: readonly Group[], plain = false): GroupSource {
   let i = 0;
-  return { next: () => groups[i++] };
+  return { next: () => groups[i++], plain };
 }
 
 interface Head {
   group: Group;
   source: GroupSource;
+  plain: boolean;
+}
+
+/** Key order of two heads: native comparison when both keys are surrogate-free (the common
+ * case, and much cheaper), else compareUtf8. */
+function before(a: Head, b: Head): boolean {
+  const x = a.group.key;
+  const y = b.group.key;
+  return a.plain && b.plain ? x < y : compareUtf8(x, y) < 0;
 }
 
 /** Binary min-heap of source heads, ordered by key. */
@@ -31,7 +44,7 @@ class HeadHeap {
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (compareUtf8((a[p] as Head).group.key, h.group.key) <= 0) break;
+      if (!before(h, a[p] as Head)) break;
       a[i] = a[p] as Head;
       i = p;
     }
@@ -48,9 +61,8 @@ class HeadHeap {
       const l = 2 * i + 1;
       if (l >= a.length) break;
       const r = l + 1;
-      const c =
-        r < a.length && compareUtf8((a[r] as Head).group.key, (a[l] as Head).group.key) < 0 ? r : l;
-      if (compareUtf8((a[c] as Head).group.key, last.group.key) >= 0) break;
+      const c = r < a.length && before(a[r] as Head, a[l] as Head) ? r : l;
+      if (!before(a[c] as Head, last)) break;
       a[i] = a[c] as Head;
       i = c;
     }
@@ -66,26 +78,26 @@ class HeadHeap {
 /** Merges sorted sources into one sorted stream with one group per distinct key. */
 export function* mergeGroups(sources: readonly GroupSource[]): Generator<Group> {
   const heap = new HeadHeap();
-  for (const source of sources) {
-    const group = source.next();
-    if (group) heap.push({ group, source });
-  }
+  for (const source of sources) advance(heap, source);
   for (;;) {
     const head = heap.pop();
     if (!head) return;
     const key = head.group.key;
     let values = head.group.values;
-    advance(heap, head);
-    while (heap.peekKey() === key) {
-      const same = heap.pop() as Head;
-      values = values.length === 0 ? same.group.values : values.concat(same.group.values);
-      advance(heap, same);
+    advance(heap, head.source);
+    if (heap.peekKey() === key) {
+      values = values.slice();
+      do {
+        const same = heap.pop() as Head;
+        for (const v of same.group.values) values.push(v);
+        advance(heap, same.source);
+      } while (heap.peekKey() === key);
     }
     yield { key, values };
   }
 }
 
-function advance(heap: HeadHeap, head: Head): void {
-  const group = head.source.next();
-  if (group) heap.push({ group, source: head.source });
+function advance(heap: HeadHeap, source: GroupSource): void {
+  const group = source.next();
+  if (group) heap.push({ group, source, plain: source.plain === true });
 }

@@ -1,14 +1,19 @@
 // The on-disk format of intermediate data (map output files, spilled runs, fetched
-// partitions): a sequence of groups, each one key with some of its values (in the reduce
-// side's sorted runs, sorted by key in UTF-8 byte order). Length prefixes rather than
-// delimiters, so keys and values may hold any text (newlines, spaces, NULs) without escaping,
-// and a reader never scans for separators.
+// partitions): a sequence of blocks, each holding whole groups (one key with some of its
+// values; in every file this project writes, sorted by key in UTF-8 byte order within a
+// section). A block keeps the text of all its keys and values in one UTF-8 string and their
+// lengths apart, so a reader decodes a block with one call and cuts the strings out of it,
+// instead of one decode per key and per value (intermediate data is mostly short words: the
+// per-call cost, not the bytes, dominated). Length prefixes rather than delimiters, so keys
+// and values may hold any text (newlines, spaces, NULs) without escaping.
 //
-//   group := keyLen:u32le key:keyLen bytes count:u32le value*count
-//   value := len:u32le bytes:len bytes
+//   block := nLens:u32le textBytes:u32le lens:(nLens * u32le) text:(textBytes bytes of UTF-8)
+//   lens  := per group: keyLen count valueLen*count      (lengths in UTF-16 code units)
 //
-// A map output file holds one section per reduce partition, back to back; the writer reports
-// the byte offset where each section starts, so a reducer's partition is one contiguous range.
+// Lengths count UTF-16 code units of the decoded text: encoding a string to UTF-8 and back
+// keeps its length (a lone surrogate becomes U+FFFD, also one unit), so the reader can slice.
+// A map output file holds one section per reduce partition, back to back; a section is whole
+// blocks, so `boundary()` ends the current block and reports where the next section starts.
 
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 
@@ -18,27 +23,52 @@ export interface Group {
 }
 
 const CHUNK = 1 << 20;
+/** A block is closed once its text reaches this many code units (or lengths this many). */
+const BLOCK_UNITS = 1 << 16;
+const BLOCK_LENS = 1 << 14;
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Whether `s` holds no UTF-16 surrogate: then `<` on it agrees with UTF-8 byte order. */
+export function plainText(s: string): boolean {
+  return !SURROGATE.test(s);
+}
 
 /** Buffered, synchronous writer of groups to a file (the caller owns the path). */
 export class GroupWriter {
   private readonly fd: number;
   private buf = Buffer.allocUnsafe(CHUNK);
   private used = 0;
-  /** Bytes written so far (flushed or buffered): the offset of the next group. */
-  offset = 0;
+  private written = 0;
+  private parts: string[] = [];
+  private lens: number[] = [];
+  private units = 0;
 
   constructor(path: string) {
     this.fd = openSync(path, "w");
   }
 
   write(key: string, values: readonly string[]): void {
-    this.putString(key);
-    this.putU32(values.length);
-    for (const v of values) this.putString(v);
+    this.parts.push(key);
+    this.lens.push(key.length, values.length);
+    let units = key.length;
+    for (const v of values) {
+      this.parts.push(v);
+      this.lens.push(v.length);
+      units += v.length;
+    }
+    this.units += units;
+    if (this.units >= BLOCK_UNITS || this.lens.length >= BLOCK_LENS) this.endBlock();
   }
 
-  /** Appends bytes [start, end) of another group file (whole groups, as written there). */
+  /** Ends the current block; returns the file offset where the next group will start. */
+  boundary(): number {
+    this.endBlock();
+    return this.written;
+  }
+
+  /** Appends bytes [start, end) of another group file (whole blocks, as written there). */
   copyFrom(path: string, start: number, end: number): void {
+    this.endBlock();
     this.flush();
     const fd = openSync(path, "r");
     try {
@@ -48,7 +78,7 @@ export class GroupWriter {
         this.used = n;
         this.flush();
         pos += n;
-        this.offset += n;
+        this.written += n;
       }
     } finally {
       closeSync(fd);
@@ -57,31 +87,33 @@ export class GroupWriter {
 
   /** Flushes and closes; the caller renames the file into place if it wants it durable. */
   close(): void {
+    this.endBlock();
     this.flush();
     closeSync(this.fd);
   }
 
-  private putU32(n: number): void {
-    this.reserve(4);
-    this.buf.writeUInt32LE(n, this.used);
-    this.used += 4;
-    this.offset += 4;
-  }
-
-  private putString(s: string): void {
+  private endBlock(): void {
+    const lens = this.lens;
+    if (lens.length === 0) return;
+    const text = this.parts.join("");
+    const head = 8 + 4 * lens.length;
     // A UTF-16 unit is at most 3 UTF-8 bytes, so 3 * length bounds the encoding.
-    const max = 4 + s.length * 3;
-    this.reserve(max);
-    const len = this.buf.write(s, this.used + 4, "utf8");
-    this.buf.writeUInt32LE(len, this.used);
-    this.used += 4 + len;
-    this.offset += 4 + len;
-  }
-
-  private reserve(bytes: number): void {
-    if (this.used + bytes <= this.buf.length) return;
-    this.flush();
-    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafe(bytes);
+    const max = head + 3 * text.length;
+    if (this.used + max > this.buf.length) {
+      this.flush();
+      if (max > this.buf.length) this.buf = Buffer.allocUnsafe(max);
+    }
+    const buf = this.buf;
+    const at = this.used;
+    const textBytes = text.length === 0 ? 0 : buf.write(text, at + head, "utf8");
+    buf.writeUInt32LE(lens.length, at);
+    buf.writeUInt32LE(textBytes, at + 4);
+    for (let i = 0; i < lens.length; i++) buf.writeUInt32LE(lens[i] as number, at + 8 + 4 * i);
+    this.used += head + textBytes;
+    this.written += head + textBytes;
+    this.parts = [];
+    this.lens = [];
+    this.units = 0;
   }
 
   private flush(): void {
@@ -91,7 +123,10 @@ export class GroupWriter {
   }
 }
 
-/** Synchronous reader of the groups in the byte range [start, end) of a file. */
+/**
+ * Synchronous reader of the groups in the byte range [start, end) of a file, or of a buffer
+ * already in memory (a fetched section). Decodes a block at a time.
+ */
 export class GroupReader {
   private readonly fd: number;
   private buf: Buffer;
@@ -99,57 +134,91 @@ export class GroupReader {
   private bufEnd = 0;
   private pos: number; // file offset of buf[bufEnd]
   private closed = false;
+  private groups: Group[] = [];
+  private next_ = 0;
+  /** True when no key or value of the current block holds a surrogate (see plainText). */
+  plain = false;
 
   constructor(
-    path: string,
+    source: string | Buffer,
     start = 0,
     private readonly end = Number.POSITIVE_INFINITY,
     chunkBytes = 64 * 1024,
   ) {
-    this.fd = openSync(path, "r");
-    this.buf = Buffer.allocUnsafe(chunkBytes);
-    this.pos = start;
+    if (typeof source === "string") {
+      this.fd = openSync(source, "r");
+      this.buf = Buffer.allocUnsafe(chunkBytes);
+      this.pos = start;
+    } else {
+      this.fd = -1;
+      this.buf = source.subarray(start, Math.min(end, source.length));
+      this.bufEnd = this.buf.length;
+      this.pos = this.end;
+    }
   }
 
   /** The next group, or undefined at the end of the range (the file is then closed). */
   next(): Group | undefined {
+    if (this.next_ < this.groups.length) return this.groups[this.next_++];
     if (this.closed) return undefined;
-    if (!this.ensure(4)) {
+    if (!this.ensure(8)) {
+      const partial = this.bufEnd > this.bufStart;
       this.close();
+      if (partial) throw this.corrupt("truncated");
       return undefined;
     }
-    const key = this.getString();
-    const count = this.getU32();
-    const values = new Array<string>(count);
-    for (let i = 0; i < count; i++) values[i] = this.getString();
-    return { key, values };
+    this.decodeBlock();
+    return this.groups[this.next_++];
   }
 
   close(): void {
+    this.groups = [];
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
   }
 
-  private getU32(): number {
-    if (!this.ensure(4)) throw new Error(`truncated group file (offset ${this.pos})`);
-    const n = this.buf.readUInt32LE(this.bufStart);
-    this.bufStart += 4;
-    return n;
+  private decodeBlock(): void {
+    const nLens = this.buf.readUInt32LE(this.bufStart);
+    const textBytes = this.buf.readUInt32LE(this.bufStart + 4);
+    const head = 8 + 4 * nLens;
+    if (!this.ensure(head + textBytes)) throw this.corrupt("truncated");
+    const buf = this.buf;
+    const at = this.bufStart;
+    const text = buf.toString("utf8", at + head, at + head + textBytes);
+    this.plain = plainText(text);
+    const groups: Group[] = [];
+    let p = 0;
+    for (let i = at + 8; i < at + head; ) {
+      const keyLen = buf.readUInt32LE(i);
+      const count = i + 4 < at + head ? buf.readUInt32LE(i + 4) : -1;
+      i += 8;
+      if (count < 0 || i + 4 * count > at + head) throw this.corrupt("bad lengths in");
+      const key = text.slice(p, p + keyLen);
+      p += keyLen;
+      const values = new Array<string>(count);
+      for (let j = 0; j < count; j++, i += 4) {
+        const len = buf.readUInt32LE(i);
+        values[j] = text.slice(p, p + len);
+        p += len;
+      }
+      groups.push({ key, values });
+    }
+    if (p !== text.length) throw this.corrupt("bad lengths in");
+    this.bufStart += head + textBytes;
+    this.groups = groups;
+    this.next_ = 0;
   }
 
-  private getString(): string {
-    const len = this.getU32();
-    if (!this.ensure(len)) throw new Error(`truncated group file (offset ${this.pos})`);
-    const s = this.buf.toString("utf8", this.bufStart, this.bufStart + len);
-    this.bufStart += len;
-    return s;
+  private corrupt(what: string): Error {
+    return new Error(`${what} group file (block before offset ${this.pos})`);
   }
 
   /** Makes `bytes` unread bytes available in buf; false if the range ends first. */
   private ensure(bytes: number): boolean {
     const have = this.bufEnd - this.bufStart;
     if (have >= bytes) return true;
+    if (this.fd < 0) return false;
     if (bytes > this.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2));
       this.buf.copy(bigger, 0, this.bufStart, this.bufEnd);

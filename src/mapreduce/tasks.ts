@@ -6,9 +6,9 @@ import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync 
 import { join } from "node:path";
 import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
 import { MapOutputCollector } from "./collector.js";
-import { SortingGrouper } from "./grouper.js";
-import { downloadTo, getBuffer, uploadFile } from "./http.js";
+import { getBuffer, getBufferOrFile, uploadFile } from "./http.js";
 import { defaultPartition } from "./keys.js";
+import { mergeGroups } from "./merge.js";
 import { LineWriter } from "./output.js";
 import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 import { GroupReader } from "./records.js";
@@ -177,43 +177,37 @@ export async function runReduceTask(
   const dir = join(ctx.scratch, `reduce-${a.task}.${a.attempt}`);
   mkdirSync(dir, { recursive: true });
   try {
-    const files = await fetchPartitions(a, dir, ctx);
-    // Group every fetched section by key, within the memory budget (sorted runs spill to
-    // disk beyond it), then reduce the groups in key order.
-    const grouper = new SortingGrouper({
-      memoryBytes: ctx.memoryBytes,
-      spillDir: dir,
-      name: "group",
-    });
+    // Every fetched section is sorted by key with one group per key (collector.ts), so a
+    // k-way merge streams the groups in key order straight into reduce: only one key's
+    // values, plus one pending group per section, are held beyond the fetched bytes
+    // (MapReduce paper, section 3.1 step 5; the sort happened on the map side).
+    const sections = await fetchPartitions(a, dir, ctx);
+    const readers = sections.map((s) => new GroupReader(s));
     const meter = new ProgressMeter(ctx.progress);
-    let inputBytes = 0;
+    let records = 0;
     const outPath = join(dir, "out");
     const out = new LineWriter(outPath);
     try {
-      for (const f of files) {
-        inputBytes += statSync(f).size;
-        const reader = new GroupReader(f);
-        for (let g = reader.next(); g; g = reader.next()) {
-          grouper.addGroup(g.key, g.values);
-          meter.tick();
-        }
-        rmSync(f);
-      }
-      for (const g of grouper.sorted()) {
+      for (const g of mergeGroups(readers)) {
+        records += g.values.length;
         out.line(g.key, await runReduce(app, g.key, g.values));
         meter.tick();
       }
     } finally {
       meter.stop();
       out.close();
-      grouper.discard();
+      for (const r of readers) r.close();
     }
     ctx.progress();
     const counters = {
-      inputBytes,
-      inputRecords: grouper.values,
+      inputBytes: sections.reduce(
+        (n, s) => n + (typeof s === "string" ? statSync(s).size : s.length),
+        0,
+      ),
+      inputRecords: records,
       outputPairs: out.lines,
-      spills: grouper.spills,
+      // Sections too large to hold in memory are read from disk: those are the spills.
+      spills: sections.filter((s) => typeof s === "string").length,
     };
     const query = new URLSearchParams({ workerId: String(ctx.workerId) });
     for (const [k, v] of Object.entries(counters)) query.set(k, String(v));
@@ -234,15 +228,29 @@ export async function runReduceTask(
   }
 }
 
-/** Downloads partition `a.partition` of every map output (a few at a time, with retries). */
-async function fetchPartitions(a: ReduceAssignment, dir: string, ctx: TaskContext) {
+/**
+ * Fetches partition `a.partition` of every map output (a few at a time, with retries): into
+ * memory while they fit in half the memory budget, else to a file in `dir`.
+ */
+async function fetchPartitions(
+  a: ReduceAssignment,
+  dir: string,
+  ctx: TaskContext,
+): Promise<(Buffer | string)[]> {
   const files = a.sources.map((s) => join(dir, `from-map-${s.mapTask}`));
+  const sections: (Buffer | string)[] = [];
+  const maxInMemory = Math.floor(ctx.memoryBytes / 2 / Math.max(1, files.length));
   let next = 0;
   const fetchOne = async (i: number) => {
     const src = a.sources[i] as ReduceAssignment["sources"][number];
     for (let tryNo = 1; ; tryNo++) {
       try {
-        await downloadTo(`${src.url}/${a.partition}`, files[i] as string, ctx.progress);
+        sections[i] = await getBufferOrFile(
+          `${src.url}/${a.partition}`,
+          maxInMemory,
+          files[i] as string,
+          ctx.progress,
+        );
         return;
       } catch (err) {
         if (tryNo >= FETCH_TRIES)
@@ -258,5 +266,5 @@ async function fetchPartitions(a: ReduceAssignment, dir: string, ctx: TaskContex
     while (next < files.length) await fetchOne(next++);
   });
   await Promise.all(lanes);
-  return files;
+  return sections;
 }

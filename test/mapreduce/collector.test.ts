@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -35,6 +35,39 @@ describe("group files", () => {
     for (const g of groups) w.write(g.key, g.values);
     w.close();
     assert.deepEqual(readAll(path), groups);
+  });
+});
+
+describe("group files, blocks", () => {
+  it("round-trip many groups across blocks, from a file range or from memory", () => {
+    const path = join(dir, "blocks");
+    const w = new GroupWriter(path);
+    const groups: Group[] = Array.from({ length: 30_000 }, (_, i) => ({
+      key: `k${i}${i % 7 === 0 ? "\u{1D4B3}" : ""}`,
+      values: Array.from({ length: i % 4 }, (_, j) => `${j}`.repeat(j * 3)),
+    }));
+    const mid = 12_345;
+    for (const g of groups.slice(0, mid)) w.write(g.key, g.values);
+    const boundary = w.boundary();
+    for (const g of groups.slice(mid)) w.write(g.key, g.values);
+    w.close();
+    assert.deepEqual(readAll(path, 0, boundary), groups.slice(0, mid));
+    assert.deepEqual(readAll(path, boundary), groups.slice(mid));
+    const bytes = readFileSync(path);
+    const fromMemory: Group[] = [];
+    const r = new GroupReader(bytes.subarray(boundary));
+    for (let g = r.next(); g; g = r.next()) fromMemory.push(g);
+    assert.deepEqual(fromMemory, groups.slice(mid));
+  });
+
+  it("reports a truncated file instead of returning fewer groups", () => {
+    const path = join(dir, "truncated");
+    const w = new GroupWriter(path);
+    w.write("key", ["value"]);
+    w.close();
+    const bytes = readFileSync(path);
+    for (const cut of [3, 10, bytes.length - 1])
+      assert.throws(() => readAll(path, 0, cut), /truncated/, `cut at ${cut}`);
   });
 });
 
@@ -143,11 +176,16 @@ describe("MapOutputCollector", () => {
           assert.equal(offsets.length, nReduce + 1);
           for (let r = 0; r < nReduce; r++) {
             const expected = group(ps.filter(([k]) => defaultPartition(k, nReduce) === r));
-            // A key appears once per run it spilled in, plus once from memory.
+            // Each section is sorted in UTF-8 byte order, one group per key, whether it came
+            // from memory alone or from a merge with spilled runs.
+            const section = readAll(out, offsets[r], offsets[r + 1]);
+            for (let i = 1; i < section.length; i++)
+              assert.ok(
+                byteOrder((section[i - 1] as Group).key, (section[i] as Group).key) < 0,
+                `section ${r} out of order at ${i}`,
+              );
             const got = group(
-              readAll(out, offsets[r], offsets[r + 1]).flatMap((g) =>
-                g.values.map((v): [string, string] => [g.key, v]),
-              ),
+              section.flatMap((g) => g.values.map((v): [string, string] => [g.key, v])),
             );
             assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());
             for (const [k, want] of expected) {

@@ -60,7 +60,7 @@ describe("mr lab: results", { timeout: 240_000 }, () => {
     assert.match(p.stdout(), /job done/);
   });
 
-  it("indexer equals mr seq, with input splits (small --split-size)", async () => {
+  it("indexer equals mr seq, with input splits (small --split-size) and reduce input on disk (small --memory)", async () => {
     const out = tempDir();
     const app = join(EXAMPLES, "indexer.mjs");
     const p = runCli([
@@ -74,6 +74,8 @@ describe("mr lab: results", { timeout: 240_000 }, () => {
       "2",
       "--split-size",
       "4KiB",
+      "--memory",
+      "16KiB",
       "--out",
       out,
       ...inputs,
