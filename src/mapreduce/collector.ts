@@ -16,9 +16,9 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Combine, checkCombined } from "./app.js";
-import { compareUtf8 } from "./keys.js";
-import { arraySource, type GroupSource, mergeGroups } from "./merge.js";
+import { type GroupSource, mergeGroups } from "./merge.js";
 import { type Group, GroupReader, GroupWriter, plainText } from "./records.js";
+import { sortedOrder } from "./sort.js";
 
 export interface CollectorOptions {
   nReduce: number;
@@ -41,12 +41,6 @@ interface Run {
   offsets: number[];
 }
 
-/** One partition's sorted groups, and whether all their keys are surrogate-free. */
-interface Sorted {
-  groups: Group[];
-  plain: boolean;
-}
-
 export class MapOutputCollector {
   /** Per partition, pairs in arrival order: keys[r][i] goes with values[r][i]. */
   private keys: string[][];
@@ -58,8 +52,9 @@ export class MapOutputCollector {
   spills = 0;
 
   constructor(private readonly opts: CollectorOptions) {
-    this.keys = this.empty();
-    this.values = this.empty();
+    this.keys = [];
+    this.values = [];
+    this.clear();
   }
 
   /** Adds one pair; returns a promise only when memory ran out (combine or spill is due). */
@@ -73,8 +68,9 @@ export class MapOutputCollector {
   }
 
   /**
-   * Writes the output file: per partition, the in-memory groups merged with that partition's
-   * section of every run. Returns the section offsets (length nReduce + 1); removes the runs.
+   * Writes the output file: per partition, the in-memory pairs, sorted and grouped, merged
+   * with that partition's section of every run. Returns the section offsets (length
+   * nReduce + 1); removes the runs.
    */
   async finish(path: string): Promise<number[]> {
     const out = new GroupWriter(path);
@@ -83,16 +79,16 @@ export class MapOutputCollector {
       for (let r = 0; r < this.opts.nReduce; r++) {
         offsets.push(out.boundary());
         const mem = this.sortPartition(r);
-        await this.combineAll(mem.groups);
-        if (this.runs.length === 0) {
-          for (const g of mem.groups) out.write(g.key, g.values);
-          continue;
-        }
-        const sources: GroupSource[] = this.runs.map(
-          (run) => new GroupReader(run.path, run.offsets[r], run.offsets[r + 1]),
-        );
-        sources.push(arraySource(mem.groups, mem.plain));
-        for (const g of mergeGroups(sources)) {
+        const merged =
+          this.runs.length === 0
+            ? mem
+            : mergeGroups([
+                ...this.runs.map(
+                  (run) => new GroupReader(run.path, run.offsets[r], run.offsets[r + 1]),
+                ),
+                mem,
+              ]);
+        for (let g = merged.next(); g; g = merged.next()) {
           const values = this.combined(g);
           out.write(g.key, Array.isArray(values) ? values : await values);
         }
@@ -109,13 +105,13 @@ export class MapOutputCollector {
   discard(): void {
     for (const run of this.runs) rmSync(run.path, { force: true });
     this.runs.length = 0;
-    this.keys = this.empty();
-    this.values = this.empty();
-    this.bytes = 0;
+    this.clear();
   }
 
-  private empty(): string[][] {
-    return Array.from({ length: this.opts.nReduce }, () => []);
+  private clear(): void {
+    this.keys = Array.from({ length: this.opts.nReduce }, () => []);
+    this.values = Array.from({ length: this.opts.nReduce }, () => []);
+    this.bytes = 0;
   }
 
   /**
@@ -123,20 +119,23 @@ export class MapOutputCollector {
    * promise only when an async combiner had to run.
    */
   private relieve(): undefined | Promise<void> {
-    const sorted = this.sortAll();
-    const pending = this.combineAll(sorted.flatMap((s) => s.groups));
+    const sorted = Array.from({ length: this.opts.nReduce }, (_, r) => {
+      const groups: Group[] = [];
+      const source = this.sortPartition(r);
+      for (let g = source.next(); g; g = source.next()) groups.push(g);
+      return groups;
+    });
+    this.clear();
+    const pending = this.combineAll(sorted.flat());
     if (pending) return pending.then(() => this.keepOrSpill(sorted));
     this.keepOrSpill(sorted);
     return undefined;
   }
 
-  private keepOrSpill(sorted: Sorted[]): void {
+  private keepOrSpill(sorted: Group[][]): void {
     if (this.opts.combine) {
-      this.keys = this.empty();
-      this.values = this.empty();
-      this.bytes = 0;
       for (let r = 0; r < sorted.length; r++) {
-        for (const g of (sorted[r] as Sorted).groups) {
+        for (const g of sorted[r] as Group[]) {
           const value = g.values[0] as string; // combined: one value per key
           (this.keys[r] as string[]).push(g.key);
           (this.values[r] as string[]).push(value);
@@ -144,18 +143,15 @@ export class MapOutputCollector {
         }
       }
       if (this.bytes <= this.opts.memoryBytes / 2) return;
+      this.clear();
     }
-    this.spill(sorted);
-  }
-
-  private spill(sorted: Sorted[]): void {
     const path = join(this.opts.spillDir, `${this.opts.name}.run${this.runs.length}`);
     const out = new GroupWriter(path);
     const offsets: number[] = [];
     try {
-      for (const s of sorted) {
+      for (const groups of sorted) {
         offsets.push(out.boundary());
-        for (const g of s.groups) out.write(g.key, g.values);
+        for (const g of groups) out.write(g.key, g.values);
       }
       offsets.push(out.boundary());
     } finally {
@@ -163,43 +159,33 @@ export class MapOutputCollector {
     }
     this.runs.push({ path, offsets });
     this.spills++;
-    this.keys = this.empty();
-    this.values = this.empty();
-    this.bytes = 0;
-  }
-
-  private sortAll(): Sorted[] {
-    return Array.from({ length: this.opts.nReduce }, (_, r) => this.sortPartition(r));
   }
 
   /**
-   * Partition r's pairs as groups in key order, each key once, values in arrival order (the
-   * sort is stable).
+   * Partition r's pairs in key order, each key once with its values in arrival order (the
+   * sort is stable), produced one group at a time as they are read.
    */
-  private sortPartition(r: number): Sorted {
+  private sortPartition(r: number): GroupSource {
     const keys = this.keys[r] as string[];
     const values = this.values[r] as string[];
-    let plain = true;
-    for (let i = 0; i < keys.length && plain; i++) plain = plainText(keys[i] as string);
-    const order = Array.from({ length: keys.length }, (_, i) => i);
-    order.sort(
-      plain
-        ? (a, b) => {
-            const x = keys[a] as string;
-            const y = keys[b] as string;
-            return x < y ? -1 : x === y ? 0 : 1;
-          }
-        : (a, b) => compareUtf8(keys[a] as string, keys[b] as string),
-    );
-    const groups: Group[] = [];
-    for (let i = 0; i < order.length; ) {
-      const key = keys[order[i] as number] as string;
-      const vs = [values[order[i++] as number] as string];
-      while (i < order.length && keys[order[i] as number] === key)
-        vs.push(values[order[i++] as number] as string);
-      groups.push({ key, values: vs });
-    }
-    return { groups, plain };
+    const order = sortedOrder(keys);
+    let i = 0;
+    let plain: boolean | undefined;
+    return {
+      next(): Group | undefined {
+        if (i >= order.length) return undefined;
+        const key = keys[order[i] as number] as string;
+        const vs = [values[order[i++] as number] as string];
+        while (i < order.length && keys[order[i] as number] === key)
+          vs.push(values[order[i++] as number] as string);
+        return { key, values: vs };
+      },
+      // Only a merge asks (when runs spilled): checking every key is not free.
+      get plain() {
+        plain ??= keys.every(plainText);
+        return plain;
+      },
+    };
   }
 
   /** Combines every group's values in place; a promise only if the combiner is async. */

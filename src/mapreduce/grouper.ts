@@ -72,7 +72,8 @@ export class SortingGrouper {
       const sources: GroupSource[] = [...readers, arraySource(this.sortedInMemory())];
       this.groups = new Map();
       this.bytes = 0;
-      yield* mergeGroups(sources);
+      const merged = mergeGroups(sources);
+      for (let g = merged.next(); g; g = merged.next()) yield g;
     } finally {
       for (const reader of readers) reader.close();
       this.discard();

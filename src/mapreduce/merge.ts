@@ -21,7 +21,7 @@ export function arraySource(groups: readonly Group[], plain = false): GroupSourc
 }
 
 interface Head {
-  group: Group;
+  group: Group | undefined; // undefined only before the first advance
   source: GroupSource;
   plain: boolean;
 }
@@ -29,8 +29,8 @@ interface Head {
 /** Key order of two heads: native comparison when both keys are surrogate-free (the common
  * case, and much cheaper), else compareUtf8. */
 function before(a: Head, b: Head): boolean {
-  const x = a.group.key;
-  const y = b.group.key;
+  const x = (a.group as Group).key;
+  const y = (b.group as Group).key;
   return a.plain && b.plain ? x < y : compareUtf8(x, y) < 0;
 }
 
@@ -71,33 +71,40 @@ class HeadHeap {
   }
 
   peekKey(): string | undefined {
-    return this.items[0]?.group.key;
+    return this.items[0]?.group?.key;
   }
 }
 
-/** Merges sorted sources into one sorted stream with one group per distinct key. */
-export function* mergeGroups(sources: readonly GroupSource[]): Generator<Group> {
+/** Merges sorted sources into one sorted source with one group per distinct key. */
+export function mergeGroups(sources: readonly GroupSource[]): GroupSource {
   const heap = new HeadHeap();
-  for (const source of sources) advance(heap, source);
-  for (;;) {
-    const head = heap.pop();
-    if (!head) return;
-    const key = head.group.key;
-    let values = head.group.values;
-    advance(heap, head.source);
-    if (heap.peekKey() === key) {
-      values = values.slice();
-      do {
-        const same = heap.pop() as Head;
-        for (const v of same.group.values) values.push(v);
-        advance(heap, same.source);
-      } while (heap.peekKey() === key);
-    }
-    yield { key, values };
-  }
+  for (const source of sources) advance(heap, { group: undefined, source, plain: false });
+  return {
+    next(): Group | undefined {
+      const head = heap.pop();
+      if (!head) return undefined;
+      const group = head.group as Group;
+      const key = group.key;
+      let values = group.values;
+      advance(heap, head);
+      if (heap.peekKey() === key) {
+        values = values.slice();
+        do {
+          const same = heap.pop() as Head;
+          for (const v of (same.group as Group).values) values.push(v);
+          advance(heap, same);
+        } while (heap.peekKey() === key);
+      }
+      return { key, values };
+    },
+  };
 }
 
-function advance(heap: HeadHeap, source: GroupSource): void {
-  const group = source.next();
-  if (group) heap.push({ group, source, plain: source.plain === true });
+/** Moves a head to its source's next group (reusing the head) and back into the heap. */
+function advance(heap: HeadHeap, head: Head): void {
+  const group = head.source.next();
+  if (!group) return;
+  head.group = group;
+  head.plain = head.source.plain === true;
+  heap.push(head);
 }

@@ -188,7 +188,8 @@ export async function runReduceTask(
     const outPath = join(dir, "out");
     const out = new LineWriter(outPath);
     try {
-      for (const g of mergeGroups(readers)) {
+      const merged = mergeGroups(readers);
+      for (let g = merged.next(); g; g = merged.next()) {
         records += g.values.length;
         out.line(g.key, await runReduce(app, g.key, g.values));
         meter.tick();
