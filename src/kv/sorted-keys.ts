@@ -102,8 +102,17 @@ export class SortedKeys {
     }
   }
 
-  /** Every key in order. */
-  *all(): Generator<string> {
-    for (const block of this.blocks) yield* block;
+  /** Every key in order, in a new array (a copy: later changes do not show in it). */
+  toArray(): string[] {
+    const out = new Array<string>(this.size());
+    let i = 0;
+    for (const block of this.blocks) for (const key of block) out[i++] = key;
+    return out;
+  }
+
+  size(): number {
+    let n = 0;
+    for (const block of this.blocks) n += block.length;
+    return n;
   }
 }

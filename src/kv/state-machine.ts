@@ -54,6 +54,11 @@ export class KvStateMachine implements StateMachine {
   private saved: Map<string, Uint8Array> | null = null;
   /** Bumped by restore(): tells a running snapshotAsync() that its state is gone. */
   private generation = 0;
+  /**
+   * An upper bound of the snapshot's key and value bytes, kept up to date by every change, so
+   * that a snapshot sizes its buffer without a pass over the whole state (see entryBound).
+   */
+  private dataBound = 0;
 
   apply(entry: Entry): KvResult {
     const cmd = decodeCommand(entry.data);
@@ -97,10 +102,15 @@ export class KvStateMachine implements StateMachine {
           return { kind: "too-large", bytes: cmd.value.length };
         this.set(cmd.key, cmd.value);
         return OK;
-      case "del":
+      case "del": {
         this.save(cmd.key);
-        if (this.data.delete(cmd.key)) this.keys.remove(cmd.key);
+        const old = this.data.get(cmd.key);
+        if (old === undefined) return OK;
+        this.data.delete(cmd.key);
+        this.keys.remove(cmd.key);
+        this.dataBound -= entryBound(cmd.key, old);
         return OK;
+      }
       case "append": {
         const old = this.data.get(cmd.key);
         const bytes = (old?.length ?? 0) + cmd.value.length;
@@ -121,8 +131,11 @@ export class KvStateMachine implements StateMachine {
 
   private set(key: string, value: Uint8Array): void {
     this.save(key);
-    if (!this.data.has(key)) this.keys.insert(key);
+    const old = this.data.get(key);
+    if (old === undefined) this.keys.insert(key);
+    else this.dataBound -= entryBound(key, old);
     this.data.set(key, value);
+    this.dataBound += entryBound(key, value);
   }
 
   /** Local read; linearizable only after RaftService.readBarrier(). The caller must not mutate it. */
@@ -195,17 +208,18 @@ export class KvStateMachine implements StateMachine {
     }
   }
 
-  /** Sizes and starts a snapshot of the current state; `valueAt` gives each key's value. */
+  /**
+   * Sizes and starts a snapshot of the current state; `valueAt` gives each key's value. Runs in
+   * one event-loop turn, so it does no per-key work beyond copying the key list (the byte bound
+   * is kept by apply): with 70,000 keys a pass computing it here blocked the loop for 10-20 ms.
+   */
   private startSnapshot(valueAt: (key: string) => Uint8Array) {
-    const keys = [...this.keys.all()];
+    const keys = this.keys.toArray();
     const head = packr.pack(this.clock);
     const sessions = packr.pack(
       [...this.sessions].map(([id, r]) => [id, r.requestId, r.lastSeen, r.result]),
     );
-    // Upper bound: a UTF-16 code unit takes at most 3 bytes of UTF-8.
-    let bound = 2 + head.length + 10 + sessions.length;
-    for (const k of keys) bound += 10 + 3 * k.length + valueAt(k).length;
-    const out = Buffer.allocUnsafe(bound);
+    const out = Buffer.allocUnsafe(2 + head.length + 10 + this.dataBound + sessions.length);
     out[0] = 0x95; // fixarray of 5
     out[1] = SNAPSHOT_VERSION; // positive fixint
     let off = 2 + head.copy(out, 2);
@@ -265,8 +279,12 @@ export class KvStateMachine implements StateMachine {
     ];
     this.data.clear();
     this.sessions.clear();
+    this.dataBound = 0;
     for (let i = 0; i < keys.length; i++) {
-      this.data.set(keys[i] as string, values[i] as Uint8Array);
+      const key = keys[i] as string;
+      const value = values[i] as Uint8Array;
+      this.data.set(key, value);
+      this.dataBound += entryBound(key, value);
     }
     this.keys.load(keys);
     for (const [id, requestId, lastSeen, result] of sessions) {
@@ -274,6 +292,14 @@ export class KvStateMachine implements StateMachine {
     }
     this.clock = clock;
   }
+}
+
+/**
+ * The most bytes one key and its value take in a snapshot: a str32 and a bin32 header (5 bytes
+ * each) and the key's UTF-8, of at most 3 bytes per UTF-16 code unit.
+ */
+function entryBound(key: string, value: Uint8Array): number {
+  return 10 + 3 * key.length + value.length;
 }
 
 function bytesEqual(a: Uint8Array | null, b: Uint8Array | null): boolean {

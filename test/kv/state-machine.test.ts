@@ -231,8 +231,9 @@ describe("KvStateMachine", () => {
     console.log(`# snapshot determinism seed=${seed}`);
     const cmdArb = fc.record({
       op: fc.constantFrom("put", "del", "append", "cas"),
-      key: fc.constantFrom("a", "b", "c/d"),
-      value: fc.string({ maxLength: 4 }),
+      // Multi-byte keys and values check the snapshot's byte bound, kept up to date by apply.
+      key: fc.constantFrom("a", "b", "c/d", "é/ü", "😀"),
+      value: fc.string({ maxLength: 4, unit: "binary" }),
       expect: fc.option(fc.string({ maxLength: 2 })),
       client: fc.constantFrom("x", "y", null),
       id: fc.integer({ min: 1, max: 6 }),
