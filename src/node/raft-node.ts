@@ -63,7 +63,11 @@ export interface RaftNodeOptions {
   electionTimeoutMs?: number;
   /** Default 100 ms. Must be shorter than the election timeout. */
   heartbeatMs?: number;
-  /** Snapshot the state machine and compact the log every this many applied entries. Default 10,000. */
+  /**
+   * Snapshot the state machine and compact the log every this many applied entries. Default
+   * 10,000. Members take turns: each snapshots at its own offset within the interval (see
+   * snapshotDue), never more than this many entries after its previous snapshot.
+   */
   snapshotEntries?: number;
   /** Default deadline of propose() and readBarrier(). Default 5 s. */
   requestTimeoutMs?: number;
@@ -95,6 +99,8 @@ export class RaftNode implements RaftService {
   private snapshotting: Promise<void> | null = null;
   /** A snapshot snapshotAsync() finished, for the loop to compact the core with. */
   private encodedSnapshot: { index: number; data: Uint8Array } | null = null;
+  /** The applied index at which the next snapshot is due, for snapshots up to `after`. */
+  private nextSnapshot = { after: -1, at: 0 };
   private stopped = false;
 
   /** Loads the durable state, restores the state machine and starts the node. */
@@ -352,7 +358,7 @@ export class RaftNode implements RaftService {
   private async maybeSnapshot(): Promise<void> {
     const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
     if (this.stopped || this.snapshotting || this.encodedSnapshot) return;
-    if (this.applied - this.snapshotIndex < every) return;
+    if (!this.snapshotDue(every)) return;
     const { stateMachine } = this.options;
     const index = this.applied;
     this.snapshotIndex = index;
@@ -369,6 +375,26 @@ export class RaftNode implements RaftService {
         this.snapshotting = null;
         this.fail(err);
       });
+  }
+
+  /**
+   * Whether a snapshot is due: at the first applied index past the previous snapshot that is
+   * congruent to this member's offset modulo `every`. The offsets spread the members over the
+   * interval (member k of n at k/n of it), so they do not all spend the CPU and disk of a
+   * snapshot at the same moment: when they did, every member paused together and so did every
+   * client request (the tail of the latency). A follower pausing alone delays only the requests
+   * it relays; the other members keep the quorum.
+   */
+  private snapshotDue(every: number): boolean {
+    if (this.nextSnapshot.after !== this.snapshotIndex) {
+      const voters = [...this.raw.status().voters].sort((a, b) => a - b);
+      const k = Math.max(0, voters.indexOf(this.options.id));
+      const offset = Math.floor((k * every) / voters.length);
+      const first = this.snapshotIndex + 1;
+      const at = first + ((((offset - first) % every) + every) % every);
+      this.nextSnapshot = { after: this.snapshotIndex, at };
+    }
+    return this.applied >= this.nextSnapshot.at;
   }
 
   private async maybeCompact(): Promise<void> {

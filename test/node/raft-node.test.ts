@@ -38,7 +38,7 @@ after(async () => {
 async function start(
   opts: Partial<RaftNodeOptions> & { gated?: boolean; storage?: GatedStorage } = {},
 ): Promise<Harness> {
-  const core = new ScriptedCore(1);
+  const core = new ScriptedCore(opts.id ?? 1);
   const storage = opts.storage ?? new GatedStorage();
   storage.gated = opts.gated ?? false;
   const transport = new RecordingTransport(1, storage.events);
@@ -212,6 +212,27 @@ describe("RaftNode loop", () => {
     assert.equal(snap?.metadata.index, 4);
     assert.equal(snap?.metadata.term, 2);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
+  });
+
+  it("members take turns: member k of n snapshots at offset k/n of the interval", async () => {
+    // Member 3 of [1, 2, 3] with snapshotEntries 6: offset 4, so at the first applied index
+    // >= 4, then at the first >= 10, ... never more than 6 entries after the previous one.
+    const h = await start({ id: 3, snapshotEntries: 6 });
+    h.core.becomeLeader(2);
+    const ps = Array.from({ length: 11 }, (_, i) => h.node.propose(utf8(`e${i + 1}`)));
+    await waitFor(() => h.core.log.length === 11, "proposed");
+    const steps: [number, number[]][] = [
+      [3, []],
+      [4, [4]],
+      [9, [4]],
+      [11, [4, 11]],
+    ];
+    for (const [commit, want] of steps) {
+      h.core.commitTo(commit);
+      await Promise.all(ps.slice(0, commit));
+      await waitFor(() => h.core.compactions.length === want.length, `compactions at ${commit}`);
+      assert.deepEqual(h.core.compactions, want, `after committing ${commit}`);
+    }
   });
 
   it("writes a snapshot's file off the loop and installs it only once the file is durable", async () => {
