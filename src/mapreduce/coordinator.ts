@@ -5,12 +5,11 @@
 
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { readBody, sendJson } from "./http.js";
+import { listen, readBody, sendJson } from "./http.js";
 import { jobMetrics } from "./metrics.js";
 import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
 import {
@@ -308,15 +307,4 @@ async function parse<S extends z.ZodType>(
     return undefined;
   }
   return r.data;
-}
-
-export function listen(server: http.Server, host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      const a = server.address() as AddressInfo;
-      resolve(`${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
-    });
-  });
 }

@@ -3,6 +3,7 @@
 
 import { createReadStream, createWriteStream } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -159,4 +160,16 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+/** Starts `server` on HOST:PORT (0: a free port); resolves with the address it listens on. */
+export function listen(server: http.Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const a = server.address() as AddressInfo;
+      resolve(`${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
 }

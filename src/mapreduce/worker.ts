@@ -10,8 +10,7 @@ import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { appHash } from "./app.js";
-import { listen } from "./coordinator.js";
-import { HttpError, postJson, sendJson } from "./http.js";
+import { HttpError, listen, postJson, sendJson } from "./http.js";
 import type {
   Assignment,
   HeartbeatReply,
