@@ -126,10 +126,18 @@ export async function runMap(
   }
 }
 
-/** Runs reduce on one key and returns its output value. */
-export async function runReduce(app: App, key: string, values: string[]): Promise<string> {
-  let out = call(() => app.reduce(key, values), "reduce");
-  if (isThenable(out)) out = await awaitApp(out, "reduce");
+/**
+ * Runs reduce on one key and returns its output value: a promise only when the app's reduce
+ * returned one. A synchronous reduce is not awaited: for many small keys, the promise and
+ * the suspended caller per key cost more (allocation, GC) than the reduce itself.
+ */
+export function runReduce(app: App, key: string, values: string[]): string | Promise<string> {
+  const out = call(() => app.reduce(key, values), "reduce");
+  if (isThenable(out)) return awaitApp(out, "reduce").then((v) => checkReduced(v, key));
+  return checkReduced(out, key);
+}
+
+function checkReduced(out: unknown, key: string): string {
   if (typeof out !== "string")
     throw new AppError(`reduce(${quote(key)}) returned ${describe(out)}, not a string`);
   return out;

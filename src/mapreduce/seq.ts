@@ -64,7 +64,7 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
       for (const g of grouper.sorted()) {
         out.line(
           g.key,
-          await guard(`reduce (key ${JSON.stringify(g.key)})`, () =>
+          await guard(`reduce (key ${JSON.stringify(g.key)})`, async () =>
             runReduce(app, g.key, g.values),
           ),
         );

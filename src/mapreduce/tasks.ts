@@ -191,7 +191,8 @@ export async function runReduceTask(
       const merged = mergeGroups(readers);
       for (let g = merged.next(); g; g = merged.next()) {
         records += g.values.length;
-        out.line(g.key, await runReduce(app, g.key, g.values));
+        const value = runReduce(app, g.key, g.values);
+        out.line(g.key, typeof value === "string" ? value : await value);
         meter.tick();
       }
     } finally {

@@ -117,16 +117,42 @@ describe("reduce, combine and partition results are checked", () => {
       ),
       "2",
     );
+    // A synchronous reduce is checked synchronously, an async one when it settles.
+    assert.throws(
+      () =>
+        runReduce(
+          app(
+            () => [],
+            () => 3,
+          ),
+          "k",
+          [],
+        ),
+      /reduce\("k"\) returned number 3, not a string/,
+    );
     await assert.rejects(
+      Promise.resolve(
+        runReduce(
+          app(
+            () => [],
+            async () => 3,
+          ),
+          "k",
+          [],
+        ),
+      ),
+      /reduce\("k"\) returned number 3, not a string/,
+    );
+    assert.equal(
       runReduce(
         app(
           () => [],
-          () => 3,
+          (_k, vs) => vs.join("+"),
         ),
         "k",
-        [],
+        ["a", "b"],
       ),
-      /reduce\("k"\) returned number 3, not a string/,
+      "a+b",
     );
   });
 
