@@ -42,11 +42,13 @@ export function registerMr(program: Command): void {
       .command("coordinator")
       .description("run a job's coordinator: serves inputs, hands out tasks, writes DIR/mr-out-*")
       .argument("<files...>", "input files")
-      .option(
-        "--listen <host:port>",
-        "address workers connect to",
-        hostPortOrZero,
-        parseHostPort("127.0.0.1:7070"),
+      .addOption(
+        defaulted(
+          "--listen <host:port>",
+          "address workers connect to",
+          hostPortOrZero,
+          "127.0.0.1:7070",
+        ),
       ),
   ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
     const tty = process.stderr.isTTY === true;
@@ -62,22 +64,26 @@ export function registerMr(program: Command): void {
     .requiredOption("--coordinator <host:port>", "the coordinator's --listen address", hostPort)
     .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
     .option("--scratch <dir>", "where map output is kept (a fresh subdirectory, removed on exit)")
-    .option(
-      "--listen <host:port>",
-      "where map output is served to reducers",
-      hostPortOrZero,
-      parseHostPort("127.0.0.1:0", true),
+    .addOption(
+      defaulted(
+        "--listen <host:port>",
+        "where map output is served to reducers (port 0: any free port)",
+        hostPortOrZero,
+        "127.0.0.1:0",
+      ),
     )
     .option(
       "--advertise <host:port>",
       "address announced to reducers (default: the listen address)",
       hostPort,
     )
-    .option(
-      "--memory <size>",
-      "memory budget for map output before it spills (the smaller of this and the job's --memory)",
-      parseSize,
-      parseSize("512MiB"),
+    .addOption(
+      defaulted(
+        "--memory <size>",
+        "memory budget for map output before it spills (the smaller of this and the job's --memory)",
+        parseSize,
+        "512MiB",
+      ),
     )
     .addOption(
       new Option("--connect-timeout <duration>", "how long to look for a coordinator at start")
@@ -164,11 +170,8 @@ export function registerMr(program: Command): void {
     .argument("<files...>", "input files")
     .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
     .requiredOption("--out <dir>", "output directory")
-    .option(
-      "--memory <size>",
-      "memory budget before pairs spill to disk",
-      parseSize,
-      parseSize("512MiB"),
+    .addOption(
+      defaulted("--memory <size>", "memory budget before pairs spill to disk", parseSize, "512MiB"),
     )
     .option("--overwrite", "replace existing mr-out-* files in --out")
     .action(
@@ -202,28 +205,39 @@ export function registerMr(program: Command): void {
     );
 }
 
+/** An option whose default is written in --help as a user would type it ("512MiB", not bytes). */
+function defaulted<T>(flags: string, description: string, parse: (v: string) => T, text: string) {
+  return new Option(flags, description).argParser(parse).default(parse(text), text);
+}
+
 /** Flags shared by `coordinator` and `run`. */
 function jobFlags(cmd: Command): Command {
   return cmd
     .requiredOption("--reduce <n>", "number of reduce tasks (output files)", parseIntIn(1, 100_000))
     .requiredOption("--out <dir>", "output directory")
-    .option(
-      "--task-timeout <duration>",
-      "reissue a task after this long without heartbeat or progress",
-      parseDuration,
-      10_000,
+    .addOption(
+      defaulted(
+        "--task-timeout <duration>",
+        "reissue a task after this long without heartbeat or progress",
+        parseDuration,
+        "10s",
+      ),
     )
-    .option(
-      "--split-size <size>",
-      "split input files larger than this at line boundaries",
-      parseSize,
-      parseSize(SPLIT_SIZE),
+    .addOption(
+      defaulted(
+        "--split-size <size>",
+        "split input files larger than this at line boundaries",
+        parseSize,
+        SPLIT_SIZE,
+      ),
     )
-    .option(
-      "--memory <size>",
-      "memory budget of each worker before spilling to disk",
-      parseSize,
-      parseSize("512MiB"),
+    .addOption(
+      defaulted(
+        "--memory <size>",
+        "memory budget of each worker before spilling to disk",
+        parseSize,
+        "512MiB",
+      ),
     )
     .option("--http <host:port>", "serve GET /status (JSON) here", hostPortOrZero)
     .option("--overwrite", "replace existing mr-out-* files in --out")
