@@ -16,6 +16,7 @@
 // blocks, so `boundary()` ends the current block and reports where the next section starts.
 
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { endianness } from "node:os";
 
 export interface Group {
   key: string;
@@ -27,6 +28,7 @@ const CHUNK = 1 << 20;
 const BLOCK_UNITS = 1 << 16;
 const BLOCK_LENS = 1 << 14;
 const SURROGATE = /[\ud800-\udfff]/;
+const BIG_ENDIAN = endianness() === "BE";
 
 /** Whether `s` holds no UTF-16 surrogate: then `<` on it agrees with UTF-8 byte order. */
 export function plainText(s: string): boolean {
@@ -40,7 +42,8 @@ export class GroupWriter {
   private used = 0;
   private written = 0;
   private parts: string[] = [];
-  private lens: number[] = [];
+  private lens = new Uint32Array(BLOCK_LENS + 2);
+  private nLens = 0;
   private units = 0;
 
   constructor(path: string) {
@@ -48,16 +51,19 @@ export class GroupWriter {
   }
 
   write(key: string, values: readonly string[]): void {
+    if (this.nLens + 2 + values.length > this.lens.length) this.growLens(2 + values.length);
+    const lens = this.lens;
     this.parts.push(key);
-    this.lens.push(key.length, values.length);
+    lens[this.nLens++] = key.length;
+    lens[this.nLens++] = values.length;
     let units = key.length;
     for (const v of values) {
       this.parts.push(v);
-      this.lens.push(v.length);
+      lens[this.nLens++] = v.length;
       units += v.length;
     }
     this.units += units;
-    if (this.units >= BLOCK_UNITS || this.lens.length >= BLOCK_LENS) this.endBlock();
+    if (this.units >= BLOCK_UNITS || this.nLens >= BLOCK_LENS) this.endBlock();
   }
 
   /** Ends the current block; returns the file offset where the next group will start. */
@@ -93,10 +99,10 @@ export class GroupWriter {
   }
 
   private endBlock(): void {
-    const lens = this.lens;
-    if (lens.length === 0) return;
+    const nLens = this.nLens;
+    if (nLens === 0) return;
     const text = this.parts.join("");
-    const head = 8 + 4 * lens.length;
+    const head = 8 + 4 * nLens;
     // A UTF-16 unit is at most 3 UTF-8 bytes, so 3 * length bounds the encoding.
     const max = head + 3 * text.length;
     if (this.used + max > this.buf.length) {
@@ -106,14 +112,23 @@ export class GroupWriter {
     const buf = this.buf;
     const at = this.used;
     const textBytes = text.length === 0 ? 0 : buf.write(text, at + head, "utf8");
-    buf.writeUInt32LE(lens.length, at);
+    buf.writeUInt32LE(nLens, at);
     buf.writeUInt32LE(textBytes, at + 4);
-    for (let i = 0; i < lens.length; i++) buf.writeUInt32LE(lens[i] as number, at + 8 + 4 * i);
+    // One copy of the lengths' bytes (platform order), swapped if the platform is big-endian.
+    buf.set(new Uint8Array(this.lens.buffer, 0, 4 * nLens), at + 8);
+    if (BIG_ENDIAN) buf.subarray(at + 8, at + head).swap32();
     this.used += head + textBytes;
     this.written += head + textBytes;
     this.parts = [];
-    this.lens = [];
+    this.nLens = 0;
     this.units = 0;
+  }
+
+  /** Room for a group with more values than a block's usual lengths. */
+  private growLens(extra: number): void {
+    const lens = new Uint32Array(this.nLens + extra + BLOCK_LENS);
+    lens.set(this.lens.subarray(0, this.nLens));
+    this.lens = lens;
   }
 
   private flush(): void {

@@ -46,6 +46,8 @@ describe("group files, blocks", () => {
       key: `k${i}${i % 7 === 0 ? "\u{1D4B3}" : ""}`,
       values: Array.from({ length: i % 4 }, (_, j) => `${j}`.repeat(j * 3)),
     }));
+    // One group with more values than a block usually holds lengths.
+    groups[100] = { key: "many", values: Array.from({ length: 20_000 }, (_, j) => String(j)) };
     const mid = 12_345;
     for (const g of groups.slice(0, mid)) w.write(g.key, g.values);
     const boundary = w.boundary();
