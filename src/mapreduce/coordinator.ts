@@ -10,16 +10,7 @@ import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { listen, readBody, sendJson } from "./http.js";
-import { jobMetrics } from "./metrics.js";
 import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
-import {
-  CompleteRequest,
-  FailRequest,
-  HeartbeatRequest,
-  OutputQuery,
-  RegisterRequest,
-  TaskRequest,
-} from "./protocol.js";
 import { Scheduler } from "./scheduler.js";
 import { planSplits, readFileAt } from "./split.js";
 
@@ -61,6 +52,9 @@ function heartbeatInterval(taskTimeoutMs: number): number {
 
 export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   const started = Date.now();
+  // The request schemas (zod: ~60 ms to load) are loaded while the job is planned and the
+  // workers start, not before: only requests wait for them.
+  const protocol = import("./protocol.js");
   const heartbeatMs = heartbeatInterval(opts.taskTimeoutMs);
   const info = new Map(opts.inputs.map((i) => [i.path, i]));
   const splits = planSplits(opts.inputs, opts.splitSize, readFileAt).map((s) => {
@@ -125,7 +119,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     (req: IncomingMessage, res: ServerResponse, arg: string) => Promise<void>
   > = {
     "POST /v1/register": async (req, res) => {
-      const body = await parse(req, res, RegisterRequest);
+      const body = await parse(req, res, (await protocol).RegisterRequest);
       if (!body) return;
       const r = scheduler.register(body, Date.now());
       if ("error" in r) {
@@ -140,7 +134,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       });
     },
     "POST /v1/task": async (req, res) => {
-      const body = await parse(req, res, TaskRequest);
+      const body = await parse(req, res, (await protocol).TaskRequest);
       if (!body) return;
       const a = scheduler.requestTask(body.workerId, Date.now(), body.maxRssKiB);
       if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
@@ -152,14 +146,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       res.on("close", () => parked.delete(p));
     },
     "POST /v1/heartbeat": async (req, res) => {
-      const body = await parse(req, res, HeartbeatRequest);
+      const body = await parse(req, res, (await protocol).HeartbeatRequest);
       if (!body) return;
       const r = scheduler.heartbeat(body.workerId, body.running, Date.now(), body.maxRssKiB);
       if (!r) return sendJson(res, 410, { error: "unknown worker: register again" });
       sendJson(res, 200, r);
     },
     "POST /v1/complete": async (req, res) => {
-      const body = await parse(req, res, CompleteRequest);
+      const body = await parse(req, res, (await protocol).CompleteRequest);
       if (!body) return;
       const accepted = scheduler.completeMap(
         body.workerId,
@@ -170,7 +164,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       sendJson(res, 200, { accepted });
     },
     "POST /v1/fail": async (req, res) => {
-      const body = await parse(req, res, FailRequest);
+      const body = await parse(req, res, (await protocol).FailRequest);
       if (!body) return;
       scheduler.fail(body.workerId, body.attempt, body.kind, body.error, body.mapTask, Date.now());
       sendJson(res, 200, {});
@@ -190,7 +184,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
     "PUT /v1/output": async (req, res, arg) => {
       const url = new URL(req.url ?? "/", "http://x");
-      const q = OutputQuery.safeParse(Object.fromEntries(url.searchParams));
+      const q = (await protocol).OutputQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!/^\d+$/.test(arg) || !q.success) {
         req.resume();
         return sendJson(res, 400, {
@@ -247,6 +241,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   let statusServer: http.Server | undefined;
   let statusAddress: string | undefined;
   if (opts.status) {
+    // prom-client (~40 ms to load) only when there is a status server to serve /metrics.
+    const { jobMetrics } = await import("./metrics.js");
     const metrics = jobMetrics(scheduler);
     statusServer = http.createServer((req, res) => {
       req.resume();
