@@ -5,7 +5,13 @@
 import { Worker } from "node:worker_threads";
 import type { MapAssignment, ReduceAssignment } from "./protocol.js";
 import { taskLabel } from "./tasks.js";
-import type { TaskOutcome, ThreadData, ThreadReply } from "./thread-protocol.js";
+import type {
+  LocalSection,
+  TaskOutcome,
+  ThreadData,
+  ThreadReply,
+  ThreadRequest,
+} from "./thread-protocol.js";
 
 // Compiled, this file is task-runner.js next to task-thread.js; run from source through tsx,
 // both are .ts and the thread inherits tsx's --import from process.execArgv.
@@ -28,13 +34,16 @@ export class TaskRunner {
   constructor(private readonly data: ThreadData) {}
 
   /** Runs one task; resolves with its outcome, or undefined if it was cancelled. */
-  run(assignment: MapAssignment | ReduceAssignment): Promise<TaskOutcome | undefined> {
+  run(
+    assignment: MapAssignment | ReduceAssignment,
+    local?: LocalSection[],
+  ): Promise<TaskOutcome | undefined> {
     if (this.running) throw new Error("TaskRunner runs one task at a time");
     const thread = this.thread ?? this.start();
     this.progress = 0;
     return new Promise((resolve) => {
       this.running = { assignment, resolve };
-      thread.postMessage({ assignment });
+      thread.postMessage({ assignment, local } satisfies ThreadRequest);
     });
   }
 

@@ -9,7 +9,7 @@ import { type App, AppError, errorText, loadApp } from "./app.js";
 import { HttpError } from "./http.js";
 import type { MapAssignment, ReduceAssignment } from "./protocol.js";
 import { FetchError, runMapTask, runReduceTask, taskLabel } from "./tasks.js";
-import type { ThreadData, ThreadReply, ThreadRequest } from "./thread-protocol.js";
+import type { LocalSection, ThreadData, ThreadReply, ThreadRequest } from "./thread-protocol.js";
 
 const data = workerData as ThreadData;
 const port = parentPort;
@@ -40,7 +40,10 @@ function post(msg: ThreadReply): void {
   port?.postMessage(msg);
 }
 
-async function run(a: MapAssignment | ReduceAssignment): Promise<ThreadReply> {
+async function run(
+  a: MapAssignment | ReduceAssignment,
+  local: LocalSection[] = [],
+): Promise<ThreadReply> {
   const ctx = {
     coordinatorUrl: data.coordinatorUrl,
     workerId: data.workerId,
@@ -54,7 +57,7 @@ async function run(a: MapAssignment | ReduceAssignment): Promise<ThreadReply> {
       const out = await runMapTask(loaded, a, ctx);
       return { type: "map-done", file: out.file, offsets: out.offsets, counters: out.counters };
     }
-    const out = await runReduceTask(loaded, a, ctx);
+    const out = await runReduceTask(loaded, a, ctx, local);
     return { type: "reduce-done", accepted: out.accepted, counters: out.counters };
   } catch (err) {
     if (err instanceof FetchError || err instanceof HttpError) {
@@ -67,7 +70,7 @@ async function run(a: MapAssignment | ReduceAssignment): Promise<ThreadReply> {
 }
 
 port.on("message", (msg: ThreadRequest) => {
-  void run(msg.assignment).then((reply) => {
+  void run(msg.assignment, msg.local).then((reply) => {
     if (pending) post({ type: "progress" });
     pending = false;
     post(reply);

@@ -2,7 +2,16 @@
 // the app, partition, combine, sort and write (map); fetch, merge, reduce and upload
 // (reduce). Everything the app touches is checked (app.ts); the caller reports the outcome.
 
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
 import { MapOutputCollector } from "./collector.js";
@@ -12,6 +21,7 @@ import { mergeGroups } from "./merge.js";
 import { LineWriter } from "./output.js";
 import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 import { GroupReader } from "./records.js";
+import type { LocalSection } from "./thread-protocol.js";
 
 export interface TaskContext {
   coordinatorUrl: string;
@@ -173,16 +183,19 @@ export async function runReduceTask(
   app: App,
   a: ReduceAssignment,
   ctx: TaskContext,
+  local: readonly LocalSection[] = [],
 ): Promise<ReduceOutput> {
   const dir = join(ctx.scratch, `reduce-${a.task}.${a.attempt}`);
   mkdirSync(dir, { recursive: true });
   try {
-    // Every fetched section is sorted by key with one group per key (collector.ts), so a
-    // k-way merge streams the groups in key order straight into reduce: only one key's
-    // values, plus one pending group per section, are held beyond the fetched bytes
-    // (MapReduce paper, section 3.1 step 5; the sort happened on the map side).
-    const sections = await fetchPartitions(a, dir, ctx);
-    const readers = sections.map((s) => new GroupReader(s));
+    // Every section is sorted by key with one group per key (collector.ts), so a k-way
+    // merge streams the groups in key order straight into reduce: only one key's values,
+    // plus one pending group per section, are held beyond the fetched bytes (MapReduce
+    // paper, section 3.1 step 5; the sort happened on the map side).
+    const sections = await fetchPartitions(a, dir, ctx, local);
+    const readers = sections.map((s) =>
+      Buffer.isBuffer(s) ? new GroupReader(s) : new GroupReader(s.path, s.start, s.end),
+    );
     const meter = new ProgressMeter(ctx.progress);
     let records = 0;
     const outPath = join(dir, "out");
@@ -203,13 +216,13 @@ export async function runReduceTask(
     ctx.progress();
     const counters = {
       inputBytes: sections.reduce(
-        (n, s) => n + (typeof s === "string" ? statSync(s).size : s.length),
+        (n, s) => n + (Buffer.isBuffer(s) ? s.length : s.end - s.start),
         0,
       ),
       inputRecords: records,
       outputPairs: out.lines,
-      // Sections too large to hold in memory are read from disk: those are the spills.
-      spills: sections.filter((s) => typeof s === "string").length,
+      // Fetched sections too large to hold in memory are read from disk: those are spills.
+      spills: sections.filter((s) => !Buffer.isBuffer(s) && s.fetched).length,
     };
     const query = new URLSearchParams({ workerId: String(ctx.workerId) });
     for (const [k, v] of Object.entries(counters)) query.set(k, String(v));
@@ -230,29 +243,43 @@ export async function runReduceTask(
   }
 }
 
+/** A section held in memory, or a byte range of a file (fetched to disk, or our own). */
+type Section = Buffer | { path: string; start: number; end: number; fetched: boolean };
+
 /**
  * Fetches partition `a.partition` of every map output (a few at a time, with retries): into
- * memory while they fit in half the memory budget, else to a file in `dir`.
+ * memory while they fit in half the memory budget, else to a file in `dir`. Map outputs this
+ * worker holds itself (`local`) are read where they are.
  */
 async function fetchPartitions(
   a: ReduceAssignment,
   dir: string,
   ctx: TaskContext,
-): Promise<(Buffer | string)[]> {
+  local: readonly LocalSection[],
+): Promise<Section[]> {
   const files = a.sources.map((s) => join(dir, `from-map-${s.mapTask}`));
-  const sections: (Buffer | string)[] = [];
+  const sections: Section[] = [];
   const maxInMemory = Math.floor(ctx.memoryBytes / 2 / Math.max(1, files.length));
+  const mine = new Map(local.map((l) => [l.mapTask, l]));
   let next = 0;
   const fetchOne = async (i: number) => {
     const src = a.sources[i] as ReduceAssignment["sources"][number];
+    const own = mine.get(src.mapTask);
+    if (own && existsSync(own.file)) {
+      sections[i] = { path: own.file, start: own.start, end: own.end, fetched: false };
+      return;
+    }
     for (let tryNo = 1; ; tryNo++) {
       try {
-        sections[i] = await getBufferOrFile(
+        const got = await getBufferOrFile(
           `${src.url}/${a.partition}`,
           maxInMemory,
           files[i] as string,
           ctx.progress,
         );
+        sections[i] = Buffer.isBuffer(got)
+          ? got
+          : { path: got, start: 0, end: statSync(got).size, fetched: true };
         return;
       } catch (err) {
         if (tryNo >= FETCH_TRIES)

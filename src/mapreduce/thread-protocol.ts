@@ -13,6 +13,16 @@ export interface ThreadData {
 
 export interface ThreadRequest {
   assignment: MapAssignment | ReduceAssignment;
+  /** For a reduce task: the sources whose map output this worker holds itself, by map task. */
+  local?: LocalSection[] | undefined;
+}
+
+/** Partition `assignment.partition` of a map output in this worker's scratch directory. */
+export interface LocalSection {
+  mapTask: number;
+  file: string;
+  start: number;
+  end: number;
 }
 
 export type ThreadReply =

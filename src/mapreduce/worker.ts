@@ -19,7 +19,7 @@ import type {
   RegisterReply,
 } from "./protocol.js";
 import { TaskRunner } from "./task-runner.js";
-import type { TaskOutcome } from "./thread-protocol.js";
+import type { LocalSection, TaskOutcome } from "./thread-protocol.js";
 
 export interface WorkerOptions {
   coordinator: string; // HOST:PORT
@@ -172,11 +172,27 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         continue;
       }
       current = a;
-      const outcome = await runner.run(a);
+      const outcome = await runner.run(a, a.type === "reduce" ? localSections(a) : undefined);
       current = undefined;
       if (outcome) await report(a, outcome);
     }
     return over ?? { code: 0 };
+
+    /** The sources of a reduce task that are our own map outputs: read from disk, not HTTP. */
+    function localSections(a: ReduceAssignment): LocalSection[] {
+      const prefix = `${advertise}/v1/map-output/`;
+      const local: LocalSection[] = [];
+      for (const s of a.sources) {
+        const out = s.url.startsWith(prefix)
+          ? outputs.get(Number(s.url.slice(prefix.length)))
+          : undefined;
+        const start = out?.offsets[a.partition];
+        const end = out?.offsets[a.partition + 1];
+        if (out && start !== undefined && end !== undefined)
+          local.push({ mapTask: s.mapTask, file: out.file, start, end });
+      }
+      return local;
+    }
 
     async function report(a: MapAssignment | ReduceAssignment, o: TaskOutcome) {
       try {
