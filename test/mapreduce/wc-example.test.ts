@@ -11,7 +11,7 @@ function reference(text: string): Map<string, string> {
   return new Map(Array.from(counts, ([k, n]) => [k, String(n)]));
 }
 
-const pairsOf = (text: string) => new Map(map("f", text).map((p) => [p.key, p.value]));
+const pairsOf = (text: string) => new Map(Array.from(map("f", text), (p) => [p.key, p.value]));
 
 // Letters and non-letters from every range the scanner treats differently: ASCII, BMP, astral
 // (surrogate pairs), lone surrogates, combining marks and digits.
