@@ -149,8 +149,13 @@ export class GroupReader {
   private bufEnd = 0;
   private pos: number; // file offset of buf[bufEnd]
   private closed = false;
-  private groups: Group[] = [];
-  private next_ = 0;
+  // The current block, read one group at a time (no array of all its groups: each group is
+  // garbage as soon as its consumer is done with it): its text, the position in it of the
+  // next string, and the byte range in buf of the lengths still to read.
+  private text = "";
+  private textAt = 0;
+  private lensAt = 0;
+  private lensEnd = 0;
   /** True when no key or value of the current block holds a surrogate (see plainText). */
   plain = false;
 
@@ -174,7 +179,7 @@ export class GroupReader {
 
   /** The next group, or undefined at the end of the range (the file is then closed). */
   next(): Group | undefined {
-    if (this.next_ < this.groups.length) return this.groups[this.next_++];
+    if (this.lensAt < this.lensEnd) return this.nextInBlock();
     if (this.closed) return undefined;
     if (!this.ensure(8)) {
       const partial = this.bufEnd > this.bufStart;
@@ -182,47 +187,55 @@ export class GroupReader {
       if (partial) throw this.corrupt("truncated");
       return undefined;
     }
-    this.decodeBlock();
-    return this.groups[this.next_++];
+    this.startBlock();
+    return this.nextInBlock();
   }
 
   close(): void {
-    this.groups = [];
+    this.text = "";
+    this.lensAt = this.lensEnd = 0;
     if (this.closed) return;
     this.closed = true;
     if (this.fd >= 0) closeSync(this.fd);
   }
 
-  private decodeBlock(): void {
+  /** Decodes the next block's text; its lengths stay in buf until the block is read. */
+  private startBlock(): void {
     const nLens = this.buf.readUInt32LE(this.bufStart);
     const textBytes = this.buf.readUInt32LE(this.bufStart + 4);
     const head = 8 + 4 * nLens;
-    if (!this.ensure(head + textBytes)) throw this.corrupt("truncated");
-    const buf = this.buf;
+    if (nLens < 2 || !this.ensure(head + textBytes)) throw this.corrupt("truncated");
     const at = this.bufStart;
-    const text = buf.toString("utf8", at + head, at + head + textBytes);
-    this.plain = plainText(text);
-    const groups: Group[] = [];
-    let p = 0;
-    for (let i = at + 8; i < at + head; ) {
-      const keyLen = buf.readUInt32LE(i);
-      const count = i + 4 < at + head ? buf.readUInt32LE(i + 4) : -1;
-      i += 8;
-      if (count < 0 || i + 4 * count > at + head) throw this.corrupt("bad lengths in");
-      const key = text.slice(p, p + keyLen);
-      p += keyLen;
-      const values = new Array<string>(count);
-      for (let j = 0; j < count; j++, i += 4) {
-        const len = buf.readUInt32LE(i);
-        values[j] = text.slice(p, p + len);
-        p += len;
-      }
-      groups.push({ key, values });
-    }
-    if (p !== text.length) throw this.corrupt("bad lengths in");
+    this.text = this.buf.toString("utf8", at + head, at + head + textBytes);
+    this.plain = plainText(this.text);
+    this.textAt = 0;
+    this.lensAt = at + 8;
+    this.lensEnd = at + head;
     this.bufStart += head + textBytes;
-    this.groups = groups;
-    this.next_ = 0;
+  }
+
+  private nextInBlock(): Group {
+    const buf = this.buf;
+    const text = this.text;
+    let i = this.lensAt;
+    let p = this.textAt;
+    const keyLen = buf.readUInt32LE(i);
+    const count = i + 8 <= this.lensEnd ? buf.readUInt32LE(i + 4) : -1;
+    i += 8;
+    if (count < 0 || i + 4 * count > this.lensEnd) throw this.corrupt("bad lengths in");
+    const key = text.slice(p, p + keyLen);
+    p += keyLen;
+    const values = new Array<string>(count);
+    for (let j = 0; j < count; j++, i += 4) {
+      const len = buf.readUInt32LE(i);
+      values[j] = text.slice(p, p + len);
+      p += len;
+    }
+    if (p > text.length || (i === this.lensEnd && p !== text.length))
+      throw this.corrupt("bad lengths in");
+    this.lensAt = i;
+    this.textAt = p;
+    return { key, values };
   }
 
   private corrupt(what: string): Error {
