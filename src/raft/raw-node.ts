@@ -88,6 +88,8 @@ export class RawNode implements RawNodeApi {
   private heartbeatElapsed = 0;
   /** Drawn from [electionTick, 2*electionTick) on every reset (§5.2 randomized timeouts). */
   private randomizedElectionTimeout = 0;
+  /** The election timer was shortened by reportUnreachable (see there). */
+  private hastened = false;
   /** Total ticks, a logical clock for retrying a snapshot presumed lost. */
   private ticks = 0;
 
@@ -237,6 +239,26 @@ export class RawNode implements RawNodeApi {
     this.startCampaign(false);
   }
 
+  /**
+   * Not in the Raft paper. A leader whose process dies (a crash, kill -9) closes its connections
+   * at once, long before a follower's election timer notices the missing heartbeats. A follower
+   * told so stops counting on that leader: it forgets it (which also ends its lease, so it grants
+   * the other followers' pre-votes) and campaigns after a random 1..electionTick ticks instead
+   * of what is left of [electionTick, 2 * electionTick). Safety does not depend on timing, and
+   * pre-vote keeps a false alarm harmless: while another follower still hears from the leader,
+   * its lease rejects the pre-vote, and the leader's next message restores the normal timer.
+   */
+  reportUnreachable(id: NodeId): void {
+    if (this.role !== "follower" || id !== this.leader) return;
+    this.leader = NONE;
+    this.hastened = true;
+    // As if the leader's last message were an election timeout old: the rest of the timer is
+    // drawn from a range as wide as a normal one, so two followers told at once tie no more
+    // often than in any election (§5.2).
+    const soon = this.electionElapsed + 1 + Math.floor(this.random() * this.electionTick);
+    this.randomizedElectionTimeout = Math.min(this.randomizedElectionTimeout, soon);
+  }
+
   compact(index: number, data: Uint8Array): Snapshot | null {
     return this.log.compact(index, data, { voters: [...this.voters] }) ? this.log.snapshot : null;
   }
@@ -328,8 +350,7 @@ export class RawNode implements RawNodeApi {
     this.leader = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout =
-      this.electionTick + Math.floor(this.random() * this.electionTick);
+    this.drawElectionTimeout();
     this.leadTransferee = NONE;
     this.votes.clear();
     this.progress.clear();
@@ -434,8 +455,17 @@ export class RawNode implements RawNodeApi {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // A shortened timer is good for one campaign: if that fails, wait a full timeout again.
+      if (this.hastened) this.drawElectionTimeout();
       this.startCampaign(false);
     }
+  }
+
+  /** §5.2: a timeout drawn from [electionTick, 2 * electionTick), so that elections rarely tie. */
+  private drawElectionTimeout(): void {
+    this.hastened = false;
+    this.randomizedElectionTimeout =
+      this.electionTick + Math.floor(this.random() * this.electionTick);
   }
 
   private tickHeartbeat(): void {
@@ -527,6 +557,8 @@ export class RawNode implements RawNodeApi {
   private heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
     this.leader = from;
+    // The leader was only out of reach (reportUnreachable): back to the normal timer.
+    if (this.hastened) this.drawElectionTimeout();
   }
 
   // -------------------------------------------------------------------------------------------

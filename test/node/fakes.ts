@@ -96,6 +96,10 @@ export class ScriptedCore implements RawNodeApi {
     return false;
   }
   campaign(): void {}
+  unreachable: NodeId[] = [];
+  reportUnreachable(id: NodeId): void {
+    this.unreachable.push(id);
+  }
   compact(index: number, data: Uint8Array): Snapshot | null {
     this.compactions.push(index);
     const term = this.log.find((e) => e.index === index)?.term ?? 0;
@@ -219,6 +223,10 @@ export class RecordingTransport implements Transport {
   }
   deliver(m: Message): void {
     this.handler?.(m);
+  }
+  lostHandler: ((id: NodeId) => void) | null = null;
+  onPeerLost(handler: (id: NodeId) => void): void {
+    this.lostHandler = handler;
   }
   async close(): Promise<void> {}
 }

@@ -208,6 +208,89 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
     assert.equal(n2.status().vote, 3);
   });
 
+  describe("reportUnreachable: a follower told its leader is gone campaigns early", () => {
+    // electionTick 10: a plain timeout takes 10..19 ticks after the leader's last message; a
+    // reported leader is replaced after 1..10 (more if the two followers tie, as in any election).
+    /** Ticks every node until someone other than `old` leads; returns how many ticks it took. */
+    function ticksToNewLeader(c: Cluster, old: number, limit = 100): number {
+      for (let t = 1; t <= limit; t++) {
+        c.tickAll(1);
+        c.stabilize();
+        if (c.leaders().some((id) => id !== old)) return t;
+      }
+      return Number.POSITIVE_INFINITY;
+    }
+
+    it("both followers told: a new leader much sooner than an election timeout, over many seeds", () => {
+      const ticks: number[] = [];
+      for (let seed = 1; seed <= 60; seed++) {
+        const c = new Cluster({ n: 3, seed });
+        c.elect(1);
+        c.tickAll(1);
+        c.stabilize();
+        c.isolate(1);
+        for (const id of [2, 3]) c.node(id).reportUnreachable(1);
+        const t = ticksToNewLeader(c, 1);
+        assert.ok(t <= 60, `seed ${seed}: no new leader after 60 ticks`);
+        ticks.push(t);
+      }
+      ticks.sort((a, b) => a - b);
+      const median = ticks[ticks.length >> 1] as number;
+      assert.ok(median <= 5, `median ${median} ticks (${ticks.join(" ")})`);
+      const early = ticks.filter((t) => t <= 10).length;
+      assert.ok(early >= 48, `only ${early} of 60 within an election timeout (${ticks.join(" ")})`);
+    });
+
+    it("without the report the same failover waits out a full election timeout", () => {
+      const c = new Cluster({ n: 3, seed: 1 });
+      c.elect(1);
+      c.tickAll(1);
+      c.stabilize();
+      c.isolate(1);
+      assert.ok(ticksToNewLeader(c, 1) >= 10);
+    });
+
+    it("a false alarm changes nothing: the other follower's lease rejects the pre-vote", () => {
+      const c = new Cluster({ n: 3, seed: 3 });
+      c.elect(1);
+      c.node(2).reportUnreachable(1); // only 2 thinks so; 1 and 3 still talk
+      assert.equal(c.node(2).status().leader, 0);
+      for (let t = 0; t < 30; t++) {
+        c.tickAll(1);
+        c.stabilize();
+      }
+      assert.deepEqual(c.leaders(), [1]);
+      assert.equal(c.node(1).status().term, 1, "no term was disrupted");
+      assert.equal(c.node(2).status().leader, 1, "2 follows 1 again");
+    });
+
+    it("hearing from the leader again restores the normal timer", () => {
+      const c = new Cluster({ n: 3, seed: 5 });
+      c.elect(1);
+      const n2 = c.node(2);
+      n2.reportUnreachable(1);
+      c.tick(1, 1); // a heartbeat reaches 2
+      c.stabilize();
+      assert.equal(n2.status().leader, 1);
+      c.isolate(1);
+      // From here only a full timeout (>= 10 ticks) makes 2 campaign.
+      for (let t = 1; t < 10; t++) {
+        c.tick(2, 1);
+        c.stabilize();
+        assert.equal(n2.status().role, "follower", `campaigned after ${t} ticks`);
+      }
+    });
+
+    it("is ignored by leaders, candidates and followers of another leader", () => {
+      const c = new Cluster({ n: 3, seed: 7 });
+      c.elect(1);
+      c.node(1).reportUnreachable(2);
+      c.node(3).reportUnreachable(2);
+      assert.equal(c.node(1).status().role, "leader");
+      assert.equal(c.node(3).status().leader, 1);
+    });
+  });
+
   it("a stale leader learns the new term from an AppendEntries reply", () => {
     // Node 1 leads term 1, then loses its link to 2 only. 2 and 3 (lease disabled) elect 2 in
     // term 2. 2 cannot reach 1, so 1 keeps sending term-1 heartbeats to 3; with pre-vote nobody

@@ -41,6 +41,9 @@ class TamperedNode implements RawNodeApi {
   campaign(): void {
     this.inner.campaign();
   }
+  reportUnreachable(id: number): void {
+    this.inner.reportUnreachable(id);
+  }
   compact(index: number, data: Uint8Array) {
     return this.inner.compact(index, data);
   }
