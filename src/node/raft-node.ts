@@ -138,6 +138,7 @@ export class RaftNode implements RaftService {
     this.snapshotIndex = snapshotIndex;
     this.reads = new ReadQueue(timing.electionTick);
     options.transport.onMessage((m) => this.onMessage(m));
+    options.transport.onPeerLost((id) => this.onPeerLost(id));
     this.ticker = setInterval(() => this.onTick(), timing.tickMs);
     this.log?.debug({ applied: snapshotIndex, timing }, "node started");
     this.schedule();
@@ -223,6 +224,12 @@ export class RaftNode implements RaftService {
       this.log?.warn({ err, type: m.type, from: m.from }, "dropped a message the core rejected");
       return;
     }
+    this.schedule();
+  }
+
+  private onPeerLost(id: NodeId): void {
+    if (this.stopped) return;
+    this.raw.reportUnreachable(id);
     this.schedule();
   }
 

@@ -121,7 +121,11 @@ export class SimCluster implements NodeObserver {
     const n = this.node(id);
     if (n.up) return;
     n.start();
-    this.net.attach(id, (m) => n.receive(m));
+    this.net.attach(
+      id,
+      (m) => n.receive(m),
+      (peer) => n.peerLost(peer),
+    );
   }
 
   disconnect(id: NodeId): void {

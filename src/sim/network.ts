@@ -123,6 +123,7 @@ export class SimNetwork {
   /** Messages sent, per message type. */
   readonly sentByType = new Map<Message["type"], number>();
   private readonly receivers = new Map<NodeId, Receiver>();
+  private readonly lostHandlers = new Map<NodeId, (peer: NodeId) => void>();
   /** Every node ever attached, up or down: partitions cut links of crashed nodes too. */
   private readonly known = new Set<NodeId>();
   private readonly disconnected = new Set<NodeId>();
@@ -142,15 +143,31 @@ export class SimNetwork {
 
   private readonly trace: Trace | null;
 
-  /** Deliver messages addressed to `id` to `receive` (replaces any earlier receiver). */
-  attach(id: NodeId, receive: Receiver): void {
+  /**
+   * Deliver messages addressed to `id` to `receive` (replaces any earlier receiver), and tell
+   * `peerLost` when another node goes down (see detach).
+   */
+  attach(id: NodeId, receive: Receiver, peerLost?: (peer: NodeId) => void): void {
     this.receivers.set(id, receive);
     this.known.add(id);
+    if (peerLost) this.lostHandlers.set(id, peerLost);
   }
 
-  /** `id` is down: messages to it are dropped on arrival. */
+  /**
+   * `id` is down: messages to it are dropped on arrival. Like a dead process's TCP connections,
+   * it is reported lost to every node up and reachable from it, after a network delay.
+   */
   detach(id: NodeId): void {
-    this.receivers.delete(id);
+    if (!this.receivers.delete(id)) return;
+    for (const peer of this.receivers.keys()) {
+      if (!this.lostHandlers.has(peer) || !this.canReach(id, peer)) continue;
+      const f = this.faults;
+      this.sched.at(this.sched.now + this.rng.int(f.minDelayMs, f.maxDelayMs), () => {
+        if (!this.receivers.has(peer)) return;
+        this.traceEvent({ t: this.sched.now, ev: "peer-lost", node: peer, peer: id });
+        this.lostHandlers.get(peer)?.(id);
+      });
+    }
   }
 
   disconnect(id: NodeId): void {
@@ -238,7 +255,10 @@ export class SimNetwork {
         if (!closed) this.send(m);
       },
       onMessage: (handler: Receiver) => {
-        if (!closed) this.attach(id, handler);
+        if (!closed) this.attach(id, handler, this.lostHandlers.get(id));
+      },
+      onPeerLost: (handler: (peer: NodeId) => void) => {
+        if (!closed) this.lostHandlers.set(id, handler);
       },
       close: async () => {
         closed = true;

@@ -156,6 +156,13 @@ export class SimNode {
     this.drain();
   }
 
+  /** The network reports `peer` down (its connections closed): a hint for the core. */
+  peerLost(peer: NodeId): void {
+    if (!this.raw) return;
+    this.raw.reportUnreachable(peer);
+    this.drain();
+  }
+
   /** Client proposal; only a leader accepts. */
   propose(data: Uint8Array): ReturnType<RawNodeApi["propose"]> | null {
     if (!this.raw) return null;

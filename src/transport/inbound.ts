@@ -29,6 +29,8 @@ export interface InboundConfig {
   logger: TransportLogger;
   onHandshake(h: Handshake): void;
   deliver(m: Message): void;
+  /** The connection from a peer that had shaken hands closed. */
+  lost(id: NodeId): void;
 }
 
 /** Far above any valid hello (wire.ts bounds its metadata), far below a frame limit. */
@@ -115,4 +117,7 @@ export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
   socket.on("error", (err) =>
     cfg.logger.debug({ remote, peer, err: err.message }, "inbound error"),
   );
+  socket.on("close", () => {
+    if (peer !== null) cfg.lost(peer);
+  });
 }

@@ -37,6 +37,8 @@ export interface PeerLinkConfig {
   logger: TransportLogger;
   /** Registers a socket with the transport so close() can wait for it. */
   track(socket: Socket): void;
+  /** An established connection to the peer closed. */
+  lost(id: NodeId): void;
 }
 
 /** Bytes gathered before one socket.write (a batch also ends with the event-loop turn). */
@@ -123,6 +125,7 @@ export class PeerLink {
     // Back off afresh only after a connection that lasted: a peer that accepts and at once
     // hangs up (say, it rejects our handshake) must not be redialed at the initial rate forever.
     if (this.open && performance.now() - this.openedAt >= this.cfg.backoffMaxMs) this.attempt = 0;
+    const wasOpen = this.open;
     this.socket = null;
     this.open = false;
     this.blocked = false;
@@ -133,6 +136,7 @@ export class PeerLink {
       this.snapshot = null;
     }
     if (!this.closed) this.redialLater();
+    if (wasOpen && !this.closed) this.cfg.lost(this.cfg.peer);
   }
 
   private redialLater(): void {

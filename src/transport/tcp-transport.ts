@@ -102,6 +102,7 @@ export class TcpTransport implements Transport {
   private readonly server: Server;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly handlers: ((m: Message) => void)[] = [];
+  private readonly lostHandlers: ((id: NodeId) => void)[] = [];
   private readonly helloHandlers: ((id: NodeId, hello: Record<string, string>) => void)[] = [];
   private readonly hellos = new Map<NodeId, Record<string, string>>();
   private readonly sockets = new Set<Socket>();
@@ -137,6 +138,7 @@ export class TcpTransport implements Transport {
         address: () => o.peers.get(peer) ?? initial,
         stats: this.counters,
         track: (s) => this.track(s),
+        lost: (id) => this.lost(id),
       });
       this.links.set(peer, link);
     }
@@ -153,6 +155,7 @@ export class TcpTransport implements Transport {
         stats: this.counters,
         onHandshake: (h) => this.onHandshake(h),
         deliver: (m) => this.deliver(m),
+        lost: (id) => this.lost(id),
       });
     });
   }
@@ -180,6 +183,10 @@ export class TcpTransport implements Transport {
 
   onMessage(handler: (m: Message) => void): void {
     this.handlers.push(handler);
+  }
+
+  onPeerLost(handler: (id: NodeId) => void): void {
+    this.lostHandlers.push(handler);
   }
 
   /** The hello metadata a peer sent on its latest connection to us, if it has connected. */
@@ -221,6 +228,11 @@ export class TcpTransport implements Transport {
   private onHandshake(h: Handshake): void {
     this.hellos.set(h.id, h.hello);
     for (const handler of this.helloHandlers) handler(h.id, h.hello);
+  }
+
+  private lost(id: NodeId): void {
+    if (this.closing !== null) return;
+    for (const handler of this.lostHandlers) handler(id);
   }
 
   private deliver(m: Message): void {

@@ -13,5 +13,11 @@ export interface Transport {
   readonly id: NodeId;
   send(m: Message): void;
   onMessage(handler: (m: Message) => void): void;
+  /**
+   * Calls `handler` with a peer's id when an established connection to or from it closes (the
+   * peer's process died or closed its transport; not when a network merely stops carrying
+   * packets). A hint for Raft (RawNodeApi.reportUnreachable), never needed for correctness.
+   */
+  onPeerLost(handler: (id: NodeId) => void): void;
   close(): Promise<void>;
 }

@@ -14,6 +14,8 @@ export class LocalNetwork {
       onMessage: (h) => {
         this.handlers.set(id, h);
       },
+      // Nodes here are stopped, never killed: no connection is ever lost abruptly.
+      onPeerLost: () => {},
       close: async () => {
         this.handlers.delete(id);
       },
