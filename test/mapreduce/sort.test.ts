@@ -18,6 +18,12 @@ describe("sortedOrder", () => {
     assert.deepEqual([...sortedOrder(keys)], [3, 2, 5, 4, 1, 0]);
   });
 
+  it("handles alphabets of no unit or one unit (as many units per digit as allowed)", () => {
+    assert.deepEqual([...sortedOrder(["", "", ""])], [0, 1, 2]);
+    const keys = ["aaaaaaaaaaaaaaaaaaaa", "a", "", "aaaaaaaaaaaaaaaaaaa", "aa", "a"];
+    assert.deepEqual([...sortedOrder(keys)], expected(keys));
+  });
+
   it("equals a stable byte-order sort, for keys that share long prefixes (property)", () => {
     // Few distinct units, so keys repeat and share prefixes, and runs of ties get long enough
     // to need several passes of digits.
