@@ -24,6 +24,23 @@ describe("sortedOrder", () => {
     assert.deepEqual([...sortedOrder(keys)], expected(keys));
   });
 
+  it("sorts more keys than an entry's index bits hold (2^20) by comparison, stably", () => {
+    const n = 2 ** 20 + 5;
+    const keys = Array.from({ length: n }, (_, i) => ((i * 7919) % 1000).toString(36));
+    keys[3] = "\u{1D4B3}";
+    keys[4] = "\uFF21";
+    const order = sortedOrder(keys);
+    assert.equal(order.length, n);
+    assert.equal(new Set(order).size, n, "a permutation");
+    for (let j = 1; j < n; j++) {
+      const a = order[j - 1] as number;
+      const b = order[j] as number;
+      const c = Buffer.compare(Buffer.from(keys[a] as string), Buffer.from(keys[b] as string));
+      assert.ok(c < 0 || (c === 0 && a < b), `out of order at ${j}`);
+    }
+    assert.deepEqual([...order.slice(-2)], [4, 3]);
+  });
+
   it("equals a stable byte-order sort, for keys that share long prefixes (property)", () => {
     // Few distinct units, so keys repeat and share prefixes, and runs of ties get long enough
     // to need several passes of digits.
