@@ -104,15 +104,11 @@ export class SortedKeys {
 
   /** Every key in order, in a new array (a copy: later changes do not show in it). */
   toArray(): string[] {
-    const out = new Array<string>(this.size());
+    let n = 0;
+    for (const block of this.blocks) n += block.length;
+    const out = new Array<string>(n);
     let i = 0;
     for (const block of this.blocks) for (const key of block) out[i++] = key;
     return out;
-  }
-
-  size(): number {
-    let n = 0;
-    for (const block of this.blocks) n += block.length;
-    return n;
   }
 }
