@@ -38,6 +38,9 @@ run(process.execPath, [
   "tsx",
   "--test",
   "--test-concurrency=2",
+  // A test waiting forever (a lost wakeup, a process that never answers) fails after 5 minutes
+  // instead of hanging CI; tests that need longer say so themselves ({ timeout }).
+  "--test-timeout=300000",
   "--test-reporter=spec",
   ...files,
 ]);
