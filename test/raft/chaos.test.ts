@@ -1,5 +1,5 @@
 // Randomized end-to-end check of the core under drops, duplicates, reordering, partitions,
-// restarts, compaction, transfers and reads. Safety is checked after every step, liveness after a
+// restarts, compaction, transfers, reads and reportUnreachable hints (true or not). Safety is checked after every step, liveness after a
 // heal. RAFT_SEED / RAFT_SEEDS select the seeds (every failing seed is printed).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -54,6 +54,11 @@ function chaos(seed: number, steps: number, pipelined: boolean): void {
         else c.node(id).readIndex(step);
         c.process(id);
       }
+    } else {
+      // "Its connections closed": true or false alarms alike must never break safety.
+      const id = anyNode();
+      c.node(id).reportUnreachable(anyNode());
+      c.process(id);
     }
     for (const id of c.ids) {
       const st = c.node(id).status();
