@@ -90,6 +90,27 @@ async function zeroFrom(path: string, from: number, to: number): Promise<void> {
   }
 }
 
+/**
+ * Writes `sizes` as batches of 300-byte entries into 4 KiB segments (so longer histories span
+ * several), one sync each; returns the batches, the newest segment and its size after each
+ * sync, and the newest segment at the end.
+ */
+async function writeSegmentedHistory(dir: string, sizes: number[]) {
+  const batches = appendBatches(sizes);
+  for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
+  const s = await FileStorage.open(dir, GROWING);
+  await s.load();
+  const at: { path: string; size: number }[] = [];
+  for (const b of batches) {
+    s.write(b);
+    await s.sync();
+    const path = (await segmentFiles(dir)).at(-1) as string;
+    at.push({ path, size: (await stat(path)).size });
+  }
+  await s.close();
+  return { batches, at, newest: (at.at(-1) as { path: string }).path };
+}
+
 function appendBatches(sizes: number[]): WriteBatch[] {
   let next = 1;
   return sizes.map((n) => {
@@ -108,20 +129,7 @@ describe("FileStorage recovery from a torn tail", () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         async (sizes, cutAt) => {
           const dir = await tempDir();
-          // 300-byte entries in 4 KiB segments: longer histories span several segments.
-          const batches = appendBatches(sizes);
-          for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
-          const s = await FileStorage.open(dir, GROWING);
-          await s.load();
-          const at: { path: string; size: number }[] = []; // newest segment after each sync
-          for (const b of batches) {
-            s.write(b);
-            await s.sync();
-            const path = (await segmentFiles(dir)).at(-1) as string;
-            at.push({ path, size: (await stat(path)).size });
-          }
-          await s.close();
-          const newest = (at.at(-1) as { path: string }).path;
+          const { batches, at, newest } = await writeSegmentedHistory(dir, sizes);
           const cut = Math.floor(cutAt * (await stat(newest)).size);
           await truncate(newest, cut);
           const kept = at.filter((a) => a.path < newest || a.size <= cut).length;
@@ -145,20 +153,7 @@ describe("FileStorage recovery from a torn tail", () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         async (sizes, cutAt) => {
           const dir = await tempDir();
-          // 300-byte entries in 4 KiB segments: longer histories span several segments.
-          const batches = appendBatches(sizes);
-          for (const b of batches) for (const e of b.entries ?? []) e.data = new Uint8Array(300);
-          const s = await FileStorage.open(dir, GROWING);
-          await s.load();
-          const at: { path: string; size: number }[] = []; // newest segment after each sync
-          for (const b of batches) {
-            s.write(b);
-            await s.sync();
-            const path = (await segmentFiles(dir)).at(-1) as string;
-            at.push({ path, size: (await stat(path)).size });
-          }
-          await s.close();
-          const newest = (at.at(-1) as { path: string }).path;
+          const { batches, at, newest } = await writeSegmentedHistory(dir, sizes);
           const size = (await stat(newest)).size;
           // The 32-byte header goes to disk in one sector write (all or nothing), so a crash
           // leaves it whole or all zero, never partly zeroed.
