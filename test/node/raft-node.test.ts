@@ -214,6 +214,12 @@ describe("RaftNode loop", () => {
     assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
   });
 
+  it("passes a peer the transport lost to the core (reportUnreachable)", async () => {
+    const h = await start();
+    h.transport.lostHandler?.(2);
+    assert.deepEqual(h.core.unreachable, [2]);
+  });
+
   it("members take turns: member k of n snapshots at offset k/n of the interval", async () => {
     // Member 3 of [1, 2, 3] with snapshotEntries 6: offset 4, so at the first applied index
     // >= 4, then at the first >= 10, ... never more than 6 entries after the previous one.
