@@ -4,6 +4,7 @@
 // a worker process never loads the coordinator, and --help loads none of them.
 
 import { existsSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
@@ -137,6 +138,11 @@ export function registerMr(program: Command): void {
       count: o.workers,
       args: [
         ...process.execArgv,
+        // As many workers as cores keep every core busy with app code; V8's helper threads
+        // (concurrent GC, background compilation) then only take turns with it. Without
+        // them, 2 workers on 2 cores ran word count 8% faster (bench/RESULTS.md); with a
+        // core to spare, the helpers win.
+        ...(o.workers >= availableParallelism() ? ["--single-threaded"] : []),
         // The entry point running this command (dist/cli/main.js, or src through tsx).
         process.argv[1] as string,
         "mr",

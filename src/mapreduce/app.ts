@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { importTypeScript } from "./typescript.js";
 
 export type Combine = (key: string, values: string[]) => string | Promise<string>;
 
@@ -24,7 +25,7 @@ export class AppError extends Error {}
 
 const EXTENSIONS = new Set([".js", ".mjs", ".ts", ".mts"]);
 
-/** Imports an app module (TypeScript through tsx) and checks its exports. */
+/** Imports an app module (TypeScript compiled first: typescript.ts) and checks its exports. */
 export async function loadApp(path: string): Promise<App> {
   const abs = resolve(path);
   const name = basename(abs);
@@ -33,13 +34,10 @@ export async function loadApp(path: string): Promise<App> {
   let mod: Record<string, unknown>;
   try {
     const url = pathToFileURL(abs).href;
-    if (ext === ".ts" || ext === ".mts") {
-      // Node 20 cannot strip types; tsx's loader, registered for this one import, can.
-      const { tsImport } = await import("tsx/esm/api");
-      mod = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
-    } else {
-      mod = (await import(url)) as Record<string, unknown>;
-    }
+    mod =
+      ext === ".ts" || ext === ".mts"
+        ? await importTypeScript(abs)
+        : ((await import(url)) as Record<string, unknown>);
   } catch (err) {
     throw new AppError(`app ${name}: cannot load module: ${errorText(err)}`);
   }

@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import type { MapAssignment, ReduceAssignment } from "./protocol.js";
 import { taskLabel } from "./tasks.js";
 import type {
+  JobContext,
   LocalSection,
   TaskOutcome,
   ThreadData,
@@ -33,9 +34,15 @@ export class TaskRunner {
 
   constructor(private readonly data: ThreadData) {}
 
+  /** Starts the thread now, so that it has loaded the app by the time the first task comes. */
+  warm(): void {
+    if (!this.thread) this.start();
+  }
+
   /** Runs one task; resolves with its outcome, or undefined if it was cancelled. */
   run(
     assignment: MapAssignment | ReduceAssignment,
+    job: JobContext,
     local?: LocalSection[],
   ): Promise<TaskOutcome | undefined> {
     if (this.running) throw new Error("TaskRunner runs one task at a time");
@@ -43,7 +50,7 @@ export class TaskRunner {
     this.progress = 0;
     return new Promise((resolve) => {
       this.running = { assignment, resolve };
-      thread.postMessage({ assignment, local } satisfies ThreadRequest);
+      thread.postMessage({ assignment, job, local } satisfies ThreadRequest);
     });
   }
 

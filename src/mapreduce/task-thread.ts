@@ -9,7 +9,13 @@ import { type App, AppError, errorText, loadApp } from "./app.js";
 import { HttpError } from "./http.js";
 import type { MapAssignment, ReduceAssignment } from "./protocol.js";
 import { FetchError, runMapTask, runReduceTask, taskLabel } from "./tasks.js";
-import type { LocalSection, ThreadData, ThreadReply, ThreadRequest } from "./thread-protocol.js";
+import type {
+  JobContext,
+  LocalSection,
+  ThreadData,
+  ThreadReply,
+  ThreadRequest,
+} from "./thread-protocol.js";
 
 const data = workerData as ThreadData;
 const port = parentPort;
@@ -42,15 +48,10 @@ function post(msg: ThreadReply): void {
 
 async function run(
   a: MapAssignment | ReduceAssignment,
+  job: JobContext,
   local: LocalSection[] = [],
 ): Promise<ThreadReply> {
-  const ctx = {
-    coordinatorUrl: data.coordinatorUrl,
-    workerId: data.workerId,
-    scratch: data.scratch,
-    memoryBytes: data.memoryBytes,
-    progress,
-  };
+  const ctx = { ...job, scratch: data.scratch, progress };
   try {
     const loaded = await app;
     if (a.type === "map") {
@@ -70,7 +71,7 @@ async function run(
 }
 
 port.on("message", (msg: ThreadRequest) => {
-  void run(msg.assignment, msg.local).then((reply) => {
+  void run(msg.assignment, msg.job, msg.local).then((reply) => {
     if (pending) post({ type: "progress" });
     pending = false;
     post(reply);

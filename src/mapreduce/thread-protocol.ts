@@ -2,17 +2,23 @@
 
 import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 
+/** What a task thread needs from the start: it loads the app before the first task comes. */
 export interface ThreadData {
   appPath: string;
   appName: string;
+  scratch: string;
+}
+
+/** What a task needs that the worker learns only when it registers. */
+export interface JobContext {
   coordinatorUrl: string;
   workerId: number;
-  scratch: string;
   memoryBytes: number;
 }
 
 export interface ThreadRequest {
   assignment: MapAssignment | ReduceAssignment;
+  job: JobContext;
   /** For a reduce task: the sources whose map output this worker holds itself, by map task. */
   local?: LocalSection[] | undefined;
 }

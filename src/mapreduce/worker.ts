@@ -19,7 +19,7 @@ import type {
   RegisterReply,
 } from "./protocol.js";
 import { TaskRunner } from "./task-runner.js";
-import type { LocalSection, TaskOutcome } from "./thread-protocol.js";
+import type { JobContext, LocalSection, TaskOutcome } from "./thread-protocol.js";
 
 export interface WorkerOptions {
   coordinator: string; // HOST:PORT
@@ -50,7 +50,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   const outputs = new Map<number, { file: string; offsets: number[] }>();
   const server = http.createServer((req, res) => serveOutput(outputs, req, res));
   server.keepAliveTimeout = 30_000;
-  let runner: TaskRunner | undefined;
+  // The task thread loads the app while we register: the first task finds it ready.
+  const runner = new TaskRunner({ appPath: opts.appPath, appName, scratch });
+  runner.warm();
   let heartbeat: NodeJS.Timeout | undefined;
   try {
     const listenAddr = await listen(server, opts.listen.host, opts.listen.port);
@@ -91,7 +93,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
     let wake: (() => void) | undefined;
     const stop = (exit: WorkerExit) => {
       over ??= exit;
-      runner?.cancel();
+      runner.cancel();
       wake?.();
     };
     /** Any answer proves the coordinator is there; long silence means it is gone. */
@@ -104,7 +106,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         if (err instanceof HttpError && err.status !== 0) lastAnswer = Date.now();
         if (err instanceof HttpError && err.status === 410) {
           reregister = true;
-          runner?.cancel();
+          runner.cancel();
         }
         if (Date.now() - lastAnswer > GONE_MS) {
           log.info("coordinator gone: exiting");
@@ -114,19 +116,14 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       }
     };
 
-    const newRunner = () =>
-      new TaskRunner({
-        appPath: opts.appPath,
-        appName,
-        coordinatorUrl: base,
-        workerId: me.workerId,
-        scratch,
-        memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
-      });
-    runner = newRunner();
+    const job = (): JobContext => ({
+      coordinatorUrl: base,
+      workerId: me.workerId,
+      memoryBytes: Math.min(opts.memoryBytes, me.memoryBytes),
+    });
     const beat = async () => {
       const a = current;
-      const running = a ? { attempt: a.attempt, progress: runner?.progress ?? 0 } : undefined;
+      const running = a ? { attempt: a.attempt, progress: runner.progress } : undefined;
       try {
         const r = (await call("/v1/heartbeat", {
           workerId: me.workerId,
@@ -136,7 +133,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         if (r.done) stop({ code: 0 });
         else if (r.cancel && a && current === a) {
           log.info({ task: a.task, attempt: a.attempt }, "coordinator cancelled the task");
-          runner?.cancel();
+          runner.cancel();
         }
       } catch {
         // counted by call(); the next beat retries
@@ -150,8 +147,6 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         reg = await register(Date.now() + GONE_MS);
         if ("code" in reg) return reg.code === 3 ? { code: 0 } : reg;
         me = reg;
-        await runner.close();
-        runner = newRunner();
         log.warn({ workerId: me.workerId }, "coordinator had given us up: registered again");
         continue;
       }
@@ -172,7 +167,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         continue;
       }
       current = a;
-      const outcome = await runner.run(a, a.type === "reduce" ? localSections(a) : undefined);
+      const outcome = await runner.run(
+        a,
+        job(),
+        a.type === "reduce" ? localSections(a) : undefined,
+      );
       current = undefined;
       if (outcome) await report(a, outcome);
     }
@@ -223,7 +222,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
     }
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    await runner?.close();
+    await runner.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
     rmSync(scratch, { recursive: true, force: true });
