@@ -11,7 +11,8 @@ import { type Command, Option } from "commander";
 import type { Logger } from "pino";
 import { AppError } from "../mapreduce/app.js";
 import type { Coordinator, JobResult } from "../mapreduce/coordinator.js";
-import { checkInputs, prepareOutDir, UsageError } from "../mapreduce/output.js";
+import type { EarlyServer } from "../mapreduce/http.js";
+import { checkInputs, type InputInfo, prepareOutDir, UsageError } from "../mapreduce/output.js";
 import { type HostPort, parseDuration, parseHostPort, parseIntIn, parseSize } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
 
@@ -55,7 +56,7 @@ export function registerMr(program: Command): void {
     const tty = process.stderr.isTTY === true;
     // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
     const log = await logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
-    const c = await startJob(files, o, o.listen, log);
+    const c = await startJob(checkJob(files, o), o, o.listen, log);
     log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
     await finishJob(c, o, tty);
   });
@@ -130,8 +131,16 @@ export function registerMr(program: Command): void {
       .requiredOption("--workers <n>", "number of worker processes", parseIntIn(1, 256)),
   ).action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
     checkApp(o.app);
+    const inputs = checkJob(files, o);
+    // Listen first and start the workers at once: they boot while the coordinator loads and
+    // plans the job (their requests wait for it), instead of after.
+    const { listenEarly } = await import("../mapreduce/http.js");
+    const early = await listenEarly("127.0.0.1", 0).catch((err: Error) => {
+      throw new CliExit(EXIT_UNAVAILABLE, `cannot listen: ${err.message}`);
+    });
     const log = await logger(o.logLevel === "info" ? "warn" : o.logLevel);
-    const c = await startJob(files, o, { host: "127.0.0.1", port: 0 }, log);
+    let c: Coordinator | undefined;
+    let gaveUp: string | undefined;
     const { LocalWorkers } = await import("../mapreduce/local-workers.js");
     const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
     const workers = new LocalWorkers({
@@ -148,7 +157,7 @@ export function registerMr(program: Command): void {
         "mr",
         "worker",
         "--coordinator",
-        c.address,
+        early.address,
         "--app",
         resolve(o.app),
         "--log-level",
@@ -158,13 +167,18 @@ export function registerMr(program: Command): void {
       ],
       maxRestarts: Math.max(10, 5 * o.workers),
       onRestart: (why) => log.warn(`${why}: starting another`),
-      onGiveUp: (why) => c.scheduler.abort(why),
+      onGiveUp: (why) => {
+        if (c) c.scheduler.abort(why);
+        else gaveUp = why;
+      },
     });
     process.once("SIGINT", () => {
       workers.kill();
       process.exit(130);
     });
     try {
+      c = await startJob(inputs, o, early, log);
+      if (gaveUp) c.scheduler.abort(gaveUp);
       await finishJob(c, o, process.stderr.isTTY === true);
     } finally {
       await workers.stop(5000);
@@ -250,22 +264,25 @@ function jobFlags(cmd: Command): Command {
     .addOption(new Option("--log-level <level>").choices(LOG_LEVELS).default("info"));
 }
 
-async function startJob(
-  files: string[],
-  o: JobFlags,
-  listen: HostPort,
-  log: Logger,
-): Promise<Coordinator> {
-  const inputs = usage(() => {
+/** The job's inputs, checked, and its output directory, ready (exit 2 if not). */
+function checkJob(files: string[], o: JobFlags): InputInfo[] {
+  return usage(() => {
     const inputs = checkInputs(files);
     prepareOutDir(o.out, o.overwrite === true);
     return inputs;
   });
+}
+
+async function startJob(
+  inputs: InputInfo[],
+  o: JobFlags,
+  listen: HostPort | EarlyServer,
+  log: Logger,
+): Promise<Coordinator> {
   const { startCoordinator } = await import("../mapreduce/coordinator.js");
   try {
     return await startCoordinator({
-      host: listen.host,
-      port: listen.port,
+      listen,
       inputs,
       nReduce: o.reduce,
       outDir: o.out,

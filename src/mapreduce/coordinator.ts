@@ -9,14 +9,14 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { listen, readBody, sendJson } from "./http.js";
+import { type EarlyServer, listen, listenEarly, readBody, sendJson } from "./http.js";
 import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
 import { Scheduler } from "./scheduler.js";
 import { planSplits, readFileAt } from "./split.js";
 
 export interface CoordinatorOptions {
-  host: string;
-  port: number;
+  /** Where workers connect: an address to listen on, or a server listening already. */
+  listen: { host: string; port: number } | EarlyServer;
   inputs: readonly InputInfo[];
   nReduce: number;
   outDir: string;
@@ -219,7 +219,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
   };
 
-  const server = http.createServer((req, res) => {
+  const early =
+    "serve" in opts.listen ? opts.listen : await listenEarly(opts.listen.host, opts.listen.port);
+  const server = early.server;
+  early.serve((req, res) => {
     const path = (req.url ?? "/").split("?")[0] as string;
     const m = /^(\/v1\/[a-z-]+)(?:\/([^/]*))?$/.exec(path);
     const handler = m ? handlers[`${req.method} ${m[1]}`] : undefined;
@@ -236,7 +239,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       .finally(check);
   });
   server.keepAliveTimeout = 30_000;
-  const address = await listen(server, opts.host, opts.port);
+  const address = early.address;
 
   let statusServer: http.Server | undefined;
   let statusAddress: string | undefined;

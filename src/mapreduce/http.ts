@@ -162,6 +162,36 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+/** A server that listens before it has its handler; see listenEarly. */
+export interface EarlyServer {
+  server: http.Server;
+  address: string;
+  /** Hands every request, those that arrived already first, to `handler`. */
+  serve(handler: http.RequestListener): void;
+}
+
+/**
+ * Listens on HOST:PORT now and holds requests until `serve` is called: the address is known
+ * at once, so clients can be started while the server is still being prepared.
+ */
+export async function listenEarly(host: string, port: number): Promise<EarlyServer> {
+  const server = http.createServer();
+  let held: [IncomingMessage, ServerResponse][] | undefined = [];
+  const hold = (req: IncomingMessage, res: ServerResponse) => held?.push([req, res]);
+  server.on("request", hold);
+  const address = await listen(server, host, port);
+  return {
+    server,
+    address,
+    serve(handler) {
+      server.off("request", hold);
+      server.on("request", handler);
+      for (const [req, res] of held ?? []) handler(req, res);
+      held = undefined;
+    },
+  };
+}
+
 /** Starts `server` on HOST:PORT (0: a free port); resolves with the address it listens on. */
 export function listen(server: http.Server, host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
