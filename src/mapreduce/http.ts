@@ -1,10 +1,11 @@
 // Small HTTP/1.1 helpers over node:http (keep-alive): JSON control requests and streamed
 // bodies for bulk data. Network failures reject with HttpError (status 0 = no answer).
 
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, statSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
+import { readFileAt } from "./split.js";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
@@ -131,17 +132,35 @@ export async function getBufferOrFile(
   return path;
 }
 
+/**
+ * Bodies up to this size are read with one synchronous call and sent with one write: a
+ * stream of 64 KiB reads through the thread pool took 15-40 ms for a 700 KB file on two
+ * busy cores, one call takes under 1 ms.
+ */
+export const SMALL_BODY = 4 << 20;
+
 /** PUTs a file as the body and returns the parsed JSON reply. */
 export async function uploadFile(
   url: string,
   path: string,
   onBytes?: (n: number) => void,
 ): Promise<unknown> {
+  const size = statSync(path).size;
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "PUT", agent, timeout: 60_000 });
+    const req = http.request(url, {
+      method: "PUT",
+      agent,
+      timeout: 60_000,
+      headers: { "content-length": size },
+    });
     req.on("response", (res) => jsonReply(url, res).then(resolve, reject));
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
     req.on("error", (err) => reject(new HttpError(0, `${url}: ${err.message}`)));
+    if (size <= SMALL_BODY) {
+      req.end(readFileAt(path, 0, size));
+      onBytes?.(size);
+      return;
+    }
     const file = createReadStream(path);
     if (onBytes) file.on("data", (chunk) => onBytes(chunk.length));
     pipeline(file, req).catch((err: Error) => reject(new HttpError(0, `${url}: ${err.message}`)));

@@ -2,16 +2,7 @@
 // the app, partition, combine, sort and write (map); fetch, merge, reduce and upload
 // (reduce). Everything the app touches is checked (app.ts); the caller reports the outcome.
 
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
 import { MapOutputCollector } from "./collector.js";
@@ -21,6 +12,7 @@ import { mergeGroups } from "./merge.js";
 import { LineWriter } from "./output.js";
 import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
 import { GroupReader } from "./records.js";
+import { readFileAt } from "./split.js";
 import type { LocalSection } from "./thread-protocol.js";
 
 export interface TaskContext {
@@ -117,19 +109,8 @@ async function readInput(a: MapAssignment, ctx: TaskContext): Promise<Buffer> {
   try {
     const st = statSync(path);
     if (st.isFile() && st.size === size && st.mtimeMs === mtimeMs) {
-      const buf = Buffer.allocUnsafe(end - start);
-      const fd = openSync(path, "r");
-      try {
-        let at = 0;
-        while (at < buf.length) {
-          const n = readSync(fd, buf, at, buf.length - at, start + at);
-          if (n === 0) break;
-          at += n;
-        }
-        if (at === buf.length) return buf;
-      } finally {
-        closeSync(fd);
-      }
+      const buf = readFileAt(path, start, end - start);
+      if (buf.length === end - start) return buf;
     }
   } catch {
     // Not readable here: fetch it.

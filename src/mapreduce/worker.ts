@@ -10,7 +10,7 @@ import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { appHash } from "./app.js";
-import { HttpError, listen, postJson, sendJson } from "./http.js";
+import { HttpError, listen, postJson, SMALL_BODY, sendJson } from "./http.js";
 import type {
   Assignment,
   HeartbeatReply,
@@ -18,6 +18,7 @@ import type {
   ReduceAssignment,
   RegisterReply,
 } from "./protocol.js";
+import { readFileAt } from "./split.js";
 import { TaskRunner } from "./task-runner.js";
 import type { JobContext, LocalSection, TaskOutcome } from "./thread-protocol.js";
 
@@ -246,8 +247,8 @@ function serveOutput(
     return;
   }
   res.writeHead(200, { "content-type": "application/octet-stream", "content-length": end - start });
-  if (end === start) {
-    res.end();
+  if (end - start <= SMALL_BODY) {
+    res.end(readFileAt(out.file, start, end - start));
     return;
   }
   pipeline(createReadStream(out.file, { start, end: end - 1 }), res).catch(() => res.destroy());
