@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { describe, it } from "node:test";
+import { listenEarly } from "../../src/mapreduce/http.js";
+
+describe("listenEarly", () => {
+  it("holds requests that come before serve() and answers them after", {
+    timeout: 20_000,
+  }, async () => {
+    const early = await listenEarly("127.0.0.1", 0);
+    try {
+      assert.match(early.address, /^127\.0\.0\.1:\d+$/);
+      const arrived = once(early.server, "request");
+      const first = fetch(`http://${early.address}/first`);
+      await arrived; // the request is in, and nobody has answered it
+      early.serve((req, res) => res.end(`served ${req.url}`));
+      assert.equal(await (await first).text(), "served /first");
+      const later = await fetch(`http://${early.address}/later`);
+      assert.equal(await later.text(), "served /later");
+    } finally {
+      early.server.closeAllConnections();
+      await new Promise((r) => early.server.close(r));
+    }
+  });
+
+  it("fails like listen when the address is taken", async () => {
+    const a = await listenEarly("127.0.0.1", 0);
+    try {
+      const port = Number(a.address.split(":")[1]);
+      await assert.rejects(listenEarly("127.0.0.1", port), /EADDRINUSE/);
+    } finally {
+      await new Promise((r) => a.server.close(r));
+    }
+  });
+});
