@@ -94,6 +94,49 @@ describe("mergeGroups", () => {
       { key: "\u{1D4B3}", values: ["4"] },
     ]);
   });
+
+  it("equals sorting and grouping everything, values in the order of the sources", () => {
+    // Keys from a small alphabet that mixes ASCII, U+FF21 and an astral letter (the one place
+    // where UTF-16 order and UTF-8 order disagree), so sources share many keys.
+    const key = fc
+      .array(fc.constantFrom("a", "b", "\uFF21", "\u{1D4B3}"), { maxLength: 3 })
+      .map((cs) => cs.join(""));
+    const source = fc.uniqueArray(key).chain((keys) =>
+      fc.tuple(
+        fc.constant([...keys].sort(byteOrder)),
+        fc.array(fc.array(fc.string({ maxLength: 2 }), { maxLength: 3 }), {
+          minLength: keys.length,
+          maxLength: keys.length,
+        }),
+        fc.boolean(),
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(source, { maxLength: 9 }), (sources) => {
+        const expected = new Map<string, string[]>();
+        for (const [keys, values] of sources)
+          keys.forEach((k, i) =>
+            expected.set(k, [...(expected.get(k) ?? []), ...(values[i] ?? [])]),
+          );
+        const merged = mergeGroups(
+          sources.map(([keys, values, plain]) =>
+            arraySource(
+              keys.map((k, i) => ({ key: k, values: values[i] ?? [] })),
+              // A source may claim plain text only when it holds no surrogate.
+              plain && keys.every((k) => !/[\ud800-\udfff]/.test(k)),
+            ),
+          ),
+        );
+        const got: Group[] = [];
+        for (let g = merged.next(); g; g = merged.next()) got.push(g);
+        assert.deepEqual(
+          got,
+          [...expected.keys()].sort(byteOrder).map((k) => ({ key: k, values: expected.get(k) })),
+        );
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
 });
 
 function group(pairs: readonly (readonly [string, string])[]): Map<string, string[]> {
