@@ -177,7 +177,11 @@ export function registerMr(program: Command): void {
       process.exit(130);
     });
     try {
-      c = await startJob(inputs, o, early, log);
+      c = await startJob(inputs, o, early, log).catch((err: unknown) => {
+        // No coordinator will ever answer the workers' held requests: stop them now.
+        workers.kill();
+        throw err;
+      });
       if (gaveUp) c.scheduler.abort(gaveUp);
       await finishJob(c, o, process.stderr.isTTY === true);
     } finally {

@@ -18,6 +18,9 @@ import { pathToFileURL } from "node:url";
 
 const require = createRequire(import.meta.url);
 
+/** Builds in flight in this thread: the esbuild service stops when none is left. */
+let compiling = 0;
+
 /** Source text that makes a module depend on where it is (the tsx path is taken). */
 const LOCATION_DEPENDENT = /\bimport\s*\(|\bimport\.meta\b|\brequire\s*\(/;
 
@@ -48,20 +51,26 @@ export async function compileStandalone(abs: string): Promise<string | undefined
   // require, not import: importing CommonJS from ESM runs cjs-module-lexer over esbuild's
   // large main file to find its exports, 50 ms of the 65 it took to get esbuild.
   const esbuild = require("esbuild") as typeof import("esbuild");
-  const r = await esbuild.build({
-    entryPoints: [abs],
-    // Bundling is how esbuild reports every import: a relative one becomes a second input.
-    bundle: true,
-    packages: "external",
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    write: false,
-    metafile: true,
-    // Stack traces can point into the app's own lines (node --enable-source-maps).
-    sourcemap: "inline",
-    logLevel: "silent",
-  });
+  compiling++;
+  const r = await esbuild
+    .build({
+      entryPoints: [abs],
+      // Bundling is how esbuild reports every import: a relative one becomes a second input.
+      bundle: true,
+      packages: "external",
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      write: false,
+      metafile: true,
+      // Stack traces can point into the app's own lines (node --enable-source-maps).
+      sourcemap: "inline",
+      logLevel: "silent",
+    })
+    .finally(() => {
+      // esbuild keeps a service process for later builds; we have none (one app per thread).
+      if (--compiling === 0) void esbuild.stop();
+    });
   const inputs = Object.values(r.metafile.inputs);
   if (inputs.length !== 1) return undefined;
   if (!inputs.every((i) => i.imports.every((imp) => imp.external && isBuiltin(imp.path))))
