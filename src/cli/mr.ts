@@ -180,6 +180,8 @@ export function registerMr(program: Command): void {
       c = await startJob(inputs, o, early, log).catch((err: unknown) => {
         // No coordinator will ever answer the workers' held requests: stop them now.
         workers.kill();
+        if (early.server.listening) early.server.close();
+        early.server.closeAllConnections();
         throw err;
       });
       if (gaveUp) c.scheduler.abort(gaveUp);

@@ -262,7 +262,15 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       }
       sendJson(res, 404, { error: "try GET /status or GET /metrics" });
     });
-    statusAddress = await listen(statusServer, opts.status.host, opts.status.port);
+    try {
+      statusAddress = await listen(statusServer, opts.status.host, opts.status.port);
+    } catch (err) {
+      // Nobody will close a coordinator that never started: its workers' server must not
+      // keep the process alive.
+      server.closeAllConnections();
+      server.close();
+      throw err;
+    }
   }
 
   const timer = setInterval(

@@ -3,7 +3,9 @@
 // scratch directories, and map output lost with its worker before reducers fetched it.
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { appHash } from "../../src/mapreduce/app.js";
@@ -171,6 +173,39 @@ describe("mr coordinator and worker lifecycles", { timeout: 240_000 }, () => {
     const w = startWorker(`127.0.0.1:${port}`, wc, ["--connect-timeout", "1s"]);
     assert.equal(await w.exited, 3);
     assert.match(w.stderr(), /no coordinator at 127\.0\.0\.1/);
+  });
+
+  it("a coordinator that cannot start exits 3; under mr run, it leaves no worker behind", async () => {
+    // The workers start before the coordinator (they boot while it plans): when it then
+    // fails (here: the --http port is taken), they must go too.
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const app = join(tempDir(), "lonely-wc.ts");
+    copyFileSync(wc, app);
+    try {
+      const inputs = makeInputs(tempDir(), 1, 5);
+      const args = ["--workers", "2", "--reduce", "1", "--http", `127.0.0.1:${port}`];
+      const p = runCli(["mr", "run", "--app", app, ...args, "--out", tempDir(), ...inputs]);
+      assert.equal(await p.exited, 3, p.stderr());
+      assert.match(p.stderr(), /cannot listen: .*EADDRINUSE/);
+      const workersOf = () =>
+        execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+          .split("\n")
+          .filter((line) => line.includes(app));
+      await waitFor(() => workersOf().length === 0, 10_000, "workers still running");
+      // A coordinator alone must not hang on to its workers' port either.
+      const c = runCli(
+        ["mr", "coordinator", "--listen", "127.0.0.1:0", ...args.slice(2)].concat([
+          "--out",
+          tempDir(),
+          ...inputs,
+        ]),
+      );
+      assert.equal(await c.exited, 3, c.stderr());
+    } finally {
+      taken.close();
+    }
   });
 
   it("a worker whose app differs from the job's is refused; workers exit 0 when the coordinator dies", async () => {
