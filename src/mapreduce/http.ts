@@ -205,7 +205,9 @@ export async function listenEarly(host: string, port: number): Promise<EarlyServ
     serve(handler) {
       server.off("request", hold);
       server.on("request", handler);
-      for (const [req, res] of held ?? []) handler(req, res);
+      // A client that gave up waiting is gone: answering it would act on a request nobody
+      // hears the answer to (a worker registered twice, say).
+      for (const [req, res] of held ?? []) if (!req.socket.destroyed) handler(req, res);
       held = undefined;
     },
   };

@@ -115,9 +115,8 @@ describe("mergeGroups", () => {
       fc.property(fc.array(source, { maxLength: 9 }), (sources) => {
         const expected = new Map<string, string[]>();
         for (const [keys, values] of sources)
-          keys.forEach((k, i) =>
-            expected.set(k, [...(expected.get(k) ?? []), ...(values[i] ?? [])]),
-          );
+          for (const [i, k] of keys.entries())
+            expected.set(k, [...(expected.get(k) ?? []), ...(values[i] ?? [])]);
         const merged = mergeGroups(
           sources.map(([keys, values, plain]) =>
             arraySource(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import type { IncomingMessage } from "node:http";
 import { describe, it } from "node:test";
 import { listenEarly } from "../../src/mapreduce/http.js";
 
@@ -17,6 +18,30 @@ describe("listenEarly", () => {
       assert.equal(await (await first).text(), "served /first");
       const later = await fetch(`http://${early.address}/later`);
       assert.equal(await later.text(), "served /later");
+    } finally {
+      early.server.closeAllConnections();
+      await new Promise((r) => early.server.close(r));
+    }
+  });
+
+  it("drops held requests whose client gave up", { timeout: 20_000 }, async () => {
+    const early = await listenEarly("127.0.0.1", 0);
+    try {
+      const arrived = once(early.server, "request");
+      const gaveUp = new AbortController();
+      const first = fetch(`http://${early.address}/gave-up`, { signal: gaveUp.signal });
+      await arrived;
+      gaveUp.abort();
+      await assert.rejects(first);
+      const [req] = (await arrived) as [IncomingMessage];
+      if (!req.socket.destroyed) await once(req.socket, "close");
+      const seen: string[] = [];
+      early.serve((r, res) => {
+        seen.push(r.url ?? "");
+        res.end("ok");
+      });
+      assert.equal(await (await fetch(`http://${early.address}/after`)).text(), "ok");
+      assert.deepEqual(seen, ["/after"]);
     } finally {
       early.server.closeAllConnections();
       await new Promise((r) => early.server.close(r));
