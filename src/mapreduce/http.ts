@@ -146,6 +146,8 @@ export async function uploadFile(
   onBytes?: (n: number) => void,
 ): Promise<unknown> {
   const size = statSync(path).size;
+  const body = size <= SMALL_BODY ? readFileAt(path, 0, size) : undefined;
+  if (body && body.length !== size) throw new Error(`${path} changed while read`);
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
       method: "PUT",
@@ -156,8 +158,8 @@ export async function uploadFile(
     req.on("response", (res) => jsonReply(url, res).then(resolve, reject));
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
     req.on("error", (err) => reject(new HttpError(0, `${url}: ${err.message}`)));
-    if (size <= SMALL_BODY) {
-      req.end(readFileAt(path, 0, size));
+    if (body) {
+      req.end(body);
       onBytes?.(size);
       return;
     }

@@ -231,7 +231,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
 }
 
 /** GET /v1/map-output/<attempt>/<r>: partition r of a finished map task, streamed. */
-function serveOutput(
+export function serveOutput(
   outputs: Map<number, { file: string; offsets: number[] }>,
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -248,7 +248,14 @@ function serveOutput(
   }
   res.writeHead(200, { "content-type": "application/octet-stream", "content-length": end - start });
   if (end - start <= SMALL_BODY) {
-    res.end(readFileAt(out.file, start, end - start));
+    let body: Buffer | undefined;
+    try {
+      body = readFileAt(out.file, start, end - start);
+    } catch {
+      // Gone (rejected as a late copy, say): the reducer sees a failed fetch and retries.
+    }
+    if (body?.length === end - start) res.end(body);
+    else res.destroy();
     return;
   }
   pipeline(createReadStream(out.file, { start, end: end - 1 }), res).catch(() => res.destroy());
