@@ -65,6 +65,15 @@ async function start(
   return h;
 }
 
+/** Proposes each item (the core must be leader), commits them all and waits until applied. */
+async function commitAll(h: Harness, items: string[]): Promise<void> {
+  const upTo = h.core.log.length + items.length;
+  const ps = items.map((s) => h.node.propose(utf8(s)));
+  await waitFor(() => h.core.log.length === upTo, `${items} proposed`);
+  h.core.commitTo(upTo);
+  await Promise.all(ps);
+}
+
 const appMsg: Message = {
   type: "app",
   from: 1,
@@ -202,10 +211,7 @@ describe("RaftNode loop", () => {
   it("snapshots and compacts every snapshotEntries applied entries", async () => {
     const h = await start({ snapshotEntries: 3 });
     h.core.becomeLeader(2);
-    const ps = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
-    await waitFor(() => h.core.log.length === 4, "proposed");
-    h.core.commitTo(4);
-    await Promise.all(ps);
+    await commitAll(h, ["a", "b", "c", "d"]);
     await waitFor(() => h.core.compactions.length === 1, "compaction");
     assert.deepEqual(h.core.compactions, [4]);
     const snap = h.storage.writes.find((w) => w.snapshot)?.snapshot;
@@ -262,17 +268,11 @@ describe("RaftNode loop", () => {
     const storage = new PreparingStorage();
     const h = await start({ storage, snapshotEntries: 3 });
     h.core.becomeLeader(2);
-    const first = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
-    await waitFor(() => h.core.log.length === 4, "proposed");
-    h.core.commitTo(4);
-    await Promise.all(first);
+    await commitAll(h, ["a", "b", "c", "d"]);
     await waitFor(() => storage.prepared.length === 1, "the snapshot file being prepared");
     assert.equal(storage.prepared[0]?.metadata.index, 4);
     // The loop keeps going while the file is written: later proposals commit and apply.
-    const more = ["e", "f", "g", "h"].map((s) => h.node.propose(utf8(s)));
-    await waitFor(() => h.core.log.length === 8, "proposed more");
-    h.core.commitTo(8);
-    await Promise.all(more);
+    await commitAll(h, ["e", "f", "g", "h"]);
     assert.equal(h.storage.writes.filter((w) => w.snapshot).length, 0, "no marker before the file");
     assert.equal(storage.prepared.length, 1, "one snapshot in flight at a time");
     storage.release();
@@ -301,16 +301,10 @@ describe("RaftNode loop", () => {
     const sm = new SlowMachine();
     const h = await start({ stateMachine: sm, snapshotEntries: 3 });
     h.core.becomeLeader(2);
-    const first = ["a", "b", "c", "d"].map((s) => h.node.propose(utf8(s)));
-    await waitFor(() => h.core.log.length === 4, "proposed");
-    h.core.commitTo(4);
-    await Promise.all(first);
+    await commitAll(h, ["a", "b", "c", "d"]);
     await waitFor(() => sm.started.length === 1, "the snapshot being encoded");
     // Meanwhile the loop applies more, and starts no second snapshot.
-    const more = ["e", "f", "g", "h"].map((s) => h.node.propose(utf8(s)));
-    await waitFor(() => h.core.log.length === 8, "proposed more");
-    h.core.commitTo(8);
-    await Promise.all(more);
+    await commitAll(h, ["e", "f", "g", "h"]);
     assert.deepEqual(h.core.compactions, [], "nothing compacted before the encoding is done");
     assert.equal(sm.started.length, 1);
     sm.release();
