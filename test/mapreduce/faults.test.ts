@@ -18,6 +18,7 @@ import {
   outputLines,
   removeTempDirs,
   runCli,
+  runJob,
   seqLines,
   startCoordinator,
   startWorker,
@@ -136,21 +137,14 @@ describe("mr bad apps fail the job (exit 1) with an error naming app, task and i
   ];
   for (const [app, message] of cases) {
     it(app, async () => {
-      const p = runCli([
-        "mr",
-        "run",
-        "--app",
-        join(APPS, app),
-        "--workers",
-        "2",
-        "--reduce",
-        "1",
-        "--task-timeout",
-        "2s",
-        "--out",
-        tempDir(),
-        ...inputs,
-      ]);
+      const p = runJob({
+        app: join(APPS, app),
+        workers: 2,
+        reduce: 1,
+        flags: ["--task-timeout", "2s"],
+        out: tempDir(),
+        inputs,
+      });
       assert.equal(await p.exited, 1, p.stderr());
       assert.match(
         p.stderr(),
@@ -320,22 +314,8 @@ describe("mr fault tolerance", { timeout: 240_000 }, () => {
     const inputs = makeInputs(dir, 4, 40);
     const out = tempDir();
     const app = join(APPS, "slow-first.mjs");
-    const p = runCli(
-      [
-        "mr",
-        "run",
-        "--app",
-        app,
-        "--workers",
-        "2",
-        "--reduce",
-        "2",
-        "--task-timeout",
-        "2s",
-        "--out",
-        out,
-        ...inputs,
-      ],
+    const p = runJob(
+      { app, workers: 2, reduce: 2, flags: ["--task-timeout", "2s"], out, inputs },
       { MR_TEST_DIR: dir },
     );
     assert.equal(await p.exited, 0, p.stderr());

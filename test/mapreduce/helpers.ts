@@ -46,6 +46,23 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd?: s
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
+/** A job: `mr run --app APP --workers W --reduce R [FLAGS] --out OUT INPUTS`. */
+export interface Job {
+  app: string;
+  workers: number;
+  reduce: number;
+  out: string;
+  inputs: string[];
+  /** More flags, as typed: ["--task-timeout", "1s"]. */
+  flags?: string[];
+}
+
+export function runJob(job: Job, env: Record<string, string> = {}): Proc {
+  const { app, workers, reduce, out, inputs, flags = [] } = job;
+  const args = ["--workers", String(workers), "--reduce", String(reduce), ...flags];
+  return runCli(["mr", "run", "--app", app, ...args, "--out", out, ...inputs], env);
+}
+
 /** Kills every process still running (call from after()). */
 export function killAll(): void {
   for (const child of live) child.kill("SIGKILL");

@@ -13,7 +13,7 @@ import {
   makeInputs,
   outputLines,
   removeTempDirs,
-  runCli,
+  runJob,
   seqLines,
   startCoordinator,
   startWorker,
@@ -32,19 +32,7 @@ describe("mr lab: results", { timeout: 240_000 }, () => {
 
   it("wc (TypeScript app, 2 workers, 3 reduce tasks) equals mr seq", async () => {
     const out = tempDir();
-    const p = runCli([
-      "mr",
-      "run",
-      "--app",
-      join(EXAMPLES, "wc.ts"),
-      "--workers",
-      "2",
-      "--reduce",
-      "3",
-      "--out",
-      out,
-      ...inputs,
-    ]);
+    const p = runJob({ app: join(EXAMPLES, "wc.ts"), workers: 2, reduce: 3, out, inputs });
     assert.equal(await p.exited, 0, p.stderr());
     assert.deepEqual(outputLines(out), await seqLines(join(EXAMPLES, "wc.ts"), inputs));
     assert.deepEqual(readdirSync(out).sort(), ["mr-out-0", "mr-out-1", "mr-out-2"]);
@@ -63,23 +51,14 @@ describe("mr lab: results", { timeout: 240_000 }, () => {
   it("indexer equals mr seq, with input splits (small --split-size) and reduce input on disk (small --memory)", async () => {
     const out = tempDir();
     const app = join(EXAMPLES, "indexer.mjs");
-    const p = runCli([
-      "mr",
-      "run",
-      "--app",
+    const p = runJob({
       app,
-      "--workers",
-      "2",
-      "--reduce",
-      "2",
-      "--split-size",
-      "4KiB",
-      "--memory",
-      "16KiB",
-      "--out",
+      workers: 2,
+      reduce: 2,
+      flags: ["--split-size", "4KiB", "--memory", "16KiB"],
       out,
-      ...inputs,
-    ]);
+      inputs,
+    });
     assert.equal(await p.exited, 0, p.stderr());
     assert.match(p.stdout(), /(\d+) map tasks/);
     assert.ok(Number(/(\d+) map tasks/.exec(p.stdout())?.[1]) > inputs.length, "inputs were split");
@@ -93,19 +72,7 @@ describe("mr examples", { timeout: 240_000 }, () => {
   it("sort: range partitions concatenate into one sorted output, equal to seq", async () => {
     const out = tempDir();
     const app = join(EXAMPLES, "sort.mjs");
-    const p = runCli([
-      "mr",
-      "run",
-      "--app",
-      app,
-      "--workers",
-      "2",
-      "--reduce",
-      "3",
-      "--out",
-      out,
-      ...inputs,
-    ]);
+    const p = runJob({ app, workers: 2, reduce: 3, out, inputs });
     assert.equal(await p.exited, 0, p.stderr());
     const all = [0, 1, 2].flatMap((r) =>
       readFileSync(join(out, `mr-out-${r}`), "utf8")
@@ -122,10 +89,7 @@ describe("mr examples", { timeout: 240_000 }, () => {
     const out = tempDir();
     const app = join(EXAMPLES, "grep.mjs");
     const env = { MR_GREP_PATTERN: "über.*whale" };
-    const p = runCli(
-      ["mr", "run", "--app", app, "--workers", "2", "--reduce", "2", "--out", out, ...inputs],
-      env,
-    );
+    const p = runJob({ app, workers: 2, reduce: 2, out, inputs }, env);
     assert.equal(await p.exited, 0, p.stderr());
     const lines = outputLines(out);
     assert.ok(lines.length > 0 && lines.every((l) => /über.*whale/.test(l)));
@@ -138,20 +102,8 @@ describe("mr lab: parallelism and exactly-once", { timeout: 240_000 }, () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 2, 5);
     const out = tempDir();
-    const p = runCli(
-      [
-        "mr",
-        "run",
-        "--app",
-        join(APPS, "mtiming.mjs"),
-        "--workers",
-        "2",
-        "--reduce",
-        "1",
-        "--out",
-        out,
-        ...inputs,
-      ],
+    const p = runJob(
+      { app: join(APPS, "mtiming.mjs"), workers: 2, reduce: 1, out, inputs },
       { MR_TEST_DIR: dir },
     );
     assert.equal(await p.exited, 0, p.stderr());
@@ -162,20 +114,8 @@ describe("mr lab: parallelism and exactly-once", { timeout: 240_000 }, () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 2, 5);
     const out = tempDir();
-    const p = runCli(
-      [
-        "mr",
-        "run",
-        "--app",
-        join(APPS, "rtiming.mjs"),
-        "--workers",
-        "2",
-        "--reduce",
-        "2",
-        "--out",
-        out,
-        ...inputs,
-      ],
+    const p = runJob(
+      { app: join(APPS, "rtiming.mjs"), workers: 2, reduce: 2, out, inputs },
       { MR_TEST_DIR: dir },
     );
     assert.equal(await p.exited, 0, p.stderr());
@@ -189,20 +129,8 @@ describe("mr lab: parallelism and exactly-once", { timeout: 240_000 }, () => {
     const dir = tempDir();
     const inputs = makeInputs(dir, 8, 5);
     const out = tempDir();
-    const p = runCli(
-      [
-        "mr",
-        "run",
-        "--app",
-        join(APPS, "jobcount.mjs"),
-        "--workers",
-        "3",
-        "--reduce",
-        "2",
-        "--out",
-        out,
-        ...inputs,
-      ],
+    const p = runJob(
+      { app: join(APPS, "jobcount.mjs"), workers: 3, reduce: 2, out, inputs },
       { MR_TEST_DIR: dir },
     );
     assert.equal(await p.exited, 0, p.stderr());
@@ -290,22 +218,8 @@ describe("mr lab: crashes", { timeout: 240_000 }, () => {
     const inputs = makeInputs(tempDir(), 3, 20);
     const out = tempDir();
     const app = join(APPS, "crash.mjs");
-    const p = runCli(
-      [
-        "mr",
-        "run",
-        "--app",
-        app,
-        "--workers",
-        "2",
-        "--reduce",
-        "2",
-        "--task-timeout",
-        "1s",
-        "--out",
-        out,
-        ...inputs,
-      ],
+    const p = runJob(
+      { app, workers: 2, reduce: 2, flags: ["--task-timeout", "1s"], out, inputs },
       { MR_CRASH_SEED: crashSeed },
     );
     assert.equal(await p.exited, 0, p.stderr());
