@@ -72,25 +72,6 @@ export class GroupWriter {
     return this.written;
   }
 
-  /** Appends bytes [start, end) of another group file (whole blocks, as written there). */
-  copyFrom(path: string, start: number, end: number): void {
-    this.endBlock();
-    this.flush();
-    const fd = openSync(path, "r");
-    try {
-      for (let pos = start; pos < end; ) {
-        const n = readSync(fd, this.buf, 0, Math.min(this.buf.length, end - pos), pos);
-        if (n === 0) throw new Error(`${path} ends before byte ${end}`);
-        this.used = n;
-        this.flush();
-        pos += n;
-        this.written += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-
   /** Flushes and closes; the caller renames the file into place if it wants it durable. */
   close(): void {
     this.endBlock();
