@@ -40,7 +40,7 @@ import type {
   VoteRequest,
   VoteResponse,
 } from "./types.js";
-import { NONE } from "./types.js";
+import { NONE, simpleConf } from "./types.js";
 import { isWellFormed } from "./validate.js";
 
 const DEFAULT_MAX_ENTRIES = 256;
@@ -260,7 +260,7 @@ export class RawNode implements RawNodeApi {
   }
 
   compact(index: number, data: Uint8Array): Snapshot | null {
-    return this.log.compact(index, data, { voters: [...this.voters] }) ? this.log.snapshot : null;
+    return this.log.compact(index, data, simpleConf(this.voters)) ? this.log.snapshot : null;
   }
 
   hasReady(): boolean {

@@ -32,8 +32,44 @@ export interface HardState {
   commit: number;
 }
 
+/**
+ * A cluster configuration (Raft thesis §4.3), shaped like etcd-io/raft's ConfState. Outside a
+ * membership change only `voters` and `learners` are non-empty. In a joint configuration
+ * C_old,new, `votersOutgoing` holds C_old's voters and `voters` C_new's: elections and commitment
+ * then need a majority of each. `learnersNext` are voters of C_old that become learners when the
+ * joint configuration is left (they cannot be learners while they still vote in C_old), and
+ * `autoLeave` says the leader leaves the joint configuration on its own once it is committed.
+ * Every id list is sorted ascending without duplicates; a node is in at most one of `voters`
+ * and `learners`.
+ */
 export interface ConfState {
   voters: NodeId[];
+  learners: NodeId[];
+  votersOutgoing: NodeId[];
+  learnersNext: NodeId[];
+  autoLeave: boolean;
+}
+
+/** The configuration of a cluster of `voters` alone (a new cluster, no change in progress). */
+export function simpleConf(voters: readonly NodeId[]): ConfState {
+  return {
+    voters: [...new Set(voters)].sort((a, b) => a - b),
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+}
+
+/** A deep copy (ConfState arrays are never shared between owners). */
+export function copyConf(c: ConfState): ConfState {
+  return {
+    voters: c.voters.slice(),
+    learners: c.learners.slice(),
+    votersOutgoing: c.votersOutgoing.slice(),
+    learnersNext: c.learnersNext.slice(),
+    autoLeave: c.autoLeave,
+  };
 }
 
 export interface SnapshotMetadata {

@@ -8,6 +8,10 @@ function isIndex(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
+function isIdList(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((id) => isIndex(id) && id > 0);
+}
+
 function isEntry(e: unknown, index: number, maxTerm: number): e is Entry {
   if (typeof e !== "object" || e === null) return false;
   const x = e as Record<string, unknown>;
@@ -35,9 +39,12 @@ function isSnapshot(s: unknown): s is Snapshot {
     md.term >= 1 &&
     typeof conf === "object" &&
     conf !== null &&
-    Array.isArray(conf.voters) &&
+    isIdList(conf.voters) &&
     conf.voters.length > 0 &&
-    conf.voters.every((v) => isIndex(v) && v > 0)
+    isIdList(conf.learners) &&
+    isIdList(conf.votersOutgoing) &&
+    isIdList(conf.learnersNext) &&
+    typeof conf.autoLeave === "boolean"
   );
 }
 

@@ -23,7 +23,7 @@ import { writeSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { PersistedState } from "../raft/api.js";
-import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
+import { copyConf, type Snapshot, type SnapshotMetadata } from "../raft/types.js";
 import { StorageCorruptionError } from "./errors.js";
 import { acquireLock, type DirLock } from "./lock.js";
 import { applyBatch, type IndexTerm, type LogState, lastIndex } from "./log-state.js";
@@ -498,7 +498,7 @@ function nameOf(m: SnapshotMetadata): string {
 }
 
 function copyMetadata(m: SnapshotMetadata): SnapshotMetadata {
-  return { index: m.index, term: m.term, conf: { voters: m.conf.voters.slice() } };
+  return { index: m.index, term: m.term, conf: copyConf(m.conf) };
 }
 
 /**

@@ -13,7 +13,7 @@
 //   load()          -> a copy of `durable`: what a process starting now would read back
 
 import type { PersistedState, Random } from "../raft/api.js";
-import type { Entry, Snapshot } from "../raft/types.js";
+import { copyConf, type Entry, type Snapshot } from "../raft/types.js";
 import { applyBatch, emptyLogState, type LogState } from "./log-state.js";
 import type { Storage, WriteBatch } from "./storage.js";
 
@@ -87,5 +87,5 @@ function copyEntry(e: Entry): Entry {
 
 function copySnapshot(s: Snapshot): Snapshot {
   const { index, term, conf } = s.metadata;
-  return { metadata: { index, term, conf: { voters: conf.voters.slice() } }, data: s.data.slice() };
+  return { metadata: { index, term, conf: copyConf(conf) }, data: s.data.slice() };
 }

@@ -3,13 +3,14 @@
 //
 //   0        4        8
 //   +--------+--------+--------------------------------------------+
-//   | "RSNP" | crc32  | payload: msgpack [index, term, voters, data] |
+//   | "RSNP" | crc32  | payload: msgpack [index, term, conf (conf-codec.ts), data] |
 //   +--------+--------+--------------------------------------------+
 
 import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Snapshot } from "../raft/types.js";
+import { decodeConf, encodeConf } from "./conf-codec.js";
 import { StorageCorruptionError } from "./errors.js";
 import { hex16, packr } from "./wal-format.js";
 
@@ -27,7 +28,7 @@ export function snapshotName(term: number, index: number): string {
  */
 export function encodeSnapshotFile(s: Snapshot): Buffer[] {
   const { index, term, conf } = s.metadata;
-  const head = packr.pack([index, term, conf.voters]);
+  const head = packr.pack([index, term, encodeConf(conf)]);
   head[0] = 0x94; // fixarray of 3 -> of 4: the data follows as the fourth element
   const bin = Buffer.allocUnsafe(5);
   bin[0] = 0xc6; // msgpack bin32
@@ -83,14 +84,19 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
     v.length !== 4 ||
     !Number.isSafeInteger(v[0]) ||
     !Number.isSafeInteger(v[1]) ||
-    !Array.isArray(v[2]) ||
-    !v[2].every(Number.isSafeInteger) ||
     !(v[3] instanceof Uint8Array)
   ) {
     throw new StorageCorruptionError(path, SNAP_HEADER_SIZE, "snapshot payload does not parse");
   }
+  const conf = decodeConf(v[2]);
+  if (conf === null)
+    throw new StorageCorruptionError(
+      path,
+      SNAP_HEADER_SIZE,
+      "snapshot configuration does not parse",
+    );
   return {
-    metadata: { index: v[0], term: v[1], conf: { voters: v[2] } },
+    metadata: { index: v[0], term: v[1], conf },
     data: new Uint8Array(v[3]),
   };
 }

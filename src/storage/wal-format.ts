@@ -32,13 +32,14 @@
 // and a torn batch at the tail is discarded whole. Payloads are msgpack arrays:
 //   entries:          [firstIndex, [[term, kind (0 normal, 1 conf), data], ...]]
 //   hard state:       [term, vote, commit]
-//   snapshot marker:  [index, term, voters, keptLog (1 if the log after index was kept)]
+//   snapshot marker:  [index, term, conf (conf-codec.ts), keptLog (1 if the log after index was kept)]
 // Every segment starts with a batch restating the current snapshot marker and hard state, so
 // replay can begin at any segment whose predecessors a snapshot made obsolete.
 
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
 import type { Entry, EntryType, HardState, SnapshotMetadata } from "../raft/types.js";
+import { decodeConf, encodeConf } from "./conf-codec.js";
 
 export const SEGMENT_MAGIC = 0x4c415752; // "RWAL" read as little-endian u32
 export const SEGMENT_VERSION = 1;
@@ -181,7 +182,7 @@ export function encodeHardState(hs: HardState): Buffer {
 }
 
 export function encodeSnapshotMarker(m: SnapshotMetadata, keptLog: boolean): Buffer {
-  return packr.pack([m.index, m.term, m.conf.voters, keptLog ? 1 : 0]);
+  return packr.pack([m.index, m.term, encodeConf(m.conf), keptLog ? 1 : 0]);
 }
 
 // Decoders validate shape strictly: a record that passes its CRC but does not parse means a bug
@@ -222,6 +223,7 @@ export interface SnapshotMarker {
 export function decodeSnapshotMarker(payload: Buffer): SnapshotMarker | null {
   const v = packr.unpack(payload) as unknown;
   if (!Array.isArray(v) || v.length !== 4 || !isNat(v[0]) || !isNat(v[1])) return null;
-  if (!Array.isArray(v[2]) || !v[2].every(isNat) || (v[3] !== 0 && v[3] !== 1)) return null;
-  return { metadata: { index: v[0], term: v[1], conf: { voters: v[2] } }, keptLog: v[3] === 1 };
+  const conf = decodeConf(v[2]);
+  if (conf === null || (v[3] !== 0 && v[3] !== 1)) return null;
+  return { metadata: { index: v[0], term: v[1], conf }, keptLog: v[3] === 1 };
 }

@@ -128,7 +128,7 @@ const FIELDS: Record<MessageType, ReadonlySet<string>> = {
 const ENTRY_FIELDS = new Set(["index", "term", "type", "data"]);
 const SNAPSHOT_FIELDS = new Set(["metadata", "data"]);
 const METADATA_FIELDS = new Set(["index", "term", "conf"]);
-const CONF_FIELDS = new Set(["voters"]);
+const CONF_FIELDS = new Set(["voters", "learners", "votersOutgoing", "learnersNext", "autoLeave"]);
 
 function isMessageType(t: unknown): t is MessageType {
   return typeof t === "string" && Object.hasOwn(FIELDS, t);
@@ -245,13 +245,27 @@ function parseSnapshot(v: unknown, term: number): Snapshot {
   if (snapTerm > term) fail(`${mpath}.term`, "above the message term");
   const cpath = `${mpath}.conf`;
   const conf = plainObject(md.conf, cpath, CONF_FIELDS);
-  const raw = array(conf, "voters", cpath);
-  const voters: NodeId[] = [];
-  // An index loop, not map(): map skips the holes of a sparse array.
-  for (let i = 0; i < raw.length; i++) voters.push(nodeId(raw[i], `${cpath}.voters[${i}]`));
-  if (new Set(voters).size !== voters.length) fail(`${cpath}.voters`, "duplicate voter");
+  const ids = (key: string): NodeId[] => {
+    const raw = array(conf, key, cpath);
+    const out: NodeId[] = [];
+    // An index loop, not map(): map skips the holes of a sparse array.
+    for (let i = 0; i < raw.length; i++) out.push(nodeId(raw[i], `${cpath}.${key}[${i}]`));
+    if (new Set(out).size !== out.length) fail(`${cpath}.${key}`, "duplicate id");
+    return out;
+  };
+  if (typeof conf.autoLeave !== "boolean") fail(`${cpath}.autoLeave`, "expected a boolean");
   return {
-    metadata: { index, term: snapTerm, conf: { voters } },
+    metadata: {
+      index,
+      term: snapTerm,
+      conf: {
+        voters: ids("voters"),
+        learners: ids("learners"),
+        votersOutgoing: ids("votersOutgoing"),
+        learnersNext: ids("learnersNext"),
+        autoLeave: conf.autoLeave,
+      },
+    },
     data: bytes(o, "data", path),
   };
 }

@@ -4,7 +4,15 @@
 
 import type { StateMachine } from "../../src/node/api.js";
 import type { PersistedState, RawNodeApi, Ready, Status } from "../../src/raft/api.js";
-import type { Entry, HardState, Message, NodeId, Role, Snapshot } from "../../src/raft/types.js";
+import {
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type Role,
+  type Snapshot,
+  simpleConf,
+} from "../../src/raft/types.js";
 import type { Storage, WriteBatch } from "../../src/storage/storage.js";
 import type { Transport } from "../../src/transport/transport.js";
 
@@ -103,7 +111,7 @@ export class ScriptedCore implements RawNodeApi {
   compact(index: number, data: Uint8Array): Snapshot | null {
     this.compactions.push(index);
     const term = this.log.find((e) => e.index === index)?.term ?? 0;
-    return { metadata: { index, term, conf: { voters: [1, 2, 3] } }, data };
+    return { metadata: { index, term, conf: simpleConf([1, 2, 3]) }, data };
   }
   hasReady(): boolean {
     if (this.outstanding !== null) return false;

@@ -10,7 +10,7 @@ import {
 } from "../../src/node/errors.js";
 import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
 import type { RaftConfig } from "../../src/raft/api.js";
-import type { Message, Snapshot } from "../../src/raft/types.js";
+import { type Message, type Snapshot, simpleConf } from "../../src/raft/types.js";
 import {
   GatedStorage,
   ListMachine,
@@ -323,7 +323,7 @@ describe("RaftNode loop", () => {
     const storage = new GatedStorage({
       hardState: { term: 4, vote: 2, commit: 6 },
       snapshot: {
-        metadata: { index: 5, term: 3, conf: { voters: [1, 2, 3] } },
+        metadata: { index: 5, term: 3, conf: simpleConf([1, 2, 3]) },
         data: utf8(JSON.stringify(["p", "q"])),
       },
       entries: [{ index: 6, term: 4, type: "normal", data: utf8("r") }],

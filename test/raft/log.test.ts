@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { RaftLog } from "../../src/raft/log.js";
-import type { Entry } from "../../src/raft/types.js";
+import { type Entry, simpleConf } from "../../src/raft/types.js";
 import { bytes, ents } from "./harness.js";
 
 const SEED = Number(process.env.RAFT_SEED ?? Date.now() % 1_000_000);
@@ -16,7 +16,7 @@ describe("RaftLog", () => {
       [4, 5],
     );
     assert.deepEqual(log.slice(6, 100), []);
-    log.compact(3, bytes("s"), { voters: [1] });
+    log.compact(3, bytes("s"), simpleConf([1]));
     assert.equal(log.slice(3, 5), undefined);
     assert.deepEqual(
       log.slice(4, 5)?.map((e) => e.index),
@@ -116,7 +116,7 @@ describe("RaftLog", () => {
             log.takeCommitted();
             log.appliedTo(committed);
             const at = Math.max(0, committed - o.back);
-            const did = log.compact(at, bytes(""), { voters: [1] });
+            const did = log.compact(at, bytes(""), simpleConf([1]));
             assert.equal(did, at > snap);
             if (did) snap = at;
           } else {

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AppendResponse, Snapshot } from "../../src/raft/types.js";
+import { type AppendResponse, type Snapshot, simpleConf } from "../../src/raft/types.js";
 import { bytes, Cluster, ents } from "./harness.js";
 
 function snap(index: number, term: number, state: string[]): Snapshot {
   return {
-    metadata: { index, term, conf: { voters: [1, 2, 3] } },
+    metadata: { index, term, conf: simpleConf([1, 2, 3]) },
     data: bytes(JSON.stringify(state)),
   };
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { PersistedState, Random } from "../../src/raft/api.js";
-import type { Entry, HardState, Snapshot } from "../../src/raft/types.js";
+import { type Entry, type HardState, type Snapshot, simpleConf } from "../../src/raft/types.js";
 import { applyBatch, emptyLogState } from "../../src/storage/log-state.js";
 import { EMPTY_HARD_STATE, type Storage, type WriteBatch } from "../../src/storage/storage.js";
 import { testSeed } from "./seed.js";
@@ -32,7 +32,7 @@ export function entries(from: number, to: number, term: number): Entry[] {
 
 export function snapshot(index: number, term: number, voters = [1, 2, 3]): Snapshot {
   return {
-    metadata: { index, term, conf: { voters } },
+    metadata: { index, term, conf: simpleConf(voters) },
     data: new TextEncoder().encode(`state@${index}`),
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { Entry, Message } from "../../src/raft/types.js";
+import { type Entry, type Message, simpleConf } from "../../src/raft/types.js";
 import {
   decodeMessage,
   encodeMessage,
@@ -95,7 +95,7 @@ const validMessage: fc.Arbitrary<Message> = fc
         .map(({ index, term: t, voters, data: d }) => ({
           ...base,
           type: "snap" as const,
-          snapshot: { metadata: { index, term: t, conf: { voters } }, data: d },
+          snapshot: { metadata: { index, term: t, conf: simpleConf(voters) }, data: d },
         })),
       fc.constant({ ...base, type: "timeout-now" as const }),
     );
@@ -266,11 +266,11 @@ describe("codec", () => {
           to: 2,
           term: 3,
           snapshot: {
-            metadata: { index: 1, term: 1, conf: { voters: [1, 1] } },
+            metadata: { index: 1, term: 1, conf: { ...simpleConf([1]), voters: [1, 1] } },
             data: new Uint8Array(),
           },
         },
-        /voters: duplicate voter/,
+        /voters: duplicate id/,
       ],
     ];
     // Regression found by the corruption property: Array.prototype.map skipped a sparse hole.
@@ -283,7 +283,7 @@ describe("codec", () => {
         to: 2,
         term: 3,
         snapshot: {
-          metadata: { index: 1, term: 1, conf: { voters: sparse } },
+          metadata: { index: 1, term: 1, conf: { ...simpleConf([]), voters: sparse } },
           data: new Uint8Array(),
         },
       },

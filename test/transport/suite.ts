@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Entry, Message, NodeId } from "../../src/raft/types.js";
+import { type Entry, type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
 import type { Transport } from "../../src/transport/transport.js";
 
 export interface TransportHarness {
@@ -70,7 +70,7 @@ export function everyMessageType(from: NodeId, to: NodeId): Message[] {
       ...base,
       type: "snap",
       snapshot: {
-        metadata: { index: 100, term: 7, conf: { voters: [1, 2, 3] } },
+        metadata: { index: 100, term: 7, conf: simpleConf([1, 2, 3]) },
         data: pattern(1000, 3),
       },
     },
@@ -210,7 +210,7 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
           from: 1,
           to: 2,
           term: 4,
-          snapshot: { metadata: { index: 5000, term: 4, conf: { voters: [1, 2] } }, data },
+          snapshot: { metadata: { index: 5000, term: 4, conf: simpleConf([1, 2]) }, data },
         });
         get(ts, 1).send({ type: "heartbeat", from: 1, to: 2, term: 4, commit: 5000, ctx: 0 });
         await h.settle(() => got.length >= 2, "snapshot and heartbeat delivered");

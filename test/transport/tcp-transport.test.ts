@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { Message, NodeId } from "../../src/raft/types.js";
+import { type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
 import { encodeMessage, encodeValue } from "../../src/transport/codec.js";
 import { encodeFrames, type Payload } from "../../src/transport/framing.js";
 import type { RejectReason } from "../../src/transport/instrumentation.js";
@@ -181,7 +181,7 @@ describe("TcpTransport", () => {
         to: 2,
         term: 2,
         snapshot: {
-          metadata: { index: 9, term: 2, conf: { voters: [1, 2] } },
+          metadata: { index: 9, term: 2, conf: simpleConf([1, 2]) },
           data: pattern(5000, 2),
         },
       };
