@@ -40,7 +40,7 @@ import { decodeConf, encodeConf } from "./conf-codec.js";
 import { StorageCorruptionError } from "./errors.js";
 import { errorCode, type FileHandle, type FileSystem, unlinkIfExists } from "./fs/file-system.js";
 import type { Chunks } from "./storage.js";
-import { hex16, packr } from "./wal-format.js";
+import { hex16, packr, parseHexPair } from "./wal-format.js";
 
 const MAGIC = 0x324e5352; // "RSN2" read as little-endian u32
 const MAGIC_V1 = 0x504e5352; // "RSNP"
@@ -56,12 +56,8 @@ export function snapshotName(term: number, index: number): string {
 }
 
 export function parseSnapshotName(name: string): { term: number; index: number } | null {
-  const m = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/.exec(name);
-  if (!m) return null;
-  return {
-    term: Number.parseInt(m[1] as string, 16),
-    index: Number.parseInt(m[2] as string, 16),
-  };
+  const pair = parseHexPair(name, ".snap");
+  return pair && { term: pair[0], index: pair[1] };
 }
 
 /**
@@ -229,13 +225,13 @@ export async function openSnapshotFile(
     if (v1) return await readV1(fh, path);
     if (magic !== MAGIC) throw new StorageCorruptionError(path, 0, "not a raftwork snapshot file");
     const mlen = head.readUInt32LE(4);
-    if (mlen > MAX_META) throw new StorageCorruptionError(path, 4, "implausible header length");
-    const meta = await readExactly(fh, path, HEADER_SIZE, mlen, "snapshot header");
+    if (mlen > MAX_META) throw new StorageCorruptionError(path, 0, "implausible header length");
+    const meta = await readExactly(fh, path, HEADER_SIZE, mlen, "snapshot header", 0);
     const mcrc = crc32(meta, crc32(head.subarray(0, 8)));
     if (mcrc !== head.readUInt32LE(8)) {
       throw new StorageCorruptionError(path, 0, "snapshot header checksum mismatch");
     }
-    const metadata = decodeMeta(packr.unpack(meta), path, HEADER_SIZE);
+    const metadata = decodeMeta(unpack(meta), path, 0);
     return {
       metadata,
       chunks: () => framesOf(fh, path, HEADER_SIZE + mlen, mcrc),
@@ -263,7 +259,7 @@ async function* framesOf(
     let len = (await readExactly(fh, path, pos, 4, "snapshot frame")).readUInt32LE(0);
     while (len !== 0) {
       if (len > MAX_FRAME) throw new StorageCorruptionError(path, pos, "implausible frame length");
-      const buf = await readExactly(fh, path, pos + 4, len + 8, "snapshot frame");
+      const buf = await readExactly(fh, path, pos + 4, len + 8, "snapshot frame", pos);
       const lenBytes = Buffer.allocUnsafe(4);
       lenBytes.writeUInt32LE(len, 0);
       crc = crc32(buf.subarray(0, len), crc32(lenBytes, crc));
@@ -298,7 +294,7 @@ async function readV1(fh: FileHandle, path: string): Promise<SnapshotFileReader>
   if (buf.length < 8 || crc32(payload) !== buf.readUInt32LE(4)) {
     throw new StorageCorruptionError(path, 8, "snapshot checksum mismatch");
   }
-  const v = packr.unpack(payload) as unknown;
+  const v = unpack(payload);
   if (!Array.isArray(v) || v.length !== 4 || !(v[3] instanceof Uint8Array)) {
     throw new StorageCorruptionError(path, 8, "snapshot payload does not parse");
   }
@@ -327,20 +323,33 @@ function decodeMeta(v: unknown, path: string, offset: number): SnapshotMetadata 
   return { index, term, conf };
 }
 
+/** msgpack-decoded `bytes`, or undefined for bytes that are no msgpack (decodeMeta refuses it). */
+function unpack(bytes: Buffer): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** `length` bytes at `pos`; a file that ends first is damaged (snapshot files are never torn). */
+/**
+ * `length` bytes at `pos`, part of the `what` that starts at `start`; a file that ends first is
+ * damaged there (snapshot files are never torn: they are renamed into place once durable).
+ */
 async function readExactly(
   fh: FileHandle,
   path: string,
   pos: number,
   length: number,
   what: string,
+  start = pos,
 ): Promise<Buffer> {
   // Not from the shared pool: a frame handed to the caller must not pin or expose other data.
   const buf = Buffer.allocUnsafeSlow(length);
   if ((await fh.read(buf, pos)) < length) {
-    throw new StorageCorruptionError(path, pos, `the file ends inside the ${what}`);
+    throw new StorageCorruptionError(path, start, `the file ends inside the ${what}`);
   }
   return buf;
 }

@@ -19,7 +19,7 @@ import {
 import type { WriteBatch } from "../../src/storage/storage.js";
 import { batchFor, DATA_DIR, KEEP_ALL, KEEP_NONE, Machine, type Op, SMALL } from "./machine.js";
 import { testSeed } from "./seed.js";
-import { entries, expected, hardState, runStorageSuite, snapshot } from "./suite.js";
+import { entries, expected, hardState, isDeepEqual, runStorageSuite, snapshot } from "./suite.js";
 
 runStorageSuite("FileStorage on SimDisk", async () => {
   // Operations complete in the next microtask (SimDisk's default), so the suite awaits as usual.
@@ -79,15 +79,6 @@ function choicesFor(mode: CrashMode, m: Machine): CrashChoices {
   if (mode === "nothing") return KEEP_NONE;
   if (mode === "everything") return KEEP_ALL;
   return randomCrashChoices(() => m.rng.float());
-}
-
-function isDeepEqual(a: unknown, b: unknown): boolean {
-  try {
-    assert.deepEqual(a, b);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

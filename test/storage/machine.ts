@@ -2,6 +2,7 @@
 // the test advances, a seeded random source, and FileStorage opened on it, as the simulator will
 // run it. Also the batch generator the crash-recovery properties share.
 
+import assert from "node:assert/strict";
 import type { PersistedState } from "../../src/raft/api.js";
 import { Rng } from "../../src/sim/rng.js";
 import { FileStorage, type FileStorageOptions } from "../../src/storage/file-storage.js";
@@ -37,6 +38,13 @@ export class Machine {
   async reload(opts: FileStorageOptions = SMALL): Promise<[FileStorage, PersistedState]> {
     const s = await this.open(opts);
     return [s, await this.run(s.load())];
+  }
+
+  /** Asserts that a restart loads exactly `want`, and closes again. */
+  async assertReloads(want: PersistedState, opts: FileStorageOptions = SMALL): Promise<void> {
+    const [s, got] = await this.reload(opts);
+    assert.deepEqual(got, want);
+    await this.run(s.close());
   }
 
   run<T>(p: Promise<T>): Promise<T> {

@@ -349,7 +349,7 @@ export function runStorageSuite(name: string, factory: () => Promise<StorageHarn
   });
 }
 
-function isDeepEqual(a: unknown, b: unknown): boolean {
+export function isDeepEqual(a: unknown, b: unknown): boolean {
   try {
     assert.deepEqual(a, b);
     return true;

@@ -4,6 +4,22 @@
 // every asynchronous operation completes through the injected `complete(delayMs, fn)` hook (the
 // simulator backs it with its virtual clock; the default runs `fn` in the next microtask).
 //
+// Running FileStorage under the simulator (one SimDisk per node: it is the machine's disk and
+// outlives the node's crashes):
+//
+//   const r = rng.fork("disk n1");
+//   const disk = new SimDisk({ random: () => r.float(), complete: (ms, fn) => sim.after(ms, fn),
+//                              faults: (op) => plan.faultFor(op), capacity });
+//   const storage = await FileStorage.open("/n1", { fs: disk.fs, segmentSize: 64 * 1024 });
+//   ... the node runs; every file operation completes when the simulator runs its `fn` ...
+//   disk.crash();                       // power loss: drop the node and its storage object
+//   const again = await FileStorage.open("/n1", { fs: disk.fs, segmentSize: 64 * 1024 });
+//
+// The simulator must run the microtask queue after each `fn` (FileStorage continues in promise
+// callbacks), pass `disk.fs` anew after every crash, and use small segments (a preallocated
+// spare costs segmentSize bytes of memory here). A stall is a fault hook returning `delayMs`; a
+// full disk is `capacity` (settable at any time: raise it again and the next sync() succeeds).
+//
 // The power-loss model (what crash() keeps):
 //
 //   file data      Each file has a durable image and, since its last datasync, a list of
