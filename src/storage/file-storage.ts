@@ -149,8 +149,6 @@ export class FileStorage implements Storage {
   /** The flush in progress (settled promise when idle) and the one queued behind it. */
   private inflight: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
-  /** What open() had to repair after a crash (torn tail, unwritten segment, orphan snapshots): for the log. */
-  readonly repairs: readonly string[];
 
   private constructor(
     readonly dir: string,
@@ -160,9 +158,8 @@ export class FileStorage implements Storage {
     private readonly lock: DirLock,
     private readonly log: Tracker,
     recovered: RecoveredState,
-    repairs: string[],
+    private readonly repairList: string[],
   ) {
-    this.repairs = repairs;
     this.walDir = join(dir, "wal");
     this.sparePath = join(this.walDir, SPARE_NAME);
     this.nextPath = join(this.walDir, NEXT_NAME);
@@ -190,6 +187,20 @@ export class FileStorage implements Storage {
         `FileStorage: segmentSize must be an integer >= 4096, got ${segmentSize}`,
       );
     }
+    try {
+      return await FileStorage.recover(dir, segmentSize, opts);
+    } catch (err) {
+      // The lock file, a repair, the opening state batch: all retryable once space is freed.
+      if (errorCode(err) === "ENOSPC") throw new StorageNoSpaceError(errorPath(err) ?? dir, err);
+      throw err;
+    }
+  }
+
+  private static async recover(
+    dir: string,
+    segmentSize: number,
+    opts: FileStorageOptions,
+  ): Promise<FileStorage> {
     const fs = opts.fs ?? nodeFileSystem;
     await mkdirDurable(fs, dir);
     await fs.mkdir(join(dir, "wal"));
@@ -222,6 +233,7 @@ export class FileStorage implements Storage {
         repairs,
       );
       if (s.active.size > 0) s.fh = await fs.open(s.active.path, "r+");
+      if (lock.tookOver) await s.resyncTail();
       // Every segment must open with a state batch (see wal-format.ts); a new store, or a crash
       // that tore the one a roll had just written, leaves the last segment without it.
       if (!state.wal?.lastHasBatch) {
@@ -233,6 +245,39 @@ export class FileStorage implements Storage {
       await lock.release().catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * What open() had to repair after a crash (torn tail, unwritten segment, orphan snapshots, a
+   * re-synced tail): for the log.
+   */
+  get repairs(): readonly string[] {
+    return this.repairList;
+  }
+
+  /**
+   * After an owner that did not stop cleanly (killed, or fail-stopped by a disk fault): makes
+   * what recovery read durable before the node relies on it. Recovery reads through the page
+   * cache, and after a failed fsync Linux marks the dirty pages clean: the previous process's
+   * last writes can be readable yet never reach the disk, and a node that acknowledged them
+   * after restarting would lose them at the next power loss. Rewriting the newest segment's
+   * data dirties those pages again, so the datasync writes them (or fails, and open() with it).
+   * Older segments were each synced before the next one was named; the directories are synced
+   * for the names a failed directory sync may have left undurable.
+   */
+  private async resyncTail(): Promise<void> {
+    const last = this.segments.at(-1);
+    if (last && this.fh && last.size > 0) {
+      const data = Buffer.allocUnsafe(last.size);
+      await this.fh.read(data, 0);
+      await this.fh.write(data, 0);
+      await this.fh.datasync();
+    }
+    await this.fs.syncDir(this.walDir);
+    await this.fs.syncDir(this.snapDir);
+    this.repairList.push(
+      "re-synced the newest WAL segment: the previous owner did not stop cleanly",
+    );
   }
 
   /**
@@ -388,7 +433,10 @@ export class FileStorage implements Storage {
     return this.queued;
   }
 
-  /** Waits for requested syncs, then releases the files and the lock. Unsynced batches are lost. */
+  /**
+   * Waits for requested syncs, then releases the files and the lock. Unsynced batches are lost.
+   * A failed store leaves its lock file: the next open() sees an unclean stop and re-syncs.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -400,7 +448,8 @@ export class FileStorage implements Storage {
     this.enc.take();
     await this.fh?.close().catch(() => {});
     this.fh = null;
-    await this.lock.release();
+    if (this.failed) this.lock.abandon();
+    else await this.lock.release();
   }
 
   private async flush(): Promise<void> {

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { PersistedState } from "../../src/raft/api.js";
+import type { Snapshot } from "../../src/raft/types.js";
+import { StorageFailedError, StorageNoSpaceError } from "../../src/storage/errors.js";
 import { FileStorage } from "../../src/storage/file-storage.js";
 import {
   type CrashChoices,
@@ -99,61 +101,113 @@ function prefixOf(got: PersistedState, batches: WriteBatch[], from: number, what
 interface RunStats {
   crashes: number;
   recoveries: number;
+  /** Calls that rejected with no-space, and stores that failed (with `faults`). */
+  noSpace?: number;
+  failed?: number;
 }
 
 /**
  * Runs `ops` on a fresh machine, cutting the power at each crash point (the history resumes
  * after each recovery where it stopped), then finishes it cleanly and checks the final state.
+ *
+ * With `faults`, the disk also fails writes and fsyncs now and then (EIO) and fills up and
+ * empties again at random. A sync() or prepareSnapshot() that finds no space is simply not
+ * acknowledged, and the history goes on; a store that fails stops its history (as the node
+ * would), and the machine is crashed and recovered at once.
  */
-async function crashRun(ops: Op[], crashes: CrashPoint[], seed: number, stats: RunStats) {
-  const m = new Machine(seed);
+async function crashRun(
+  ops: Op[],
+  crashes: CrashPoint[],
+  seed: number,
+  stats: RunStats,
+  faults = false,
+) {
+  let injecting = false; // from the first open on
+  const m: Machine = new Machine(seed, {
+    faults: (op) => {
+      if (!injecting) return undefined;
+      if (m.rng.chance(0.05)) {
+        m.disk.capacity = m.rng.chance(0.3) ? Infinity : m.disk.used + m.rng.int(0, 1500);
+      }
+      return WRITES.has(op.kind) && m.rng.chance(0.02) ? { error: "EIO" } : undefined;
+    },
+  });
   let [s] = await m.reload();
+  injecting = faults;
   const history: WriteBatch[] = []; // the model: what every batch written so far was
   let acked = 0; // batches a resolved sync() covered: they must survive
   let next = 0;
   let failure: unknown = null;
+  let stopped = false; // the store failed: this history stops until a restart
+
+  // A disk fault is part of the test; anything else fails it.
+  const onError = (err: unknown) => {
+    if (err instanceof StorageNoSpaceError && faults) {
+      stats.noSpace = (stats.noSpace ?? 0) + 1;
+    } else if (err instanceof StorageFailedError && faults) {
+      if (!stopped) stats.failed = (stats.failed ?? 0) + 1;
+      stopped = true;
+    } else failure ??= err;
+  };
 
   // `drive`: run the clock until recovered (after a crash); inside the history the test's loop
-  // runs it.
+  // runs it. Faults pause meanwhile: recovery's own I/O errors are not what this tests.
+  const open = (drive: boolean) =>
+    drive ? m.open() : FileStorage.open(DATA_DIR, { ...SMALL, fs: m.disk.fs });
   const recover = async (what: string, drive: boolean) => {
-    const r = drive
-      ? await m.open()
-      : await FileStorage.open(DATA_DIR, { ...SMALL, fs: m.disk.fs });
+    injecting = false;
+    const r = await open(drive).catch((err: unknown) => {
+      if (!(err instanceof StorageNoSpaceError)) throw err;
+      m.disk.capacity = Infinity; // retryable: the operator frees space, the node starts
+      return open(drive);
+    });
     const got = drive ? await m.run(r.load()) : await r.load();
+    injecting = faults;
     stats.recoveries++;
     history.length = prefixOf(got, history, acked, what);
     acked = history.length;
+    stopped = false;
     return r;
   };
 
   const workload = async () => {
-    for (; next < ops.length; next++) {
+    for (; next < ops.length && !stopped; next++) {
       const op = ops[next] as Op;
       if (op.kind === "sync") {
         const covered = history.length;
         const p = s.sync().then(() => {
           acked = Math.max(acked, covered);
-        });
+        }, onError);
         if (op.wait) await p;
-        else p.catch((err) => (failure ??= err));
       } else if (op.kind === "restart") {
         await s.close(); // a clean stop: unsynced batches are dropped, synced ones kept
         s = await recover(`restart before op ${next}`, false);
       } else {
         const b = batchFor(op, expected(history));
-        if (op.kind === "snap" && op.prepared && b.snapshot) {
-          await s.prepareSnapshot(b.snapshot as Parameters<FileStorage["prepareSnapshot"]>[0]);
-          s.write({ snapshot: { metadata: b.snapshot.metadata } });
-        } else {
-          s.write(b);
+        try {
+          if (op.kind === "snap" && op.prepared && b.snapshot) {
+            const prepared = await s.prepareSnapshot(b.snapshot as Snapshot).then(
+              () => true,
+              (err: unknown) => {
+                onError(err);
+                return false;
+              },
+            );
+            if (!prepared) continue;
+            s.write({ snapshot: { metadata: b.snapshot.metadata } });
+          } else {
+            s.write(b);
+          }
+          history.push(b);
+        } catch (err) {
+          onError(err);
         }
-        history.push(b);
       }
     }
   };
 
-  for (const point of crashes) {
-    if (next >= ops.length) break;
+  /** Runs the history for up to `steps` disk completions; true if it ended or stopped. */
+  const runFor = async (steps: number): Promise<boolean> => {
     let finished = false;
     workload().then(
       () => {
@@ -164,24 +218,54 @@ async function crashRun(ops: Op[], crashes: CrashPoint[], seed: number, stats: R
         finished = true;
       },
     );
-    for (let i = 0; i < point.steps && !finished; i++) {
+    for (let i = 0; i < steps && !finished; i++) {
       if (!(await m.clock.step()) && !finished) assert.fail("the history waits on nothing");
     }
     if (failure) throw failure;
-    if (finished) break;
+    return finished;
+  };
+
+  for (const point of crashes) {
+    if (next >= ops.length) break;
+    if ((await runFor(point.steps)) && !stopped) break;
     m.crash(choicesFor(point.mode, m));
     stats.crashes++;
     s = await recover(`crash (${point.mode}) after ${point.steps} steps, at op ${next}`, true);
     // The store works after the crash: the history goes on from the state recovered.
   }
-  await m.run(workload());
-  await m.run(s.sync());
+  // The rest of the history, then a last sync on a healthy disk; a store a fault stopped is
+  // crashed and recovered first, as a node would be restarted.
+  for (;;) {
+    await runFor(Number.POSITIVE_INFINITY);
+    if (!stopped) {
+      injecting = false;
+      m.disk.capacity = Infinity;
+      const synced = await m.run(s.sync()).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof StorageFailedError && faults) return false;
+          throw err;
+        },
+      );
+      if (synced) break;
+    }
+    m.crash();
+    s = await recover(`crash after a disk fault, at op ${next}`, true);
+  }
   if (failure) throw failure;
   await m.run(s.close());
-  const [last, got] = await m.reload();
-  assert.deepEqual(got, expected(history), "after a clean finish, every batch is there");
-  await m.run(last.close());
+  await m.assertReloads(expected(history));
 }
+
+/** Operations that change the disk (where an EIO is a failed write). */
+const WRITES = new Set<DiskOpKind>([
+  "write",
+  "writeSync",
+  "truncate",
+  "datasync",
+  "rename",
+  "syncDir",
+]);
 
 describe("FileStorage crash recovery on a simulated disk", () => {
   it("after power loss at any point, loads a prefix of the batches that includes every synced one", async () => {
@@ -203,6 +287,25 @@ describe("FileStorage crash recovery on a simulated disk", () => {
         `(${((stats.recoveries / ms) * 1000).toFixed(0)} recoveries/s)`,
     );
     assert.ok(stats.crashes > 100, `the crash points must often hit (${stats.crashes})`);
+  });
+
+  it("under EIO and a disk that fills and empties: fail-stop, retryable no-space, nothing synced lost", async () => {
+    const seed = testSeed("FileStorage disk faults");
+    const stats: RunStats = { crashes: 0, recoveries: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 1, maxLength: 60 }),
+        fc.array(crashArb, { maxLength: 3 }),
+        fc.nat(),
+        (ops, crashes, diskSeed) => crashRun(ops, crashes, diskSeed, stats, true),
+      ),
+      { seed, numRuns: 200 },
+    );
+    console.log(
+      `# ${stats.crashes} crashes, ${stats.recoveries} recoveries, ${stats.noSpace} no-space ` +
+        `rejections, ${stats.failed} failed stores`,
+    );
+    assert.ok((stats.noSpace ?? 0) > 10 && (stats.failed ?? 0) > 10, "the faults must strike");
   });
 
   // Failing cases the property found, kept as they were shrunk.
@@ -235,6 +338,15 @@ describe("FileStorage crash recovery on a simulated disk", () => {
       crashes: 0,
       recoveries: 0,
     });
+  });
+
+  it("regression: a restart after a failed fsync does not trust what only the page cache holds", async () => {
+    // The failed fsync dropped the batch on its way to the disk; the restarted store read it
+    // from the cache, acknowledged it, and lost it at the next power loss.
+    const ops: Op[] = [append, noWait, { kind: "restart" }, noWait, append];
+    const stats: RunStats = { crashes: 0, recoveries: 0 };
+    await crashRun(ops, [], 558316879, stats, true);
+    assert.equal(stats.failed, 2, "the replay still fails the store where it did");
   });
 
   it("regression: code of a crashed process that is still scheduled stops at its next file operation", async () => {
