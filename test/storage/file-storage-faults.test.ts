@@ -9,7 +9,7 @@ import {
   StorageFailedError,
   StorageNoSpaceError,
 } from "../../src/storage/errors.js";
-import { FileStorage } from "../../src/storage/file-storage.js";
+import { FileStorage, type FileStorageOptions } from "../../src/storage/file-storage.js";
 import type { DiskOp, DiskOpKind } from "../../src/storage/fs/sim-disk.js";
 import type { WriteBatch } from "../../src/storage/storage.js";
 import { SEGMENT_HEADER_SIZE } from "../../src/storage/wal-format.js";
@@ -54,6 +54,14 @@ async function writeSynced(m: Machine, s: FileStorage, batches: WriteBatch[]): P
     s.write(b);
     await m.run(s.sync());
   }
+}
+
+/** A fresh machine whose store holds `batches`, each synced. */
+async function startWith(seed: string, batches: WriteBatch[], opts: FileStorageOptions) {
+  const m = new Machine(seed);
+  const [s] = await m.reload(opts);
+  await writeSynced(m, s, batches);
+  return { m, s };
 }
 
 /** Asserts `p` rejects with exactly `err` (the same object). */
@@ -164,10 +172,8 @@ async function rejectsNoSpace(m: Machine, p: Promise<unknown>): Promise<StorageN
 
 describe("FileStorage on a full disk: retryable, nothing lost", () => {
   it("a roll that needs a new segment on a full disk writes no byte of the batch, and resumes when space returns", async () => {
-    const m = new Machine("full-roll");
-    const [s] = await m.reload(GROWING);
     const before = bigBatches(4);
-    await writeSynced(m, s, before);
+    const { m, s } = await startWith("full-roll", before, GROWING);
     const segments = await walFiles(m);
     const bytes = await m.run(m.disk.fs.readFile(`/data/wal/${segments.at(-1)}`));
     m.disk.capacity = m.disk.used; // not one byte more
@@ -189,10 +195,8 @@ describe("FileStorage on a full disk: retryable, nothing lost", () => {
   });
 
   it("a full disk while a segment grows: the allocation is undone, a crash keeps nothing of the batch", async () => {
-    const m = new Machine("full-grow");
-    const [s] = await m.reload(GROWING);
     const before = bigBatches(1);
-    await writeSynced(m, s, before);
+    const { m, s } = await startWith("full-grow", before, GROWING);
     const [segment] = await walFiles(m);
     const length = (await m.run(m.disk.fs.readFile(`/data/wal/${segment}`))).length;
     m.disk.capacity = m.disk.used + 100; // room for part of the next batch only
@@ -205,10 +209,8 @@ describe("FileStorage on a full disk: retryable, nothing lost", () => {
   });
 
   it("open on a full disk rejects with no-space and succeeds once space returns", async () => {
-    const m = new Machine("full-open");
-    const [s] = await m.reload(GROWING);
     const batches = bigBatches(1);
-    await writeSynced(m, s, batches);
+    const { m, s } = await startWith("full-open", batches, GROWING);
     await m.run(s.close());
     m.disk.capacity = m.disk.used; // the lock file needs a few bytes
     await rejectsNoSpace(m, FileStorage.open("/data", { ...GROWING, fs: m.disk.fs }));
@@ -217,10 +219,8 @@ describe("FileStorage on a full disk: retryable, nothing lost", () => {
   });
 
   it("a roll into the preallocated spare needs no new space", async () => {
-    const m = new Machine("full-spare");
-    const [s] = await m.reload(SMALL);
     const batches = bigBatches(2);
-    await writeSynced(m, s, batches);
+    const { m, s } = await startWith("full-spare", batches, SMALL);
     await m.clock.runUntil(m.clock.now); // the spare is filled in the background
     assert.ok((await walFiles(m)).includes("spare.wal.tmp"), "a spare is ready");
     m.disk.capacity = m.disk.used;
@@ -254,10 +254,8 @@ describe("FileStorage on a full disk: retryable, nothing lost", () => {
   });
 
   it("prepareSnapshot on a full disk rejects with no-space and leaves no trace; it succeeds later", async () => {
-    const m = new Machine("full-prepare");
-    const [s] = await m.reload(GROWING);
     const batches: WriteBatch[] = [{ entries: entries(1, 5, 1) }];
-    await writeSynced(m, s, batches);
+    const { m, s } = await startWith("full-prepare", batches, GROWING);
     m.disk.capacity = m.disk.used + 10;
     const snap = { ...snapshot(4, 1), data: new Uint8Array(5000).fill(4) };
     await rejectsNoSpace(m, s.prepareSnapshot(snap));
@@ -273,10 +271,8 @@ describe("FileStorage on a full disk: retryable, nothing lost", () => {
   });
 
   it("a snapshot file written by a flush on a full disk: no WAL byte written, retried by the next sync", async () => {
-    const m = new Machine("full-inline-snap");
-    const [s] = await m.reload(GROWING);
     const batches: WriteBatch[] = [{ entries: entries(1, 5, 1) }];
-    await writeSynced(m, s, batches);
+    const { m, s } = await startWith("full-inline-snap", batches, GROWING);
     const [segment] = await walFiles(m);
     const wal = await m.run(m.disk.fs.readFile(`/data/wal/${segment}`));
     m.disk.capacity = m.disk.used + 1000;
@@ -318,9 +314,7 @@ describe("FileStorage under stalls", () => {
 
 describe("FileStorage corruption on a simulated disk", () => {
   it("damage in a synced record that is not the last is refused, naming the file and offset", async () => {
-    const m = new Machine("corrupt");
-    const [s] = await m.reload(GROWING);
-    await writeSynced(m, s, bigBatches(3));
+    const { m, s } = await startWith("corrupt", bigBatches(3), GROWING);
     await m.run(s.close());
     const [segment] = await walFiles(m);
     const path = `/data/wal/${segment}`;
