@@ -3,7 +3,7 @@
 // kept the log). Generic over the entry and snapshot shapes so each caller keeps only what it
 // needs.
 
-import type { HardState, SnapshotMetadata } from "../raft/types.js";
+import { copyConf, type HardState, type SnapshotMetadata } from "../raft/types.js";
 import { EMPTY_HARD_STATE } from "./storage.js";
 
 export interface IndexTerm {
@@ -32,6 +32,11 @@ export function emptyLogState<
   S extends { metadata: SnapshotMetadata },
 >(): LogState<E, S> {
   return { hardState: { ...EMPTY_HARD_STATE }, snapshot: null, entries: [] };
+}
+
+/** A deep copy: stored metadata must not alias the caller's. */
+export function copyMetadata(m: SnapshotMetadata): SnapshotMetadata {
+  return { index: m.index, term: m.term, conf: copyConf(m.conf) };
 }
 
 export function snapshotIndex(s: LogState<IndexTerm, { metadata: SnapshotMetadata }>): number {

@@ -1,5 +1,6 @@
 // MemoryStorage: the Storage contract kept in memory, with the crash semantics of a real disk, for
-// the simulator and tests. Every method is synchronous (the simulator calls them without await).
+// the simulator and tests. Every method but the streaming ones is synchronous (the simulator
+// calls them without await).
 //
 // The object plays the disk, not the process: it outlives a node's crash. A node that restarts
 // after crash() (or after close()) calls load() on the same instance and reads what "survived".
@@ -11,24 +12,35 @@
 //   crash(random)   -> a random prefix of `pending` reaches the disk, the rest is lost
 //   close()         -> a clean stop: unsynced batches were never flushed, so they are dropped
 //   load()          -> a copy of `durable`: what a process starting now would read back
+//   prepareSnapshot -> the data is kept aside (a durable file no batch names yet) until a
+//                      write() installs it by its metadata; a crash or close() drops it, as
+//                      FileStorage's open() deletes such orphans
 
 import type { PersistedState, Random } from "../raft/api.js";
-import { copyConf, type Entry, type Snapshot } from "../raft/types.js";
-import { applyBatch, emptyLogState, type LogState } from "./log-state.js";
-import type { Storage, WriteBatch } from "./storage.js";
+import type { Entry, Snapshot, SnapshotMetadata } from "../raft/types.js";
+import { collectChunks } from "./chunks.js";
+import { applyBatch, type Batch, copyMetadata, emptyLogState, type LogState } from "./log-state.js";
+import type { Chunks, LoadOptions, Storage, WriteBatch } from "./storage.js";
 
 export class MemoryStorage implements Storage {
   private durable: LogState<Entry, Snapshot> = emptyLogState();
-  private pending: WriteBatch[] = [];
+  private pending: Batch<Entry, Snapshot>[] = [];
   private written: LogState<Entry, Snapshot> = emptyLogState();
+  /** Data of prepared snapshots, by snapshotKey. */
+  private prepared = new Map<string, Uint8Array>();
   private closed = false;
 
-  load(): PersistedState {
+  load(options: LoadOptions = {}): PersistedState {
     this.closed = false;
     const state = this.durable;
+    const snap = state.snapshot;
     return {
       hardState: { ...state.hardState },
-      snapshot: state.snapshot && copySnapshot(state.snapshot),
+      snapshot:
+        snap &&
+        (options.snapshotData === false
+          ? { metadata: copyMetadata(snap.metadata), data: new Uint8Array(0) }
+          : copySnapshot(snap)),
       entries: state.entries.map(copyEntry),
     };
   }
@@ -36,11 +48,18 @@ export class MemoryStorage implements Storage {
   write(batch: WriteBatch): void {
     this.checkOpen();
     // Copied now: the caller may reuse its arrays and buffers once write() returns.
-    const copy: WriteBatch = {};
-    if (batch.snapshot) copy.snapshot = copySnapshot(batch.snapshot);
+    const copy: Batch<Entry, Snapshot> = {};
+    const snap = batch.snapshot;
+    if (snap) {
+      const key = snapshotKey(snap.metadata);
+      const data = snap.data ?? this.prepared.get(key);
+      if (!data) throw new Error(`storage: snapshot ${key} carries no data and was not prepared`);
+      copy.snapshot = copySnapshot({ metadata: snap.metadata, data });
+    }
     if (batch.entries) copy.entries = batch.entries.map(copyEntry);
     if (batch.hardState) copy.hardState = { ...batch.hardState };
     applyBatch(this.written, copy);
+    if (snap) this.prepared.delete(snapshotKey(snap.metadata));
     this.pending.push(copy);
   }
 
@@ -48,6 +67,25 @@ export class MemoryStorage implements Storage {
     this.checkOpen();
     for (const b of this.pending) applyBatch(this.durable, b);
     this.pending = [];
+  }
+
+  prepareSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.prepareSnapshotStream(snapshot.metadata, [snapshot.data]);
+  }
+
+  async prepareSnapshotStream(metadata: SnapshotMetadata, chunks: Chunks): Promise<void> {
+    this.checkOpen();
+    const data = await collectChunks(chunks);
+    this.prepared.set(snapshotKey(metadata), data);
+  }
+
+  async *readSnapshot(metadata: SnapshotMetadata): AsyncGenerator<Uint8Array> {
+    this.checkOpen();
+    const key = snapshotKey(metadata);
+    const snap = this.durable.snapshot;
+    const data = snap && snapshotKey(snap.metadata) === key ? snap.data : this.prepared.get(key);
+    if (!data) throw new Error(`storage: no stored snapshot ${key}`);
+    yield data.slice();
   }
 
   close(): void {
@@ -72,6 +110,7 @@ export class MemoryStorage implements Storage {
   private persist(count: number): void {
     for (const b of this.pending.slice(0, count)) applyBatch(this.durable, b);
     this.pending = [];
+    this.prepared.clear();
     const d = this.durable;
     this.written = { hardState: d.hardState, snapshot: d.snapshot, entries: d.entries.slice() };
   }
@@ -81,11 +120,14 @@ export class MemoryStorage implements Storage {
   }
 }
 
+function snapshotKey(m: SnapshotMetadata): string {
+  return `${m.term}-${m.index}`;
+}
+
 function copyEntry(e: Entry): Entry {
   return { index: e.index, term: e.term, type: e.type, data: e.data.slice() };
 }
 
 function copySnapshot(s: Snapshot): Snapshot {
-  const { index, term, conf } = s.metadata;
-  return { metadata: { index, term, conf: copyConf(conf) }, data: s.data.slice() };
+  return { metadata: copyMetadata(s.metadata), data: s.data.slice() };
 }

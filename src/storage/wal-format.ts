@@ -69,12 +69,15 @@ export function segmentName(seq: number, firstIndex: number): string {
 }
 
 export function parseSegmentName(name: string): { seq: number; firstIndex: number } | null {
-  const m = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/.exec(name);
-  if (!m) return null;
-  return {
-    seq: Number.parseInt(m[1] as string, 16),
-    firstIndex: Number.parseInt(m[2] as string, 16),
-  };
+  const pair = parseHexPair(name, ".wal");
+  return pair && { seq: pair[0], firstIndex: pair[1] };
+}
+
+/** The two numbers of a file name `<hex16>-<hex16><ext>` (segments, snapshots), or null. */
+export function parseHexPair(name: string, ext: string): [number, number] | null {
+  const m = /^([0-9a-f]{16})-([0-9a-f]{16})(\.[a-z]+)$/.exec(name);
+  if (!m || m[3] !== ext) return null;
+  return [Number.parseInt(m[1] as string, 16), Number.parseInt(m[2] as string, 16)];
 }
 
 export function hex16(n: number): string {

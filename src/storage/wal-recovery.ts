@@ -1,10 +1,10 @@
 // Recovery: read every WAL segment, repair a torn tail, and replay the batches into the state the
 // node restarts from.
 
-import { open, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Entry, HardState, SnapshotMetadata } from "../raft/types.js";
 import { StorageCorruptionError } from "./errors.js";
+import type { FileSystem } from "./fs/file-system.js";
 import { EMPTY_HARD_STATE } from "./storage.js";
 import { parseSegmentName, SEGMENT_HEADER_SIZE } from "./wal-format.js";
 import { type DecodedBatch, isUnwrittenSegment, scanSegment } from "./wal-reader.js";
@@ -39,11 +39,12 @@ export interface RecoveredWal {
  * `repairs`; given null, the files are only read. Returns null if there is no segment (new store).
  */
 export async function recoverWal(
+  fs: FileSystem,
   walDir: string,
   repairs: string[] | null,
 ): Promise<RecoveredWal | null> {
   const segments: SegmentFile[] = [];
-  for (const name of (await readdir(walDir)).sort()) {
+  for (const name of (await fs.readdir(walDir)).sort()) {
     const parsed = parseSegmentName(name);
     if (parsed) segments.push({ ...parsed, path: join(walDir, name), size: 0, allocated: 0 });
   }
@@ -57,11 +58,11 @@ export async function recoverWal(
     if (prev && seg.seq !== prev.seq + 1) {
       throw new StorageCorruptionError(seg.path, 0, `WAL segment ${prev.seq + 1} is missing`);
     }
-    const buf = await readFile(seg.path);
+    const buf = await fs.readFile(seg.path);
     if (isLast && isUnwrittenSegment(buf) && (prev || seg.seq === 0)) {
       // Created, then the process died before the first write reached the disk.
       if (repairs) {
-        await unlink(seg.path);
+        await fs.unlink(seg.path);
         repairs.push(`removed ${seg.path}: created but never written before a crash`);
       }
       segments.pop();
@@ -80,7 +81,7 @@ export async function recoverWal(
       );
     }
     if (scan.torn && repairs) {
-      await truncateFile(seg.path, scan.end);
+      await truncateFile(fs, seg.path, scan.end);
       repairs.push(
         `truncated ${seg.path} from ${buf.length} to ${scan.end} bytes: a write torn by a crash`,
       );
@@ -147,8 +148,8 @@ function replay(
   return { hardState, snapshot: final, entries: live };
 }
 
-async function truncateFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, "r+");
+async function truncateFile(fs: FileSystem, path: string, size: number): Promise<void> {
+  const fh = await fs.open(path, "r+");
   try {
     await fh.truncate(Math.max(size, SEGMENT_HEADER_SIZE));
     await fh.datasync();

@@ -205,7 +205,7 @@ export function runStorageSuite(name: string, factory: () => Promise<StorageHarn
         await s.write(batch);
         (batch.entries as Entry[])[0]?.data.fill(0);
         (batch.entries as Entry[]).pop();
-        batch.snapshot?.data.fill(0);
+        batch.snapshot?.data?.fill(0);
         await s.sync();
         await s.close();
         const want: PersistedState = {
@@ -224,6 +224,76 @@ export function runStorageSuite(name: string, factory: () => Promise<StorageHarn
         const again = await h.open();
         assert.deepEqual(await again.load(), want);
         await again.close();
+      });
+    });
+
+    describe("snapshots in chunks", () => {
+      const data = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
+      async function* chunksOf(bytes: Uint8Array, size: number) {
+        for (let off = 0; off < bytes.length; off += size) yield bytes.slice(off, off + size);
+      }
+      type Streaming = Storage & Required<Pick<Storage, "prepareSnapshotStream" | "readSnapshot">>;
+      function streaming(st: Storage): Streaming {
+        assert.ok(st.prepareSnapshotStream && st.readSnapshot, "the adapter streams snapshots");
+        return st as Streaming;
+      }
+      async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+        const parts: Uint8Array[] = [];
+        for await (const c of chunks) parts.push(c);
+        return Uint8Array.from(parts.flatMap((p) => [...p]));
+      }
+
+      it("stores a snapshot from chunks, installs it by its metadata, reads it back", async () => {
+        await withHarness(async (h) => {
+          const s = await h.open();
+          await s.load();
+          const snap = { ...snapshot(4, 1), data: data(10_000) };
+          await s.write({ entries: entries(1, 6, 1) });
+          await s.sync();
+          await streaming(s).prepareSnapshotStream(snap.metadata, chunksOf(snap.data, 999));
+          await s.write({ snapshot: { metadata: snap.metadata } });
+          await s.sync();
+          assert.deepEqual(await collect(streaming(s).readSnapshot(snap.metadata)), snap.data);
+          await s.close();
+          const want = expected([{ entries: entries(1, 6, 1) }, { snapshot: snap }]);
+          const r = await h.open();
+          const lean = await r.load({ snapshotData: false });
+          assert.deepEqual(lean, { ...want, snapshot: { ...snap, data: new Uint8Array(0) } });
+          assert.deepEqual(await collect(streaming(r).readSnapshot(snap.metadata)), snap.data);
+          await r.close();
+          const again = await h.open();
+          assert.deepEqual(await again.load(), want);
+          await again.close();
+        });
+      });
+
+      it("a producer that fails leaves the store as it was", async () => {
+        await withHarness(async (h) => {
+          const s = await h.open();
+          await s.load();
+          await s.write({ entries: entries(1, 3, 1) });
+          await s.sync();
+          async function* broken() {
+            yield data(100);
+            throw new Error("state machine gave up");
+          }
+          const meta = snapshot(2, 1).metadata;
+          await assert.rejects(
+            streaming(s).prepareSnapshotStream(meta, broken()),
+            /state machine gave up/,
+          );
+          await assert.rejects(
+            async () => s.write({ snapshot: { metadata: meta } }),
+            /not prepared/,
+          );
+          await s.write({ hardState: hardState(1) });
+          await s.sync();
+          await s.close();
+          const r = await h.open();
+          const want = expected([{ entries: entries(1, 3, 1) }, { hardState: hardState(1) }]);
+          assert.deepEqual(await r.load(), want);
+          await r.close();
+        });
       });
     });
 
@@ -279,7 +349,7 @@ export function runStorageSuite(name: string, factory: () => Promise<StorageHarn
   });
 }
 
-function isDeepEqual(a: unknown, b: unknown): boolean {
+export function isDeepEqual(a: unknown, b: unknown): boolean {
   try {
     assert.deepEqual(a, b);
     return true;
