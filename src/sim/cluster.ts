@@ -277,7 +277,7 @@ export class SimCluster implements NodeObserver {
     const { term, commit } = persisted.hardState;
     const last = lastIndex(persisted);
     this.written.set(node.id, { last, commit, term });
-    this.record({ t: this.sched.now, ev: "start", node: node.id, last, term });
+    this.record({ t: this.sched.now, ev: "start", node: node.id, last, term, commit });
     this.checker.onDurableState(node.id, persisted, false);
     this.traceViolations();
   }
