@@ -205,7 +205,6 @@ export class SimCluster implements NodeObserver {
   onReady(node: SimNode, rd: Ready): void {
     const term = rd.hardState?.term ?? (rd.softState && node.raw ? node.raw.status().term : 0);
     this.checker.onReady(node.id, rd, term);
-    this.traceViolations();
     const w = this.writtenState(node.id);
     const soft = rd.softState ?? { role: node.role, leader: node.leader };
     if (soft.role !== node.role || soft.leader !== node.leader || (rd.hardState && term !== w.term))
@@ -226,30 +225,31 @@ export class SimCluster implements NodeObserver {
       w.commit = rd.hardState.commit;
       w.term = rd.hardState.term;
     }
+    this.traceViolations();
   }
 
   onApply(node: SimNode, e: Entry, command: string | null): void {
     const first = e.index >= this.committed.length;
     this.checker.onApply(node.id, e, node.sm.state.hash);
-    this.traceViolations();
     if (first && this.checker.ok) {
       this.committed[e.index] = command;
       if (command !== null) this.commits++;
       this.record({ t: this.sched.now, ev: "commit", index: e.index, term: e.term, cmd: command });
     }
     this.record({ t: this.sched.now, ev: "apply", node: node.id, index: e.index });
+    this.traceViolations();
   }
 
   onRestore(node: SimNode, index: number, term: number, hash: number): void {
     this.checker.onRestore(node.id, index, term, hash);
-    this.traceViolations();
     this.record({ t: this.sched.now, ev: "restore", node: node.id, index, term });
+    this.traceViolations();
   }
 
   onCompact(node: SimNode, index: number): void {
     this.checker.onCompact(node.id, index);
-    this.traceViolations();
     this.record({ t: this.sched.now, ev: "compact", node: node.id, index });
+    this.traceViolations();
   }
 
   onSync(node: SimNode): void {
@@ -295,7 +295,10 @@ export class SimCluster implements NodeObserver {
     return w;
   }
 
-  /** Put the checker's new violations in the trace, when it finds them (schema: `violation`). */
+  /**
+   * Put the checker's new violations in the trace (schema: `violation`), after the records of
+   * the event that broke the invariant.
+   */
   private traceViolations(): void {
     const found = this.checker.violations;
     while (this.violationsTraced < found.length) {
