@@ -285,11 +285,12 @@ export interface CrashRecord extends Rec<"crash"> {
   reason?: string;
 }
 
-/** `node` booted from its disk: last log index `last`, persisted term `term`. */
+/** `node` booted from its disk: last log index `last`, persisted term and commit. */
 export interface StartRecord extends Rec<"start"> {
   node: number;
   last: number;
   term: number;
+  commit: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,7 +521,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
   restore: ["node:id", "index:int", "term:int"],
   compact: ["node:id", "index:int"],
   crash: ["node:id", "durableLast:int", "term:int", "point:str?", "reason:str?"],
-  start: ["node:id", "last:int", "term:int"],
+  start: ["node:id", "last:int", "term:int", "commit:int"],
   pause: ["node:id", "ms:num"],
   resume: ["node:id"],
   skew: ["node:id", "rate:num"],
