@@ -19,7 +19,7 @@ import { EVENT_GROUPS, GROUP_LABELS, groupOf, ViewState } from "./view-state.js"
 /**
  * What tests and the load benchmark read: when the first frame was drawn (ms since navigation
  * start), how long loading and parsing took, and where on the page a record is drawn.
- * @type {{ firstDrawMs: number, parseMs: number, records: number, where(line: number): { x: number, y: number } | null } | null}
+ * @type {{ firstDrawMs: number, parseMs: number, records: number, where(line: number): { x: number, y: number } | null, drawCost(frames: number): number[] } | null}
  */
 let stats = null;
 Object.defineProperty(window, "raftworkViewer", { get: () => stats });
@@ -91,6 +91,7 @@ async function main() {
     parseMs,
     records: model.records.length,
     where: (line) => app.where(line - 1),
+    drawCost: (frames) => app.drawCost(frames),
   };
   document.body.dataset.state = "ready";
 }
@@ -430,6 +431,26 @@ class Viewer {
     if (t === undefined || t < this.state.t0 || t > this.state.t1) return null;
     const r = this.canvas.getBoundingClientRect();
     return { x: r.left + this.timeline.x(t), y: r.top + this.timeline.selectionY(seq) };
+  }
+
+  /**
+   * Milliseconds each of `frames` draws takes while the view pans by 1% per frame (the load
+   * benchmark: the diagram's own cost, apart from the browser's frame scheduling).
+   * @param {number} frames
+   */
+  drawCost(frames) {
+    const s = this.state;
+    const [t0, t1] = [s.t0, s.t1];
+    const times = [];
+    for (let i = 0; i < frames; i++) {
+      s.pan((t1 - t0) * 0.01);
+      const start = performance.now();
+      this.timeline.draw();
+      times.push(performance.now() - start);
+    }
+    s.setRange(t0, t1);
+    this.renderNow();
+    return times;
   }
 
   relayout() {

@@ -291,17 +291,27 @@ export class Timeline {
       ctx.fillRect(LABEL_W, top, this.plotW, 1);
       ctx.fillStyle = COLORS.grid;
       ctx.fillRect(LABEL_W, axis, this.plotW, 1);
+      // Labels never overlap: one that would start before the previous one ends is left out.
+      let labelEnd = Number.NEGATIVE_INFINITY;
       for (const span of lane.roles) {
         if (span.end < s.t0 || span.start > s.t1) continue;
         const x0 = this.x(span.start);
         const w = Math.max(1, this.x(span.end) - x0);
         ctx.fillStyle = ROLE_COLORS[span.role] ?? "#cccccc";
         ctx.fillRect(x0, axis - BAR_H / 2, w, BAR_H);
-        if (w > 26) {
+        const lx = Math.max(x0, LABEL_W) + 3;
+        const room = x0 + w - lx - 3;
+        if (lx >= labelEnd) {
+          // The term and role if they fit, else the term alone, else nothing.
           const role = ROLE_SHORT[span.role] ?? span.role;
-          const text = role ? `T${span.term} ${role}` : `T${span.term}`;
-          ctx.fillStyle = COLORS.text;
-          ctx.fillText(text, Math.max(x0, LABEL_W) + 3, axis - 17, Math.max(10, w - 6));
+          const text = [role ? `T${span.term} ${role}` : "", `T${span.term}`].find(
+            (t) => t !== "" && ctx.measureText(t).width <= room,
+          );
+          if (text) {
+            ctx.fillStyle = COLORS.text;
+            ctx.fillText(text, lx, axis - 17);
+            labelEnd = lx + ctx.measureText(text).width + 4;
+          }
         }
       }
       for (const span of lane.down) this.band(span, axis - 9, 18, COLORS.down, "down");
