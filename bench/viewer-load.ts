@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { startViewServer } from "../src/cli/sim-view.js";
-import { FAULTS, runSimulation } from "../src/sim/runner.js";
+import { writeReferenceTrace } from "../test/sim/trace-fixture.js";
 import { openBrowser, waitUntil } from "../test/ui/browser.js";
 
 const args = process.argv.slice(2);
@@ -29,13 +29,7 @@ const screenshot = flag("--screenshot");
 
 const dir = mkdtempSync(join(tmpdir(), "raftwork-viewer-bench-"));
 const file = join(dir, "t.jsonl");
-const result = runSimulation({
-  nodes: 5,
-  seed: 1,
-  timeMs: 60_000,
-  faults: FAULTS,
-  traceFile: file,
-});
+const result = writeReferenceTrace(file);
 const text = readFileSync(file, "utf8");
 const lines = text.trimEnd().split("\n").length;
 console.log(

@@ -3,7 +3,7 @@
 // log, client operations and the violation. summarizeTrace() gives the numbers (`--json`),
 // formatSummary() the text.
 
-import { MESSAGE_TYPES } from "./trace-schema.js";
+import { FAULT_KINDS, MESSAGE_TYPES } from "./trace-schema.js";
 import { formatTime } from "./view/describe.js";
 import {
   DROP_REASONS,
@@ -82,21 +82,6 @@ export interface TraceSummary {
   warnings: string[];
 }
 
-const FAULT_KINDS = [
-  "crash",
-  "partition",
-  "cut",
-  "heal",
-  "disconnect",
-  "connect",
-  "peer-lost",
-  "pause",
-  "skew",
-  "transfer",
-  "disk",
-  "member",
-];
-
 function emptyCounts(): MessageCounts {
   return { sent: 0, delivered: 0, dropped: 0, duplicated: 0, late: 0 };
 }
@@ -114,8 +99,9 @@ export function summarizeTrace(model: TraceModel): TraceSummary {
       highestTerm = Math.max(highestTerm, r.term as number);
     }
   const faults: Record<string, number> = {};
+  // Every node starts once at boot: only the starts after a crash count, as restarts.
   for (const kind of FAULT_KINDS) {
-    const n = model.counts.get(kind) ?? 0;
+    const n = kind === "start" ? 0 : (model.counts.get(kind) ?? 0);
     if (n > 0) faults[kind] = n;
   }
   const restarts = countRestarts(model);

@@ -447,6 +447,28 @@ export type TraceRecordOf =
 
 export type TraceKind = TraceRecordOf["ev"];
 
+/**
+ * The kinds that record a fault, its end or a recovery from it (the summary counts them, the
+ * viewer's "faults" filter groups them).
+ */
+export const FAULT_KINDS: readonly TraceKind[] = [
+  "crash",
+  "start",
+  "partition",
+  "cut",
+  "heal",
+  "disconnect",
+  "connect",
+  "peer-lost",
+  "pause",
+  "resume",
+  "skew",
+  "transfer",
+  "disk",
+  "member",
+  "conf",
+];
+
 // ---------------------------------------------------------------------------------------------
 // The same, as data, for readers that validate (src/sim/view/parse.ts). One entry per kind:
 // its fields in key order, each with its type; a trailing `?` marks an optional field.

@@ -1,12 +1,14 @@
 // `raftwork sim summary`, `sim view` and `sim ... --view` as users run them: the compiled CLI
 // in a real process, its output, exit statuses, and the viewer's server over real HTTP.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+// The compiled CLI in a tracked child process, as the MapReduce process tests run it.
+import { killAll, removeTempDirs, runCli } from "../mapreduce/helpers.js";
 import { knownTraceText } from "./trace-fixture.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -14,9 +16,9 @@ const CLI = join(root, "dist/cli/main.js");
 const dir = mkdtempSync(join(tmpdir(), "raftwork-trace-cli-"));
 const known = join(dir, "known.jsonl");
 writeFileSync(known, knownTraceText());
-const live = new Set<ChildProcess>();
 after(() => {
-  for (const c of live) c.kill("SIGKILL");
+  killAll();
+  removeTempDirs();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -25,7 +27,6 @@ function raftwork(...args: string[]) {
 }
 
 interface Serving {
-  child: ChildProcess;
   url: string;
   stdout: () => string;
   /** SIGINT, then the exit status (SIGKILL after 20 s). */
@@ -33,53 +34,31 @@ interface Serving {
 }
 
 /** Starts `raftwork sim ...args` and waits (60 s at most) for it to print the viewer's URL. */
-function serving(...args: string[]): Promise<Serving> {
-  const child = spawn(process.execPath, [CLI, "sim", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
+async function serving(...args: string[]): Promise<Serving> {
+  const proc = runCli(["sim", ...args]);
+  const deadline = Date.now() + 60_000;
+  let url: string | undefined;
+  let exited = false;
+  void proc.exited.then(() => {
+    exited = true;
   });
-  live.add(child);
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      live.delete(child);
-      resolve(code);
-    }),
-  );
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(
-      () => reject(new Error(`no URL within 60 s: ${out} ${err}`)),
-      60_000,
-    );
-    const look = () => {
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out + err);
-      if (!m) return;
-      clearTimeout(deadline);
-      child.stdout?.off("data", look);
-      child.stderr?.off("data", look);
-      resolve({
-        child,
-        url: m[1] as string,
-        stdout: () => out,
-        stop: async () => {
-          child.kill("SIGINT");
-          const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-          const code = await exited;
-          clearTimeout(timer);
-          return code;
-        },
-      });
-    };
-    child.stdout?.on("data", look);
-    child.stderr?.on("data", look);
-    void exited.then((code) => reject(new Error(`exited ${code} before serving: ${out} ${err}`)));
-  });
+  while (!url) {
+    url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(proc.stdout() + proc.stderr())?.[1];
+    if (!url && (exited || Date.now() > deadline))
+      assert.fail(`no URL (${exited ? "it exited" : "60 s"}): ${proc.stdout()} ${proc.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    url,
+    stdout: proc.stdout,
+    stop: async () => {
+      proc.child.kill("SIGINT");
+      const timer = setTimeout(() => proc.child.kill("SIGKILL"), 20_000);
+      const code = await proc.exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
 
 describe("raftwork sim summary", () => {

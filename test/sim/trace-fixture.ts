@@ -5,6 +5,7 @@
 
 import type { RaftConfig, RawNodeApi } from "../../src/raft/api.js";
 import { RawNode } from "../../src/raft/raw-node.js";
+import { FAULTS, runSimulation, type SimResult } from "../../src/sim/runner.js";
 
 type Rec = Record<string, unknown>;
 
@@ -110,5 +111,25 @@ export function corruptingApplyNode(config: RaftConfig): RawNodeApi {
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === "function" ? v.bind(target) : v;
     },
+  });
+}
+
+/**
+ * The design's reference trace, written to `file`: 60 s, 5 nodes, every fault, seed 1 (about
+ * 42,000 records; "opens in under 2 s", bench/viewer-load.ts).
+ */
+export function writeReferenceTrace(file: string): SimResult {
+  return runSimulation({ nodes: 5, seed: 1, timeMs: 60_000, faults: FAULTS, traceFile: file });
+}
+
+/** A 3-node run of corruptingApplyNode, written to `file`: it ends in a violation. */
+export function writePlantedBugTrace(file: string): SimResult {
+  return runSimulation({
+    nodes: 3,
+    seed: 1,
+    timeMs: 10_000,
+    faults: FAULTS,
+    traceFile: file,
+    createRawNode: corruptingApplyNode,
   });
 }

@@ -18,7 +18,7 @@ import {
   modelFromText,
   type TraceModel,
 } from "../../src/sim/view/model.js";
-import { corruptingApplyNode, KNOWN_RECORDS, knownTraceText } from "./trace-fixture.js";
+import { KNOWN_RECORDS, knownTraceText, writePlantedBugTrace } from "./trace-fixture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "raftwork-trace-model-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -190,7 +190,7 @@ describe("trace model, on a known trace", () => {
 });
 
 describe("trace model, on simulator runs", () => {
-  function run(seed: number, extra: Partial<Parameters<typeof runSimulation>[0]> = {}) {
+  function run(seed: number) {
     const file = join(dir, `t-${seed}.jsonl`);
     const result = runSimulation({
       nodes: 5,
@@ -198,7 +198,6 @@ describe("trace model, on simulator runs", () => {
       timeMs: 10_000,
       faults: FAULTS,
       traceFile: file,
-      ...extra,
     });
     return { result, file };
   }
@@ -230,7 +229,8 @@ describe("trace model, on simulator runs", () => {
   });
 
   it("a planted bug's violation is the trace's last record, as the simulator reported it", async () => {
-    const { result, file } = run(1, { nodes: 3, createRawNode: corruptingApplyNode });
+    const file = join(dir, "bug.jsonl");
+    const result = writePlantedBugTrace(file);
     const v = result.violations[0];
     assert.ok(v, "the planted bug was caught");
     const m = await loadTraceFile(file);

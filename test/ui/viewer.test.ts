@@ -9,8 +9,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { startViewServer, type ViewServer } from "../../src/cli/sim-view.js";
-import { FAULTS, runSimulation } from "../../src/sim/runner.js";
-import { corruptingApplyNode, KNOWN_RECORDS, knownTraceText } from "../sim/trace-fixture.js";
+import {
+  KNOWN_RECORDS,
+  knownTraceText,
+  writePlantedBugTrace,
+  writeReferenceTrace,
+} from "../sim/trace-fixture.js";
 import { openBrowser, SKIP_REASON, waitUntil } from "./browser.js";
 
 const browser = await openBrowser();
@@ -221,14 +225,7 @@ describe("trace viewer", { skip: browser === null && SKIP_REASON }, () => {
 
   it("shows the violation a planted bug makes the simulator report", async () => {
     const file = join(dir, "bug.jsonl");
-    const result = runSimulation({
-      nodes: 3,
-      seed: 1,
-      timeMs: 10_000,
-      faults: FAULTS,
-      traceFile: file,
-      createRawNode: corruptingApplyNode,
-    });
+    const result = writePlantedBugTrace(file);
     const v = result.violations[0];
     assert.ok(v);
     const lines = readFileSync(file, "utf8").trimEnd().split("\n").length;
@@ -244,7 +241,7 @@ describe("trace viewer", { skip: browser === null && SKIP_REASON }, () => {
 
   it("opens a 60 s, 5-node, all-faults trace: aggregated when zoomed out, arrows when zoomed in", async () => {
     const file = join(dir, "big.jsonl");
-    runSimulation({ nodes: 5, seed: 1, timeMs: 60_000, faults: FAULTS, traceFile: file });
+    writeReferenceTrace(file);
     const lines = readFileSync(file, "utf8").trimEnd().split("\n").length;
     const p = await open(await serveFile(file));
     const { page } = p;

@@ -851,6 +851,39 @@ function segmentDistance(px, py, x1, y1, x2, y2) {
 }
 
 /**
+ * A filled triangle through three points (x1, y1, x2, y2, x3, y3).
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {string} color
+ * @param {[number, number, number, number, number, number]} p
+ */
+function triangle(ctx, color, p) {
+  ctx.fillStyle = color;
+  ctx.beginPath();
+  ctx.moveTo(p[0], p[1]);
+  ctx.lineTo(p[2], p[3]);
+  ctx.lineTo(p[4], p[5]);
+  ctx.closePath();
+  ctx.fill();
+}
+
+/**
+ * Marks that are one rectangle: colour, then x, y offsets from the event's point, width, height.
+ * A tick above the line for a timer, a square below it for an fsync, a square on it for a disk
+ * fault, a bar across it where the network or the clock changes.
+ * @type {Record<string, [string, number, number, number, number]>}
+ */
+const RECT_GLYPHS = {
+  timer: [COLORS.timer, -0.5, -8, 1.5, 6],
+  sync: [COLORS.sync, -1.5, 11, 3, 3],
+  disk: [COLORS.disk, -4, -4, 8, 8],
+  pause: [COLORS.paused, -1, -10, 2, 20],
+  resume: [COLORS.paused, -1, -10, 2, 20],
+  skew: [COLORS.paused, -1, -10, 2, 20],
+  disconnect: [COLORS.paused, -1, -10, 2, 20],
+  connect: [COLORS.paused, -1, -10, 2, 20],
+};
+
+/**
  * One point event's mark on its lane's axis.
  * @param {CanvasRenderingContext2D} ctx
  * @param {string} kind
@@ -859,6 +892,13 @@ function segmentDistance(px, py, x1, y1, x2, y2) {
  * @param {Record<string, unknown> | undefined} rec
  */
 function glyph(ctx, kind, x, y, rec) {
+  const rect = RECT_GLYPHS[kind];
+  if (rect) {
+    const [color, dx, dy, w, h] = rect;
+    ctx.fillStyle = color;
+    ctx.fillRect(x + dx, y + dy, w, h);
+    return;
+  }
   switch (kind) {
     case "crash":
       ctx.strokeStyle = COLORS.crash;
@@ -868,21 +908,7 @@ function glyph(ctx, kind, x, y, rec) {
       ctx.stroke();
       return;
     case "start":
-      ctx.fillStyle = COLORS.start;
-      ctx.beginPath();
-      ctx.moveTo(x, y - 7);
-      ctx.lineTo(x + 6, y + 5);
-      ctx.lineTo(x - 6, y + 5);
-      ctx.closePath();
-      ctx.fill();
-      return;
-    case "timer":
-      ctx.fillStyle = COLORS.timer;
-      ctx.fillRect(x - 0.5, y - 8, 1.5, 6);
-      return;
-    case "sync":
-      ctx.fillStyle = COLORS.sync;
-      ctx.fillRect(x - 1.5, y + 11, 3, 3);
+      triangle(ctx, COLORS.start, [x, y - 7, x + 6, y + 5, x - 6, y + 5]);
       return;
     case "apply":
       ctx.fillStyle = COLORS.apply;
@@ -923,25 +949,7 @@ function glyph(ctx, kind, x, y, rec) {
       ctx.stroke();
       return;
     case "transfer":
-      ctx.fillStyle = COLORS.transfer;
-      ctx.beginPath();
-      ctx.moveTo(x - 5, y - 6);
-      ctx.lineTo(x + 6, y);
-      ctx.lineTo(x - 5, y + 6);
-      ctx.closePath();
-      ctx.fill();
-      return;
-    case "disk":
-      ctx.fillStyle = COLORS.disk;
-      ctx.fillRect(x - 4, y - 4, 8, 8);
-      return;
-    case "pause":
-    case "resume":
-    case "skew":
-    case "disconnect":
-    case "connect":
-      ctx.fillStyle = COLORS.paused;
-      ctx.fillRect(x - 1, y - 10, 2, 20);
+      triangle(ctx, COLORS.transfer, [x - 5, y - 6, x + 6, y, x - 5, y + 6]);
       return;
     default:
       ctx.strokeStyle = COLORS.muted;

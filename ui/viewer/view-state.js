@@ -6,29 +6,15 @@
 //
 // `sel` is the record's line number in the trace file (1-based); times are virtual ms.
 
+import { FAULT_KINDS } from "../../dist/sim/trace-schema.js";
+
 /** Event groups for the "Events" filter: trace record kinds by what they are about. */
 export const EVENT_GROUPS = {
   messages: ["deliver", "drop", "dup"],
   roles: ["role"],
   log: ["commit", "apply", "sync", "compact", "restore"],
   timers: ["timer"],
-  faults: [
-    "crash",
-    "start",
-    "partition",
-    "cut",
-    "heal",
-    "disconnect",
-    "connect",
-    "peer-lost",
-    "pause",
-    "resume",
-    "skew",
-    "transfer",
-    "disk",
-    "member",
-    "conf",
-  ],
+  faults: [...FAULT_KINDS],
   client: ["call", "return", "propose", "read-index"],
 };
 
