@@ -4,7 +4,9 @@
 //   raftwork sim --nodes 5 --seed 42 --time 600s [--faults drop,delay,reorder,dup,partition,crash]
 //                [--trace FILE] [--json]
 //   raftwork sim --seeds 1..500 --nodes 5 --time 300s [--json]
-//   raftwork sim --demo
+//   raftwork sim --demo [--view]
+//   raftwork sim view TRACE.jsonl [--http HOST:PORT]     (sim-view.ts, with `... --view`)
+//   raftwork sim summary TRACE.jsonl [--json]
 
 import { SingleBar } from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
@@ -16,10 +18,12 @@ import {
   type SimOptions,
   type SimResult,
 } from "../sim/runner.js";
+import { Trace } from "../sim/trace.js";
 import { parseDuration, parseIntIn } from "./args.js";
 import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+import { addViewOptions, registerTraceCommands, runWithView, type ViewFlags } from "./sim-view.js";
 
-export interface SimFlags {
+export interface SimFlags extends ViewFlags {
   nodes: number;
   seed?: number;
   seeds?: { from: number; to: number };
@@ -54,7 +58,7 @@ export function parseFaults(text: string): FaultName[] {
 }
 
 export function registerSim(program: Command): void {
-  program
+  const sim = program
     .command("sim")
     .description("run the Raft core in the deterministic simulator under faults, from a seed")
     .addOption(new Option("--nodes <n>", "cluster size").argParser(parseIntIn(1, 15)).default(5))
@@ -80,18 +84,34 @@ export function registerSim(program: Command): void {
     )
     .option("--trace <file>", "write the JSON Lines trace to FILE (single seed only)")
     .option("--json", "print one JSON object per seed")
-    .option("--demo", "a short narrated run: election, replication, leader crash, recovery")
-    .action(async (flags: SimFlags) => {
+    .option("--demo", "a short narrated run: election, replication, leader crash, recovery");
+  addViewOptions(sim).action(async (flags: SimFlags) => {
+    const range = flags.seeds ?? { from: flags.seed ?? 1, to: flags.seed ?? 1 };
+    if ((flags.trace || flags.view) && !flags.demo && range.from !== range.to)
+      throw new CliExit(
+        EXIT_USAGE,
+        `${flags.view ? "--view" : "--trace"} needs a single seed (--seed N or --seeds N..N)`,
+      );
+    await runWithView(flags, async (traceFile) => {
       if (flags.demo) {
-        const ok = runDemo({ write: (line) => process.stdout.write(`${line}\n`) });
-        if (!ok) throw new CliExit(EXIT_FAILED, "the demo run failed");
+        demo(traceFile);
         return;
       }
-      const range = flags.seeds ?? { from: flags.seed ?? 1, to: flags.seed ?? 1 };
-      if (flags.trace && range.from !== range.to)
-        throw new CliExit(EXIT_USAGE, "--trace needs a single seed (--seed N or --seeds N..N)");
-      await sweep(flags, range);
+      await sweep({ ...flags, ...(traceFile ? { trace: traceFile } : {}) }, range);
     });
+  });
+  registerTraceCommands(sim);
+}
+
+/** `sim --demo`, writing its trace to `traceFile` if given (`--trace`, `--view`). */
+function demo(traceFile: string | undefined): void {
+  const trace = traceFile ? new Trace({ file: traceFile }) : undefined;
+  const ok = runDemo({
+    write: (line) => process.stdout.write(`${line}\n`),
+    ...(trace ? { trace } : {}),
+  });
+  trace?.finish();
+  if (!ok) throw new CliExit(EXIT_FAILED, "the demo run failed");
 }
 
 /**

@@ -11,13 +11,14 @@
 import type { PersistedState, RaftConfig, RawNodeApi, Ready } from "../raft/api.js";
 import type { Entry, NodeId } from "../raft/types.js";
 import { MemoryStorage } from "../storage/memory-storage.js";
-import { InvariantChecker, type Violation } from "./invariants.js";
+import { InvariantChecker, type InvariantName, type Violation } from "./invariants.js";
 import { type NetworkFaults, RELIABLE, SimNetwork } from "./network.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import { type NodeObserver, SimNode, type SimNodeTiming } from "./sim-node.js";
 import { encodeCommand } from "./state-machine.js";
 import type { Trace, TraceRecord } from "./trace.js";
+import { TRACE_VERSION } from "./trace-schema.js";
 
 /**
  * Lab-like timing: 20 ms ticks, heartbeats every 100 ms (10 per second, the 6.5840 lab's limit),
@@ -57,6 +58,10 @@ export class SimCluster implements NodeObserver {
   /** Client commands committed (applied by some node). */
   commits = 0;
   private readonly nodes = new Map<NodeId, SimNode>();
+  /** Per node, its log's last index, commit and term as written to its disk (trace records). */
+  private readonly written = new Map<NodeId, { last: number; commit: number; term: number }>();
+  /** Violations already in the trace. */
+  private violationsTraced = 0;
   private readonly trace: Trace | null;
   private readonly listener: ((rec: TraceRecord) => void) | null;
 
@@ -72,6 +77,7 @@ export class SimCluster implements NodeObserver {
     this.ids = Array.from({ length: opts.nodes }, (_, i) => i + 1);
     this.checker = new InvariantChecker(this.ids, () => this.sched.executed);
     const timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.record({ t: 0, ev: "trace", v: TRACE_VERSION, nodes: this.ids, seed: opts.seed });
     for (const id of this.ids) {
       const disk = new MemoryStorage();
       this.disks.set(id, disk);
@@ -182,6 +188,12 @@ export class SimCluster implements NodeObserver {
     return false;
   }
 
+  /** Report a violation found outside the cluster's own checks (the runner's liveness check). */
+  fail(invariant: InvariantName, message: string): void {
+    this.checker.fail(invariant, message);
+    this.traceViolations();
+  }
+
   /** Record an event in the trace (and tell the listener). */
   record(rec: TraceRecord): void {
     this.trace?.record(rec);
@@ -193,16 +205,27 @@ export class SimCluster implements NodeObserver {
   onReady(node: SimNode, rd: Ready): void {
     const term = rd.hardState?.term ?? (rd.softState && node.raw ? node.raw.status().term : 0);
     this.checker.onReady(node.id, rd, term);
-    if (rd.softState && (rd.softState.role !== node.role || rd.softState.leader !== node.leader)) {
+    const w = this.writtenState(node.id);
+    const soft = rd.softState ?? { role: node.role, leader: node.leader };
+    if (soft.role !== node.role || soft.leader !== node.leader || (rd.hardState && term !== w.term))
       this.record({
         t: this.sched.now,
         ev: "role",
         node: node.id,
-        role: rd.softState.role,
+        role: soft.role,
         term,
-        leader: rd.softState.leader,
+        leader: soft.leader,
       });
+    // A Ready's entries are the whole unstable suffix of the core's log, so the last of them is
+    // the log's last index (after any conflict truncation); a snapshot alone may keep the log.
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry) w.last = lastEntry.index;
+    else if (rd.snapshot && node.raw) w.last = node.raw.status().lastIndex;
+    if (rd.hardState) {
+      w.commit = rd.hardState.commit;
+      w.term = rd.hardState.term;
     }
+    this.traceViolations();
   }
 
   onApply(node: SimNode, e: Entry, command: string | null): void {
@@ -214,20 +237,24 @@ export class SimCluster implements NodeObserver {
       this.record({ t: this.sched.now, ev: "commit", index: e.index, term: e.term, cmd: command });
     }
     this.record({ t: this.sched.now, ev: "apply", node: node.id, index: e.index });
+    this.traceViolations();
   }
 
   onRestore(node: SimNode, index: number, term: number, hash: number): void {
     this.checker.onRestore(node.id, index, term, hash);
     this.record({ t: this.sched.now, ev: "restore", node: node.id, index, term });
+    this.traceViolations();
   }
 
   onCompact(node: SimNode, index: number): void {
     this.checker.onCompact(node.id, index);
     this.record({ t: this.sched.now, ev: "compact", node: node.id, index });
+    this.traceViolations();
   }
 
   onSync(node: SimNode): void {
-    this.record({ t: this.sched.now, ev: "sync", node: node.id });
+    const w = this.writtenState(node.id);
+    this.record({ t: this.sched.now, ev: "sync", node: node.id, last: w.last, commit: w.commit });
   }
 
   onTimer(node: SimNode): void {
@@ -243,15 +270,47 @@ export class SimCluster implements NodeObserver {
       term: durable.hardState.term,
     });
     this.checker.onDurableState(node.id, durable, true);
+    this.traceViolations();
   }
 
   onStart(node: SimNode, persisted: PersistedState): void {
-    this.record({ t: this.sched.now, ev: "start", node: node.id, last: lastIndex(persisted) });
+    const { term, commit } = persisted.hardState;
+    const last = lastIndex(persisted);
+    this.written.set(node.id, { last, commit, term });
+    this.record({ t: this.sched.now, ev: "start", node: node.id, last, term, commit });
     this.checker.onDurableState(node.id, persisted, false);
+    this.traceViolations();
   }
 
   onError(node: SimNode, message: string): void {
-    this.checker.fail("node-error", `node ${node.id}: ${message}`);
+    this.fail("node-error", `node ${node.id}: ${message}`);
+  }
+
+  private writtenState(id: NodeId): { last: number; commit: number; term: number } {
+    let w = this.written.get(id);
+    if (!w) {
+      w = { last: 0, commit: 0, term: 0 };
+      this.written.set(id, w);
+    }
+    return w;
+  }
+
+  /**
+   * Put the checker's new violations in the trace (schema: `violation`), after the records of
+   * the event that broke the invariant.
+   */
+  private traceViolations(): void {
+    const found = this.checker.violations;
+    while (this.violationsTraced < found.length) {
+      const v = found[this.violationsTraced++] as Violation;
+      this.record({
+        t: this.sched.now,
+        ev: "violation",
+        invariant: v.invariant,
+        event: v.event,
+        message: v.message,
+      });
+    }
   }
 }
 

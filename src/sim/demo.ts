@@ -7,12 +7,14 @@ import type { RaftConfig, RawNodeApi } from "../raft/api.js";
 import { RawNode } from "../raft/raw-node.js";
 import type { NodeId } from "../raft/types.js";
 import { SimCluster } from "./cluster.js";
-import type { TraceRecord } from "./trace.js";
+import type { Trace, TraceRecord } from "./trace.js";
 
 export interface DemoOptions {
   seed?: number;
   write: (line: string) => void;
   createRawNode?: (config: RaftConfig) => RawNodeApi;
+  /** Record the run here (`sim --demo --view` shows it in the viewer). */
+  trace?: Trace;
 }
 
 /** Returns true if the cluster behaved (leader elected, writes committed, invariants held). */
@@ -48,6 +50,7 @@ export function runDemo(opts: DemoOptions): boolean {
       reorder: false,
     },
     listener: narrate,
+    ...(opts.trace ? { trace: opts.trace } : {}),
   });
   cluster = c;
 

@@ -30,6 +30,7 @@ import type { Transport } from "../transport/transport.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import type { Trace } from "./trace.js";
+import type { DropReason, MessageRecord } from "./trace-schema.js";
 
 export interface NetworkFaults {
   /** Probability that a message (each copy) is lost. */
@@ -70,6 +71,10 @@ export const UNRELIABLE: NetworkFaults = {
 
 export type Receiver = (m: Message) => void;
 
+/** A copy's trace flags: held back on a long detour; the second copy of a duplicated message. */
+const LATE = 1;
+const DUP = 2;
+
 export interface NetworkStats {
   /** Requests sent (REQUEST_TYPES: the lab's RPC count), whatever became of them. */
   requests: number;
@@ -81,9 +86,10 @@ export interface NetworkStats {
 }
 
 /**
- * The message-specific fields of a trace line (`,"k":v...`), built by hand: message records
- * are most of the trace, and this is several times cheaper than JSON.stringify of a spread.
- * Every value is a number or boolean, so no escaping is needed.
+ * The message-specific fields of a trace line (`,"k":v...`: trace-schema.ts MessagePayload, in
+ * its key order), built by hand: message records are most of the trace, and this is several
+ * times cheaper than JSON.stringify of a spread. Every value is a number or boolean, so no
+ * escaping is needed.
  */
 function describe(m: Message): string {
   switch (m.type) {
@@ -95,12 +101,14 @@ function describe(m: Message): string {
         : `,"ok":false,"reject":${m.rejectIndex}`;
     case "vote":
     case "prevote":
-      return `,"lastIndex":${m.lastLogIndex},"lastTerm":${m.lastLogTerm}`;
+      return `,"lastIndex":${m.lastLogIndex},"lastTerm":${m.lastLogTerm}${m.transfer ? `,"transfer":true` : ""}`;
     case "vote-resp":
     case "prevote-resp":
       return `,"granted":${m.granted}`;
     case "heartbeat":
-      return `,"commit":${m.commit}`;
+      return `,"commit":${m.commit}${m.ctx !== 0 ? `,"ctx":${m.ctx}` : ""}`;
+    case "heartbeat-resp":
+      return m.ctx !== 0 ? `,"ctx":${m.ctx}` : "";
     case "snap":
       return `,"index":${m.snapshot.metadata.index}`;
     default:
@@ -131,6 +139,8 @@ export class SimNetwork {
   private readonly cut = new Set<number>();
   /** Per directed link, the latest scheduled delivery time (FIFO mode). */
   private readonly lastDelivery = new Map<number, number>();
+  /** The last message id given out (trace records name messages by id). */
+  private lastId = 0;
 
   constructor(
     private readonly sched: Scheduler,
@@ -224,25 +234,27 @@ export class SimNetwork {
 
   /** One-way send; never throws (Transport contract). */
   send(m: Message): void {
+    const id = ++this.lastId;
     this.sentByType.set(m.type, (this.sentByType.get(m.type) ?? 0) + 1);
     if (REQUEST_TYPES.has(m.type)) {
       this.stats.requests++;
       this.stats.bytes += payloadBytes(m);
     }
+    const now = this.sched.now;
     if (m.from === m.to) {
-      this.drop(m, "self");
+      this.drop(m, id, now, 0, "self");
       return;
     }
     if (!this.canReach(m.from, m.to)) {
-      this.drop(m, "cut");
+      this.drop(m, id, now, 0, "cut");
       return;
     }
-    this.transmit(m);
+    this.transmit(m, id, 0);
     if (this.faults.dupRate > 0 && this.rng.chance(this.faults.dupRate)) {
       this.stats.duplicated++;
-      this.traceMessage("dup", m);
+      this.traceMessage("dup", m, id, now, 0);
       // The copy is its own object: a receiver may keep or annotate what it got.
-      this.transmit({ ...m });
+      this.transmit({ ...m }, id, DUP);
     }
   }
 
@@ -267,51 +279,65 @@ export class SimNetwork {
     };
   }
 
-  private transmit(m: Message): void {
+  /** `flags`: DUP for the second copy of a duplicated message. */
+  private transmit(m: Message, id: number, flags: number): void {
     const f = this.faults;
+    const sent = this.sched.now;
     if (f.dropRate > 0 && this.rng.chance(f.dropRate)) {
-      this.drop(m, "loss");
+      this.drop(m, id, sent, flags, "loss");
       return;
     }
     let delay = this.rng.int(f.minDelayMs, f.maxDelayMs);
-    if (f.longDelayRate > 0 && this.rng.chance(f.longDelayRate))
+    if (f.longDelayRate > 0 && this.rng.chance(f.longDelayRate)) {
       delay += this.rng.int(0, f.longDelayMaxMs);
-    let at = this.sched.now + delay;
+      flags |= LATE;
+    }
+    let at = sent + delay;
     if (!f.reorder) {
       const key = linkKey(m.from, m.to);
       at = Math.max(at, this.lastDelivery.get(key) ?? 0);
       this.lastDelivery.set(key, at);
     }
-    this.sched.at(at, () => this.deliver(m));
+    this.sched.at(at, () => this.deliver(m, id, sent, flags));
   }
 
-  private deliver(m: Message): void {
+  private deliver(m: Message, id: number, sent: number, flags: number): void {
     if (!this.canReach(m.from, m.to)) {
-      this.drop(m, "cut");
+      this.drop(m, id, sent, flags, "cut");
       return;
     }
     const receive = this.receivers.get(m.to);
     if (!receive) {
-      this.drop(m, "down");
+      this.drop(m, id, sent, flags, "down");
       return;
     }
     this.stats.delivered++;
-    this.traceMessage("deliver", m);
+    this.traceMessage("deliver", m, id, sent, flags);
     receive(m);
   }
 
-  private drop(m: Message, reason: string): void {
+  private drop(m: Message, id: number, sent: number, flags: number, reason: DropReason): void {
     this.stats.dropped++;
-    this.traceMessage("drop", m, reason);
+    this.traceMessage("drop", m, id, sent, flags, reason);
   }
 
-  private traceMessage(ev: string, m: Message, reason?: string): void {
+  private traceMessage(
+    ev: MessageRecord["ev"],
+    m: Message,
+    id: number,
+    sent: number,
+    flags: number,
+    reason?: DropReason,
+  ): void {
     if (!this.trace) return;
-    // Same shape as record({t, ev, type, from, to, term, ...fields, reason}); `reason` is one of
-    // this file's literals, `type` a MessageType: neither needs escaping.
+    // Key order of trace-schema.ts's message records: t, ev, id, sent, type, from, to, term,
+    // payload, late, dup, reason. `reason` and `ev` are schema literals, `type` a MessageType:
+    // none needs escaping.
     this.trace.line(
-      `{"t":${this.sched.now},"ev":"${ev}","type":"${m.type}","from":${m.from},"to":${m.to},` +
-        `"term":${m.term}${describe(m)}${reason ? `,"reason":"${reason}"` : ""}}`,
+      `{"t":${this.sched.now},"ev":"${ev}","id":${id},"sent":${sent},"type":"${m.type}",` +
+        `"from":${m.from},"to":${m.to},"term":${m.term}${describe(m)}` +
+        `${flags & LATE ? `,"late":true` : ""}${flags & DUP ? `,"dup":true` : ""}` +
+        `${reason ? `,"reason":"${reason}"` : ""}}`,
     );
   }
 

@@ -193,7 +193,7 @@ function checkLiveness(cluster: SimCluster, livenessMs: number): void {
   if (cluster.runUntil(done, livenessMs) || !cluster.ok) return;
   const applied = cluster.ids.map((id) => `${id}:${cluster.node(id).sm.state.applied}`).join(" ");
   const leader = cluster.leader();
-  cluster.checker.fail(
+  cluster.fail(
     "liveness",
     `no new proposal committed on every node within ${livenessMs} ms after healing at ${healedAt} ms ` +
       `(leader ${leader === 0 ? "none" : leader}, applied ${applied})`,

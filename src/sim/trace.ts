@@ -1,5 +1,6 @@
 // The simulator's trace: one JSON object per line for every delivered, dropped or duplicated
-// message, timer that did something, crash, restart, partition, commit and apply. The sha256 of
+// message, timer that did something, crash, restart, partition, commit and apply, in the format
+// src/sim/trace-schema.ts defines (record kinds, fields, key order, version). The sha256 of
 // the whole JSONL text (traceHash) is always computed, streaming, so two runs can be compared
 // without storing anything; the text is written to a file only when asked (--trace FILE).
 // The same seed and options give a byte-identical trace.
