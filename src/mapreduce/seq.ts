@@ -7,15 +7,19 @@
 import { mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppError, errorText, loadApp, runMap, runReduce } from "./app.js";
-import { SortingGrouper } from "./grouper.js";
-import { LineWriter, outputName } from "./output.js";
-import { planSplits, readFileAt } from "./split.js";
+import { AppError, errorText, loadApp, runMap, runReduce } from "./app/app.js";
+import { createOutDir } from "./coordinator/job-files.js";
+import { planSplits } from "./coordinator/split.js";
+import { SortingGrouper } from "./format/grouper.js";
+import { LineWriter, outputName, tempOutputName } from "./format/output-file.js";
+import { readFileAt } from "./format/read-at.js";
 
 export interface SeqOptions {
   appPath: string;
   files: readonly string[];
+  /** Created once the app loaded; an earlier mr-out-* in it is removed if `overwrite`. */
   outDir: string;
+  overwrite: boolean;
   memoryBytes: number;
   /** Files larger than this are mapped in pieces cut at line boundaries. */
   splitSize: number;
@@ -28,9 +32,14 @@ export interface SeqResult {
   spills: number;
 }
 
-/** Runs the job; throws AppError (naming the app and the input) if the app misbehaves. */
+/**
+ * Runs the job; throws AppError (naming the app, and the input if it misbehaved in a call)
+ * if the app cannot be used or misbehaves, JobFileError if the output directory cannot be
+ * created.
+ */
 export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
   const app = await loadApp(opts.appPath);
+  createOutDir(opts.outDir, opts.overwrite);
   const scratch = mkdtempSync(join(tmpdir(), "raftwork-mr-seq-"));
   const grouper = new SortingGrouper({
     memoryBytes: opts.memoryBytes,
@@ -42,7 +51,7 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
   process.exit = ((code?: number) => {
     throw new AppError(`called process.exit(${code ?? ""})`);
   }) as typeof process.exit;
-  const tmp = join(opts.outDir, `.${outputName(0)}.seq.tmp`);
+  const tmp = join(opts.outDir, tempOutputName(0, "seq"));
   try {
     let inputBytes = 0;
     const inputs = opts.files.map((path) => ({ path, size: statSync(path).size }));

@@ -5,9 +5,9 @@
 //   main thread  --{task}-->  task thread  --{progress}*, then {done} or {failed}-->  main
 
 import { parentPort, workerData } from "node:worker_threads";
-import { type App, AppError, errorText, loadApp } from "./app.js";
-import { HttpError } from "./http.js";
-import type { MapAssignment, ReduceAssignment } from "./protocol.js";
+import { type App, AppError, errorText, loadApp } from "../app/app.js";
+import { HttpError } from "../protocol/http-client.js";
+import type { MapAssignment, ReduceAssignment } from "../protocol/messages.js";
 import { FetchError, runMapTask, runReduceTask, taskLabel } from "./tasks.js";
 import type {
   JobContext,
@@ -27,8 +27,13 @@ process.exit = ((code?: number) => {
   throw new AppError(`called process.exit(${code ?? ""})`);
 }) as typeof process.exit;
 
+// The worker registers only once it knows whether the app loaded (a worker whose app cannot
+// load is refused); should a task come anyway, it fails with the same error.
 const app: Promise<App> = loadApp(data.appPath);
-app.catch(() => undefined); // reported with the first task
+app.then(
+  () => post({ type: "loaded" }),
+  (err: unknown) => post({ type: "load-failed", error: errorText(err) }),
+);
 
 let lastPost = 0;
 let pending = false;
