@@ -510,10 +510,15 @@ async function checkAppFile(app: string): Promise<void> {
 /** Loads the app once, as a worker would, and refuses one that cannot be used (exit 2). */
 async function checkAppLoads(app: string): Promise<void> {
   await checkAppFile(app);
-  const { loadApp } = await import("../mapreduce/app/app.js");
-  await loadApp(resolve(app)).catch((err: unknown) => {
+  const { forbidProcessExit, loadApp } = await import("../mapreduce/app/app.js");
+  const allowExit = forbidProcessExit();
+  try {
+    await loadApp(resolve(app));
+  } catch (err) {
     throw engineExit(err, { app }) ?? err;
-  });
+  } finally {
+    allowExit();
+  }
 }
 
 /** Flag names to word an engine error in: which flag set the app, and each server's address. */

@@ -7,7 +7,15 @@
 import { mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppError, errorText, loadApp, runMap, runReduce } from "./app/app.js";
+import {
+  type App,
+  AppError,
+  errorText,
+  forbidProcessExit,
+  loadApp,
+  runMap,
+  runReduce,
+} from "./app/app.js";
 import { createOutDir } from "./coordinator/job-files.js";
 import { planSplits } from "./coordinator/split.js";
 import { SortingGrouper } from "./format/grouper.js";
@@ -38,19 +46,23 @@ export interface SeqResult {
  * created.
  */
 export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
-  const app = await loadApp(opts.appPath);
-  createOutDir(opts.outDir, opts.overwrite);
+  const allowExit = forbidProcessExit();
+  try {
+    const app = await loadApp(opts.appPath);
+    createOutDir(opts.outDir, opts.overwrite);
+    return await run(app, opts);
+  } finally {
+    allowExit();
+  }
+}
+
+async function run(app: App, opts: SeqOptions): Promise<SeqResult> {
   const scratch = mkdtempSync(join(tmpdir(), "raftwork-mr-seq-"));
   const grouper = new SortingGrouper({
     memoryBytes: opts.memoryBytes,
     spillDir: scratch,
     name: "seq",
   });
-  const exit = process.exit;
-  // Same rule as in a worker: an app calling process.exit is a bad app, not a way out.
-  process.exit = ((code?: number) => {
-    throw new AppError(`called process.exit(${code ?? ""})`);
-  }) as typeof process.exit;
   const tmp = join(opts.outDir, tempOutputName(0, "seq"));
   try {
     let inputBytes = 0;
@@ -97,7 +109,6 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
       }
     }
   } finally {
-    process.exit = exit;
     grouper.discard();
     rmSync(tmp, { force: true });
     rmSync(scratch, { recursive: true, force: true });

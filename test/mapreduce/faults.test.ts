@@ -6,17 +6,16 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { appHash } from "../../src/mapreduce/app/app.js";
 import {
   APPS,
+  cleanUpAfterAll,
   EXAMPLES,
   freePort,
-  killAll,
   makeInputs,
   outputLines,
   processesWith,
-  removeTempDirs,
   runCli,
   runJob,
   seqLines,
@@ -27,10 +26,7 @@ import {
   waitFor,
 } from "./helpers.js";
 
-after(() => {
-  killAll();
-  removeTempDirs();
-});
+cleanUpAfterAll();
 
 const wc = join(EXAMPLES, "wc.ts");
 
@@ -188,12 +184,15 @@ describe("mr apps that cannot be loaded are refused before anything starts (exit
   timeout: 240_000,
 }, () => {
   const inputs = makeInputs(tempDir(), 1, 5);
-  const broken = join(tempDir(), "broken.mjs");
-  writeFileSync(broken, "export function map( {\n");
+  const app = (name: string, text: string) => {
+    const path = join(tempDir(), name);
+    writeFileSync(path, text);
+    return path;
+  };
   const cases: [string, string, RegExp][] = [
     [
       "not a module",
-      join(process.cwd(), "package.json"),
+      app("package.json", '{"name": "not-an-app"}\n'),
       /not a module: expected a \.js, \.mjs, \.ts or \.mts file/,
     ],
     [
@@ -201,7 +200,17 @@ describe("mr apps that cannot be loaded are refused before anything starts (exit
       join(APPS, "missing-reduce.mjs"),
       /missing export "reduce" is not a function/,
     ],
-    ["a syntax error", broken, /cannot load module: .*SyntaxError|cannot load module: Unexpected/],
+    [
+      "a syntax error",
+      app("broken.mjs", "export function map( {\n"),
+      /cannot load module: .*(SyntaxError|Unexpected)/,
+    ],
+    [
+      // Loaded in the command's own process, it must not end that process (with status 0!).
+      "process.exit while loading",
+      app("exits-on-load.mjs", "process.exit(0);\n"),
+      /cannot load module: called process\.exit\(0\)/,
+    ],
   ];
   for (const [name, app, message] of cases) {
     it(`mr run and mr seq: ${name}`, async () => {
@@ -368,6 +377,30 @@ describe("mr coordinator and worker lifecycles", { timeout: 240_000 }, () => {
     c.proc.child.kill("SIGKILL");
     assert.equal(await first.exited, 0, first.stderr());
   });
+
+  it("SIGTERM to a worker removes its scratch directory (exit 143); SIGINT to a coordinator (exit 130)", async () => {
+    const dir = tempDir();
+    const scratch = tempDir("mr-interrupt-scratch-");
+    const out = tempDir();
+    const c = await startCoordinator(["--reduce", "2", "--out", out, ...makeInputs(dir, 2, 20)]);
+    const w = startWorker(c.addr, join(APPS, "gated.mjs"), ["--scratch", scratch], {
+      MR_TEST_DIR: dir,
+    });
+    await waitFor(
+      async () => (await status(c.statusUrl))?.phase === "reduce",
+      30_000,
+      "the reduce phase",
+    );
+    const [own] = readdirSync(scratch);
+    assert.ok(own && readdirSync(join(scratch, own)).some((f) => f.endsWith(".out")));
+    w.child.kill("SIGTERM");
+    assert.equal(await w.exited, 143, w.stderr());
+    assert.deepEqual(readdirSync(scratch), [], "the worker's scratch directory is gone");
+    c.proc.child.kill("SIGINT");
+    assert.equal(await c.proc.exited, 130, c.proc.stderr());
+    assert.ok(!existsSync(join(out, "mr-out-0")));
+    assert.deepEqual(readdirSync(out), [], "no temporary output left");
+  });
 });
 
 describe("mr workers that cannot take part", { timeout: 240_000 }, () => {
@@ -445,32 +478,21 @@ describe("mr workers that cannot take part", { timeout: 240_000 }, () => {
     const bad = startWorker("127.0.0.1:9", wc, ["--advertise", "a:b:c"]);
     assert.equal(await bad.exited, 2, bad.stderr());
     assert.match(bad.stderr(), /--advertise.*is not HOST or HOST:PORT/);
+    // Warnings only: each worker starts, finds no coordinator at `nobody` and gives up (exit 3).
     const port = await freePort();
-    const coordinator = `127.0.0.1:${await freePort()}`;
-    const warned = startWorker(coordinator, wc, [
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--advertise",
-      `127.0.0.1:${port + 1}`,
-      "--connect-timeout",
-      "300ms",
-    ]);
-    assert.equal(await warned.exited, 3, warned.stderr());
-    assert.match(
-      warned.stderr(),
-      new RegExp(`--advertise port ${port + 1} differs from --listen port ${port}`),
-    );
-    const wildcard = startWorker(coordinator, wc, [
-      "--listen",
-      "0.0.0.0:0",
-      "--connect-timeout",
-      "300ms",
-    ]);
-    assert.equal(await wildcard.exited, 3, wildcard.stderr());
-    assert.match(
-      wildcard.stderr(),
-      /--listen 0\.0\.0\.0:0 without --advertise announces 0\.0\.0\.0/,
-    );
+    const nobody = `127.0.0.1:${await freePort()}`;
+    const warned: [string[], RegExp][] = [
+      [
+        ["--listen", `127.0.0.1:${port}`, "--advertise", `127.0.0.1:${port + 1}`],
+        new RegExp(`--advertise port ${port + 1} differs from --listen port ${port}`),
+      ],
+      [["--listen", "0.0.0.0:0"], /--listen 0\.0\.0\.0:0 without --advertise announces 0\.0\.0\.0/],
+    ];
+    for (const [flags, warning] of warned) {
+      const w = startWorker(nobody, wc, [...flags, "--connect-timeout", "300ms"]);
+      assert.equal(await w.exited, 3, w.stderr());
+      assert.match(w.stderr(), warning);
+    }
   });
 });
 

@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import type { JobStatus } from "../../src/mapreduce/protocol/messages.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -94,6 +95,14 @@ export function killAll(): void {
     }
   }
   live.clear();
+}
+
+/** Registers the cleanup every process test file needs: kill what is left, remove temp dirs. */
+export function cleanUpAfterAll(): void {
+  after(() => {
+    killAll();
+    removeTempDirs();
+  });
 }
 
 /** The command lines of running processes that contain `text` (a unique path, say). */

@@ -1,31 +1,26 @@
-// Interrupts: Ctrl-C (SIGINT to the whole process group, as a terminal sends it), SIGINT to
-// `mr run` alone, and SIGTERM/SIGINT to a worker and a coordinator started by hand. Each
-// process must clean up what it made (worker scratch directories, temporary app builds,
-// partial outputs), leave no process behind, and exit 128 + the signal's number.
+// Interrupts of `mr run`: Ctrl-C (SIGINT to the whole process group, as a terminal sends it)
+// and SIGINT to `mr run` alone. Every process must clean up what it made (worker scratch
+// directories, temporary app builds, partial outputs), none may be left running, and `mr run`
+// exits 128 + the signal's number. (Signals to a worker and a coordinator started by hand:
+// faults.test.ts.)
 
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, readdirSync } from "node:fs";
+import { copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   APPS,
+  cleanUpAfterAll,
   freePort,
-  killAll,
   makeInputs,
   processesWith,
-  removeTempDirs,
   runJob,
-  startCoordinator,
-  startWorker,
   status,
   tempDir,
   waitFor,
 } from "./helpers.js";
 
-after(() => {
-  killAll();
-  removeTempDirs();
-});
+cleanUpAfterAll();
 
 /** What processes leave in their TMPDIR: worker scratch dirs and temporary app builds. */
 const leftovers = (tmp: string) => readdirSync(tmp).filter((n) => n.startsWith("raftwork-"));
@@ -91,29 +86,5 @@ describe("mr interrupts", { timeout: 240_000 }, () => {
     const job = await jobInReducePhase();
     job.p.child.kill("SIGINT");
     await assertCleanedUp(job);
-  });
-
-  it("SIGTERM to a worker removes its scratch directory (exit 143); SIGINT to a coordinator (exit 130)", async () => {
-    const dir = tempDir();
-    const scratch = tempDir("mr-interrupt-scratch-");
-    const out = tempDir();
-    const c = await startCoordinator(["--reduce", "2", "--out", out, ...makeInputs(dir, 2, 20)]);
-    const w = startWorker(c.addr, join(APPS, "gated.mjs"), ["--scratch", scratch], {
-      MR_TEST_DIR: dir,
-    });
-    await waitFor(
-      async () => (await status(c.statusUrl))?.phase === "reduce",
-      30_000,
-      "the reduce phase",
-    );
-    const [own] = readdirSync(scratch);
-    assert.ok(own && readdirSync(join(scratch, own)).some((f) => f.endsWith(".out")));
-    w.child.kill("SIGTERM");
-    assert.equal(await w.exited, 143, w.stderr());
-    assert.deepEqual(readdirSync(scratch), [], "the worker's scratch directory is gone");
-    c.proc.child.kill("SIGINT");
-    assert.equal(await c.proc.exited, 130, c.proc.stderr());
-    assert.ok(!existsSync(join(out, "mr-out-0")));
-    assert.deepEqual(readdirSync(out), [], "no temporary output left");
   });
 });

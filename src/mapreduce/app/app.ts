@@ -55,6 +55,21 @@ export function isAppLoadError(e: unknown): e is AppError {
   return e instanceof AppError && e.code !== "MR_APP_FAILED";
 }
 
+/**
+ * Until the returned function is called, process.exit throws an AppError instead: an app that
+ * calls it (while loading or in a call) is a bad app, not a way out of the worker, the
+ * sequential runner, or the command checking it.
+ */
+export function forbidProcessExit(): () => void {
+  const exit = process.exit;
+  process.exit = ((code?: number) => {
+    throw new AppError(`called process.exit(${code ?? ""})`);
+  }) as typeof process.exit;
+  return () => {
+    process.exit = exit;
+  };
+}
+
 const EXTENSIONS = new Set([".js", ".mjs", ".ts", ".mts"]);
 
 /** Imports an app module (TypeScript compiled first: typescript.ts) and checks its exports. */
