@@ -5,6 +5,7 @@
 // pino, cli-progress) when it starts: a worker process never loads the coordinator, and --help
 // loads none of them.
 
+import { statSync } from "node:fs";
 import { availableParallelism, constants } from "node:os";
 import { resolve } from "node:path";
 import type { SingleBar } from "cli-progress";
@@ -185,7 +186,7 @@ export function registerMr(program: Command): void {
       }) => {
         const advertiseProblem = checkAdvertise(o.listen, o.advertise);
         if (advertiseProblem?.refuse) throw new CliExit(EXIT_USAGE, advertiseProblem.message);
-        await checkAppFile(o.app);
+        checkAppFile(o.app);
         const interrupt = onInterrupt();
         const log = await logger(o.logLevel);
         if (advertiseProblem) log.warn(advertiseProblem.message);
@@ -307,7 +308,7 @@ export function registerMr(program: Command): void {
         files: string[],
         o: { app: string; out: string; memory: number; overwrite?: boolean },
       ) => {
-        await checkAppFile(o.app);
+        checkAppFile(o.app);
         const overwrite = o.overwrite === true;
         checkJob(files, o.out, overwrite);
         const started = Date.now();
@@ -496,20 +497,14 @@ function summary(r: JobResult, out: string): string {
 }
 
 /** --app must name a file (exit 2); whether it is a usable app is up to the engine. */
-async function checkAppFile(app: string): Promise<void> {
-  const { statSync } = await import("node:fs");
-  let file = false;
-  try {
-    file = statSync(app).isFile();
-  } catch {
-    // missing: not a file
-  }
-  if (!file) throw new CliExit(EXIT_USAGE, `--app ${app}: no such file`);
+function checkAppFile(app: string): void {
+  if (!statSync(app, { throwIfNoEntry: false })?.isFile())
+    throw new CliExit(EXIT_USAGE, `--app ${app}: no such file`);
 }
 
 /** Loads the app once, as a worker would, and refuses one that cannot be used (exit 2). */
 async function checkAppLoads(app: string): Promise<void> {
-  await checkAppFile(app);
+  checkAppFile(app);
   const { forbidProcessExit, loadApp } = await import("../mapreduce/app/app.js");
   const allowExit = forbidProcessExit();
   try {

@@ -75,7 +75,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const started = Date.now();
   // The request schemas (zod: ~60 ms to load) are loaded while the job is planned and the
   // workers start, not before: only requests wait for them.
-  const protocol = import("../protocol/messages.js");
+  const messages = import("../protocol/messages.js");
   const heartbeatMs = heartbeatInterval(opts.taskTimeoutMs);
   const info = new Map(opts.inputs.map((i) => [i.path, i]));
   const splits = planSplits(opts.inputs, opts.splitSize, readFileAt).map((s) => {
@@ -141,7 +141,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     (req: IncomingMessage, res: ServerResponse, arg: string) => Promise<void>
   > = {
     "POST /v1/register": async (req, res) => {
-      const body = await parse(req, res, (await protocol).RegisterRequest);
+      const body = await parse(req, res, (await messages).RegisterRequest);
       if (!body) return;
       const r = tracker.register(body, Date.now());
       if (!r.ok) return sendJson(res, 409, { error: r.error });
@@ -153,7 +153,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       });
     },
     "POST /v1/task": async (req, res) => {
-      const body = await parse(req, res, (await protocol).TaskRequest);
+      const body = await parse(req, res, (await messages).TaskRequest);
       if (!body) return;
       const a = tracker.requestTask(body.workerId, Date.now(), body.maxRssKiB);
       if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
@@ -165,20 +165,20 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       res.on("close", () => parked.delete(p));
     },
     "POST /v1/heartbeat": async (req, res) => {
-      const body = await parse(req, res, (await protocol).HeartbeatRequest);
+      const body = await parse(req, res, (await messages).HeartbeatRequest);
       if (!body) return;
       const r = tracker.heartbeat(body.workerId, body.running, Date.now(), body.maxRssKiB);
       if (!r) return sendJson(res, 410, { error: "unknown worker: register again" });
       sendJson(res, 200, r);
     },
     "POST /v1/complete": async (req, res) => {
-      const body = await parse(req, res, (await protocol).CompleteRequest);
+      const body = await parse(req, res, (await messages).CompleteRequest);
       if (!body) return;
       const accepted = tracker.completeMap(body.workerId, body.attempt, body.counters, Date.now());
       sendJson(res, 200, { accepted });
     },
     "POST /v1/fail": async (req, res) => {
-      const body = await parse(req, res, (await protocol).FailRequest);
+      const body = await parse(req, res, (await messages).FailRequest);
       if (!body) return;
       tracker.fail(body.workerId, body.attempt, body.kind, body.error, body.mapTask, Date.now());
       sendJson(res, 200, {});
@@ -198,7 +198,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
     "PUT /v1/output": async (req, res, arg) => {
       const url = new URL(req.url ?? "/", "http://x");
-      const q = (await protocol).OutputQuery.safeParse(Object.fromEntries(url.searchParams));
+      const q = (await messages).OutputQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!/^\d+$/.test(arg) || !q.success) {
         req.resume();
         return sendJson(res, 400, {
