@@ -7,15 +7,27 @@
 import { mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppError, errorText, loadApp, runMap, runReduce } from "./app.js";
-import { SortingGrouper } from "./grouper.js";
-import { LineWriter, outputName } from "./output.js";
-import { planSplits, readFileAt } from "./split.js";
+import {
+  type App,
+  AppError,
+  errorText,
+  forbidProcessExit,
+  loadApp,
+  runMap,
+  runReduce,
+} from "./app/app.js";
+import { createOutDir } from "./coordinator/job-files.js";
+import { planSplits } from "./coordinator/split.js";
+import { SortingGrouper } from "./format/grouper.js";
+import { LineWriter, outputName, tempOutputName } from "./format/output-file.js";
+import { readFileAt } from "./format/read-at.js";
 
 export interface SeqOptions {
   appPath: string;
   files: readonly string[];
+  /** Created once the app loaded; an earlier mr-out-* in it is removed if `overwrite`. */
   outDir: string;
+  overwrite: boolean;
   memoryBytes: number;
   /** Files larger than this are mapped in pieces cut at line boundaries. */
   splitSize: number;
@@ -28,21 +40,30 @@ export interface SeqResult {
   spills: number;
 }
 
-/** Runs the job; throws AppError (naming the app and the input) if the app misbehaves. */
+/**
+ * Runs the job; throws AppError (naming the app, and the input if it misbehaved in a call)
+ * if the app cannot be used or misbehaves, JobFileError if the output directory cannot be
+ * created.
+ */
 export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
-  const app = await loadApp(opts.appPath);
+  const allowExit = forbidProcessExit();
+  try {
+    const app = await loadApp(opts.appPath);
+    createOutDir(opts.outDir, opts.overwrite);
+    return await run(app, opts);
+  } finally {
+    allowExit();
+  }
+}
+
+async function run(app: App, opts: SeqOptions): Promise<SeqResult> {
   const scratch = mkdtempSync(join(tmpdir(), "raftwork-mr-seq-"));
   const grouper = new SortingGrouper({
     memoryBytes: opts.memoryBytes,
     spillDir: scratch,
     name: "seq",
   });
-  const exit = process.exit;
-  // Same rule as in a worker: an app calling process.exit is a bad app, not a way out.
-  process.exit = ((code?: number) => {
-    throw new AppError(`called process.exit(${code ?? ""})`);
-  }) as typeof process.exit;
-  const tmp = join(opts.outDir, `.${outputName(0)}.seq.tmp`);
+  const tmp = join(opts.outDir, tempOutputName(0, "seq"));
   try {
     let inputBytes = 0;
     const inputs = opts.files.map((path) => ({ path, size: statSync(path).size }));
@@ -88,7 +109,6 @@ export async function runSequential(opts: SeqOptions): Promise<SeqResult> {
       }
     }
   } finally {
-    process.exit = exit;
     grouper.discard();
     rmSync(tmp, { force: true });
     rmSync(scratch, { recursive: true, force: true });

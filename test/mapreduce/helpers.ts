@@ -1,10 +1,12 @@
 // Shared helpers for the MapReduce process tests: run the compiled CLI as users do, track
 // every child so after() can kill it, make inputs and compare outputs.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
+import type { JobStatus } from "../../src/mapreduce/protocol/messages.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 /** The compiled CLI (npm test builds it first); RAFTWORK_CLI overrides it. */
@@ -21,14 +23,27 @@ export interface Proc {
 }
 
 const live = new Set<ChildProcess>();
+const groups = new WeakSet<ChildProcess>();
 
-export function runCli(args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
+/**
+ * Runs the CLI. `group`: in a process group of its own (its pid is the group's id), so that
+ * a test can signal the command and every process it started at once, as Ctrl-C in a
+ * terminal does.
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+  group = false,
+): Proc {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, TMPDIR: sandbox, ...env },
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: group,
   });
   live.add(child);
+  if (group) groups.add(child);
   let out = "";
   let err = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -57,16 +72,44 @@ export interface Job {
   flags?: string[];
 }
 
-export function runJob(job: Job, env: Record<string, string> = {}): Proc {
+export function runJob(job: Job, env: Record<string, string> = {}, group = false): Proc {
   const { app, workers, reduce, out, inputs, flags = [] } = job;
   const args = ["--workers", String(workers), "--reduce", String(reduce), ...flags];
-  return runCli(["mr", "run", "--app", app, ...args, "--out", out, ...inputs], env);
+  return runCli(
+    ["mr", "run", "--app", app, ...args, "--out", out, ...inputs],
+    env,
+    undefined,
+    group,
+  );
 }
 
 /** Kills every process still running (call from after()). */
 export function killAll(): void {
-  for (const child of live) child.kill("SIGKILL");
+  for (const child of live) {
+    try {
+      // A process group's leader: its workers go with it.
+      if (groups.has(child) && child.pid) process.kill(-child.pid, "SIGKILL");
+      else child.kill("SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
   live.clear();
+}
+
+/** Registers the cleanup every process test file needs: kill what is left, remove temp dirs. */
+export function cleanUpAfterAll(): void {
+  after(() => {
+    killAll();
+    removeTempDirs();
+  });
+}
+
+/** The command lines of running processes that contain `text` (a unique path, say). */
+export function processesWith(text: string): string[] {
+  return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.includes(text));
 }
 
 const dirs: string[] = [];
@@ -191,10 +234,11 @@ export async function startCoordinator(
   return { proc, addr, statusUrl: `http://127.0.0.1:${statusPort}/status` };
 }
 
-export async function status(url: string): Promise<Record<string, unknown> | undefined> {
+/** The coordinator's GET /status, or undefined while it does not answer. */
+export async function status(url: string): Promise<JobStatus | undefined> {
   try {
     const r = await fetch(url);
-    return (await r.json()) as Record<string, unknown>;
+    return (await r.json()) as JobStatus;
   } catch {
     return undefined;
   }

@@ -5,14 +5,13 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   APPS,
+  cleanUpAfterAll,
   EXAMPLES,
-  killAll,
   makeInputs,
   outputLines,
-  removeTempDirs,
   runJob,
   seqLines,
   startCoordinator,
@@ -22,10 +21,7 @@ import {
 } from "./helpers.js";
 import { SEED } from "./seed.js";
 
-after(() => {
-  killAll();
-  removeTempDirs();
-});
+cleanUpAfterAll();
 
 describe("mr lab: results", { timeout: 240_000 }, () => {
   const inputs = makeInputs(tempDir(), 4);

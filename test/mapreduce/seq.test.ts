@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { detach } from "../../src/mapreduce/grouper.js";
+import { detach } from "../../src/mapreduce/format/grouper.js";
 import { runSequential } from "../../src/mapreduce/seq.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mr-seq-test-"));
@@ -24,7 +24,14 @@ writeFileSync(
 
 async function run(files: string[], splitSize: number): Promise<Map<string, string>> {
   const out = mkdtempSync(join(dir, "out-"));
-  await runSequential({ appPath: app, files, outDir: out, memoryBytes: 1 << 20, splitSize });
+  await runSequential({
+    appPath: app,
+    files,
+    outDir: out,
+    overwrite: false,
+    memoryBytes: 1 << 20,
+    splitSize,
+  });
   const lines = readFileSync(join(out, "mr-out-0"), "utf8").trimEnd().split("\n");
   return new Map(
     lines.map((l) => [l.slice(0, l.lastIndexOf(" ")), l.slice(l.lastIndexOf(" ") + 1)]),

@@ -4,7 +4,7 @@
 // gets a 400, never a crash.
 //
 //   worker                         coordinator
-//     POST /v1/register   ------>  {workerId, heartbeatMs}  (409 if the app hash differs)
+//     POST /v1/register   ------>  {workerId, heartbeatMs}  (409: app failed to load, or differs)
 //     POST /v1/task       ------>  map | reduce | wait | done
 //     POST /v1/heartbeat  ------>  {cancel, done}           (every heartbeatMs, always)
 //     POST /v1/complete   ------>  {accepted}               (map tasks)
@@ -12,6 +12,8 @@
 //     POST /v1/fail       ------>  {}
 //     GET  /v1/input/:t   <------  the split's bytes
 //   reducer -> map worker: GET /v1/map-output/:attempt/:r  <------  partition r's groups
+//
+// The coordinator's status server (--http) answers GET /status with a JobStatus.
 
 import { z } from "zod";
 
@@ -22,6 +24,11 @@ export const RegisterRequest = z.object({
   appName: z.string().max(1024),
   /** Base URL where this worker serves its map output: http://HOST:PORT */
   advertise: z.string().regex(/^http:\/\/[^/\s]+:\d{1,5}$/),
+  /** Set when the worker's app failed to load: the coordinator refuses the worker with it. */
+  appError: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
 });
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 
@@ -105,3 +112,56 @@ export const OutputQuery = z.object({
   outputPairs: z.coerce.number().int().nonnegative(),
   spills: z.coerce.number().int().nonnegative(),
 });
+
+export type TaskKind = "map" | "reduce";
+export type TaskState = "idle" | "running" | "done";
+
+/**
+ * GET /status: the whole job in one JSON object, computed on request. Everything a progress
+ * bar, a summary or a job page shows comes from here.
+ */
+export interface JobStatus {
+  phase: "map" | "reduce" | "done" | "failed";
+  /** Why the job failed, or null. */
+  error: string | null;
+  /** Live and lost workers. */
+  workers: number;
+  lostWorkers: number;
+  /** Workers refused at registration (app failed to load, or differs from the job's). */
+  refusedWorkers: number;
+  lastRefusal: string | null;
+  workerList: { id: number; url: string; lost: boolean; maxRssKiB: number | null }[];
+  map: TaskCounts;
+  reduce: TaskCounts;
+  counters: {
+    inputBytes: number;
+    inputRecords: number;
+    mapOutputPairs: number;
+    outputPairs: number;
+    spills: number;
+    attempts: number;
+    retries: number;
+    backups: number;
+    failures: number;
+  };
+  tasks: {
+    id: number;
+    kind: TaskKind;
+    /** Split index (map) or partition (reduce). */
+    index: number;
+    state: TaskState;
+    attempts: number;
+    backups: number;
+    failures: number;
+    running: { attempt: number; worker: number; runningMs: number }[];
+    durationMs: number | null;
+    counters: Counters | null;
+    lastError: string | null;
+  }[];
+}
+
+export interface TaskCounts {
+  total: number;
+  done: number;
+  running: number;
+}

@@ -4,8 +4,10 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { listen, SMALL_BODY } from "../../src/mapreduce/http.js";
-import { serveOutput } from "../../src/mapreduce/worker.js";
+import { SMALL_BODY } from "../../../src/mapreduce/protocol/http-client.js";
+import { listen } from "../../../src/mapreduce/protocol/http-server.js";
+import { serveOutput } from "../../../src/mapreduce/worker/worker.js";
+import { formatHostPort } from "../../../src/util/host-port.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mr-serve-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +25,9 @@ describe("a worker serving map output", () => {
       [3, { file: join(dir, "removed.out"), offsets: [0, 5] }],
     ]);
     const server = http.createServer((req, res) => serveOutput(outputs, req, res));
-    const address = await listen(server, "127.0.0.1", 0);
+    const address = formatHostPort(
+      await listen(server, { host: "127.0.0.1", port: 0 }, "map-output"),
+    );
     const get = async (path: string) => {
       const r = await fetch(`http://${address}${path}`);
       return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };

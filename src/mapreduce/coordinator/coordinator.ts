@@ -1,30 +1,42 @@
-// The coordinator process: the Scheduler behind an HTTP server. It serves map inputs, receives
-// reduce outputs (temp file in --out, renamed to mr-out-<r> only for the first completion), and
-// resolves `done` once the job succeeded or failed. An optional second server (--http) answers
-// GET /status with the job's counters as JSON.
+// The coordinator process: the JobTracker behind an HTTP server. It serves map inputs, receives
+// reduce outputs (temp file in the output directory, renamed to mr-out-<r> only for the first
+// completion), and resolves `done` once the job succeeded or failed. An optional status server
+// answers GET /status with the job's JobStatus (status-server.ts).
+//
+// Starting creates nothing until every server listens: a coordinator that cannot start leaves
+// no output directory behind.
 
 import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Logger } from "pino";
 import type { z } from "zod";
-import { type EarlyServer, listen, listenEarly, readBody, sendJson } from "./http.js";
-import { type InputInfo, outputName, removeTempOutputs } from "./output.js";
-import { Scheduler } from "./scheduler.js";
-import { planSplits, readFileAt } from "./split.js";
+import type { HostPort } from "../../util/host-port.js";
+import type { Logger } from "../../util/logger.js";
+import { outputName, tempOutputName } from "../format/output-file.js";
+import { readFileAt } from "../format/read-at.js";
+import { readBody } from "../protocol/http-client.js";
+import { closeNow, type EarlyServer, listenEarly, sendJson } from "../protocol/http-server.js";
+import type { JobStatus } from "../protocol/messages.js";
+import { createOutDir, type InputInfo, removeTempOutputs } from "./job-files.js";
+import { JobTracker } from "./job-tracker.js";
+import { planSplits } from "./split.js";
+import { type StatusServer, startStatusServer } from "./status-server.js";
 
 export interface CoordinatorOptions {
   /** Where workers connect: an address to listen on, or a server listening already. */
-  listen: { host: string; port: number } | EarlyServer;
+  listen: HostPort | EarlyServer;
   inputs: readonly InputInfo[];
   nReduce: number;
+  /** Created once the coordinator listens; earlier mr-out-* in it removed if `overwrite`. */
   outDir: string;
+  overwrite: boolean;
   taskTimeoutMs: number;
   splitSize: number;
   /** Memory budget per worker, announced to workers when they register. */
   memoryBytes: number;
-  status?: { host: string; port: number } | undefined;
+  /** Where to serve GET /status and GET /metrics, if anywhere. */
+  status?: HostPort | undefined;
   log: Logger;
 }
 
@@ -32,16 +44,20 @@ export interface JobResult {
   ok: boolean;
   error?: string | undefined;
   elapsedMs: number;
-  status: ReturnType<Scheduler["status"]>;
+  status: JobStatus;
 }
 
 export interface Coordinator {
   /** HOST:PORT workers connect to. */
   address: string;
   statusAddress: string | undefined;
-  scheduler: Scheduler;
+  /** The job as it stands now. */
+  status(): JobStatus;
+  /** Fails the job from outside (its local workers keep dying, say). */
+  abort(reason: string): void;
   /** Resolves when the job is over and every output is in place (or the job failed). */
   done: Promise<JobResult>;
+  /** Stops serving and removes temporary outputs; mr-out-* files in place stay. */
   close(): Promise<void>;
 }
 
@@ -50,18 +66,23 @@ function heartbeatInterval(taskTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(taskTimeoutMs / 4)));
 }
 
+/**
+ * Listens, then creates the output directory, then serves. Rejects with ListenError if a
+ * server cannot listen, or JobFileError if the output directory cannot be created; either
+ * way nothing is left listening or created.
+ */
 export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   const started = Date.now();
   // The request schemas (zod: ~60 ms to load) are loaded while the job is planned and the
   // workers start, not before: only requests wait for them.
-  const protocol = import("./protocol.js");
+  const messages = import("../protocol/messages.js");
   const heartbeatMs = heartbeatInterval(opts.taskTimeoutMs);
   const info = new Map(opts.inputs.map((i) => [i.path, i]));
   const splits = planSplits(opts.inputs, opts.splitSize, readFileAt).map((s) => {
     const i = info.get(s.path) as InputInfo;
     return { ...s, size: i.size, mtimeMs: i.mtimeMs };
   });
-  const scheduler = new Scheduler({
+  const tracker = new JobTracker({
     splits,
     nReduce: opts.nReduce,
     taskTimeoutMs: opts.taskTimeoutMs,
@@ -77,8 +98,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   let ended = false;
   let finishedAt: number | undefined;
   const drainEvents = () => {
-    for (const e of scheduler.events.splice(0)) {
+    for (const e of tracker.events.splice(0)) {
       if (e.type === "task-failed") log.warn(e, "task attempt failed");
+      else if (e.type === "worker-refused") log.warn(e, "worker refused");
       else if (e.type === "worker-lost" || e.type === "task-stalled") log.warn(e, e.type);
       else log.debug(e, e.type);
     }
@@ -89,7 +111,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const offerParked = () => {
     const now = Date.now();
     for (const p of parked) {
-      const a = scheduler.requestTask(p.workerId, now);
+      const a = tracker.requestTask(p.workerId, now);
       if (a?.type === "wait" && now < p.until) continue;
       parked.delete(p);
       if (!a) sendJson(p.res, 410, { error: "unknown worker: register again" });
@@ -99,16 +121,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const check = () => {
     offerParked();
     drainEvents();
-    if (ended || !scheduler.finished) return;
+    if (ended || !tracker.finished) return;
     // Give workers a moment to hear "done" from us rather than find us gone (both make them
     // exit 0, but the first is quicker and quieter).
     finishedAt ??= Date.now();
-    if (!scheduler.allToldDone() && Date.now() - finishedAt < 2 * heartbeatMs + 500) return;
+    if (!tracker.allToldDone() && Date.now() - finishedAt < 2 * heartbeatMs + 500) return;
     ended = true;
-    const status = scheduler.status(Date.now());
+    const status = tracker.status(Date.now());
     finish({
-      ok: scheduler.succeeded,
-      error: scheduler.failure,
+      ok: tracker.succeeded,
+      error: tracker.failure,
       elapsedMs: Date.now() - started,
       status,
     });
@@ -119,24 +141,21 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     (req: IncomingMessage, res: ServerResponse, arg: string) => Promise<void>
   > = {
     "POST /v1/register": async (req, res) => {
-      const body = await parse(req, res, (await protocol).RegisterRequest);
+      const body = await parse(req, res, (await messages).RegisterRequest);
       if (!body) return;
-      const r = scheduler.register(body, Date.now());
-      if ("error" in r) {
-        log.warn({ app: body.appName }, r.error);
-        return sendJson(res, 409, { error: r.error });
-      }
+      const r = tracker.register(body, Date.now());
+      if (!r.ok) return sendJson(res, 409, { error: r.error });
       sendJson(res, 200, {
-        workerId: r.workerId,
+        workerId: r.value.workerId,
         heartbeatMs,
         nReduce: opts.nReduce,
         memoryBytes: opts.memoryBytes,
       });
     },
     "POST /v1/task": async (req, res) => {
-      const body = await parse(req, res, (await protocol).TaskRequest);
+      const body = await parse(req, res, (await messages).TaskRequest);
       if (!body) return;
-      const a = scheduler.requestTask(body.workerId, Date.now(), body.maxRssKiB);
+      const a = tracker.requestTask(body.workerId, Date.now(), body.maxRssKiB);
       if (!a) return sendJson(res, 410, { error: "unknown worker: register again" });
       if (a.type !== "wait") return sendJson(res, 200, a);
       // Held at most one heartbeat interval: the worker's request times out far later.
@@ -146,31 +165,26 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       res.on("close", () => parked.delete(p));
     },
     "POST /v1/heartbeat": async (req, res) => {
-      const body = await parse(req, res, (await protocol).HeartbeatRequest);
+      const body = await parse(req, res, (await messages).HeartbeatRequest);
       if (!body) return;
-      const r = scheduler.heartbeat(body.workerId, body.running, Date.now(), body.maxRssKiB);
+      const r = tracker.heartbeat(body.workerId, body.running, Date.now(), body.maxRssKiB);
       if (!r) return sendJson(res, 410, { error: "unknown worker: register again" });
       sendJson(res, 200, r);
     },
     "POST /v1/complete": async (req, res) => {
-      const body = await parse(req, res, (await protocol).CompleteRequest);
+      const body = await parse(req, res, (await messages).CompleteRequest);
       if (!body) return;
-      const accepted = scheduler.completeMap(
-        body.workerId,
-        body.attempt,
-        body.counters,
-        Date.now(),
-      );
+      const accepted = tracker.completeMap(body.workerId, body.attempt, body.counters, Date.now());
       sendJson(res, 200, { accepted });
     },
     "POST /v1/fail": async (req, res) => {
-      const body = await parse(req, res, (await protocol).FailRequest);
+      const body = await parse(req, res, (await messages).FailRequest);
       if (!body) return;
-      scheduler.fail(body.workerId, body.attempt, body.kind, body.error, body.mapTask, Date.now());
+      tracker.fail(body.workerId, body.attempt, body.kind, body.error, body.mapTask, Date.now());
       sendJson(res, 200, {});
     },
     "GET /v1/input": async (_req, res, arg) => {
-      const split = scheduler.split(Number(arg));
+      const split = tracker.split(Number(arg));
       if (!/^\d+$/.test(arg) || !split) return sendJson(res, 404, { error: `no map task ${arg}` });
       res.writeHead(200, {
         "content-type": "application/octet-stream",
@@ -184,7 +198,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
     "PUT /v1/output": async (req, res, arg) => {
       const url = new URL(req.url ?? "/", "http://x");
-      const q = (await protocol).OutputQuery.safeParse(Object.fromEntries(url.searchParams));
+      const q = (await messages).OutputQuery.safeParse(Object.fromEntries(url.searchParams));
       if (!/^\d+$/.test(arg) || !q.success) {
         req.resume();
         return sendJson(res, 400, {
@@ -193,13 +207,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
       }
       const attempt = Number(arg);
       const { workerId, ...counters } = q.data;
-      const r = scheduler.canAcceptOutput(workerId, attempt, Date.now());
+      const r = tracker.canAcceptOutput(workerId, attempt, Date.now());
       if (r === undefined) {
         req.resume();
         await new Promise((resolve) => req.on("end", resolve).on("error", resolve));
         return sendJson(res, 200, { accepted: false });
       }
-      const tmp = join(opts.outDir, `.${outputName(r)}.${attempt}.tmp`);
+      const tmp = join(opts.outDir, tempOutputName(r, String(attempt)));
       try {
         await pipeline(req, createWriteStream(tmp));
       } catch (err) {
@@ -207,9 +221,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
         throw err;
       }
       // Accept only the first completion; rename is atomic, so mr-out-r is complete or absent.
-      if (scheduler.canAcceptOutput(workerId, attempt, Date.now()) === r) {
+      if (tracker.canAcceptOutput(workerId, attempt, Date.now()) === r) {
         renameSync(tmp, join(opts.outDir, outputName(r)));
-        scheduler.completeReduce(workerId, attempt, counters, Date.now());
+        tracker.completeReduce(workerId, attempt, counters, Date.now());
         sendJson(res, 200, { accepted: true });
       } else {
         rmSync(tmp, { force: true });
@@ -219,9 +233,20 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     },
   };
 
-  const early =
-    "serve" in opts.listen ? opts.listen : await listenEarly(opts.listen.host, opts.listen.port);
+  const early = "serve" in opts.listen ? opts.listen : await listenEarly(opts.listen, "control");
   const server = early.server;
+  let statusServer: StatusServer | undefined;
+  try {
+    if (opts.status)
+      statusServer = await startStatusServer(opts.status, () => tracker.status(Date.now()));
+    createOutDir(opts.outDir, opts.overwrite);
+  } catch (err) {
+    // Nobody will close a coordinator that never started: its servers must not keep the
+    // process alive.
+    await closeNow(server);
+    if (statusServer) await closeNow(statusServer.server);
+    throw err;
+  }
   early.serve((req, res) => {
     const path = (req.url ?? "/").split("?")[0] as string;
     const m = /^(\/v1\/[a-z-]+)(?:\/([^/]*))?$/.exec(path);
@@ -232,50 +257,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
     }
     handler(req, res, m?.[2] ?? "")
       .catch((err: Error) => {
-        log.warn({ err: err.message, path }, "request failed");
+        log.warn({ err, path }, "request failed");
         if (!res.headersSent) sendJson(res, 500, { error: err.message });
         else res.destroy();
       })
       .finally(check);
   });
   server.keepAliveTimeout = 30_000;
-  const address = early.address;
-
-  let statusServer: http.Server | undefined;
-  let statusAddress: string | undefined;
-  if (opts.status) {
-    // prom-client (~40 ms to load) only when there is a status server to serve /metrics.
-    const { jobMetrics } = await import("./metrics.js");
-    const metrics = jobMetrics(scheduler);
-    statusServer = http.createServer((req, res) => {
-      req.resume();
-      const path = (req.url ?? "/").split("?")[0];
-      if (req.method !== "GET") return sendJson(res, 405, { error: "GET only" });
-      if (path === "/status" || path === "/")
-        return sendJson(res, 200, scheduler.status(Date.now()));
-      if (path === "/metrics") {
-        void metrics.metrics().then((text) => {
-          res.writeHead(200, { "content-type": metrics.contentType });
-          res.end(text);
-        });
-        return;
-      }
-      sendJson(res, 404, { error: "try GET /status or GET /metrics" });
-    });
-    try {
-      statusAddress = await listen(statusServer, opts.status.host, opts.status.port);
-    } catch (err) {
-      // Nobody will close a coordinator that never started: its workers' server must not
-      // keep the process alive.
-      server.closeAllConnections();
-      server.close();
-      throw err;
-    }
-  }
 
   const timer = setInterval(
     () => {
-      scheduler.tick(Date.now());
+      tracker.tick(Date.now());
       check();
     },
     Math.max(25, heartbeatMs / 2),
@@ -283,15 +275,21 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
 
   const close = async () => {
     clearInterval(timer);
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    if (statusServer) {
-      statusServer.closeAllConnections();
-      await new Promise((r) => statusServer?.close(r));
-    }
+    await closeNow(server);
+    if (statusServer) await closeNow(statusServer.server);
     removeTempOutputs(opts.outDir);
   };
-  return { address, statusAddress, scheduler, done, close };
+  return {
+    address: early.address,
+    statusAddress: statusServer?.address,
+    status: () => tracker.status(Date.now()),
+    abort: (reason) => {
+      tracker.abort(reason);
+      check();
+    },
+    done,
+    close,
+  };
 }
 
 async function parse<S extends z.ZodType>(

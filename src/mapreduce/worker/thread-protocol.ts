@@ -1,6 +1,6 @@
 // Messages between a worker's main thread and its task thread (task-thread.ts).
 
-import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
+import type { Counters, MapAssignment, ReduceAssignment } from "../protocol/messages.js";
 
 /** What a task thread needs from the start: it loads the app before the first task comes. */
 export interface ThreadData {
@@ -32,9 +32,12 @@ export interface LocalSection {
 }
 
 export type ThreadReply =
+  /** Sent once, first: the app loaded, or why it did not (then every task fails with it). */
+  | { type: "loaded" }
+  | { type: "load-failed"; error: string }
   | { type: "progress" }
   | { type: "map-done"; file: string; offsets: number[]; counters: Counters }
   | { type: "reduce-done"; accepted: boolean; counters: Counters }
   | { type: "failed"; kind: "app" | "fetch"; error: string; mapTask?: number | undefined };
 
-export type TaskOutcome = Exclude<ThreadReply, { type: "progress" }>;
+export type TaskOutcome = Exclude<ThreadReply, { type: "progress" | "loaded" | "load-failed" }>;

@@ -9,13 +9,19 @@
 //
 // Reduce tasks are handed out only while every map task is done.
 
-import type { InputInfo } from "./output.js";
-import type { Assignment, Counters, RegisterRequest } from "./protocol.js";
+import { err, ok, type Result } from "../../util/result.js";
+import type {
+  Assignment,
+  Counters,
+  JobStatus,
+  RegisterRequest,
+  TaskKind,
+  TaskState,
+} from "../protocol/messages.js";
+import type { InputInfo } from "./job-files.js";
 import type { Split } from "./split.js";
 
-export type TaskKind = "map" | "reduce";
-
-export interface SchedulerOptions {
+export interface JobTrackerOptions {
   splits: readonly (Split & Pick<InputInfo, "size" | "mtimeMs">)[];
   nReduce: number;
   /** A worker without heartbeat, or an attempt without progress, for this long is given up. */
@@ -33,7 +39,7 @@ interface Task {
   kind: TaskKind;
   /** Split index (map) or partition (reduce). */
   index: number;
-  state: "idle" | "running" | "done";
+  state: TaskState;
   running: Set<Attempt>;
   attempts: number;
   backups: number;
@@ -67,6 +73,7 @@ interface WorkerState {
 
 export type Event =
   | { type: "worker-joined"; worker: number; url: string }
+  | { type: "worker-refused"; app: string; reason: string }
   | { type: "worker-lost"; worker: number; rerunMaps: number[] }
   | {
       type: "task-started";
@@ -87,7 +94,8 @@ export type Event =
       counts: boolean;
     };
 
-export class Scheduler {
+/** Tracks a job's tasks, their attempts and the workers running them. */
+export class JobTracker {
   readonly tasks: Task[] = [];
   private readonly attempts = new Map<number, Attempt>();
   private readonly workers = new Map<number, WorkerState>();
@@ -95,6 +103,8 @@ export class Scheduler {
   private nextWorker = 1;
   private appHash: string | undefined;
   private doneReduces = 0;
+  private refused = 0;
+  private lastRefusal: string | undefined;
   /** Set once the job failed; the message is the app error that failed it. */
   failure: string | undefined;
   readonly events: Event[] = [];
@@ -102,7 +112,7 @@ export class Scheduler {
   private readonly backupFactor: number;
   private readonly backupMinMs: number;
 
-  constructor(private readonly opts: SchedulerOptions) {
+  constructor(private readonly opts: JobTrackerOptions) {
     this.maxFailures = opts.maxFailures ?? 4;
     this.backupFactor = opts.backupFactor ?? 3;
     this.backupMinMs = opts.backupMinMs ?? 5000;
@@ -124,13 +134,23 @@ export class Scheduler {
     if (!this.finished) this.failure = reason;
   }
 
-  /** The first worker fixes the job's app; later ones must run the same bytes. */
-  register(req: RegisterRequest, now: number): { workerId: number } | { error: string } {
-    if (this.appHash === undefined) this.appHash = req.appHash;
-    else if (this.appHash !== req.appHash)
-      return {
-        error: `app ${req.appName} differs from the job's app (sha256 ${req.appHash.slice(0, 12)}... vs ${this.appHash.slice(0, 12)}...): every worker must run the same app`,
-      };
+  /**
+   * A worker joins. One whose app failed to load is refused with its own reason; the first
+   * worker that loaded its app fixes the job's app, and later ones must run the same bytes.
+   * A refusal is not a task failure: it does not count toward the job's failure limit.
+   */
+  register(req: RegisterRequest, now: number): Result<{ workerId: number }> {
+    let refusal: string | undefined;
+    if (req.appError !== undefined) refusal = req.appError;
+    else if (this.appHash !== undefined && this.appHash !== req.appHash)
+      refusal = `app ${req.appName} differs from the job's app (sha256 ${req.appHash.slice(0, 12)}... vs ${this.appHash.slice(0, 12)}...): every worker must run the same app`;
+    if (refusal !== undefined) {
+      this.refused++;
+      this.lastRefusal = refusal;
+      this.events.push({ type: "worker-refused", app: req.appName, reason: refusal });
+      return err(refusal);
+    }
+    this.appHash ??= req.appHash;
     const w: WorkerState = {
       id: this.nextWorker++,
       url: req.advertise,
@@ -140,7 +160,7 @@ export class Scheduler {
     };
     this.workers.set(w.id, w);
     this.events.push({ type: "worker-joined", worker: w.id, url: w.url });
-    return { workerId: w.id };
+    return ok({ workerId: w.id });
   }
 
   /** A live worker, or undefined if unknown or declared lost (it must register again). */
@@ -292,8 +312,8 @@ export class Scheduler {
     return t?.kind === "map" ? this.opts.splits[t.index] : undefined;
   }
 
-  status(now: number) {
-    const count = (kind: TaskKind, state?: Task["state"]) =>
+  status(now: number): JobStatus {
+    const count = (kind: TaskKind, state?: TaskState) =>
       this.tasks.filter((t) => t.kind === kind && (!state || t.state === state)).length;
     const sum = (f: (t: Task) => number) => this.tasks.reduce((s, t) => s + f(t), 0);
     return {
@@ -301,6 +321,8 @@ export class Scheduler {
       error: this.failure ?? null,
       workers: [...this.workers.values()].filter((w) => !w.lost).length,
       lostWorkers: [...this.workers.values()].filter((w) => w.lost).length,
+      refusedWorkers: this.refused,
+      lastRefusal: this.lastRefusal ?? null,
       workerList: [...this.workers.values()].map((w) => ({
         id: w.id,
         url: w.url,
@@ -373,7 +395,7 @@ export class Scheduler {
       backup,
     });
     if (task.kind === "map") {
-      const s = this.opts.splits[task.index] as SchedulerOptions["splits"][number];
+      const s = this.opts.splits[task.index] as JobTrackerOptions["splits"][number];
       return {
         type: "map",
         attempt: a.id,

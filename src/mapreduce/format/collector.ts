@@ -15,7 +15,7 @@
 
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { type Combine, checkCombined } from "./app.js";
+import { type Combine, checkCombined } from "../app/app.js";
 import { type GroupSource, mergeGroups } from "./merge.js";
 import { type Group, GroupReader, GroupWriter, plainText } from "./records.js";
 import { sortedOrder } from "./sort.js";

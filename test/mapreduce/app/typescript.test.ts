@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { loadApp } from "../../src/mapreduce/app.js";
-import { compileStandalone } from "../../src/mapreduce/typescript.js";
+import { loadApp } from "../../../src/mapreduce/app/app.js";
+import { compileStandalone } from "../../../src/mapreduce/app/typescript.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mr-ts-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,11 +1,14 @@
 // Applications: loading a user's module and checking everything it returns. User code is
 // untrusted input like any other: every result is validated, and every failure becomes an
-// AppError whose message names the app (the caller adds the task and the input).
+// AppError whose message names the app (the caller adds the task and the input), and whose
+// code says whether the app cannot be used at all (found when loading, before any task) or
+// misbehaved in a task.
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { RaftworkError } from "../../util/errors.js";
 import { importTypeScript } from "./typescript.js";
 
 export type Combine = (key: string, values: string[]) => string | Promise<string>;
@@ -20,8 +23,52 @@ export interface App {
   partition?: ((key: string, nReduce: number) => unknown) | undefined;
 }
 
-/** The app misbehaved: threw, returned a bad shape, lacked an export, called process.exit. */
-export class AppError extends Error {}
+export type AppErrorCode =
+  /** Not a module by its name: the file must end in .js, .mjs, .ts or .mts. */
+  | "MR_APP_NOT_MODULE"
+  /** Importing the module failed: a syntax error, a failed import, a top-level throw. */
+  | "MR_APP_LOAD_FAILED"
+  /** map or reduce is missing, or an export the contract names is not a function. */
+  | "MR_APP_BAD_EXPORT"
+  /** In a task: the app threw, returned a bad shape, or called process.exit. */
+  | "MR_APP_FAILED";
+
+/** The app cannot be used, or misbehaved; the message names the app or the call. */
+export class AppError extends RaftworkError {
+  constructor(
+    message: string,
+    readonly code: AppErrorCode = "MR_APP_FAILED",
+    /** What is wrong, without the app's name (for a caller that names the app its own way). */
+    readonly detail = message,
+  ) {
+    super(message);
+  }
+}
+
+/** An AppError found when loading: "app NAME: detail". */
+function loadError(name: string, code: AppErrorCode, detail: string): AppError {
+  return new AppError(`app ${name}: ${detail}`, code, detail);
+}
+
+/** True if `e` says the app cannot be used at all (as opposed to failing a task). */
+export function isAppLoadError(e: unknown): e is AppError {
+  return e instanceof AppError && e.code !== "MR_APP_FAILED";
+}
+
+/**
+ * Until the returned function is called, process.exit throws an AppError instead: an app that
+ * calls it (while loading or in a call) is a bad app, not a way out of the worker, the
+ * sequential runner, or the command checking it.
+ */
+export function forbidProcessExit(): () => void {
+  const exit = process.exit;
+  process.exit = ((code?: number) => {
+    throw new AppError(`called process.exit(${code ?? ""})`);
+  }) as typeof process.exit;
+  return () => {
+    process.exit = exit;
+  };
+}
 
 const EXTENSIONS = new Set([".js", ".mjs", ".ts", ".mts"]);
 
@@ -30,7 +77,12 @@ export async function loadApp(path: string): Promise<App> {
   const abs = resolve(path);
   const name = basename(abs);
   const ext = extname(abs);
-  if (!EXTENSIONS.has(ext)) throw new AppError(`app ${name}: expected a .js, .mjs or .ts module`);
+  if (!EXTENSIONS.has(ext))
+    throw loadError(
+      name,
+      "MR_APP_NOT_MODULE",
+      "not a module: expected a .js, .mjs, .ts or .mts file",
+    );
   let mod: Record<string, unknown>;
   try {
     const url = pathToFileURL(abs).href;
@@ -39,14 +91,16 @@ export async function loadApp(path: string): Promise<App> {
         ? await importTypeScript(abs)
         : ((await import(url)) as Record<string, unknown>);
   } catch (err) {
-    throw new AppError(`app ${name}: cannot load module: ${errorText(err)}`);
+    throw loadError(name, "MR_APP_LOAD_FAILED", `cannot load module: ${errorText(err)}`);
   }
   const fn = (key: string, required: boolean) => {
     const f = mod[key];
     if (f === undefined && !required) return undefined;
     if (typeof f !== "function")
-      throw new AppError(
-        `app ${name}: ${required ? "missing export" : "export"} "${key}" is not a function`,
+      throw loadError(
+        name,
+        "MR_APP_BAD_EXPORT",
+        `${required ? "missing export" : "export"} "${key}" is not a function`,
       );
     return f as (...args: never[]) => unknown;
   };

@@ -2,7 +2,7 @@
 // tasks at line boundaries (MapReduce paper, section 3.1: "splits the input files into M
 // pieces"), so that no line, and no UTF-8 character, is ever cut in two.
 
-import { closeSync, openSync, readSync } from "node:fs";
+import type { ReadAt } from "../format/read-at.js";
 
 export interface InputFile {
   path: string;
@@ -14,23 +14,6 @@ export interface Split {
   path: string;
   start: number;
   end: number;
-}
-
-/** Reads up to `length` bytes of `path` at `position` (fewer only at end of file). */
-export type ReadAt = (path: string, position: number, length: number) => Buffer;
-
-/** A ReadAt on the local filesystem. */
-export function readFileAt(path: string, position: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
-  const fd = openSync(path, "r");
-  try {
-    let at = 0;
-    for (let n = 1; at < length && n > 0; at += n)
-      n = readSync(fd, buf, at, length - at, position + at);
-    return buf.subarray(0, at);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const PROBE_BYTES = 64 * 1024;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { sortedOrder } from "../../src/mapreduce/sort.js";
-import { SEED } from "./seed.js";
+import { sortedOrder } from "../../../src/mapreduce/format/sort.js";
+import { SEED } from "../seed.js";
 
 /** The reference: a stable sort of the indices by the keys' UTF-8 bytes. */
 function expected(keys: readonly string[]): number[] {

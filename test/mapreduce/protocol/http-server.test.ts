@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { describe, it } from "node:test";
-import { listenEarly } from "../../src/mapreduce/http.js";
+import { ListenError, listenEarly } from "../../../src/mapreduce/protocol/http-server.js";
 
 describe("listenEarly", () => {
   it("holds requests that come before serve() and answers them after", {
     timeout: 20_000,
   }, async () => {
-    const early = await listenEarly("127.0.0.1", 0);
+    const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control");
     try {
       assert.match(early.address, /^127\.0\.0\.1:\d+$/);
       const arrived = once(early.server, "request");
@@ -25,7 +25,7 @@ describe("listenEarly", () => {
   });
 
   it("drops held requests whose client gave up", { timeout: 20_000 }, async () => {
-    const early = await listenEarly("127.0.0.1", 0);
+    const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control");
     try {
       const arrived = once(early.server, "request");
       const gaveUp = new AbortController();
@@ -49,10 +49,17 @@ describe("listenEarly", () => {
   });
 
   it("fails like listen when the address is taken", async () => {
-    const a = await listenEarly("127.0.0.1", 0);
+    const a = await listenEarly({ host: "127.0.0.1", port: 0 }, "control");
     try {
       const port = Number(a.address.split(":")[1]);
-      await assert.rejects(listenEarly("127.0.0.1", port), /EADDRINUSE/);
+      await assert.rejects(
+        listenEarly({ host: "127.0.0.1", port }, "status"),
+        (err: unknown) =>
+          err instanceof ListenError &&
+          err.code === "MR_LISTEN_FAILED" &&
+          err.role === "status" &&
+          /EADDRINUSE/.test(err.message),
+      );
     } finally {
       await new Promise((r) => a.server.close(r));
     }

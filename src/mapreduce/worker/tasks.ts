@@ -1,18 +1,20 @@
 // The data work of one task, run inside a task thread (task-thread.ts): read the input, call
 // the app, partition, combine, sort and write (map); fetch, merge, reduce and upload
-// (reduce). Everything the app touches is checked (app.ts); the caller reports the outcome.
+// (reduce). Everything the app touches is checked (../app/app.ts); the caller reports the
+// outcome.
 
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type App, guardedCombine, partitioner, runMap, runReduce } from "./app.js";
-import { MapOutputCollector } from "./collector.js";
-import { getBuffer, getBufferOrFile, uploadFile } from "./http.js";
-import { defaultPartition } from "./keys.js";
-import { mergeGroups } from "./merge.js";
-import { LineWriter } from "./output.js";
-import type { Counters, MapAssignment, ReduceAssignment } from "./protocol.js";
-import { GroupReader } from "./records.js";
-import { readFileAt } from "./split.js";
+import { RaftworkError } from "../../util/errors.js";
+import { type App, guardedCombine, partitioner, runMap, runReduce } from "../app/app.js";
+import { MapOutputCollector } from "../format/collector.js";
+import { defaultPartition } from "../format/keys.js";
+import { mergeGroups } from "../format/merge.js";
+import { LineWriter } from "../format/output-file.js";
+import { readFileAt } from "../format/read-at.js";
+import { GroupReader } from "../format/records.js";
+import { getBuffer, getBufferOrFile, uploadFile } from "../protocol/http-client.js";
+import type { Counters, MapAssignment, ReduceAssignment } from "../protocol/messages.js";
 import type { LocalSection } from "./thread-protocol.js";
 
 export interface TaskContext {
@@ -37,9 +39,11 @@ export interface ReduceOutput {
   counters: Counters;
 }
 
-/** A map output could not be fetched: its worker is probably gone (does not count as an app
- * failure; the coordinator reruns the map task if the worker is lost). */
-export class FetchError extends Error {
+/** A map output (or the input, or the upload) could not be moved: its worker is probably gone
+ * (does not count as an app failure; the coordinator reruns the map task if the worker is lost). */
+export class FetchError extends RaftworkError {
+  readonly code = "MR_FETCH_FAILED";
+
   constructor(
     readonly mapTask: number | undefined,
     message: string,
@@ -169,10 +173,10 @@ export async function runReduceTask(
   const dir = join(ctx.scratch, `reduce-${a.task}.${a.attempt}`);
   mkdirSync(dir, { recursive: true });
   try {
-    // Every section is sorted by key with one group per key (collector.ts), so a k-way
-    // merge streams the groups in key order straight into reduce: only one key's values,
-    // plus one pending group per section, are held beyond the fetched bytes (MapReduce
-    // paper, section 3.1 step 5; the sort happened on the map side).
+    // Every section is sorted by key with one group per key (../format/collector.ts), so a
+    // k-way merge streams the groups in key order straight into reduce: only one key's
+    // values, plus one pending group per section, are held beyond the fetched bytes
+    // (MapReduce paper, section 3.1 step 5; the sort happened on the map side).
     const sections = await fetchPartitions(a, dir, ctx, local);
     const readers = sections.map((s) =>
       Buffer.isBuffer(s) ? new GroupReader(s) : new GroupReader(s.path, s.start, s.end),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Assignment } from "../../src/mapreduce/protocol.js";
-import { Scheduler } from "../../src/mapreduce/scheduler.js";
+import { JobTracker } from "../../../src/mapreduce/coordinator/job-tracker.js";
+import type { Assignment } from "../../../src/mapreduce/protocol/messages.js";
 
 const HASH = "a".repeat(64);
 const counters = { inputBytes: 1, inputRecords: 1, outputPairs: 1, spills: 0 };
@@ -14,14 +14,14 @@ function setup(maps = 2, nReduce = 2) {
     size: 10,
     mtimeMs: 0,
   }));
-  const s = new Scheduler({ splits, nReduce, taskTimeoutMs: 1000, heartbeatMs: 250 });
+  const s = new JobTracker({ splits, nReduce, taskTimeoutMs: 1000, heartbeatMs: 250 });
   const join = (now = 0, port = 9000) => {
     const r = s.register(
       { appHash: HASH, appName: "wc.ts", advertise: `http://127.0.0.1:${port}` },
       now,
     );
-    assert.ok("workerId" in r);
-    return r.workerId;
+    assert.ok(r.ok);
+    return r.value.workerId;
   };
   const ask = (w: number, now: number) => s.requestTask(w, now) as Assignment;
   /** Completes a task as its worker would: map via complete, reduce via the output upload. */
@@ -35,7 +35,7 @@ function setup(maps = 2, nReduce = 2) {
   return { s, join, ask, finish };
 }
 
-describe("Scheduler", () => {
+describe("JobTracker", () => {
   it("hands out every map task, then reduce tasks only once every map task is done", () => {
     const { s, join, ask, finish } = setup(2, 1);
     const w1 = join();
@@ -67,7 +67,33 @@ describe("Scheduler", () => {
       { appHash: "b".repeat(64), appName: "other.mjs", advertise: "http://127.0.0.1:1" },
       0,
     );
-    assert.ok("error" in r && /other\.mjs differs from the job's app/.test(r.error));
+    assert.ok(!r.ok && /other\.mjs differs from the job's app/.test(r.error));
+  });
+
+  it("refuses a worker whose app failed to load, with its reason, and counts no task failure", () => {
+    const { s, join, ask, finish } = setup(1, 1);
+    const reason = "app package.json: not a module: expected a .js, .mjs, .ts or .mts file";
+    const refused = s.register(
+      {
+        appHash: "b".repeat(64),
+        appName: "package.json",
+        advertise: "http://127.0.0.1:1",
+        appError: reason,
+      },
+      0,
+    );
+    assert.deepEqual(refused, { ok: false, error: reason });
+    assert.deepEqual(s.events.at(-1), { type: "worker-refused", app: "package.json", reason });
+    // The refused worker fixed nothing: the next worker's app becomes the job's.
+    const w = join(10);
+    const st = s.status(10);
+    assert.equal(st.refusedWorkers, 1);
+    assert.equal(st.lastRefusal, reason);
+    assert.equal(st.workers, 1);
+    assert.equal(st.counters.failures, 0, "a refusal is not a task failure");
+    assert.ok(finish(w, ask(w, 20), 30));
+    assert.ok(finish(w, ask(w, 40), 50));
+    assert.equal(s.status(50).phase, "done");
   });
 
   it("reissues the task of a worker that stops heartbeating, without counting a failure", () => {

@@ -5,9 +5,9 @@
 //   main thread  --{task}-->  task thread  --{progress}*, then {done} or {failed}-->  main
 
 import { parentPort, workerData } from "node:worker_threads";
-import { type App, AppError, errorText, loadApp } from "./app.js";
-import { HttpError } from "./http.js";
-import type { MapAssignment, ReduceAssignment } from "./protocol.js";
+import { type App, errorText, forbidProcessExit, loadApp } from "../app/app.js";
+import { HttpError } from "../protocol/http-client.js";
+import type { MapAssignment, ReduceAssignment } from "../protocol/messages.js";
 import { FetchError, runMapTask, runReduceTask, taskLabel } from "./tasks.js";
 import type {
   JobContext,
@@ -23,12 +23,15 @@ if (!port) throw new Error("task-thread.ts must run in a worker thread");
 
 // process.exit in a worker thread would end just this thread; an app calling it is a bad app,
 // so it fails the task with a clear error instead (and stops the app where it stands).
-process.exit = ((code?: number) => {
-  throw new AppError(`called process.exit(${code ?? ""})`);
-}) as typeof process.exit;
+forbidProcessExit();
 
+// The worker registers only once it knows whether the app loaded (a worker whose app cannot
+// load is refused); should a task come anyway, it fails with the same error.
 const app: Promise<App> = loadApp(data.appPath);
-app.catch(() => undefined); // reported with the first task
+app.then(
+  () => post({ type: "loaded" }),
+  (err: unknown) => post({ type: "load-failed", error: errorText(err) }),
+);
 
 let lastPost = 0;
 let pending = false;

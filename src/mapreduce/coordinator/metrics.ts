@@ -1,12 +1,11 @@
-// Prometheus metrics for the coordinator's --http server (GET /metrics), read from the
-// scheduler's status at scrape time: nothing to keep in sync.
+// Prometheus metrics for the coordinator's status server (GET /metrics), read from the job's
+// status at scrape time: nothing to keep in sync.
 
 import { Gauge, Registry } from "prom-client";
-import type { Scheduler } from "./scheduler.js";
+import type { JobStatus } from "../protocol/messages.js";
 
-export function jobMetrics(scheduler: Scheduler): Registry {
+export function jobMetrics(status: () => JobStatus): Registry {
   const registry = new Registry();
-  const status = () => scheduler.status(Date.now());
   new Gauge({
     name: "mr_tasks",
     help: "Tasks by kind and state",

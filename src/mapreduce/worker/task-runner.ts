@@ -3,7 +3,8 @@
 // the coordinator no longer wants, possibly stuck in an endless loop).
 
 import { Worker } from "node:worker_threads";
-import type { MapAssignment, ReduceAssignment } from "./protocol.js";
+import { err, ok, type Result } from "../../util/result.js";
+import type { MapAssignment, ReduceAssignment } from "../protocol/messages.js";
 import { taskLabel } from "./tasks.js";
 import type {
   JobContext,
@@ -29,14 +30,34 @@ interface Running {
 export class TaskRunner {
   private thread: Worker | undefined;
   private running: Running | undefined;
+  /** Threads told to stop that have not stopped yet. */
+  private readonly terminating = new Set<Promise<unknown>>();
   /** Progress counter of the current task (reported in heartbeats). */
   progress = 0;
 
   constructor(private readonly data: ThreadData) {}
 
-  /** Starts the thread now, so that it has loaded the app by the time the first task comes. */
-  warm(): void {
-    if (!this.thread) this.start();
+  /**
+   * Starts the thread now, so that it has loaded the app by the time the first task comes;
+   * resolves once the app loaded, or with the reason it did not.
+   */
+  warm(): Promise<Result<void>> {
+    const thread = this.thread ?? this.start();
+    return new Promise((resolve) => {
+      const onMessage = (msg: ThreadReply) => {
+        if (msg.type === "loaded") done(ok(undefined));
+        else if (msg.type === "load-failed") done(err(msg.error));
+      };
+      const onExit = (code: number) =>
+        done(
+          err(`app ${this.data.appName}: the task thread exited (code ${code}) while loading it`),
+        );
+      const done = (r: Result<void>) => {
+        thread.off("message", onMessage).off("exit", onExit);
+        resolve(r);
+      };
+      thread.on("message", onMessage).on("exit", onExit);
+    });
   }
 
   /** Runs one task; resolves with its outcome, or undefined if it was cancelled. */
@@ -63,9 +84,11 @@ export class TaskRunner {
     r.resolve(undefined);
   }
 
+  /** Stops the thread; resolves once it is gone (it writes no more files after). */
   async close(): Promise<void> {
     this.cancel();
     this.kill();
+    await Promise.all(this.terminating);
   }
 
   private start(): Worker {
@@ -73,6 +96,7 @@ export class TaskRunner {
     thread.unref();
     thread.on("message", (msg: ThreadReply) => {
       if (thread !== this.thread) return;
+      if (msg.type === "loaded" || msg.type === "load-failed") return;
       if (msg.type === "progress") {
         this.progress++;
         return;
@@ -111,6 +135,8 @@ export class TaskRunner {
   private kill(): void {
     const t = this.thread;
     this.thread = undefined;
-    if (t) void t.terminate();
+    if (!t) return;
+    const p = t.terminate().finally(() => this.terminating.delete(p));
+    this.terminating.add(p);
   }
 }

@@ -1,47 +1,63 @@
-// The worker process: register, then ask for a task, run it in the task thread, report, and
-// repeat, while heartbeating on a timer and serving finished map output to reducers.
-// Exit: 0 when the coordinator says the job is done or is gone after we worked for it; 3 when
-// no coordinator answers at start (within connectTimeoutMs); 1 when our app is refused.
+// The worker process: load the app, register, then ask for a task, run it in the task thread,
+// report, and repeat, while heartbeating on a timer and serving finished map output to
+// reducers. How it ends is a WorkerExit: "done" when the coordinator says the job is done, or
+// is gone after we worked for it; "no-coordinator" when none answers at start (within
+// connectTimeoutMs); "refused" when the coordinator will not have us (our app failed to load,
+// or differs from the job's); "interrupted" when `signal` aborts (SIGINT, SIGTERM). Whichever
+// way it ends, the scratch directory is removed.
 
 import { createReadStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Logger } from "pino";
-import { appHash } from "./app.js";
-import { HttpError, listen, postJson, SMALL_BODY, sendJson } from "./http.js";
+import { formatHostPort, type HostPort } from "../../util/host-port.js";
+import type { Logger } from "../../util/logger.js";
+import { appHash } from "../app/app.js";
+import { readFileAt } from "../format/read-at.js";
+import { HttpError, postJson, SMALL_BODY } from "../protocol/http-client.js";
+import { closeNow, listen, sendJson } from "../protocol/http-server.js";
 import type {
   Assignment,
   HeartbeatReply,
   MapAssignment,
   ReduceAssignment,
   RegisterReply,
-} from "./protocol.js";
-import { readFileAt } from "./split.js";
+} from "../protocol/messages.js";
 import { TaskRunner } from "./task-runner.js";
 import type { JobContext, LocalSection, TaskOutcome } from "./thread-protocol.js";
 
 export interface WorkerOptions {
-  coordinator: string; // HOST:PORT
+  coordinator: HostPort;
   appPath: string;
+  /** Parent of this worker's own scratch directory (default: the system's temp directory). */
   scratch?: string | undefined;
-  listen: { host: string; port: number };
-  advertise?: string | undefined; // HOST:PORT
+  /** Where map output is served to reducers (port 0: any free port). */
+  listen: HostPort;
+  /** The address announced to reducers; without a port, the port the worker listens on.
+   * Default: the listen address. */
+  advertise?: { host: string; port?: number | undefined } | undefined;
   memoryBytes: number;
   connectTimeoutMs: number;
   log: Logger;
+  /** Aborting it stops the worker: it cleans up and ends "interrupted". */
+  signal?: AbortSignal | undefined;
 }
 
 /** How a worker ended. */
-export type WorkerExit = { code: 0 } | { code: 1 | 3; message: string };
+export type WorkerExit =
+  | { outcome: "done" }
+  | { outcome: "no-coordinator"; reason: string }
+  | { outcome: "refused"; reason: string }
+  | { outcome: "interrupted" };
 
 /** The coordinator is considered gone after this long without any answer. */
 const GONE_MS = 3000;
 
+/** Runs the worker until it ends; rejects with ListenError if it cannot serve on `listen`. */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
-  const log = opts.log;
-  const base = `http://${opts.coordinator}`;
+  const { log, signal } = opts;
+  const base = `http://${formatHostPort(opts.coordinator)}`;
   const hash = appHash(opts.appPath);
   const appName = basename(opts.appPath);
   // Our own scratch directory, always fresh, removed on exit: nothing is shared with another
@@ -51,56 +67,83 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   const outputs = new Map<number, { file: string; offsets: number[] }>();
   const server = http.createServer((req, res) => serveOutput(outputs, req, res));
   server.keepAliveTimeout = 30_000;
-  // The task thread loads the app while we register: the first task finds it ready.
+  // The task thread loads the app while we start listening; we register once we know
+  // whether it loaded, so that a worker whose app cannot load is refused, not handed tasks.
   const runner = new TaskRunner({ appPath: opts.appPath, appName, scratch });
-  runner.warm();
+  const loaded = runner.warm();
   let heartbeat: NodeJS.Timeout | undefined;
+  let over: WorkerExit | undefined;
+  let wake: (() => void) | undefined;
+  const stop = (exit: WorkerExit) => {
+    over ??= exit;
+    runner.cancel();
+    wake?.();
+  };
+  /** Resolves when the signal aborts: every wait races it. */
+  const interrupted = new Promise<void>((resolve) => {
+    const onAbort = () => {
+      stop({ outcome: "interrupted" });
+      resolve();
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  const pause = (ms: number) =>
+    Promise.race([interrupted, new Promise<void>((r) => setTimeout(r, ms))]);
   try {
-    const listenAddr = await listen(server, opts.listen.host, opts.listen.port);
-    const advertise = `http://${opts.advertise ?? listenAddr}`;
-    log.info({ scratch, serving: listenAddr, advertise }, "worker starting");
+    const at = await listen(server, opts.listen, "map-output");
+    const advertise = `http://${formatHostPort({
+      host: opts.advertise?.host ?? at.host,
+      port: opts.advertise?.port ?? at.port,
+    })}`;
+    log.info({ scratch, serving: formatHostPort(at), advertise }, "worker starting");
+    const load = await Promise.race([loaded, interrupted]);
+    if (over || !load) return over ?? { outcome: "interrupted" };
+    if (!load.ok) log.error({ app: appName }, `${load.error}: reporting it to the coordinator`);
 
     const register = async (deadline: number): Promise<RegisterReply | WorkerExit> => {
+      const body = {
+        appHash: hash,
+        appName,
+        advertise,
+        appError: load.ok ? undefined : load.error,
+      };
       for (;;) {
         try {
-          return (await postJson(
-            `${base}/v1/register`,
-            { appHash: hash, appName, advertise },
-            5000,
-          )) as RegisterReply;
+          return (await postJson(`${base}/v1/register`, body, {
+            timeoutMs: 5000,
+            signal,
+          })) as RegisterReply;
         } catch (err) {
+          if (over) return over;
           if (err instanceof HttpError && err.status === 409)
-            return { code: 1, message: err.message };
+            return { outcome: "refused", reason: err.message };
           if (err instanceof HttpError && err.status !== 0) throw err;
           if (Date.now() >= deadline)
             return {
-              code: 3,
-              message: `no coordinator at ${opts.coordinator}: ${(err as Error).message}`,
+              outcome: "no-coordinator",
+              reason: `no coordinator at ${formatHostPort(opts.coordinator)}: ${(err as Error).message}`,
             };
-          await sleep(250);
+          await pause(250);
         }
       }
     };
 
     let reg = await register(Date.now() + opts.connectTimeoutMs);
-    if ("code" in reg) return reg;
+    if ("outcome" in reg) return reg;
     let me: RegisterReply = reg;
     log.info({ workerId: me.workerId }, "registered");
 
     let current: (MapAssignment | ReduceAssignment) | undefined;
     let lastAnswer = Date.now();
-    let over: WorkerExit | undefined;
     let reregister = false;
-    let wake: (() => void) | undefined;
-    const stop = (exit: WorkerExit) => {
-      over ??= exit;
-      runner.cancel();
-      wake?.();
-    };
     /** Any answer proves the coordinator is there; long silence means it is gone. */
     const call = async (path: string, body: object): Promise<unknown> => {
       try {
-        const r = await postJson(`${base}${path}`, body, Math.max(2000, GONE_MS));
+        const r = await postJson(`${base}${path}`, body, {
+          timeoutMs: Math.max(2000, GONE_MS),
+          signal,
+        });
         lastAnswer = Date.now();
         return r;
       } catch (err) {
@@ -111,7 +154,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         }
         if (Date.now() - lastAnswer > GONE_MS) {
           log.info("coordinator gone: exiting");
-          stop({ code: 0 });
+          stop({ outcome: "done" });
         }
         throw err;
       }
@@ -131,7 +174,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
           running,
           maxRssKiB: process.resourceUsage().maxRSS,
         })) as HeartbeatReply;
-        if (r.done) stop({ code: 0 });
+        if (r.done) stop({ outcome: "done" });
         else if (r.cancel && a && current === a) {
           log.info({ task: a.task, attempt: a.attempt }, "coordinator cancelled the task");
           runner.cancel();
@@ -146,7 +189,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
       if (reregister) {
         reregister = false;
         reg = await register(Date.now() + GONE_MS);
-        if ("code" in reg) return reg.code === 3 ? { code: 0 } : reg;
+        // Silence now, after we worked for it: the coordinator is gone, the job over for us.
+        if ("outcome" in reg) return reg.outcome === "no-coordinator" ? { outcome: "done" } : reg;
         me = reg;
         log.warn({ workerId: me.workerId }, "coordinator had given us up: registered again");
         continue;
@@ -156,7 +200,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         const maxRssKiB = process.resourceUsage().maxRSS;
         a = (await call("/v1/task", { workerId: me.workerId, maxRssKiB })) as Assignment;
       } catch {
-        if (!over) await sleep(100);
+        if (!over) await pause(100);
         continue;
       }
       if (over || a.type === "done") break;
@@ -174,9 +218,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         a.type === "reduce" ? localSections(a) : undefined,
       );
       current = undefined;
-      if (outcome) await report(a, outcome);
+      if (outcome && !over) await report(a, outcome);
     }
-    return over ?? { code: 0 };
+    return over ?? { outcome: "done" };
 
     /** The sources of a reduce task that are our own map outputs: read from disk, not HTTP. */
     function localSections(a: ReduceAssignment): LocalSection[] {
@@ -218,14 +262,15 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
           });
         }
       } catch (err) {
-        log.warn({ err: (err as Error).message }, "could not report a task");
+        log.warn({ err }, "could not report a task");
       }
     }
   } finally {
     if (heartbeat) clearInterval(heartbeat);
+    wake = undefined;
+    // The thread must be gone before the directory it writes into is removed.
     await runner.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await closeNow(server);
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -259,8 +304,4 @@ export function serveOutput(
     return;
   }
   pipeline(createReadStream(out.file, { start, end: end - 1 }), res).catch(() => res.destroy());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { planSplits } from "../../src/mapreduce/split.js";
-import { SEED } from "./seed.js";
+import { planSplits } from "../../../src/mapreduce/coordinator/split.js";
+import { SEED } from "../seed.js";
 
 function plan(files: Record<string, string>, splitSize: number) {
   const bufs = Object.fromEntries(Object.entries(files).map(([p, t]) => [p, Buffer.from(t)]));

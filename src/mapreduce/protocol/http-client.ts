@@ -1,15 +1,19 @@
-// Small HTTP/1.1 helpers over node:http (keep-alive): JSON control requests and streamed
-// bodies for bulk data. Network failures reject with HttpError (status 0 = no answer).
+// The client side of the control protocol and of the bulk-data routes, over node:http
+// (keep-alive): JSON control requests, and streamed bodies for bulk data. Network failures
+// reject with HttpError (status 0 = no answer).
 
 import { createReadStream, createWriteStream, statSync } from "node:fs";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import http, { type IncomingMessage } from "node:http";
 import { pipeline } from "node:stream/promises";
-import { readFileAt } from "./split.js";
+import { RaftworkError } from "../../util/errors.js";
+import { readFileAt } from "../format/read-at.js";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-export class HttpError extends Error {
+/** A request failed: `status` is the HTTP status of an error reply, 0 when none came. */
+export class HttpError extends RaftworkError {
+  readonly code = "MR_HTTP_FAILED";
+
   constructor(
     readonly status: number,
     message: string,
@@ -24,6 +28,8 @@ interface Options {
   timeoutMs?: number;
   body?: string | Buffer;
   headers?: Record<string, string>;
+  /** Aborting it fails the request at once (HttpError, status 0). */
+  signal?: AbortSignal | undefined;
 }
 
 function request(url: string, opts: Options): Promise<IncomingMessage> {
@@ -33,6 +39,7 @@ function request(url: string, opts: Options): Promise<IncomingMessage> {
       agent,
       headers: opts.headers,
       timeout: opts.timeoutMs ?? 30_000,
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
     req.on("response", resolve);
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));
@@ -41,7 +48,8 @@ function request(url: string, opts: Options): Promise<IncomingMessage> {
   });
 }
 
-async function readAll(res: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
+/** Reads a whole body, request or response, up to `limit` bytes (a larger one is refused). */
+export async function readBody(res: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -53,7 +61,7 @@ async function readAll(res: IncomingMessage, limit = 16 * 1024 * 1024): Promise<
 }
 
 async function jsonReply(url: string, res: IncomingMessage): Promise<unknown> {
-  const text = (await readAll(res)).toString("utf8");
+  const text = (await readBody(res)).toString("utf8");
   let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;
@@ -69,12 +77,16 @@ async function jsonReply(url: string, res: IncomingMessage): Promise<unknown> {
 }
 
 /** POSTs `body` as JSON and returns the parsed JSON reply; HttpError on status >= 400. */
-export async function postJson(url: string, body: unknown, timeoutMs?: number): Promise<unknown> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  opts: { timeoutMs?: number; signal?: AbortSignal | undefined } = {},
+): Promise<unknown> {
   const res = await request(url, {
+    ...opts,
     method: "POST",
     body: JSON.stringify(body),
     headers: { "content-type": "application/json" },
-    ...(timeoutMs ? { timeoutMs } : {}),
   });
   return jsonReply(url, res);
 }
@@ -166,63 +178,5 @@ export async function uploadFile(
     const file = createReadStream(path);
     if (onBytes) file.on("data", (chunk) => onBytes(chunk.length));
     pipeline(file, req).catch((err: Error) => reject(new HttpError(0, `${url}: ${err.message}`)));
-  });
-}
-
-/** Reads a request body up to `limit` bytes (a larger one is refused). */
-export async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<Buffer> {
-  return readAll(req, limit);
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-/** A server that listens before it has its handler; see listenEarly. */
-export interface EarlyServer {
-  server: http.Server;
-  address: string;
-  /** Hands every request, those that arrived already first, to `handler`. */
-  serve(handler: http.RequestListener): void;
-}
-
-/**
- * Listens on HOST:PORT now and holds requests until `serve` is called: the address is known
- * at once, so clients can be started while the server is still being prepared.
- */
-export async function listenEarly(host: string, port: number): Promise<EarlyServer> {
-  const server = http.createServer();
-  let held: [IncomingMessage, ServerResponse][] | undefined = [];
-  const hold = (req: IncomingMessage, res: ServerResponse) => held?.push([req, res]);
-  server.on("request", hold);
-  const address = await listen(server, host, port);
-  return {
-    server,
-    address,
-    serve(handler) {
-      server.off("request", hold);
-      server.on("request", handler);
-      // A client that gave up waiting is gone: answering it would act on a request nobody
-      // hears the answer to (a worker registered twice, say).
-      for (const [req, res] of held ?? []) if (!req.socket.destroyed) handler(req, res);
-      held = undefined;
-    },
-  };
-}
-
-/** Starts `server` on HOST:PORT (0: a free port); resolves with the address it listens on. */
-export function listen(server: http.Server, host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      const a = server.address() as AddressInfo;
-      resolve(`${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
-    });
   });
 }

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { MapOutputCollector } from "../../src/mapreduce/collector.js";
-import { SortingGrouper } from "../../src/mapreduce/grouper.js";
-import { defaultPartition } from "../../src/mapreduce/keys.js";
-import { arraySource, mergeGroups } from "../../src/mapreduce/merge.js";
-import { type Group, GroupReader, GroupWriter } from "../../src/mapreduce/records.js";
-import { SEED } from "./seed.js";
+import { MapOutputCollector } from "../../../src/mapreduce/format/collector.js";
+import { SortingGrouper } from "../../../src/mapreduce/format/grouper.js";
+import { defaultPartition } from "../../../src/mapreduce/format/keys.js";
+import { arraySource, mergeGroups } from "../../../src/mapreduce/format/merge.js";
+import { type Group, GroupReader, GroupWriter } from "../../../src/mapreduce/format/records.js";
+import { SEED } from "../seed.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mr-collector-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { compareUtf8, defaultPartition } from "../../src/mapreduce/keys.js";
-import { SEED } from "./seed.js";
+import { compareUtf8, defaultPartition } from "../../../src/mapreduce/format/keys.js";
+import { SEED } from "../seed.js";
 
 const sign = (n: number) => Math.sign(n);
 

@@ -7,12 +7,13 @@ import {
   type App,
   AppError,
   checkCombined,
+  isAppLoadError,
   loadApp,
   partitioner,
   runMap,
   runReduce,
-} from "../../src/mapreduce/app.js";
-import { defaultPartition } from "../../src/mapreduce/keys.js";
+} from "../../../src/mapreduce/app/app.js";
+import { defaultPartition } from "../../../src/mapreduce/format/keys.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mr-app-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -186,19 +187,40 @@ describe("loadApp", () => {
     assert.deepEqual(await pairs(a), ["x y=f"]);
   });
 
-  it("names the app and the problem when it cannot be used", async () => {
+  it("names the app and the problem when it cannot be used, with a code for each kind", async () => {
+    const refused = (code: string, message: RegExp) => (err: unknown) =>
+      err instanceof AppError &&
+      err.code === code &&
+      isAppLoadError(err) &&
+      message.test(err.message);
     const missing = join(dir, "nored.mjs");
     writeFileSync(missing, "export function map() { return []; }\n");
     await assert.rejects(
       loadApp(missing),
-      /app nored\.mjs: missing export "reduce" is not a function/,
+      refused("MR_APP_BAD_EXPORT", /^app nored\.mjs: missing export "reduce" is not a function$/),
     );
     const broken = join(dir, "broken.mjs");
     writeFileSync(broken, "export function map( {\n");
-    await assert.rejects(loadApp(broken), /app broken\.mjs: cannot load module/);
+    await assert.rejects(
+      loadApp(broken),
+      refused("MR_APP_LOAD_FAILED", /^app broken\.mjs: cannot load module/),
+    );
+    const throws = join(dir, "throws.mjs");
+    writeFileSync(throws, "throw new Error('no config');\n");
+    await assert.rejects(loadApp(throws), refused("MR_APP_LOAD_FAILED", /no config/));
     const badPartition = join(dir, "badpart.mjs");
     writeFileSync(badPartition, "export const map = () => [], reduce = () => '', partition = 3;\n");
-    await assert.rejects(loadApp(badPartition), /export "partition" is not a function/);
-    await assert.rejects(loadApp(join(dir, "app.py")), /expected a \.js, \.mjs or \.ts module/);
+    await assert.rejects(
+      loadApp(badPartition),
+      refused("MR_APP_BAD_EXPORT", /export "partition" is not a function/),
+    );
+    const json = join(dir, "package.json");
+    writeFileSync(json, "{}\n");
+    await assert.rejects(
+      loadApp(json),
+      (err: unknown) =>
+        refused("MR_APP_NOT_MODULE", /^app package\.json: not a module/)(err) &&
+        (err as AppError).detail === "not a module: expected a .js, .mjs, .ts or .mts file",
+    );
   });
 });

@@ -23,8 +23,12 @@ export class LocalWorkers {
     for (let i = 0; i < opts.count; i++) this.launch();
   }
 
-  /** Waits up to graceMs for every worker to exit (they do once the job is over), then kills. */
-  async stop(graceMs: number): Promise<void> {
+  /**
+   * Stops every worker: sends `signal` if given (SIGTERM: a worker cleans up its scratch
+   * directory and exits), else waits for them to exit on their own (they do once the job is
+   * over); whichever is still running after graceMs is killed.
+   */
+  async stop(graceMs: number, signal?: NodeJS.Signals): Promise<void> {
     this.stopped = true;
     await Promise.all(
       [...this.children].map(
@@ -36,14 +40,10 @@ export class LocalWorkers {
               clearTimeout(t);
               done();
             });
+            if (signal) child.kill(signal);
           }),
       ),
     );
-  }
-
-  kill(): void {
-    this.stopped = true;
-    for (const child of this.children) child.kill("SIGKILL");
   }
 
   private launch(): void {
