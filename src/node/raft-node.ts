@@ -229,7 +229,7 @@ export class RaftNode implements RaftService {
 
   private onPeerLost(id: NodeId): void {
     if (this.stopped) return;
-    this.raw.reportUnreachable(id);
+    this.raw.forgetLeader(id);
     this.schedule();
   }
 

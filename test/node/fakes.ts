@@ -105,7 +105,7 @@ export class ScriptedCore implements RawNodeApi {
   }
   campaign(): void {}
   unreachable: NodeId[] = [];
-  reportUnreachable(id: NodeId): void {
+  forgetLeader(id: NodeId): void {
     this.unreachable.push(id);
   }
   compact(index: number, data: Uint8Array): Snapshot | null {

@@ -220,7 +220,7 @@ describe("RaftNode loop", () => {
     assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
   });
 
-  it("passes a peer the transport lost to the core (reportUnreachable)", async () => {
+  it("passes a peer the transport lost to the core (forgetLeader)", async () => {
     const h = await start();
     h.transport.lostHandler?.(2);
     assert.deepEqual(h.core.unreachable, [2]);
