@@ -11,8 +11,7 @@ import { isUtf8 } from "node:buffer";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { Logger } from "pino";
-import { z } from "zod";
+import type * as Zod from "zod";
 import type { RaftService } from "../node/api.js";
 import {
   LeadershipLostError,
@@ -21,6 +20,9 @@ import {
   StoppedError,
 } from "../node/errors.js";
 import type { NodeId } from "../raft/types.js";
+import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
+import type { Logger } from "../util/logger.js";
+import { requireOptional } from "../util/optional.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
   encodeAnswers,
@@ -30,13 +32,22 @@ import {
   parseForwardBatch,
   WriteForwarder,
 } from "./forward-batch.js";
+import {
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  MAX_CLIENT_ID_BYTES,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+} from "./limits.js";
 import type { KvMetrics, Route } from "./metrics.js";
-import { type KvResult, type KvStateMachine, MAX_VALUE_BYTES } from "./state-machine.js";
+import type { KvResult, KvStateMachine } from "./state-machine.js";
 
-export const MAX_KEY_BYTES = 1024;
-export const MAX_CLIENT_ID_BYTES = 128;
-export const LIST_DEFAULT_LIMIT = 1000;
-export const LIST_MAX_LIMIT = 10_000;
+export {
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  MAX_CLIENT_ID_BYTES,
+  MAX_KEY_BYTES,
+} from "./limits.js";
 /** Header a forwarding follower adds; a node never forwards a request that carries it. */
 export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
 /**
@@ -49,6 +60,11 @@ export interface KvHttpOptions {
   service: RaftService;
   sm: KvStateMachine;
   id: NodeId;
+  /**
+   * Where member `id` serves this API ("HOST:PORT"), if known: a follower forwards to the
+   * leader's. `kv serve` learns it from the Raft transport's handshake.
+   */
+  peerHttp?: (id: NodeId) => string | null;
   metrics?: KvMetrics;
   logger?: Logger;
   /** Passed to propose/readBarrier; undefined = the service's default. */
@@ -63,6 +79,8 @@ export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void
   /** Close the keep-alive connections used for forwarding. */
   close(): void;
 };
+
+const { z } = requireOptional<typeof Zod>("zod", "raftwork's KV HTTP API");
 
 const sessionSchema = z.object({
   clientId: z
@@ -187,7 +205,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function serviceError(ctx: Ctx, err: unknown) {
-    if (err instanceof NotLeaderError) return forward(ctx);
+    if (err instanceof NotLeaderError) return forward(ctx, err.leader);
     if (err instanceof StoppedError) return fail(ctx, 503, err.message);
     if (err instanceof ProposalTimeoutError || err instanceof LeadershipLostError) {
       return fail(ctx, 504, err.message);
@@ -197,19 +215,24 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   /** Relay the request to the leader; the request was certainly not proposed here. */
-  function forward(ctx: Ctx) {
+  function forward(ctx: Ctx, leaderId: NodeId | null) {
     const { req, res } = ctx;
-    const leader = service.leaderHttp();
-    if (leader === null) return fail(ctx, 503, "no leader known; retry later");
-    if (req.headers[FORWARDED_HEADER] !== undefined) {
+    if (leaderId === null) return fail(ctx, 503, "no leader known; retry later");
+    // A request that was forwarded once, or a node that names itself leader while refusing
+    // (a leader transfer in progress), must not forward again: that could loop.
+    if (req.headers[FORWARDED_HEADER] !== undefined || leaderId === id) {
       return fail(ctx, 503, "not the leader (leadership is changing); retry later");
     }
-    let target: URL;
-    try {
-      target = new URL(leader.includes("://") ? leader : `http://${leader}`);
-    } catch {
-      return fail(ctx, 503, "leader address unknown; retry later");
+    const leader = opts.peerHttp?.(leaderId) ?? null;
+    const parsed = leader === null ? null : parseHostPort(leader);
+    if (parsed === null || !parsed.ok) {
+      return fail(
+        ctx,
+        503,
+        `the leader's (node ${leaderId}) address is not known yet; retry later`,
+      );
     }
+    const target: HostPort = parsed.value;
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
       const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type);
@@ -225,7 +248,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     let timedOut = false;
     const preq = http.request({
-      host: target.hostname.replace(/^\[(.*)\]$/, "$1"),
+      host: target.host,
       port: target.port,
       method: req.method,
       path: req.url,
@@ -528,10 +551,9 @@ export function createKvHttpServer(
     server.listen(port, host, () => {
       server.off("error", reject);
       const addr = server.address() as AddressInfo;
-      const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
       resolve({
         server,
-        url: `http://${h}:${addr.port}`,
+        url: `http://${formatHostPort({ host: addr.address, port: addr.port })}`,
         close: () =>
           new Promise<void>((done) => {
             handler.close();

@@ -1,4 +1,5 @@
-// The replicated key-value state machine (design.md, "The KV service contract").
+// The replicated key-value state machine (README, "KV store"; docs/architecture.md, "The path
+// of a write").
 //
 // apply() is deterministic: it depends only on the entries, never on the local clock or
 // randomness, so every replica computes the same state and the same results. Time enters only
@@ -12,10 +13,10 @@ import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
 import { decodeCommand, type KvCommand } from "./commands.js";
+import { MAX_VALUE_BYTES } from "./limits.js";
 import { SortedKeys } from "./sorted-keys.js";
 
-/** Values, and the result of an append, are limited to 1 MiB (design.md). */
-export const MAX_VALUE_BYTES = 1024 * 1024;
+export { MAX_VALUE_BYTES } from "./limits.js";
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The outcome of one applied command, returned to the proposer through RaftService.propose. */

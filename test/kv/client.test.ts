@@ -34,7 +34,7 @@ describe("KvClient", () => {
   before(async () => {
     leader = new LossyService(1, 1);
     leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
-    noLeader = new FakeService(2, null, null);
+    noLeader = new FakeService(2, null);
     noLeaderSrv = await createKvHttpServer("127.0.0.1", 0, {
       service: noLeader,
       sm: noLeader.sm,
@@ -55,7 +55,7 @@ describe("KvClient", () => {
     assert.deepEqual(await c.cas("a/b", "0", "2"), { ok: false, current: "1" });
     assert.deepEqual(await c.cas("a/b", "1", "2"), { ok: true });
     await c.append("a/b", "3");
-    assert.deepEqual(await c.list("a/"), [{ key: "a/b", value: "23" }]);
+    assert.deepEqual(await c.list("a/"), { entries: [{ key: "a/b", value: "23" }], next: null });
     await c.del("a/b");
     assert.deepEqual(await c.get("a/b"), { found: false });
     await assert.rejects(c.put("", "x"), (e) => e instanceof KvRequestError && e.status === 400);

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
+import { MAX_VALUE_BYTES } from "../../src/kv/limits.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
-import { MAX_VALUE_BYTES } from "../../src/kv/state-machine.js";
 import {
   LeadershipLostError,
   NotLeaderError,
   ProposalTimeoutError,
   StoppedError,
 } from "../../src/node/errors.js";
-import { deadPort, FakeService, request } from "./fake-service.js";
+import { deadPort, FakeService, PeerAddresses, request } from "./fake-service.js";
 
 describe("KV HTTP API on one node", () => {
   let svc: FakeService;
@@ -289,18 +289,29 @@ describe("KV HTTP API forwarding", () => {
   let followerSrv: KvHttpServer;
   let otherSrv: KvHttpServer;
 
+  const followerKnows = new PeerAddresses();
+  const otherKnows = new PeerAddresses();
+
   before(async () => {
     leader = new FakeService(1, 1);
     leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
-    follower = new FakeService(2, 1, leaderSrv.url.replace("http://", ""));
+    follower = new FakeService(2, 1);
+    followerKnows.set(1, leaderSrv.url);
     followerSrv = await createKvHttpServer("127.0.0.1", 0, {
       service: follower,
       sm: follower.sm,
       id: 2,
+      peerHttp: followerKnows.lookup,
       forwardTimeoutMs: 300,
     });
-    other = new FakeService(3, 2, followerSrv.url);
-    otherSrv = await createKvHttpServer("127.0.0.1", 0, { service: other, sm: other.sm, id: 3 });
+    other = new FakeService(3, 2);
+    otherKnows.set(2, followerSrv.url);
+    otherSrv = await createKvHttpServer("127.0.0.1", 0, {
+      service: other,
+      sm: other.sm,
+      id: 3,
+      peerHttp: otherKnows.lookup,
+    });
   });
   after(async () => {
     await Promise.all([leaderSrv.close(), followerSrv.close(), otherSrv.close()]);
@@ -337,19 +348,26 @@ describe("KV HTTP API forwarding", () => {
   });
 
   it("503 with no leader known or an unreachable leader; 504 when the leader hangs", async () => {
-    const saved = follower.leaderUrl;
     try {
-      follower.leaderUrl = null;
-      assert.equal((await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" })).status, 503);
-      follower.leaderUrl = `127.0.0.1:${await deadPort()}`;
+      follower.leader = null;
+      const none = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
+      assert.equal(none.status, 503);
+      assert.match(none.body, /no leader known/);
+      follower.leader = 1;
+      followerKnows.set(1, null);
+      const unknown = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
+      assert.equal(unknown.status, 503);
+      assert.match(unknown.body, /address is not known/);
+      followerKnows.set(1, `127.0.0.1:${await deadPort()}`);
       assert.equal((await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" })).status, 503);
       assert.equal((await request(followerSrv.url, "GET", "/v1/kv/u")).status, 503);
-      follower.leaderUrl = saved;
+      followerKnows.set(1, leaderSrv.url);
       leader.hang = true;
       const r = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
       assert.equal(r.status, 504);
     } finally {
-      follower.leaderUrl = saved;
+      follower.leader = 1;
+      followerKnows.set(1, leaderSrv.url);
       leader.hang = false;
     }
   });

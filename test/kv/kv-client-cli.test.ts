@@ -2,40 +2,24 @@
 // through dist/cli/main.js is covered by test/kv-process).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Command, CommanderError } from "commander";
-import { CliExit } from "../../src/cli/exit.js";
-import { registerKvClientCommands } from "../../src/cli/kv-client.js";
+import { runCli } from "../../src/cli/program.js";
 import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { deadPort, FakeService } from "./fake-service.js";
 
-/** Run `raftwork kv ARGS...`; returns the exit status and what went to stdout and stderr. */
+/** Run `raftwork kv ARGS...` in-process; returns the exit status, stdout and stderr. */
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command("raftwork").exitOverride();
-  const kv = program.command("kv").exitOverride();
   let stdout = "";
   let stderr = "";
-  registerKvClientCommands(kv, (text) => {
-    stdout += text;
-  });
-  for (const sub of kv.commands) {
-    sub.exitOverride();
-    sub.configureOutput({
-      writeOut: (s) => {
-        stdout += s;
-      },
-      writeErr: (s) => {
-        stderr += s;
-      },
-    });
-  }
-  try {
-    await program.parseAsync(["node", "raftwork", "kv", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : 2, stdout, stderr };
-    if (err instanceof CliExit) return { code: err.code, stdout, stderr: stderr + err.message };
-    throw err;
-  }
+  const io = {
+    out: (text: string) => {
+      stdout += text;
+    },
+    err: (text: string) => {
+      stderr += text;
+    },
+  };
+  const code = await runCli(["node", "raftwork", "kv", ...args], io);
+  return { code, stdout, stderr };
 }
 
 describe("raftwork kv client commands", () => {

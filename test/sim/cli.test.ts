@@ -128,7 +128,7 @@ describe("raftwork sim", () => {
     try {
       await assert.rejects(sweep(flags, { from: 7, to: 9 }, fake), (err: unknown) => {
         assert.ok(err instanceof CliExit);
-        assert.equal(err.code, EXIT_FAILED);
+        assert.equal(err.status, EXIT_FAILED);
         assert.match(err.message, /seed 8/);
         return true;
       });
