@@ -88,7 +88,7 @@ describe("raftwork sim", () => {
       [["--faults", "drop,bogus"], /--faults/],
       [["--seeds", "5..1"], /--seeds/],
       [["--nodes", "0"], /--nodes/],
-      [["--time", "10h"], /--time/],
+      [["--time", "10d"], /--time/],
       [["--seed", "1", "--seeds", "1..2"], /--seed/],
       [["--seeds", "1..2", "--trace", join(dir, "x")], /--trace/],
     ];
