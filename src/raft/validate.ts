@@ -58,6 +58,8 @@ export function parseMessage(v: unknown): Result<Message> {
 }
 
 // ---- building blocks, also used for the transport's other wire records (its handshake) ----
+// Each checks a value already read from its object (`o.field`, a property load the engine
+// keeps fast) and names it `${path}.${key}` only when it fails.
 
 /** Thrown inside the readers only; turned into an error value by validated(). */
 class Invalid extends Error {}
@@ -91,6 +93,21 @@ export function plainObject(
   return v as Record<string, unknown>;
 }
 
+/**
+ * Refuses a field outside `allowed`, once the `present` fields the reader required are known to
+ * be there: counting the keys is enough unless there are more (then it finds the stranger).
+ */
+function onlyFields(
+  o: Record<string, unknown>,
+  path: string,
+  allowed: ReadonlySet<string>,
+  present: number,
+): void {
+  let n = 0;
+  for (const _ in o) n++;
+  if (n !== present) plainObject(o, path, allowed);
+}
+
 export function nodeId(v: unknown, path: string): NodeId {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
     fail(path, "expected a node id (positive safe integer)");
@@ -99,8 +116,7 @@ export function nodeId(v: unknown, path: string): NodeId {
 }
 
 /** A non-negative safe integer (indexes, terms, counters). */
-function nat(o: Record<string, unknown>, key: string, path: string): number {
-  const v = o[key];
+function nat(v: unknown, path: string, key: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     fail(`${path}.${key}`, "expected a non-negative safe integer");
   }
@@ -108,33 +124,30 @@ function nat(o: Record<string, unknown>, key: string, path: string): number {
 }
 
 /** A term a message or entry is sent in: >= 1 (term 0 is the empty log's sentinel). */
-function term(o: Record<string, unknown>, key: string, path: string): number {
-  const t = nat(o, key, path);
+function term(v: unknown, path: string, key: string): number {
+  const t = nat(v, path, key);
   if (t < 1) fail(`${path}.${key}`, "terms start at 1");
   return t;
 }
 
 /** A term the sender already knew (<= the message term); 0 for the empty log. */
-function pastTerm(o: Record<string, unknown>, key: string, path: string, max: number): number {
-  const t = nat(o, key, path);
+function pastTerm(v: unknown, path: string, key: string, max: number): number {
+  const t = nat(v, path, key);
   if (t > max) fail(`${path}.${key}`, "above the message term");
   return t;
 }
 
-function bool(o: Record<string, unknown>, key: string, path: string): boolean {
-  const v = o[key];
+function bool(v: unknown, path: string, key: string): boolean {
   if (typeof v !== "boolean") fail(`${path}.${key}`, "expected a boolean");
   return v;
 }
 
-function bytes(o: Record<string, unknown>, key: string, path: string): Uint8Array {
-  const v = o[key];
+function bytes(v: unknown, path: string, key: string): Uint8Array {
   if (!(v instanceof Uint8Array)) fail(`${path}.${key}`, "expected binary data");
   return v;
 }
 
-function array(o: Record<string, unknown>, key: string, path: string): unknown[] {
-  const v = o[key];
+function array(v: unknown, path: string, key: string): unknown[] {
   if (!Array.isArray(v)) fail(`${path}.${key}`, "expected an array");
   return v;
 }
@@ -163,50 +176,53 @@ const METADATA_FIELDS = new Set(["index", "term", "conf"]);
 const CONF_FIELDS = new Set(["voters", "learners", "votersOutgoing", "learnersNext", "autoLeave"]);
 
 const P = "message";
+/** Stands for "message.entries[i]" in an entry's errors until one is raised (see readAppend). */
+const ENTRY = "\u0000entry";
 
 /**
  * Checks `v` against the schema and returns it: a fresh copy when `copy`, else `v` itself
  * (then nothing is allocated but what the checks need). Throws Invalid.
  */
 function readMessage(v: unknown, copy: boolean): Message {
-  const type = plainObject(v, P).type;
-  if (typeof type !== "string" || !Object.hasOwn(FIELDS, type)) {
-    fail(`${P}.type`, "unknown message type");
-  }
-  const t = type as MessageType;
-  const o = plainObject(v, P, FIELDS[t]);
+  const o = plainObject(v, P);
+  const t = o.type;
+  if (typeof t !== "string" || !Object.hasOwn(FIELDS, t)) fail(`${P}.type`, "unknown message type");
   const from = nodeId(o.from, `${P}.from`);
   const to = nodeId(o.to, `${P}.to`);
   if (from === to) fail(`${P}.to`, "a node does not message itself");
-  const mterm = term(o, "term", P);
-  let m: Message;
-  switch (t) {
+  const mterm = term(o.term, P, "term");
+  switch (t as MessageType) {
     case "vote":
     case "prevote": {
-      const lastLogIndex = nat(o, "lastLogIndex", P);
-      const lastLogTerm = pastTerm(o, "lastLogTerm", P, mterm);
-      const transfer = o.transfer === undefined ? undefined : bool(o, "transfer", P);
+      const type = t as "vote" | "prevote";
+      const lastLogIndex = nat(o.lastLogIndex, P, "lastLogIndex");
+      const lastLogTerm = pastTerm(o.lastLogTerm, P, "lastLogTerm", mterm);
+      const transfer = o.transfer === undefined ? undefined : bool(o.transfer, P, "transfer");
+      onlyFields(o, P, FIELDS[type], transfer === undefined ? 6 : 7);
       if (!copy) return v as Message;
-      m = { type: t, from, to, term: mterm, lastLogIndex, lastLogTerm };
+      const m: Message = { type, from, to, term: mterm, lastLogIndex, lastLogTerm };
       if (transfer !== undefined) m.transfer = transfer;
       return m;
     }
     case "vote-resp":
     case "prevote-resp": {
-      const granted = bool(o, "granted", P);
-      return copy ? { type: t, from, to, term: mterm, granted } : (v as Message);
+      const type = t as "vote-resp" | "prevote-resp";
+      const granted = bool(o.granted, P, "granted");
+      onlyFields(o, P, FIELDS[type], 5);
+      return copy ? { type, from, to, term: mterm, granted } : (v as Message);
     }
     case "app":
       return readAppend(o, from, to, mterm, copy);
     case "app-resp": {
-      const success = bool(o, "success", P);
-      const matchIndex = nat(o, "matchIndex", P);
-      const rejectIndex = nat(o, "rejectIndex", P);
-      const conflictTerm = nat(o, "conflictTerm", P);
-      const conflictIndex = nat(o, "conflictIndex", P);
+      const success = bool(o.success, P, "success");
+      const matchIndex = nat(o.matchIndex, P, "matchIndex");
+      const rejectIndex = nat(o.rejectIndex, P, "rejectIndex");
+      const conflictTerm = nat(o.conflictTerm, P, "conflictTerm");
+      const conflictIndex = nat(o.conflictIndex, P, "conflictIndex");
+      onlyFields(o, P, FIELDS["app-resp"], 9);
       if (!copy) return v as Message;
       return {
-        type: t,
+        type: "app-resp",
         from,
         to,
         term: mterm,
@@ -218,20 +234,24 @@ function readMessage(v: unknown, copy: boolean): Message {
       };
     }
     case "heartbeat": {
-      const commit = nat(o, "commit", P);
-      const ctx = nat(o, "ctx", P);
-      return copy ? { type: t, from, to, term: mterm, commit, ctx } : (v as Message);
+      const commit = nat(o.commit, P, "commit");
+      const ctx = nat(o.ctx, P, "ctx");
+      onlyFields(o, P, FIELDS.heartbeat, 6);
+      return copy ? { type: "heartbeat", from, to, term: mterm, commit, ctx } : (v as Message);
     }
     case "heartbeat-resp": {
-      const ctx = nat(o, "ctx", P);
-      return copy ? { type: t, from, to, term: mterm, ctx } : (v as Message);
+      const ctx = nat(o.ctx, P, "ctx");
+      onlyFields(o, P, FIELDS["heartbeat-resp"], 5);
+      return copy ? { type: "heartbeat-resp", from, to, term: mterm, ctx } : (v as Message);
     }
     case "snap": {
       const snapshot = readSnapshot(o.snapshot, mterm, copy);
-      return copy ? { type: t, from, to, term: mterm, snapshot } : (v as Message);
+      onlyFields(o, P, FIELDS.snap, 5);
+      return copy ? { type: "snap", from, to, term: mterm, snapshot } : (v as Message);
     }
     case "timeout-now":
-      return copy ? { type: t, from, to, term: mterm } : (v as Message);
+      onlyFields(o, P, FIELDS["timeout-now"], 4);
+      return copy ? { type: "timeout-now", from, to, term: mterm } : (v as Message);
   }
 }
 
@@ -242,26 +262,35 @@ function readAppend(
   mterm: number,
   copy: boolean,
 ): AppendRequest {
-  const prevIndex = nat(o, "prevIndex", P);
-  const prevTerm = pastTerm(o, "prevTerm", P, mterm);
-  const commit = nat(o, "commit", P);
-  const raw = array(o, "entries", P);
+  const prevIndex = nat(o.prevIndex, P, "prevIndex");
+  const prevTerm = pastTerm(o.prevTerm, P, "prevTerm", mterm);
+  const commit = nat(o.commit, P, "commit");
+  const raw = array(o.entries, P, "entries");
+  onlyFields(o, P, FIELDS.app, 8);
   const entries: Entry[] | null = copy ? new Array(raw.length) : null;
   let lastTerm = prevTerm;
-  // An index loop, not map() or for-of: map skips the holes of a sparse array.
-  for (let i = 0; i < raw.length; i++) {
-    const path = `${P}.entries[${i}]`;
-    const e = plainObject(raw[i], path, ENTRY_FIELDS);
-    const index = nat(e, "index", path);
-    if (index !== prevIndex + 1 + i) fail(`${path}.index`, `expected ${prevIndex + 1 + i}`);
-    const et = term(e, "term", path);
-    if (et < lastTerm) fail(`${path}.term`, "terms must not decrease along the log");
-    if (et > mterm) fail(`${path}.term`, "above the message term");
-    lastTerm = et;
-    const type = e.type;
-    if (type !== "normal" && type !== "conf") fail(`${path}.type`, 'expected "normal" or "conf"');
-    const data = bytes(e, "data", path);
-    if (entries !== null) entries[i] = { index, term: et, type: type as EntryType, data };
+  // An index loop, not map() or for-of: map skips the holes of a sparse array. Entries are
+  // checked under the placeholder path ENTRY; only a failure pays for the real one.
+  let i = 0;
+  try {
+    for (; i < raw.length; i++) {
+      const e = plainObject(raw[i], ENTRY);
+      const index = nat(e.index, ENTRY, "index");
+      if (index !== prevIndex + 1 + i) fail(`${ENTRY}.index`, `expected ${prevIndex + 1 + i}`);
+      const et = term(e.term, ENTRY, "term");
+      if (et < lastTerm) fail(`${ENTRY}.term`, "terms must not decrease along the log");
+      if (et > mterm) fail(`${ENTRY}.term`, "above the message term");
+      lastTerm = et;
+      const type = e.type;
+      if (type !== "normal" && type !== "conf")
+        fail(`${ENTRY}.type`, 'expected "normal" or "conf"');
+      const data = bytes(e.data, ENTRY, "data");
+      onlyFields(e, ENTRY, ENTRY_FIELDS, 4);
+      if (entries !== null) entries[i] = { index, term: et, type: type as EntryType, data };
+    }
+  } catch (e) {
+    if (e instanceof Invalid) throw new Invalid(e.message.replace(ENTRY, `${P}.entries[${i}]`));
+    throw e;
   }
   if (entries === null) return o as unknown as AppendRequest;
   return { type: "app", from, to, term: mterm, prevIndex, prevTerm, entries, commit };
@@ -272,12 +301,12 @@ function readSnapshot(v: unknown, mterm: number, copy: boolean): Snapshot {
   const o = plainObject(v, path, SNAPSHOT_FIELDS);
   const mpath = `${path}.metadata`;
   const md = plainObject(o.metadata, mpath, METADATA_FIELDS);
-  const index = nat(md, "index", mpath);
+  const index = nat(md.index, mpath, "index");
   if (index < 1) fail(`${mpath}.index`, "a snapshot covers index 1 or more");
-  const snapTerm = term(md, "term", mpath);
+  const snapTerm = term(md.term, mpath, "term");
   if (snapTerm > mterm) fail(`${mpath}.term`, "above the message term");
   const conf = readConf(md.conf, `${mpath}.conf`, copy);
-  const data = bytes(o, "data", path);
+  const data = bytes(o.data, path, "data");
   if (!copy) return v as Snapshot;
   return { metadata: { index, term: snapTerm, conf }, data };
 }
@@ -285,7 +314,7 @@ function readSnapshot(v: unknown, mterm: number, copy: boolean): Snapshot {
 function readConf(v: unknown, path: string, copy: boolean): ConfState {
   const c = plainObject(v, path, CONF_FIELDS);
   const ids = (key: string): NodeId[] => {
-    const raw = array(c, key, path);
+    const raw = array(c[key], path, key);
     const out: NodeId[] = copy ? new Array(raw.length) : (raw as NodeId[]);
     for (let i = 0; i < raw.length; i++) {
       const id = nodeId(raw[i], `${path}.${key}[${i}]`);
@@ -300,7 +329,7 @@ function readConf(v: unknown, path: string, copy: boolean): ConfState {
   const learners = ids("learners");
   const votersOutgoing = ids("votersOutgoing");
   const learnersNext = ids("learnersNext");
-  const autoLeave = bool(c, "autoLeave", path);
+  const autoLeave = bool(c.autoLeave, path, "autoLeave");
   if (voters.length === 0) fail(`${path}.voters`, "a configuration needs at least one voter");
   for (const id of learners) {
     if (voters.includes(id) || votersOutgoing.includes(id)) {
