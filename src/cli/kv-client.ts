@@ -4,7 +4,7 @@
 import { isUtf8 } from "node:buffer";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { KvClient, KvRequestError, KvUnavailableError, type ListEntry } from "../kv/client.js";
-import { LIST_MAX_LIMIT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../kv/limits.js";
+import { LIST_MAX_LIMIT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../kv/contract.js";
 import { parseDuration, parseEndpoints, parseIntIn } from "./args.js";
 import {
   CliExit,

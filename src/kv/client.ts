@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { ServiceStatus } from "../node/api.js";
 import { RaftworkError } from "../util/errors.js";
+import { NEXT_HEADER } from "./contract.js";
 
 export interface KvClientOptions {
   /** Base URLs, e.g. http://127.0.0.1:8001. */
@@ -76,9 +77,6 @@ interface Answer {
   headers: http.IncomingHttpHeaders;
   body: Buffer;
 }
-
-/** The response header that carries the percent-encoded next key of a cut listing. */
-const NEXT_HEADER = "x-raftwork-next";
 
 export class KvClient {
   readonly clientId: string;

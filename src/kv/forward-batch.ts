@@ -17,7 +17,7 @@ import http from "node:http";
 import { Packr } from "msgpackr";
 import { formatHostPort, type HostPort } from "../util/host-port.js";
 import type { KvCommand, Session } from "./commands.js";
-import { MAX_VALUE_BYTES } from "./limits.js";
+import { MAX_VALUE_BYTES } from "./contract.js";
 
 export const FORWARD_PATH = "/v1/internal/forward";
 /** A batch is sent once it holds this many bytes of values, or at the end of the turn. */

@@ -23,7 +23,16 @@ import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
 import { requireOptional } from "../util/optional.js";
+import { err, ok, type Result } from "../util/result.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
+import {
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  MAX_CLIENT_ID_BYTES,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  NEXT_HEADER,
+} from "./contract.js";
 import {
   encodeAnswers,
   FORWARD_PATH,
@@ -32,22 +41,9 @@ import {
   parseForwardBatch,
   WriteForwarder,
 } from "./forward-batch.js";
-import {
-  LIST_DEFAULT_LIMIT,
-  LIST_MAX_LIMIT,
-  MAX_CLIENT_ID_BYTES,
-  MAX_KEY_BYTES,
-  MAX_VALUE_BYTES,
-} from "./limits.js";
 import type { KvMetrics, Route } from "./metrics.js";
 import type { KvResult, KvStateMachine } from "./state-machine.js";
 
-export {
-  LIST_DEFAULT_LIMIT,
-  LIST_MAX_LIMIT,
-  MAX_CLIENT_ID_BYTES,
-  MAX_KEY_BYTES,
-} from "./limits.js";
 /** Header a forwarding follower adds; a node never forwards a request that carries it. */
 export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
 /**
@@ -103,14 +99,15 @@ const casSchema = z.strictObject({
   value: utf8String,
 });
 
-const listSchema = z.object({
+const listSchema = z.strictObject({
   prefix: z.string().default(""),
   limit: z
     .string()
-    .regex(/^[0-9]{1,6}$/, "limit must be a whole number")
+    .regex(/^[0-9]+$/, "limit must be a whole number")
     .transform(Number)
-    .refine((n) => n >= 1 && n <= LIST_MAX_LIMIT, `limit must be 1..${LIST_MAX_LIMIT}`)
+    .refine((n) => n >= 1 && n <= LIST_MAX_LIMIT, `limit is out of range 1..${LIST_MAX_LIMIT}`)
     .default(LIST_DEFAULT_LIMIT),
+  from: z.string().optional(),
 });
 
 const KEY_ALLOW = "GET, PUT, DELETE, POST";
@@ -263,7 +260,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     preq.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       const out: http.OutgoingHttpHeaders = {};
-      for (const h of ["content-type", "content-length", "allow"]) {
+      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER]) {
         const v = pres.headers[h];
         if (v !== undefined) out[h] = v;
       }
@@ -401,13 +398,12 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     settle(ctx, () => service.readBarrier(timeoutMs), then);
   }
 
-  function keyRoute(ctx: Ctx, rawKey: string, query: string) {
+  /** /v1/kv/{key} and /v1/kv?key=K: `key` is already decoded and checked. */
+  function keyRoute(ctx: Ctx, key: string, params: Map<string, string>) {
     const method = ctx.req.method;
     if (method !== "GET" && method !== "PUT" && method !== "DELETE" && method !== "POST") {
       return methodNotAllowed(ctx, KEY_ALLOW);
     }
-    const key = decodeKey(rawKey);
-    if (typeof key !== "string") return fail(ctx, 400, key.error);
     if (method === "GET") {
       ctx.route = "get";
       return read(ctx, () => {
@@ -418,26 +414,46 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     if (method === "PUT") return write(ctx, key, "put");
     if (method === "DELETE") return write(ctx, key, "delete");
-    const op = new URLSearchParams(query).get("op");
+    const op = params.get("op");
     if (op === "append" || op === "cas") return write(ctx, key, op);
-    fail(ctx, 400, op === null ? "POST needs ?op=append or ?op=cas" : `unknown op "${op}"`);
+    fail(ctx, 400, op === undefined ? "POST needs ?op=append or ?op=cas" : `unknown op "${op}"`);
   }
 
-  function listRoute(ctx: Ctx, query: string) {
+  /** /v1/kv?...: a key's request (?key=K) or a listing. */
+  function kvQueryRoute(ctx: Ctx, query: string) {
+    const params = parseQuery(query);
+    if (!params.ok) return fail(ctx, 400, params.error);
+    const rawKey = params.value.get("key");
+    if (rawKey === undefined) return listRoute(ctx, params.value);
+    for (const name of params.value.keys()) {
+      if (name !== "key" && name !== "op") {
+        return fail(ctx, 400, `?key= takes no "${name}" parameter (only op, with POST)`);
+      }
+    }
+    const key = checkKey(rawKey);
+    if (typeof key !== "string") return fail(ctx, 400, key.error);
+    keyRoute(ctx, key, params.value);
+  }
+
+  function listRoute(ctx: Ctx, params: Map<string, string>) {
     ctx.route = "list";
     if (ctx.req.method !== "GET") return methodNotAllowed(ctx, "GET");
-    const params = new URLSearchParams(query);
-    const parsed = listSchema.safeParse({
-      prefix: params.get("prefix") ?? undefined,
-      limit: params.get("limit") ?? undefined,
-    });
-    if (!parsed.success) return fail(ctx, 400, parsed.error.issues[0]?.message ?? "bad query");
-    const { prefix, limit } = parsed.data;
+    const parsed = listSchema.safeParse(Object.fromEntries(params));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const message =
+        issue?.code === "unrecognized_keys"
+          ? `unknown query parameter ${issue.keys.map((k) => `"${k}"`).join(", ")} (a listing takes prefix, limit and from)`
+          : (issue?.message ?? "bad query");
+      return fail(ctx, 400, message);
+    }
+    const { prefix, limit, from } = parsed.data;
     read(ctx, () => {
-      const items = sm.list(prefix, limit).map((e) => ({
-        key: e.key,
-        value: Buffer.from(e.value).toString(),
-      }));
+      // One more than asked: whether the limit cut the listing, and where the next page starts.
+      const found = sm.list(prefix, limit + 1, from);
+      const next = found.length > limit ? (found.pop() as { key: string }).key : null;
+      const items = found.map((e) => ({ key: e.key, value: Buffer.from(e.value).toString() }));
+      if (next !== null && !ctx.reply) ctx.res.setHeader(NEXT_HEADER, encodeURIComponent(next));
       send(ctx, 200, JSON.stringify(items), JSON_TYPE);
     });
   }
@@ -478,8 +494,14 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? "" : url.slice(q + 1);
     try {
-      if (path.startsWith("/v1/kv/")) return keyRoute(ctx, path.slice(7), query);
-      if (path === "/v1/kv") return listRoute(ctx, query);
+      if (path.startsWith("/v1/kv/")) {
+        const key = decodeKey(path.slice(7));
+        if (typeof key !== "string") return fail(ctx, 400, key.error);
+        const params = parseQuery(query);
+        if (!params.ok) return fail(ctx, 400, params.error);
+        return keyRoute(ctx, key, params.value);
+      }
+      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
       if (path === "/v1/status") {
         ctx.route = "status";
@@ -511,7 +533,7 @@ function withSession<T extends KvCommand>(cmd: T, session: Session | undefined):
   return cmd;
 }
 
-/** Percent-decode a key and check it is UTF-8 of 1..1024 bytes. */
+/** Percent-decode a key from the path and check it is UTF-8 of 1..1024 bytes. */
 export function decodeKey(raw: string): string | { error: string } {
   if (!RAW_PATH_OK.test(raw)) return { error: "key must be percent-encoded ASCII in the path" };
   let key: string;
@@ -521,11 +543,43 @@ export function decodeKey(raw: string): string | { error: string } {
   } catch {
     return { error: "key is not valid percent-encoded UTF-8" };
   }
+  return checkKey(key);
+}
+
+/** A decoded key is 1..1024 bytes of UTF-8. */
+function checkKey(key: string): string | { error: string } {
   const bytes = Buffer.byteLength(key);
   if (bytes < 1 || bytes > MAX_KEY_BYTES) {
     return { error: `key must be 1..${MAX_KEY_BYTES} bytes of UTF-8 (got ${bytes})` };
   }
   return key;
+}
+
+/**
+ * A query string (application/x-www-form-urlencoded: "+" is a space) decoded strictly: a value
+ * whose escapes are not UTF-8 is refused, where URLSearchParams would silently replace them
+ * with U+FFFD and list, say, keys starting with "\uFFFD" for ?prefix=%FF. The first of a
+ * repeated name wins.
+ */
+export function parseQuery(query: string): Result<Map<string, string>> {
+  const params = new Map<string, string>();
+  if (query === "") return ok(params);
+  for (const part of query.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? "" : part.slice(eq + 1);
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(rawName.replaceAll("+", " "));
+      value = decodeURIComponent(rawValue.replaceAll("+", " "));
+    } catch {
+      return err(`query parameter ${JSON.stringify(rawName)} is not valid percent-encoded UTF-8`);
+    }
+    if (!params.has(name)) params.set(name, value);
+  }
+  return ok(params);
 }
 
 export interface KvHttpServer {

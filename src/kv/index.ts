@@ -19,4 +19,4 @@ export {
   MAX_CLIENT_ID_BYTES,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-} from "./limits.js";
+} from "./contract.js";

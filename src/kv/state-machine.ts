@@ -13,10 +13,10 @@ import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
 import { decodeCommand, type KvCommand } from "./commands.js";
-import { MAX_VALUE_BYTES } from "./limits.js";
+import { MAX_VALUE_BYTES } from "./contract.js";
 import { SortedKeys } from "./sorted-keys.js";
 
-export { MAX_VALUE_BYTES } from "./limits.js";
+export { MAX_VALUE_BYTES } from "./contract.js";
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The outcome of one applied command, returned to the proposer through RaftService.propose. */
@@ -144,10 +144,13 @@ export class KvStateMachine implements StateMachine {
     return this.data.get(key);
   }
 
-  /** Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order). */
-  list(prefix: string, limit: number): Array<{ key: string; value: Uint8Array }> {
+  /**
+   * Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order),
+   * only keys >= `from` when given.
+   */
+  list(prefix: string, limit: number, from?: string): Array<{ key: string; value: Uint8Array }> {
     const out: Array<{ key: string; value: Uint8Array }> = [];
-    for (const key of this.keys.withPrefix(prefix, limit)) {
+    for (const key of this.keys.withPrefix(prefix, limit, from)) {
       out.push({ key, value: this.data.get(key) as Uint8Array });
     }
     return out;

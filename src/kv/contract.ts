@@ -1,5 +1,6 @@
-// The KV service contract's limits (README, "HTTP API"), in one place that loads nothing, so
-// the client and the CLI check them without loading the server.
+// The KV service contract's constants (README, "HTTP API"): its limits and the header names
+// both sides use, in one place that loads nothing, so the client and the CLI use them without
+// loading the server.
 
 /** A key is 1..1024 bytes of UTF-8. */
 export const MAX_KEY_BYTES = 1024;
@@ -10,3 +11,6 @@ export const MAX_CLIENT_ID_BYTES = 128;
 /** A listing's `limit`: default and maximum. */
 export const LIST_DEFAULT_LIMIT = 1000;
 export const LIST_MAX_LIMIT = 10_000;
+
+/** The header of a listing the limit cut: the percent-encoded key the next page starts at. */
+export const NEXT_HEADER = "x-raftwork-next";
