@@ -188,8 +188,10 @@ export function registerKvServerCommands(kv: Command): void {
         command: [process.execPath, ...process.execArgv, script],
         startTimeoutMs: 30_000,
       };
+      const { checkDataDir, startLocalCluster } = await import("./local-cluster.js");
+      const data = checkDataDir(opts); // startLocalCluster checks too; this says it before "starting"
+      if (!data.ok) throw new CliExit(EXIT_FAILED, data.error);
       process.stderr.write(`starting ${plural(o.nodes, "node")} (data in ${o.data}) ...\n`);
-      const { startLocalCluster } = await import("./local-cluster.js");
       const started = await startLocalCluster(opts);
       if (!started.ok) throw new CliExit(EXIT_FAILED, started.error);
       const cluster = started.value;

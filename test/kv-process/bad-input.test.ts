@@ -251,5 +251,87 @@ describe("kv cluster", () => {
       body: "across restarts",
     });
     assert.equal(await stop(second.child), 0);
+
+    // The same data directory with other flags: refused in the flags' terms, nothing created.
+    const files = readdirSync(dir).sort();
+    const flags = ["--data", dir, "--http-port-base", String(httpBase)];
+    const more = runCli([
+      "kv",
+      "cluster",
+      "--nodes",
+      "5",
+      "--raft-port-base",
+      String(raftBase),
+      ...flags,
+    ]);
+    assert.equal(more.code, 1, more.stderr);
+    assert.match(
+      more.stderr,
+      /^raftwork: --nodes 5: .* holds a 3-node cluster \(node-1 to node-3\), not 5 nodes; start it with --nodes 3/,
+    );
+    const moved = runCli([
+      "kv",
+      "cluster",
+      "--nodes",
+      "3",
+      "--raft-port-base",
+      String(raftBase + 10),
+      ...flags,
+    ]);
+    assert.equal(moved.code, 1, moved.stderr);
+    assert.match(moved.stderr, /was created with other Raft ports than --raft-port-base/);
+    assert.deepEqual(readdirSync(dir).sort(), files, "nothing was created");
+  });
+
+  it("kill -9 of kv cluster: its nodes notice and stop", async () => {
+    const dir = tempDir("cluster-kill");
+    const raftBase = await freeRange(3);
+    const httpBase = await freeRange(3, [raftBase]);
+    const child = spawnCli([
+      "kv",
+      "cluster",
+      "--nodes",
+      "3",
+      "--data",
+      dir,
+      "--raft-port-base",
+      String(raftBase),
+      "--http-port-base",
+      String(httpBase),
+    ]);
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const deadline = Date.now() + 30_000;
+    while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
+      await sleep(50);
+    }
+    const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 3, out);
+    // A node that exited but whose zombie nobody reaped yet (its parent is gone) counts as gone.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    try {
+      assert.ok(pids.every(alive));
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+      const until = Date.now() + 20_000;
+      while (pids.some(alive) && Date.now() < until) await sleep(50);
+      assert.deepEqual(pids.filter(alive), [], "every node stopped after its parent died");
+    } finally {
+      for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
+    }
   });
 });
