@@ -12,11 +12,17 @@
 import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
+import { RaftworkError } from "../util/errors.js";
 import { decodeCommand, type KvCommand } from "./commands.js";
 import { MAX_VALUE_BYTES } from "./contract.js";
 import { SortedKeys } from "./sorted-keys.js";
 
 export { MAX_VALUE_BYTES } from "./contract.js";
+
+/** restore() was given bytes that are not a KV snapshot of a known version. */
+export class KvSnapshotError extends RaftworkError {
+  readonly code = "bad-snapshot";
+}
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The outcome of one applied command, returned to the proposer through RaftService.propose. */
@@ -272,7 +278,7 @@ export class KvStateMachine implements StateMachine {
     this.generation++; // an encoding snapshotAsync() gives up
     const snap = packr.unpack(data) as unknown;
     if (!Array.isArray(snap) || snap[0] !== SNAPSHOT_VERSION || snap.length !== 5) {
-      throw new Error("KV snapshot: unsupported format or version");
+      throw new KvSnapshotError("KV snapshot: unsupported format or version");
     }
     const [, clock, keys, values, sessions] = snap as [
       number,

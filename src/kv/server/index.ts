@@ -9,7 +9,12 @@ export {
   type KvHttpServer,
 } from "../http-api.js";
 export { createKvMetrics, type KvMetrics } from "../metrics.js";
-export { type KvResult, KvStateMachine, SESSION_TTL_MS } from "../state-machine.js";
+export {
+  type KvResult,
+  KvSnapshotError,
+  KvStateMachine,
+  SESSION_TTL_MS,
+} from "../state-machine.js";
 export { claimDataDir, clusterFingerprint, type Member, readIdentity } from "./data-dir.js";
 export { type ServeOptions, serveNode } from "./serve.js";
 export { SERVE_V8_FLAGS } from "./v8-flags.js";
