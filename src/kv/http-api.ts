@@ -1,6 +1,6 @@
-// The KV HTTP API (design.md, "The KV service contract"), served by every node. Writes go
-// through RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the
-// local state machine. A follower that gets NotLeaderError forwards the request to the leader
+// The KV HTTP API (README, "HTTP API"), served by every node. Writes go through
+// RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the local
+// state machine (docs/architecture.md, "The path of a write", "The path of a linearizable read"). A follower that gets NotLeaderError forwards the request to the leader
 // it knows and relays the answer, so clients may talk to any node: writes in batches
 // (forward-batch.ts), reads one by one.
 //
@@ -67,7 +67,7 @@ export interface KvHttpOptions {
   requestTimeoutMs?: number;
   /** How long a follower waits for the leader's answer to a forwarded request. */
   forwardTimeoutMs?: number;
-  /** The leader timestamp for commands (design: Date.now() at proposal time). */
+  /** The leader timestamp for commands: its clock at proposal time. Default Date.now. */
   now?: () => number;
 }
 
