@@ -227,8 +227,9 @@ function jsonLine(r: SimResult): string {
 
 function humanLine(r: SimResult): string {
   const head =
-    `seed ${r.seed}: ${r.nodes} nodes, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
-    `${r.commits} commits, ${r.leaderChanges} leader changes, ${r.messages} requests, ` +
+    `seed ${r.seed}: ${plural(r.nodes, "node")}, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
+    `${plural(r.commits, "commit")}, ${plural(r.leaderChanges, "leader change")}, ` +
+    `${plural(r.messages, "request")}, ` +
     `trace ${r.traceHash.slice(0, 16)}`;
   if (r.violations.length === 0) return `${head}: ok`;
   const lines = [`${head}: VIOLATION`];

@@ -188,6 +188,7 @@ describe("kv cluster", () => {
         r.stderr,
         new RegExp(`127\\.0\\.0\\.1:${port} \\(node 1 Raft port\\).*already in use`),
       );
+      assert.match(r.stderr, /^starting 1 node \(/, "one node, not 1 nodes");
     } finally {
       server.close();
     }

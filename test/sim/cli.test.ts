@@ -101,6 +101,14 @@ describe("raftwork sim", () => {
     });
   });
 
+  it("counts in words that agree with the number: 1 node, 1 seed", () => {
+    const r = sim("--seed", "1", "--nodes", "1", "--time", "1s");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^seed 1: 1 node, /);
+    assert.match(r.stdout, /\n1 seed, 0 with violations/);
+    assert.doesNotMatch(r.stdout, /\b1 (nodes|seeds|commits|requests)\b/);
+  });
+
   it("--demo narrates an election, a leader crash and recovery", () => {
     const r = sim("--demo");
     assert.equal(r.status, 0, r.stderr);
