@@ -164,6 +164,48 @@ describe("kv serve under bad input", () => {
   });
 });
 
+/**
+ * Runs `kv cluster --nodes 3` on DIR with ports BASE+i and waits until it says it is ready;
+ * returns the process and the nodes' URLs and pids it printed.
+ */
+async function startCluster(
+  dir: string,
+  raftBase: number,
+  httpBase: number,
+  extra: string[] = [],
+): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[]; pids: number[] }> {
+  const child = spawnCli([
+    "kv",
+    "cluster",
+    "--nodes",
+    "3",
+    "--data",
+    dir,
+    "--raft-port-base",
+    String(raftBase),
+    "--http-port-base",
+    String(httpBase),
+    ...extra,
+  ]);
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
+    await sleep(50);
+  }
+  assert.match(out, /cluster ready/, out);
+  const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
+  const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(urls.length, 3, out);
+  assert.equal(pids.length, 3, out);
+  return { child, urls, pids };
+}
+
 describe("kv cluster", () => {
   it("a port already in use is a clear error", async () => {
     const [port] = await freePorts(1);
@@ -199,39 +241,8 @@ describe("kv cluster", () => {
     // Node i uses BASE+i: bases whose ports BASE+1..BASE+3 are free now.
     const raftBase = await freeRange(3);
     const httpBase = await freeRange(3, [raftBase]);
-    const start = async (): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[] }> => {
-      const child = spawnCli([
-        "kv",
-        "cluster",
-        "--nodes",
-        "3",
-        "--data",
-        dir,
-        "--raft-port-base",
-        String(raftBase),
-        "--http-port-base",
-        String(httpBase),
-        "--election-timeout",
-        "300ms",
-        "--heartbeat",
-        "50ms",
-      ]);
-      let out = "";
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-      });
-      child.stderr?.on("data", (d: Buffer) => {
-        out += d.toString();
-      });
-      const deadline = Date.now() + 30_000;
-      while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-        await sleep(50);
-      }
-      assert.match(out, /cluster ready/, out);
-      const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
-      assert.equal(urls.length, 3, out);
-      return { child, urls };
-    };
+    const start = () =>
+      startCluster(dir, raftBase, httpBase, ["--election-timeout", "300ms", "--heartbeat", "50ms"]);
     const stop = async (child: ReturnType<typeof spawnCli>): Promise<number | null> => {
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGINT");
@@ -288,28 +299,7 @@ describe("kv cluster", () => {
     const dir = tempDir("cluster-kill");
     const raftBase = await freeRange(3);
     const httpBase = await freeRange(3, [raftBase]);
-    const child = spawnCli([
-      "kv",
-      "cluster",
-      "--nodes",
-      "3",
-      "--data",
-      dir,
-      "--raft-port-base",
-      String(raftBase),
-      "--http-port-base",
-      String(httpBase),
-    ]);
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    const deadline = Date.now() + 30_000;
-    while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-      await sleep(50);
-    }
-    const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
-    assert.equal(pids.length, 3, out);
+    const { child, pids } = await startCluster(dir, raftBase, httpBase);
     // A node that exited but whose zombie nobody reaped yet (its parent is gone) counts as gone.
     const alive = (pid: number) => {
       try {

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { MAX_VALUE_BYTES } from "../../src/kv/contract.js";
-import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
+import {
+  createKvHttpServer,
+  type KvHttpOptions,
+  type KvHttpServer,
+} from "../../src/kv/http-api.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
 import {
   LeadershipLostError,
@@ -366,26 +370,19 @@ describe("KV HTTP API forwarding", () => {
   const followerKnows = new PeerAddresses();
   const otherKnows = new PeerAddresses();
 
+  /** An API server in front of `svc` (node svc.id). */
+  const serve = (svc: FakeService, extra: Partial<KvHttpOptions> = {}) =>
+    createKvHttpServer("127.0.0.1", 0, { service: svc, sm: svc.sm, id: svc.id, ...extra });
+
   before(async () => {
     leader = new FakeService(1, 1);
-    leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
+    leaderSrv = await serve(leader);
     follower = new FakeService(2, 1);
     followerKnows.set(1, leaderSrv.url);
-    followerSrv = await createKvHttpServer("127.0.0.1", 0, {
-      service: follower,
-      sm: follower.sm,
-      id: 2,
-      peerHttp: followerKnows.lookup,
-      forwardTimeoutMs: 300,
-    });
+    followerSrv = await serve(follower, { peerHttp: followerKnows.lookup, forwardTimeoutMs: 300 });
     other = new FakeService(3, 2);
     otherKnows.set(2, followerSrv.url);
-    otherSrv = await createKvHttpServer("127.0.0.1", 0, {
-      service: other,
-      sm: other.sm,
-      id: 3,
-      peerHttp: otherKnows.lookup,
-    });
+    otherSrv = await serve(other, { peerHttp: otherKnows.lookup });
   });
   after(async () => {
     await Promise.all([leaderSrv.close(), followerSrv.close(), otherSrv.close()]);

@@ -141,6 +141,22 @@ function withField(
 }
 const DELETE = Symbol("delete");
 
+/** A valid AppendEntries (term 3, entries 6 and 7 after index 5 of term 2), with changes. */
+const app = (over: object) => ({
+  type: "app",
+  from: 1,
+  to: 2,
+  term: 3,
+  prevIndex: 5,
+  prevTerm: 2,
+  commit: 0,
+  entries: [
+    { index: 6, term: 2, type: "normal", data: new Uint8Array() },
+    { index: 7, term: 3, type: "normal", data: new Uint8Array() },
+  ],
+  ...over,
+});
+
 const replacer = (_k: string, v: unknown) =>
   typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? [...v] : v;
 
@@ -272,20 +288,6 @@ describe("codec", () => {
   });
 
   it("decides each rule the core and the codec once disagreed on, the same way in both", () => {
-    const app = (over: object) => ({
-      type: "app",
-      from: 1,
-      to: 2,
-      term: 3,
-      prevIndex: 5,
-      prevTerm: 2,
-      commit: 0,
-      entries: [
-        { index: 6, term: 2, type: "normal", data: new Uint8Array() },
-        { index: 7, term: 3, type: "normal", data: new Uint8Array() },
-      ],
-      ...over,
-    });
     const snap = (conf: object) => ({
       type: "snap",
       from: 1,
@@ -386,29 +388,11 @@ describe("codec", () => {
       [{ type: "nope", from: 1, to: 2, term: 1 }, /message\.type: unknown message type/],
       [{ type: "timeout-now", from: 1, to: 2, term: 1, extra: 1 }, /message\.extra: unknown field/],
       [
-        {
-          type: "app",
-          from: 1,
-          to: 2,
-          term: 3,
-          prevIndex: 5,
-          prevTerm: 2,
-          commit: 0,
-          entries: [{ index: 7, term: 3, type: "normal", data: new Uint8Array() }],
-        },
+        app({ entries: [{ index: 7, term: 3, type: "normal", data: new Uint8Array() }] }),
         /entries\[0\]\.index: expected 6/,
       ],
       [
-        {
-          type: "app",
-          from: 1,
-          to: 2,
-          term: 3,
-          prevIndex: 5,
-          prevTerm: 2,
-          commit: 0,
-          entries: [{ index: 6, term: 3, type: "normal", data: [1, 2] }],
-        },
+        app({ entries: [{ index: 6, term: 3, type: "normal", data: [1, 2] }] }),
         /entries\[0\]\.data: expected binary data/,
       ],
       [
