@@ -450,7 +450,7 @@ export class RaftNode implements RaftService {
 }
 
 /**
- * A follower rejects every write and read that reaches it (the HTTP layer then forwards them):
+ * A follower rejects every write and read that reaches it (the service then forwards them):
  * capturing a stack trace for each cost more than the rest of the rejection (2.7% of a
  * follower's CPU under load), and nobody reads it.
  */
