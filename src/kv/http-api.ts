@@ -1,8 +1,9 @@
 // The KV HTTP API (README, "HTTP API"), served by every node. Writes go through
 // RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the local
-// state machine (docs/architecture.md, "The path of a write", "The path of a linearizable read"). A follower that gets NotLeaderError forwards the request to the leader
-// it knows and relays the answer, so clients may talk to any node: writes in batches
-// (forward-batch.ts), reads one by one.
+// state machine (docs/architecture.md, "The path of a write" and "... of a linearizable read").
+// A follower that gets NotLeaderError forwards the request to the leader it names and relays
+// the answer, so clients may talk to any node: writes in batches (forward-batch.ts), reads one
+// by one.
 //
 // Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
 // 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),

@@ -111,7 +111,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       sm,
       id: o.id,
       // A leader dials us to replicate; its handshake tells where its HTTP API listens.
-      peerHttp: (id) => (id === o.id ? httpAddress : (transport.peerHello(id)?.http ?? null)),
+      peerHttp: (id) => transport.peerHello(id)?.http ?? null,
       metrics,
       logger: logger.child({ part: "http" }),
     });
