@@ -187,7 +187,7 @@ export function registerKvClientCommands(kv: Command, io: CliIo = PROCESS_IO): v
     { ...WRITE_EXITS, 1: "the request was refused (a bad prefix, key or limit)" },
   )
     .option("--prefix <prefix>", "key prefix", "")
-    .option("--from <key>", "start at KEY (keys >= KEY), e.g. where the previous page ended")
+    .option("--from <key>", "start at KEY (keys >= KEY): where a cut listing said to continue")
     .addOption(
       new Option("--limit <n>", `at most N entries (max ${LIST_MAX_LIMIT})`)
         .default(1000)
