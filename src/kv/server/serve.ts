@@ -34,6 +34,8 @@ export interface ServeOptions {
  * the optional peer dependencies pino, prom-client and zod (throws MissingDependencyError).
  */
 export async function serveNode(o: ServeOptions): Promise<Result<void>> {
+  // Watched from the start: a parent that dies while the node starts must stop it too.
+  const parentGone = parentExit();
   const pino = requireOptional<typeof Pino.pino>("pino", "raftwork kv serve");
   const logger = pino(
     { level: o.logLevel, base: { node: o.id } },
@@ -120,7 +122,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     process.stdout.write(
       `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}, data ${o.data}\n`,
     );
-    const outcome = await Promise.race([stopRequested(), fatal]);
+    const outcome = await Promise.race([signalled(), parentGone, fatal]);
     await closeAll();
     if (outcome instanceof Error) return err(`node stopped: ${outcome.message}`);
     logger.info({ reason: outcome }, "stopped");
@@ -131,28 +133,31 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
   }
 }
 
-/**
- * Resolves with the reason to stop: SIGINT, SIGTERM, or the end of the IPC channel of a parent
- * that started this process with one (`kv cluster` does, so that its nodes stop when it is
- * killed, even with -9: the kernel closes its end of the channel). A node started by hand has
- * no channel.
- */
-function stopRequested(): Promise<string> {
+function signalled(): Promise<string> {
   return new Promise((resolve) => {
-    const on = (reason: string) => {
+    const on = (sig: string) => {
       process.off("SIGINT", on);
       process.off("SIGTERM", on);
-      process.off("disconnect", gone);
-      resolve(reason);
+      resolve(sig);
     };
-    const gone = () => on("parent-gone");
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
-    if (process.channel) {
-      // The channel alone must not keep the process alive once the node has stopped.
-      process.channel.unref();
-      process.once("disconnect", gone);
-    }
+  });
+}
+
+/**
+ * Resolves with "parent-gone" when the IPC channel of the parent that started this process
+ * with one closes (`kv cluster` does, so that its nodes stop when it is killed, even with -9:
+ * the kernel closes its end of the channel). Never resolves for a node started by hand, which
+ * has no channel.
+ */
+function parentExit(): Promise<string> {
+  return new Promise((resolve) => {
+    const channel = process.channel;
+    if (channel === undefined) return;
+    // The channel alone must not keep the process alive once the node has stopped.
+    channel.unref();
+    process.once("disconnect", () => resolve("parent-gone"));
   });
 }
 
