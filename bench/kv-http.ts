@@ -34,7 +34,6 @@ const instant: RaftService = {
   propose: async (data) => sm.apply({ index: ++index, term: 1, type: "normal", data }),
   readBarrier: async () => {},
   status: () => ({ ...status, commitIndex: index, appliedIndex: index }),
-  leaderHttp: () => null,
 };
 const server = await createKvHttpServer("127.0.0.1", 0, {
   service: instant,

@@ -102,7 +102,7 @@ const o = {
 }
 
 if (o.nodeArgs === null) {
-  const { SERVE_V8_FLAGS } = await import(join(dirname(o.cli), "../node/v8-flags.js"));
+  const { SERVE_V8_FLAGS } = await import(join(dirname(o.cli), "../kv/server/v8-flags.js"));
   o.nodeArgs = [...SERVE_V8_FLAGS];
 }
 

@@ -22,9 +22,8 @@ function* walk(dir) {
   }
 }
 
-const tsc = join(root, "node_modules/.bin/tsc");
-run(tsc, ["-p", "tsconfig.build.json"]);
-run(tsc, ["-p", "tsconfig.json", "--noEmit"]);
+run(process.execPath, [join(root, "scripts/build.mjs")]);
+run(join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.json", "--noEmit"]);
 
 const files = [...walk(join(root, "test"))].filter(
   (f) => filters.length === 0 || filters.some((s) => f.includes(s)),

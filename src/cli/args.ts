@@ -1,16 +1,25 @@
-// Parsers for the flag value conventions every command shares (design.md, "Conventions for
-// every command"). Each throws InvalidArgumentError, which commander turns into a usage error
-// (exit 2) naming the flag.
+// Parsers for the flag value conventions every command shares (README, "Conventions"). Each
+// throws InvalidArgumentError, which commander turns into a usage error (exit 2) naming the
+// flag.
 
 import { InvalidArgumentError } from "commander";
+import { type HostPort, parseHostPort as parseHostPortResult } from "../util/host-port.js";
 
-const DURATION_UNITS: Record<string, number> = { "": 1, ms: 1, s: 1000, m: 60_000 };
+const DURATION_UNITS: Record<string, number> = {
+  "": 1,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
-/** "300ms", "10s", "2m", or a bare number of milliseconds. Returns milliseconds. */
+/** "300ms", "10s", "2m", "1h", or a bare number of milliseconds. Returns milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`"${text}" is not a duration (examples: 300ms, 10s, 2m)`);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) {
+    throw new InvalidArgumentError(`"${text}" is not a duration (examples: 300ms, 10s, 2m, 1h)`);
+  }
   const ms = Number(m[1]) * (DURATION_UNITS[m[2] ?? ""] ?? 1);
   if (!Number.isFinite(ms) || ms <= 0)
     throw new InvalidArgumentError(`duration "${text}" must be positive`);
@@ -28,20 +37,13 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort };
 
 /** "HOST:PORT" (an IPv6 host in brackets: "[::1]:7001"). Port 0 is allowed only if allowZero. */
 export function parseHostPort(text: string, allowZero = false): HostPort {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):(\d{1,5})$/.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`"${text}" is not HOST:PORT (example: 127.0.0.1:7001)`);
-  const port = Number(m[2]);
-  if (port > 65535 || (port === 0 && !allowZero))
-    throw new InvalidArgumentError(`port in "${text}" is out of range`);
-  const host = (m[1] as string).replace(/^\[(.*)\]$/, "$1");
-  return { host, port };
+  const r = parseHostPortResult(text, allowZero);
+  if (!r.ok) throw new InvalidArgumentError(r.error);
+  return r.value;
 }
 
 /** Comma-separated http://HOST:PORT URLs; returns them without trailing slashes. */

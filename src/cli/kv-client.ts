@@ -1,13 +1,20 @@
 // `raftwork kv get|put|del|append|cas|list|status`: the KV client command line.
-// Exit status (design.md): 0 ok, 1 key not found or CAS mismatch, 2 usage error,
-// 3 cluster unavailable or timed out.
+// Exit status (README, "Conventions"): 0 ok, 1 key not found, CAS mismatch or request refused,
+// 2 usage error, 3 cluster unavailable, timed out, or (status) no leader known.
 import { isUtf8 } from "node:buffer";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { KvClient, KvRequestError, KvUnavailableError } from "../kv/client.js";
-import { MAX_KEY_BYTES } from "../kv/http-api.js";
-import { MAX_VALUE_BYTES } from "../kv/state-machine.js";
+import { KvClient, KvRequestError, KvUnavailableError, type ListEntry } from "../kv/client.js";
+import { LIST_MAX_LIMIT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../kv/contract.js";
 import { parseDuration, parseEndpoints, parseIntIn } from "./args.js";
-import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
+import {
+  CliExit,
+  describeExitStatus,
+  EXIT_FAILED,
+  EXIT_UNAVAILABLE,
+  EXIT_USAGE,
+  type ExitMeanings,
+} from "./exit.js";
+import { type CliIo, PROCESS_IO } from "./io.js";
 
 const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
 
@@ -25,8 +32,14 @@ function parseKey(text: string): string {
   return text;
 }
 
-/** Add the options every client subcommand shares. */
-function common(cmd: Command): Command {
+const WRITE_EXITS: ExitMeanings = {
+  1: "the request was refused (bad key or value, too large)",
+  3: "no endpoint answered, or the outcome stayed unknown after every retry",
+};
+
+/** Add the options every client subcommand shares, and what its exit statuses mean. */
+function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
+  describeExitStatus(cmd, exits);
   return cmd
     .addOption(
       new Option("--endpoints <urls>", "comma-separated http://HOST:PORT URLs, tried in turn")
@@ -92,14 +105,16 @@ function oneLine(s: string): string {
 }
 
 /**
- * Register the client subcommands on `kv`. `out` receives everything meant for stdout (tests
- * capture it); errors travel as CliExit to the entry point, which prints them to stderr.
+ * Register the client subcommands on `kv`. Results go to io.out and notes to io.err (tests
+ * capture them); errors travel as CliExit to the entry point, which prints them.
  */
-export function registerKvClientCommands(
-  kv: Command,
-  out: (text: string) => void = (text) => void process.stdout.write(text),
-): void {
-  common(kv.command("get").description("print KEY's value (exit 1 if absent)"))
+export function registerKvClientCommands(kv: Command, io: CliIo = PROCESS_IO): void {
+  const out = io.out;
+  const note = (text: string) => io.err(`raftwork: ${text}\n`);
+  common(kv.command("get").description("print KEY's value (exit 1 if absent)"), {
+    1: "KEY is absent, or the request was refused",
+    3: "no endpoint answered, or every answer was 'retry later'",
+  })
     .argument("<key>", "the key (UTF-8, 1..1024 bytes)", parseKey)
     .action((key: string, opts: CommonOpts) =>
       withClient(opts, async (c) => {
@@ -132,8 +147,11 @@ export function registerKvClientCommands(
   common(
     kv
       .command("cas")
-      .description("set KEY to --value only if its value is --expect (or it is absent)")
-      .addHelpText("after", "\nExit 1 on a mismatch, printing the current value to stderr."),
+      .description("set KEY to --value only if its value is --expect (or it is absent)"),
+    {
+      ...WRITE_EXITS,
+      1: "mismatch (the current value goes to stderr), or the request was refused",
+    },
   )
     .argument("<key>", "the key", parseKey)
     .option("--expect <value>", "the value KEY must have now")
@@ -158,23 +176,63 @@ export function registerKvClientCommands(
       },
     );
 
-  common(kv.command("list").description("list keys starting with --prefix, sorted"))
+  common(
+    kv
+      .command("list")
+      .description("list keys starting with --prefix, sorted (one page unless --all)")
+      .addHelpText(
+        "after",
+        "\nWhen --limit cut the listing, stderr says which --from continues it.",
+      ),
+    { ...WRITE_EXITS, 1: "the request was refused (a bad prefix, key or limit)" },
+  )
     .option("--prefix <prefix>", "key prefix", "")
+    .option("--from <key>", "start at KEY (keys >= KEY): where a cut listing said to continue")
     .addOption(
-      new Option("--limit <n>", "at most N entries (max 10000)")
+      new Option("--limit <n>", `at most N entries (max ${LIST_MAX_LIMIT})`)
         .default(1000)
-        .argParser(parseIntIn(1, 10_000)),
+        .argParser(parseIntIn(1, LIST_MAX_LIMIT)),
     )
+    .addOption(new Option("--all", "every matching key, fetched page by page").conflicts("limit"))
     .option("--json", "print a JSON array of {key, value}")
-    .action((opts: CommonOpts & { prefix: string; limit: number; json?: boolean }) =>
-      withClient(opts, async (c) => {
-        const items = await c.list(opts.prefix, opts.limit);
-        if (opts.json) return out(`${JSON.stringify(items)}\n`);
-        out(items.map((e) => `${oneLine(e.key)}\t${oneLine(e.value)}\n`).join(""));
-      }),
+    .action(
+      (
+        opts: CommonOpts & {
+          prefix: string;
+          from?: string;
+          limit: number;
+          all?: boolean;
+          json?: boolean;
+        },
+      ) =>
+        withClient(opts, async (c) => {
+          const print = (items: ListEntry[]) =>
+            out(items.map((e) => `${oneLine(e.key)}\t${oneLine(e.value)}\n`).join(""));
+          const from = opts.from === undefined ? {} : { from: opts.from };
+          if (opts.all) {
+            const all: ListEntry[] = [];
+            for await (const e of c.listAll(opts.prefix, { pageSize: LIST_MAX_LIMIT, ...from })) {
+              if (opts.json) all.push(e);
+              else print([e]);
+            }
+            if (opts.json) out(`${JSON.stringify(all)}\n`);
+            return;
+          }
+          const page = await c.list(opts.prefix, { limit: opts.limit, ...from });
+          if (opts.json) out(`${JSON.stringify(page.entries)}\n`);
+          else print(page.entries);
+          if (page.next !== null) {
+            note(
+              `more keys follow; continue with --from ${JSON.stringify(page.next)}, or use --all`,
+            );
+          }
+        }),
     );
 
-  common(kv.command("status").description("show every node's role, term, leader and indexes"))
+  common(kv.command("status").description("show every node's role, term, leader and indexes"), {
+    0: "some node knows a leader",
+    3: "no node answered, or none knows a leader",
+  })
     .option("--json", "print JSON")
     .action((opts: CommonOpts & { json?: boolean }) =>
       withClient(opts, async (c) => {
@@ -182,6 +240,9 @@ export function registerKvClientCommands(
         if (opts.json) out(`${JSON.stringify(rows)}\n`);
         else out(statusTable(rows));
         if (rows.every((r) => !r.ok)) throw new CliExit(EXIT_UNAVAILABLE, "no node answered");
+        if (!rows.some((r) => r.ok && r.status.leader !== null)) {
+          throw new CliExit(EXIT_UNAVAILABLE, "no node knows a leader (no quorum?)");
+        }
       }),
     );
 }

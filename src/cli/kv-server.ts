@@ -1,12 +1,16 @@
 // `raftwork kv serve` (one replicated KV node) and `raftwork kv cluster` (a local cluster of
-// them). Flags are validated here, at the boundary; the runtime lives in src/node and is
-// imported by the action that runs it, so other commands (and --help) never load it.
+// them). Flags are validated here, at the boundary; the KV server (src/kv/server) and the
+// launcher (local-cluster.ts) are imported by the action that runs them, so other commands
+// (and --help) never load them.
 
 import { type Command, InvalidArgumentError, Option } from "commander";
-import type { ClusterOptions } from "../node/cluster.js";
-import type { Member } from "../node/data-dir.js";
+import type { Member } from "../kv/server/data-dir.js";
+import type { HostPort } from "../util/host-port.js";
+import { formatHostPort } from "../util/host-port.js";
 import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
-import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+import { CliExit, describeExitStatus, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+import type { LocalClusterOptions } from "./local-cluster.js";
+import { plural } from "./text.js";
 
 const MAX_NODE_ID = 2 ** 31 - 1;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -22,8 +26,7 @@ export function parsePeers(text: string): Member[] {
     if (!Number.isSafeInteger(id) || id < 1 || id > MAX_NODE_ID) {
       throw new InvalidArgumentError(`node id ${m[1]} is out of range 1..${MAX_NODE_ID}`);
     }
-    const hp = parseHostPort(m[2] as string);
-    const address = `${hp.host.includes(":") ? `[${hp.host}]` : hp.host}:${hp.port}`;
+    const address = formatHostPort(parseHostPort(m[2] as string));
     if (members.some((p) => p.id === id))
       throw new InvalidArgumentError(`node id ${id} is listed twice`);
     if (members.some((p) => p.address === address)) {
@@ -79,7 +82,7 @@ function timingOptions(cmd: Command): Command {
 }
 
 export function registerKvServerCommands(kv: Command): void {
-  timingOptions(
+  const serve = timingOptions(
     kv
       .command("serve")
       .description("run one node of a replicated KV cluster")
@@ -95,12 +98,17 @@ export function registerKvServerCommands(kv: Command): void {
       )
       .requiredOption("--http <host:port>", "where to serve the HTTP API", (t) => parseHostPort(t))
       .requiredOption("--data <dir>", "data directory (created if missing)"),
-  ).action(
+  );
+  describeExitStatus(serve, {
+    0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
+    1: "refused to start (a data directory of another node or cluster, a port in use) or stopped by an error",
+  });
+  serve.action(
     async (
       o: TimingFlags & {
         id: number;
         peers: Member[];
-        http: { host: string; port: number };
+        http: HostPort;
         data: string;
       },
     ) => {
@@ -108,7 +116,7 @@ export function registerKvServerCommands(kv: Command): void {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
       }
       await checkTiming(o.electionTimeout, o.heartbeat);
-      const { serveNode } = await import("../node/serve.js");
+      const { serveNode } = await import("../kv/server/serve.js");
       const result = await serveNode({
         id: o.id,
         members: o.peers,
@@ -123,7 +131,7 @@ export function registerKvServerCommands(kv: Command): void {
     },
   );
 
-  timingOptions(
+  const cluster = timingOptions(
     kv
       .command("cluster")
       .description("run a local cluster of `kv serve` processes (Ctrl-C stops them all)")
@@ -137,7 +145,12 @@ export function registerKvServerCommands(kv: Command): void {
       )
       .option("--http-port-base <port>", "node i serves HTTP on BASE+i", parseIntIn(1, 65525), 8000)
       .option("--walkthrough", "print example commands once the cluster is up"),
-  ).action(
+  );
+  describeExitStatus(cluster, {
+    0: "stopped with Ctrl-C (SIGINT) or SIGTERM",
+    1: "could not start: a port in use, --data of another cluster, or no leader elected",
+  });
+  cluster.action(
     async (
       o: TimingFlags & {
         nodes: number;
@@ -156,7 +169,7 @@ export function registerKvServerCommands(kv: Command): void {
       const script = process.argv[1];
       if (script === undefined)
         throw new CliExit(EXIT_FAILED, "cannot tell how this CLI was started");
-      const opts: ClusterOptions = {
+      const opts: LocalClusterOptions = {
         nodes: o.nodes,
         data: o.data,
         raftPortBase: o.raftPortBase,
@@ -175,9 +188,11 @@ export function registerKvServerCommands(kv: Command): void {
         command: [process.execPath, ...process.execArgv, script],
         startTimeoutMs: 30_000,
       };
-      process.stderr.write(`starting ${o.nodes} nodes (data in ${o.data}) ...\n`);
-      const { startCluster } = await import("../node/cluster.js");
-      const started = await startCluster(opts);
+      const { checkDataDir, startLocalCluster } = await import("./local-cluster.js");
+      const data = checkDataDir(opts); // startLocalCluster checks too; this says it before "starting"
+      if (!data.ok) throw new CliExit(EXIT_FAILED, data.error);
+      process.stderr.write(`starting ${plural(o.nodes, "node")} (data in ${o.data}) ...\n`);
+      const started = await startLocalCluster(opts);
       if (!started.ok) throw new CliExit(EXIT_FAILED, started.error);
       const cluster = started.value;
       const lines = cluster.nodes.map(
@@ -186,14 +201,14 @@ export function registerKvServerCommands(kv: Command): void {
       );
       process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
       if (o.walkthrough) process.stdout.write(walkthrough(cluster.nodes.map((n) => n.url)));
-      process.stdout.write("press Ctrl-C to stop all nodes\n");
+      process.stdout.write(`press Ctrl-C to stop ${o.nodes === 1 ? "the node" : "all nodes"}\n`);
 
       await new Promise<void>((done) => {
         let stopping = false;
         const stop = (): void => {
           if (stopping) return;
           stopping = true;
-          process.stderr.write("stopping all nodes ...\n");
+          process.stderr.write(`stopping ${o.nodes === 1 ? "the node" : "all nodes"} ...\n`);
           void cluster.stop().then(done);
         };
         process.once("SIGINT", stop);
@@ -208,7 +223,7 @@ export function registerKvServerCommands(kv: Command): void {
           });
         }
       });
-      process.stdout.write("all nodes stopped\n");
+      process.stdout.write(`${o.nodes === 1 ? "the node" : "all nodes"} stopped\n`);
     },
   );
 }

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
+import type { CliIo } from "./io.js";
 import { registerKvClientCommands } from "./kv-client.js";
 import { registerKvServerCommands } from "./kv-server.js";
 
-export function registerKv(program: Command): void {
+export function registerKv(program: Command, io?: CliIo): void {
   const kv = program.command("kv").description("replicated key-value store: servers and client");
   registerKvServerCommands(kv);
-  registerKvClientCommands(kv);
+  registerKvClientCommands(kv, io);
 }

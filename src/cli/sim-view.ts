@@ -217,7 +217,7 @@ export async function runWithView(
   try {
     await run(file);
   } catch (e) {
-    if (!(e instanceof CliExit) || e.code !== EXIT_FAILED) throw e;
+    if (!(e instanceof CliExit) || e.status !== EXIT_FAILED) throw e;
     failed = e;
   }
   // With --json, stdout is JSON Lines only.

@@ -1,14 +1,15 @@
-// `raftwork sim`: deterministic simulation runs and sweeps (design.md, "The simulator contract"),
-// and `raftwork sim --demo`, the narrated tour that `npm start` shows.
+// `raftwork sim`: deterministic simulation runs and sweeps (README, "Simulator"), and
+// `raftwork sim --demo`, a narrated tour of any seed.
 //
 //   raftwork sim --nodes 5 --seed 42 --time 600s [--faults drop,delay,reorder,dup,partition,crash]
 //                [--trace FILE] [--json]
 //   raftwork sim --seeds 1..500 --nodes 5 --time 300s [--json]
-//   raftwork sim --demo [--view]
+//   raftwork sim --demo [--seed N] [--nodes N] [--trace FILE] [--json] [--view]
 //   raftwork sim view TRACE.jsonl [--http HOST:PORT]     (sim-view.ts, with `... --view`)
 //   raftwork sim summary TRACE.jsonl [--json]
 
-import { SingleBar } from "cli-progress";
+import { closeSync, openSync } from "node:fs";
+import type * as CliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runDemo } from "../sim/demo.js";
 import {
@@ -19,9 +20,11 @@ import {
   type SimResult,
 } from "../sim/runner.js";
 import { Trace } from "../sim/trace.js";
+import { requireOptional } from "../util/optional.js";
 import { parseDuration, parseIntIn } from "./args.js";
-import { CliExit, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
+import { CliExit, describeExitStatus, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 import { addViewOptions, registerTraceCommands, runWithView, type ViewFlags } from "./sim-view.js";
+import { plural } from "./text.js";
 
 export interface SimFlags extends ViewFlags {
   nodes: number;
@@ -83,35 +86,74 @@ export function registerSim(program: Command): void {
         .default([...FAULTS], FAULTS.join(",")),
     )
     .option("--trace <file>", "write the JSON Lines trace to FILE (single seed only)")
-    .option("--json", "print one JSON object per seed")
-    .option("--demo", "a short narrated run: election, replication, leader crash, recovery");
-  addViewOptions(sim).action(async (flags: SimFlags) => {
+    .option("--json", "print one JSON object per seed (with --demo: per narrated event)")
+    .addOption(
+      new Option(
+        "--demo",
+        "a narrated run of --seed on --nodes: election, replication, leader crash, recovery",
+      ).conflicts(["seeds", "time", "faults"]),
+    );
+  describeExitStatus(sim, {
+    0: "every seed ran without a violation (--demo: the tour completed)",
+    1: "a safety or liveness violation (the seeds are named), or the demo failed",
+  });
+  addViewOptions(sim).action(async (flags: SimFlags, cmd: Command) => {
     const range = flags.seeds ?? { from: flags.seed ?? 1, to: flags.seed ?? 1 };
-    if ((flags.trace || flags.view) && !flags.demo && range.from !== range.to)
+    if ((flags.trace || flags.view) && range.from !== range.to)
       throw new CliExit(
         EXIT_USAGE,
         `${flags.view ? "--view" : "--trace"} needs a single seed (--seed N or --seeds N..N)`,
       );
+    if (flags.trace !== undefined) checkWritable(flags.trace);
+    // The tour is easiest to follow on three nodes: the default unless --nodes says otherwise.
+    const demoNodes = cmd.getOptionValueSource("nodes") === "default" ? 3 : flags.nodes;
     await runWithView(flags, async (traceFile) => {
-      if (flags.demo) {
-        demo(traceFile);
-        return;
-      }
-      await sweep({ ...flags, ...(traceFile ? { trace: traceFile } : {}) }, range);
+      const withTrace = { ...flags, ...(traceFile ? { trace: traceFile } : {}) };
+      if (flags.demo) demo({ ...withTrace, nodes: demoNodes });
+      else await sweep(withTrace, range);
     });
   });
   registerTraceCommands(sim);
 }
 
-/** `sim --demo`, writing its trace to `traceFile` if given (`--trace`, `--view`). */
-function demo(traceFile: string | undefined): void {
-  const trace = traceFile ? new Trace({ file: traceFile }) : undefined;
-  const ok = runDemo({
-    write: (line) => process.stdout.write(`${line}\n`),
-    ...(trace ? { trace } : {}),
-  });
-  trace?.finish();
-  if (!ok) throw new CliExit(EXIT_FAILED, "the demo run failed");
+/** A --trace FILE that cannot be written is a usage error, found before anything runs. */
+function checkWritable(file: string): void {
+  try {
+    closeSync(openSync(file, "w"));
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const why =
+      reason === "ENOENT"
+        ? "its directory does not exist"
+        : reason === "EACCES" || reason === "EPERM" || reason === "EROFS"
+          ? "permission denied"
+          : reason === "EISDIR"
+            ? "it is a directory"
+            : String(reason);
+    throw new CliExit(EXIT_USAGE, `--trace: cannot write ${file}: ${why}`);
+  }
+}
+
+/** `sim --demo`: the narrated tour of one seed, as text lines or JSON Lines. */
+function demo(flags: SimFlags): void {
+  const seed = flags.seed ?? 1;
+  const trace = new Trace(flags.trace ? { file: flags.trace } : {});
+  const write = flags.json
+    ? (atMs: number, text: string) => process.stdout.write(`${JSON.stringify({ atMs, text })}\n`)
+    : (atMs: number, text: string) =>
+        process.stdout.write(`[${(atMs / 1000).toFixed(3).padStart(7)}s] ${text}\n`);
+  const r = runDemo({ seed, nodes: flags.nodes, trace, write });
+  const traceHash = trace.finish();
+  if (flags.json) {
+    const { commits, leaderChanges, messages } = r;
+    const summary = { demo: r.ok ? "ok" : "failed", seed, nodes: flags.nodes, commits };
+    process.stdout.write(`${JSON.stringify({ ...summary, leaderChanges, messages, traceHash })}\n`);
+  }
+  if (!r.ok)
+    throw new CliExit(
+      EXIT_FAILED,
+      `the demo failed (seed ${seed}, ${plural(flags.nodes, "node")})`,
+    );
 }
 
 /**
@@ -133,7 +175,10 @@ export async function sweep(
   const started = performance.now();
   const bar =
     total > 1 && !flags.json && process.stderr.isTTY
-      ? new SingleBar({
+      ? new (requireOptional<typeof CliProgress>(
+          "cli-progress",
+          "the sweep's progress bar",
+        ).SingleBar)({
           format: "seeds {bar} {value}/{total} ({failed} failed) eta {eta}s",
           stream: process.stderr,
         })
@@ -158,7 +203,7 @@ export async function sweep(
   if (!flags.json) {
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     process.stdout.write(
-      `${total} seed${total === 1 ? "" : "s"}, ${failed.length} with violations (${secs}s real time)\n`,
+      `${plural(total, "seed")}, ${failed.length} with violations (${secs}s real time)\n`,
     );
   }
   if (failed.length > 0)
@@ -192,8 +237,9 @@ function jsonLine(r: SimResult): string {
 
 function humanLine(r: SimResult): string {
   const head =
-    `seed ${r.seed}: ${r.nodes} nodes, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
-    `${r.commits} commits, ${r.leaderChanges} leader changes, ${r.messages} requests, ` +
+    `seed ${r.seed}: ${plural(r.nodes, "node")}, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
+    `${plural(r.commits, "commit")}, ${plural(r.leaderChanges, "leader change")}, ` +
+    `${plural(r.messages, "request")}, ` +
     `trace ${r.traceHash.slice(0, 16)}`;
   if (r.violations.length === 0) return `${head}: ok`;
   const lines = [`${head}: VIOLATION`];

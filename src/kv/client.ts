@@ -5,9 +5,15 @@
 // X-Request-Id, and a retry reuses the same request id, so a write whose first attempt timed
 // out is applied at most once and the retry learns its result (Raft thesis §6.3). One write is
 // outstanding per client at a time, as the session contract requires; reads run concurrently.
+//
+// A retried write reuses its request id, and the server answers a repeated id with the result
+// of the first request that carried it, whatever the repeat asks for: each request id names
+// one operation.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { ServiceStatus } from "../node/api.js";
+import { RaftworkError } from "../util/errors.js";
+import { NEXT_HEADER } from "./contract.js";
 
 export interface KvClientOptions {
   /** Base URLs, e.g. http://127.0.0.1:8001. */
@@ -30,17 +36,28 @@ export interface ListEntry {
   key: string;
   value: string;
 }
+export interface ListOptions {
+  /** At most this many entries (1..10000; the server's default is 1000). */
+  limit?: number;
+  /** Only keys >= from (code point order): where the previous page said to go on. */
+  from?: string;
+}
+export interface ListPage {
+  entries: ListEntry[];
+  /** The first key after this page when the limit cut it (pass it as `from`), else null. */
+  next: string | null;
+}
 export type NodeStatusResult =
   | { endpoint: string; ok: true; status: ServiceStatus }
   | { endpoint: string; ok: false; error: string };
 
 /** No endpoint answered, or the outcome stayed unknown after every retry. */
-export class KvUnavailableError extends Error {
+export class KvUnavailableError extends RaftworkError {
   readonly code = "unavailable";
 }
 
 /** The server refused the request (400, 405, 413, ...): retrying will not help. */
-export class KvRequestError extends Error {
+export class KvRequestError extends RaftworkError {
   readonly code = "rejected";
   constructor(
     readonly status: number,
@@ -50,8 +67,14 @@ export class KvRequestError extends Error {
   }
 }
 
+/** The client was given options it cannot work with. */
+export class KvConfigError extends RaftworkError {
+  readonly code = "bad-config";
+}
+
 interface Answer {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: Buffer;
 }
 
@@ -69,7 +92,8 @@ export class KvClient {
   private writes: Promise<unknown> = Promise.resolve();
 
   constructor(opts: KvClientOptions) {
-    if (opts.endpoints.length === 0) throw new Error("KvClient needs at least one endpoint");
+    if (opts.endpoints.length === 0)
+      throw new KvConfigError("KvClient needs at least one endpoint");
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
     this.clientId = opts.clientId ?? randomUUID();
     this.nextRequestId = opts.firstRequestId ?? 1;
@@ -94,11 +118,15 @@ export class KvClient {
   }
 
   async append(key: string, suffix: string): Promise<void> {
-    this.expectOk(await this.write("POST", `${keyPath(key)}?op=append`, suffix));
+    this.expectOk(await this.write("POST", withOp(keyPath(key), "append"), suffix));
   }
 
   async cas(key: string, expect: string | null, value: string): Promise<CasResult> {
-    const a = await this.write("POST", `${keyPath(key)}?op=cas`, JSON.stringify({ expect, value }));
+    const a = await this.write(
+      "POST",
+      withOp(keyPath(key), "cas"),
+      JSON.stringify({ expect, value }),
+    );
     if (a.status === 200) return { ok: true };
     if (a.status === 409) {
       const current = (JSON.parse(a.body.toString()) as { current: string | null }).current;
@@ -107,12 +135,34 @@ export class KvClient {
     throw rejected(a);
   }
 
-  async list(prefix = "", limit?: number): Promise<ListEntry[]> {
+  /** One page of the keys starting with `prefix`, sorted; `next` says where the next begins. */
+  async list(prefix = "", opts: ListOptions = {}): Promise<ListPage> {
     const q = new URLSearchParams({ prefix });
-    if (limit !== undefined) q.set("limit", String(limit));
+    if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+    if (opts.from !== undefined) q.set("from", opts.from);
     const a = await this.send("GET", `/v1/kv?${q}`);
     if (a.status !== 200) throw rejected(a);
-    return JSON.parse(a.body.toString()) as ListEntry[];
+    const next = a.headers[NEXT_HEADER];
+    return {
+      entries: JSON.parse(a.body.toString()) as ListEntry[],
+      next: typeof next === "string" ? decodeURIComponent(next) : null,
+    };
+  }
+
+  /**
+   * Every key starting with `prefix`, page by page (each page one linearizable read: the whole
+   * listing is not one snapshot when writes run meanwhile).
+   */
+  async *listAll(prefix = "", opts: { pageSize?: number; from?: string } = {}) {
+    let from = opts.from;
+    do {
+      const page: ListPage = await this.list(prefix, {
+        ...(opts.pageSize === undefined ? {} : { limit: opts.pageSize }),
+        ...(from === undefined ? {} : { from }),
+      });
+      yield* page.entries;
+      from = page.next ?? undefined;
+    } while (from !== undefined);
   }
 
   /** Every endpoint's own /v1/status (no failover: this is about each node). */
@@ -201,7 +251,13 @@ export class KvClient {
       req.on("response", (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
         res.on("error", reject);
       });
       req.end(payload);
@@ -209,9 +265,19 @@ export class KvClient {
   }
 }
 
-/** Percent-encode each byte that is not unreserved; '/' is encoded too (the server decodes). */
+/**
+ * Where a key's requests go: /v1/kv/KEY, each byte that is not unreserved percent-encoded ('/'
+ * too: the server decodes). "." and ".." would be dot segments there, which URL parsing
+ * removes (also when written %2e), so those two use the contract's /v1/kv?key=KEY form. The
+ * result is a path with a query string or one that takes "?op=..." appended by `withOp`.
+ */
 function keyPath(key: string): string {
+  if (key === "." || key === "..") return `/v1/kv?key=${encodeURIComponent(key)}`;
   return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+function withOp(path: string, op: "append" | "cas"): string {
+  return `${path}${path.includes("?") ? "&" : "?"}op=${op}`;
 }
 
 function errorText(a: Answer): string {

@@ -8,7 +8,7 @@
 // session expiry forward (see state-machine.ts), so apply() never reads a local clock.
 import { Packr } from "msgpackr";
 
-/** Exactly-once identity of a write (design.md, "The KV service contract"). */
+/** Exactly-once identity of a write (README, "HTTP API"; Raft thesis §6.3). */
 export interface Session {
   clientId: string;
   /** Decimal integer 1..2^53-1, increasing per client. */

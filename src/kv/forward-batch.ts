@@ -15,8 +15,9 @@
 import { isUtf8 } from "node:buffer";
 import http from "node:http";
 import { Packr } from "msgpackr";
+import { formatHostPort, type HostPort } from "../util/host-port.js";
 import type { KvCommand, Session } from "./commands.js";
-import { MAX_VALUE_BYTES } from "./state-machine.js";
+import { MAX_VALUE_BYTES } from "./contract.js";
 
 export const FORWARD_PATH = "/v1/internal/forward";
 /** A batch is sent once it holds this many bytes of values, or at the end of the turn. */
@@ -67,8 +68,8 @@ export class WriteForwarder {
 
   constructor(private readonly o: ForwarderOptions) {}
 
-  forward(target: URL, cmd: KvCommand): Promise<ForwardAnswer> {
-    const key = target.host;
+  forward(target: HostPort, cmd: KvCommand): Promise<ForwardAnswer> {
+    const key = formatHostPort(target);
     let q = this.queues.get(key);
     if (!q) {
       q = { items: [], bytes: 0, answers: [] };
@@ -91,7 +92,7 @@ export class WriteForwarder {
     return answer;
   }
 
-  private flush(target: URL, key: string): void {
+  private flush(target: HostPort, key: string): void {
     const q = this.queues.get(key);
     if (!q) return; // already sent because it was full
     this.queues.delete(key);
@@ -103,7 +104,7 @@ export class WriteForwarder {
       });
     };
     const preq = http.request({
-      host: target.hostname.replace(/^\[(.*)\]$/, "$1"),
+      host: target.host,
       port: target.port,
       method: "POST",
       path: FORWARD_PATH,
@@ -120,7 +121,7 @@ export class WriteForwarder {
       // outcome is unknown (504). A batch that never left is safe to retry (503).
       timedOut || preq.writableFinished
         ? json(504, "no answer from the leader; the write may or may not have been applied")
-        : json(503, `cannot reach the leader at ${target.host}; retry later`);
+        : json(503, `cannot reach the leader at ${key}; retry later`);
     preq.on("timeout", () => {
       timedOut = true;
       preq.destroy();

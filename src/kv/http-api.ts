@@ -1,8 +1,9 @@
-// The KV HTTP API (design.md, "The KV service contract"), served by every node. Writes go
-// through RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the
-// local state machine. A follower that gets NotLeaderError forwards the request to the leader
-// it knows and relays the answer, so clients may talk to any node: writes in batches
-// (forward-batch.ts), reads one by one.
+// The KV HTTP API (README, "HTTP API"), served by every node. Writes go through
+// RaftService.propose, reads through readBarrier (ReadIndex, thesis §6.4) and then the local
+// state machine (docs/architecture.md, "The path of a write" and "... of a linearizable read").
+// A follower that gets NotLeaderError forwards the request to the leader it names and relays
+// the answer, so clients may talk to any node: writes in batches (forward-batch.ts), reads one
+// by one.
 //
 // Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
 // 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),
@@ -11,8 +12,7 @@ import { isUtf8 } from "node:buffer";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { Logger } from "pino";
-import { z } from "zod";
+import type * as Zod from "zod";
 import type { RaftService } from "../node/api.js";
 import {
   LeadershipLostError,
@@ -21,7 +21,19 @@ import {
   StoppedError,
 } from "../node/errors.js";
 import type { NodeId } from "../raft/types.js";
+import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
+import type { Logger } from "../util/logger.js";
+import { requireOptional } from "../util/optional.js";
+import { err, ok, type Result } from "../util/result.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
+import {
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  MAX_CLIENT_ID_BYTES,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  NEXT_HEADER,
+} from "./contract.js";
 import {
   encodeAnswers,
   FORWARD_PATH,
@@ -31,12 +43,8 @@ import {
   WriteForwarder,
 } from "./forward-batch.js";
 import type { KvMetrics, Route } from "./metrics.js";
-import { type KvResult, type KvStateMachine, MAX_VALUE_BYTES } from "./state-machine.js";
+import type { KvResult, KvStateMachine } from "./state-machine.js";
 
-export const MAX_KEY_BYTES = 1024;
-export const MAX_CLIENT_ID_BYTES = 128;
-export const LIST_DEFAULT_LIMIT = 1000;
-export const LIST_MAX_LIMIT = 10_000;
 /** Header a forwarding follower adds; a node never forwards a request that carries it. */
 export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
 /**
@@ -49,13 +57,18 @@ export interface KvHttpOptions {
   service: RaftService;
   sm: KvStateMachine;
   id: NodeId;
+  /**
+   * Where member `id` serves this API ("HOST:PORT"), if known: a follower forwards to the
+   * leader's. `kv serve` learns it from the Raft transport's handshake.
+   */
+  peerHttp?: (id: NodeId) => string | null;
   metrics?: KvMetrics;
   logger?: Logger;
   /** Passed to propose/readBarrier; undefined = the service's default. */
   requestTimeoutMs?: number;
   /** How long a follower waits for the leader's answer to a forwarded request. */
   forwardTimeoutMs?: number;
-  /** The leader timestamp for commands (design: Date.now() at proposal time). */
+  /** The leader timestamp for commands: its clock at proposal time. Default Date.now. */
   now?: () => number;
 }
 
@@ -63,6 +76,8 @@ export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void
   /** Close the keep-alive connections used for forwarding. */
   close(): void;
 };
+
+const { z } = requireOptional<typeof Zod>("zod", "raftwork's KV HTTP API");
 
 const sessionSchema = z.object({
   clientId: z
@@ -85,14 +100,15 @@ const casSchema = z.strictObject({
   value: utf8String,
 });
 
-const listSchema = z.object({
+const listSchema = z.strictObject({
   prefix: z.string().default(""),
   limit: z
     .string()
-    .regex(/^[0-9]{1,6}$/, "limit must be a whole number")
+    .regex(/^[0-9]+$/, "limit must be a whole number")
     .transform(Number)
-    .refine((n) => n >= 1 && n <= LIST_MAX_LIMIT, `limit must be 1..${LIST_MAX_LIMIT}`)
+    .refine((n) => n >= 1 && n <= LIST_MAX_LIMIT, `limit is out of range 1..${LIST_MAX_LIMIT}`)
     .default(LIST_DEFAULT_LIMIT),
+  from: z.string().optional(),
 });
 
 const KEY_ALLOW = "GET, PUT, DELETE, POST";
@@ -187,7 +203,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function serviceError(ctx: Ctx, err: unknown) {
-    if (err instanceof NotLeaderError) return forward(ctx);
+    if (err instanceof NotLeaderError) return forward(ctx, err.leader);
     if (err instanceof StoppedError) return fail(ctx, 503, err.message);
     if (err instanceof ProposalTimeoutError || err instanceof LeadershipLostError) {
       return fail(ctx, 504, err.message);
@@ -197,19 +213,24 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   /** Relay the request to the leader; the request was certainly not proposed here. */
-  function forward(ctx: Ctx) {
+  function forward(ctx: Ctx, leaderId: NodeId | null) {
     const { req, res } = ctx;
-    const leader = service.leaderHttp();
-    if (leader === null) return fail(ctx, 503, "no leader known; retry later");
-    if (req.headers[FORWARDED_HEADER] !== undefined) {
+    if (leaderId === null) return fail(ctx, 503, "no leader known; retry later");
+    // A request that was forwarded once, or a node that names itself leader while refusing
+    // (a leader transfer in progress), must not forward again: that could loop.
+    if (req.headers[FORWARDED_HEADER] !== undefined || leaderId === id) {
       return fail(ctx, 503, "not the leader (leadership is changing); retry later");
     }
-    let target: URL;
-    try {
-      target = new URL(leader.includes("://") ? leader : `http://${leader}`);
-    } catch {
-      return fail(ctx, 503, "leader address unknown; retry later");
+    const leader = opts.peerHttp?.(leaderId) ?? null;
+    const parsed = leader === null ? null : parseHostPort(leader);
+    if (parsed === null || !parsed.ok) {
+      return fail(
+        ctx,
+        503,
+        `the leader's (node ${leaderId}) address is not known yet; retry later`,
+      );
     }
+    const target: HostPort = parsed.value;
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
       const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type);
@@ -225,7 +246,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     let timedOut = false;
     const preq = http.request({
-      host: target.hostname.replace(/^\[(.*)\]$/, "$1"),
+      host: target.host,
       port: target.port,
       method: req.method,
       path: req.url,
@@ -240,7 +261,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     preq.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       const out: http.OutgoingHttpHeaders = {};
-      for (const h of ["content-type", "content-length", "allow"]) {
+      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER]) {
         const v = pres.headers[h];
         if (v !== undefined) out[h] = v;
       }
@@ -378,13 +399,12 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     settle(ctx, () => service.readBarrier(timeoutMs), then);
   }
 
-  function keyRoute(ctx: Ctx, rawKey: string, query: string) {
+  /** /v1/kv/{key} and /v1/kv?key=K: `key` is already decoded and checked. */
+  function keyRoute(ctx: Ctx, key: string, params: Map<string, string>) {
     const method = ctx.req.method;
     if (method !== "GET" && method !== "PUT" && method !== "DELETE" && method !== "POST") {
       return methodNotAllowed(ctx, KEY_ALLOW);
     }
-    const key = decodeKey(rawKey);
-    if (typeof key !== "string") return fail(ctx, 400, key.error);
     if (method === "GET") {
       ctx.route = "get";
       return read(ctx, () => {
@@ -395,26 +415,46 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     if (method === "PUT") return write(ctx, key, "put");
     if (method === "DELETE") return write(ctx, key, "delete");
-    const op = new URLSearchParams(query).get("op");
+    const op = params.get("op");
     if (op === "append" || op === "cas") return write(ctx, key, op);
-    fail(ctx, 400, op === null ? "POST needs ?op=append or ?op=cas" : `unknown op "${op}"`);
+    fail(ctx, 400, op === undefined ? "POST needs ?op=append or ?op=cas" : `unknown op "${op}"`);
   }
 
-  function listRoute(ctx: Ctx, query: string) {
+  /** /v1/kv?...: a key's request (?key=K) or a listing. */
+  function kvQueryRoute(ctx: Ctx, query: string) {
+    const params = parseQuery(query);
+    if (!params.ok) return fail(ctx, 400, params.error);
+    const rawKey = params.value.get("key");
+    if (rawKey === undefined) return listRoute(ctx, params.value);
+    for (const name of params.value.keys()) {
+      if (name !== "key" && name !== "op") {
+        return fail(ctx, 400, `?key= takes no "${name}" parameter (only op, with POST)`);
+      }
+    }
+    const key = checkKey(rawKey);
+    if (typeof key !== "string") return fail(ctx, 400, key.error);
+    keyRoute(ctx, key, params.value);
+  }
+
+  function listRoute(ctx: Ctx, params: Map<string, string>) {
     ctx.route = "list";
     if (ctx.req.method !== "GET") return methodNotAllowed(ctx, "GET");
-    const params = new URLSearchParams(query);
-    const parsed = listSchema.safeParse({
-      prefix: params.get("prefix") ?? undefined,
-      limit: params.get("limit") ?? undefined,
-    });
-    if (!parsed.success) return fail(ctx, 400, parsed.error.issues[0]?.message ?? "bad query");
-    const { prefix, limit } = parsed.data;
+    const parsed = listSchema.safeParse(Object.fromEntries(params));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const message =
+        issue?.code === "unrecognized_keys"
+          ? `unknown query parameter ${issue.keys.map((k) => `"${k}"`).join(", ")} (a listing takes prefix, limit and from)`
+          : (issue?.message ?? "bad query");
+      return fail(ctx, 400, message);
+    }
+    const { prefix, limit, from } = parsed.data;
     read(ctx, () => {
-      const items = sm.list(prefix, limit).map((e) => ({
-        key: e.key,
-        value: Buffer.from(e.value).toString(),
-      }));
+      // One more than asked: whether the limit cut the listing, and where the next page starts.
+      const found = sm.list(prefix, limit + 1, from);
+      const next = found.length > limit ? (found.pop() as { key: string }).key : null;
+      const items = found.map((e) => ({ key: e.key, value: Buffer.from(e.value).toString() }));
+      if (next !== null && !ctx.reply) ctx.res.setHeader(NEXT_HEADER, encodeURIComponent(next));
       send(ctx, 200, JSON.stringify(items), JSON_TYPE);
     });
   }
@@ -455,8 +495,14 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? "" : url.slice(q + 1);
     try {
-      if (path.startsWith("/v1/kv/")) return keyRoute(ctx, path.slice(7), query);
-      if (path === "/v1/kv") return listRoute(ctx, query);
+      if (path.startsWith("/v1/kv/")) {
+        const key = decodeKey(path.slice(7));
+        if (typeof key !== "string") return fail(ctx, 400, key.error);
+        const params = parseQuery(query);
+        if (!params.ok) return fail(ctx, 400, params.error);
+        return keyRoute(ctx, key, params.value);
+      }
+      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
       if (path === "/v1/status") {
         ctx.route = "status";
@@ -488,7 +534,7 @@ function withSession<T extends KvCommand>(cmd: T, session: Session | undefined):
   return cmd;
 }
 
-/** Percent-decode a key and check it is UTF-8 of 1..1024 bytes. */
+/** Percent-decode a key from the path and check it is UTF-8 of 1..1024 bytes. */
 export function decodeKey(raw: string): string | { error: string } {
   if (!RAW_PATH_OK.test(raw)) return { error: "key must be percent-encoded ASCII in the path" };
   let key: string;
@@ -498,11 +544,43 @@ export function decodeKey(raw: string): string | { error: string } {
   } catch {
     return { error: "key is not valid percent-encoded UTF-8" };
   }
+  return checkKey(key);
+}
+
+/** A decoded key is 1..1024 bytes of UTF-8. */
+function checkKey(key: string): string | { error: string } {
   const bytes = Buffer.byteLength(key);
   if (bytes < 1 || bytes > MAX_KEY_BYTES) {
     return { error: `key must be 1..${MAX_KEY_BYTES} bytes of UTF-8 (got ${bytes})` };
   }
   return key;
+}
+
+/**
+ * A query string (application/x-www-form-urlencoded: "+" is a space) decoded strictly: a value
+ * whose escapes are not UTF-8 is refused, where URLSearchParams would silently replace them
+ * with U+FFFD and list, say, keys starting with "\uFFFD" for ?prefix=%FF. The first of a
+ * repeated name wins.
+ */
+export function parseQuery(query: string): Result<Map<string, string>> {
+  const params = new Map<string, string>();
+  if (query === "") return ok(params);
+  for (const part of query.split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? "" : part.slice(eq + 1);
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent(rawName.replaceAll("+", " "));
+      value = decodeURIComponent(rawValue.replaceAll("+", " "));
+    } catch {
+      return err(`query parameter ${JSON.stringify(rawName)} is not valid percent-encoded UTF-8`);
+    }
+    if (!params.has(name)) params.set(name, value);
+  }
+  return ok(params);
 }
 
 export interface KvHttpServer {
@@ -528,10 +606,9 @@ export function createKvHttpServer(
     server.listen(port, host, () => {
       server.off("error", reject);
       const addr = server.address() as AddressInfo;
-      const h = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
       resolve({
         server,
-        url: `http://${h}:${addr.port}`,
+        url: `http://${formatHostPort({ host: addr.address, port: addr.port })}`,
         close: () =>
           new Promise<void>((done) => {
             handler.close();

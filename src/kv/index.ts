@@ -1,21 +1,22 @@
-// The KV store's public surface: the replicated state machine, its HTTP API, metrics, and the
-// client. The command encoding and the sorted key index are internals.
+// The KV client's public surface (`raftwork/kv`): KvClient and its results and errors. It needs
+// no dependency beyond Node. The server side is `raftwork/kv/server` (src/kv/server/index.ts).
 export {
   type CasResult,
   type GetResult,
   KvClient,
   type KvClientOptions,
+  KvConfigError,
   KvRequestError,
   KvUnavailableError,
   type ListEntry,
+  type ListOptions,
+  type ListPage,
   type NodeStatusResult,
 } from "./client.js";
 export {
-  createKvHttpHandler,
-  createKvHttpServer,
-  type KvHttpHandler,
-  type KvHttpOptions,
-  type KvHttpServer,
-} from "./http-api.js";
-export { createKvMetrics, type KvMetrics, type NodeMetrics } from "./metrics.js";
-export { type KvResult, KvStateMachine, MAX_VALUE_BYTES, SESSION_TTL_MS } from "./state-machine.js";
+  LIST_DEFAULT_LIMIT,
+  LIST_MAX_LIMIT,
+  MAX_CLIENT_ID_BYTES,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+} from "./contract.js";

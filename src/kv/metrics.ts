@@ -1,22 +1,13 @@
 // Prometheus metrics for one KV node, in a registry of its own (never prom-client's global one)
 // so several nodes can live in one process (tests, the simulator).
 //
-// The HTTP layer records requests; the node runtime reports Raft progress through NodeMetrics.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+// The HTTP layer records requests; the node runtime reports Raft progress through its
+// NodeMetrics port, which this implements. prom-client is an optional peer dependency: it is
+// loaded when metrics are created, so the rest of the KV server works without it.
 
-/** Hooks the node runtime calls. Every method is cheap and never throws. */
-export interface NodeMetrics {
-  setCommitIndex(index: number): void;
-  setAppliedIndex(index: number): void;
-  setTerm(term: number): void;
-  /** Leader id as seen by this node (0 = none). Counts a leader change when it differs. */
-  setLeader(leader: number): void;
-  proposal(): void;
-  /** Duration of one storage sync (fsync) in seconds. */
-  observeFsync(seconds: number): void;
-  /** Entries written per Ready batch (group commit effectiveness). */
-  observeBatch(entries: number): void;
-}
+import type * as Prom from "prom-client";
+import type { NodeMetrics } from "../node/metrics.js";
+import { requireOptional } from "../util/optional.js";
 
 export type Route =
   | "get"
@@ -30,7 +21,7 @@ export type Route =
   | "other";
 
 export interface KvMetrics extends NodeMetrics {
-  readonly registry: Registry;
+  readonly registry: Prom.Registry;
   /** Record one answered HTTP request. */
   request(route: Route, status: number, seconds: number): void;
   forwarded(route: Route): void;
@@ -39,6 +30,9 @@ export interface KvMetrics extends NodeMetrics {
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean }): KvMetrics {
+  const { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } = requireOptional<
+    typeof Prom
+  >("prom-client", "raftwork's KV metrics");
   const registry = new Registry();
   registry.setDefaultLabels({ node: String(opts.nodeId) });
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -61,14 +55,12 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
     labelNames: ["route"] as const,
     registers: [registry],
   });
-  const commitIndex = gauge(
-    registry,
-    "raftwork_raft_commit_index",
-    "Highest log index known committed",
-  );
-  const appliedIndex = gauge(registry, "raftwork_raft_applied_index", "Highest log index applied");
-  const term = gauge(registry, "raftwork_raft_term", "Current Raft term");
-  const leader = gauge(registry, "raftwork_raft_leader", "Leader id known to this node (0 = none)");
+  const gauge = (name: string, help: string): Prom.Gauge =>
+    new Gauge({ name, help, registers: [registry] });
+  const commitIndex = gauge("raftwork_raft_commit_index", "Highest log index known committed");
+  const appliedIndex = gauge("raftwork_raft_applied_index", "Highest log index applied");
+  const term = gauge("raftwork_raft_term", "Current Raft term");
+  const leader = gauge("raftwork_raft_leader", "Leader id known to this node (0 = none)");
   const leaderChanges = new Counter({
     name: "raftwork_raft_leader_changes_total",
     help: "Times the known leader changed",
@@ -94,8 +86,8 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
 
   // prom-client's labels() looks children up by a joined string on every call; caching the
   // children keeps the request path to one Map lookup.
-  const requestChildren = new Map<string, Counter.Internal>();
-  const latencyChildren = new Map<Route, Histogram.Internal<"route">>();
+  const requestChildren = new Map<string, Prom.Counter.Internal>();
+  const latencyChildren = new Map<Route, Prom.Histogram.Internal<"route">>();
   let lastLeader = -1;
 
   return {
@@ -130,8 +122,4 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
     observeFsync: (s) => fsync.observe(s),
     observeBatch: (n) => batch.observe(n),
   };
-}
-
-function gauge(registry: Registry, name: string, help: string): Gauge {
-  return new Gauge({ name, help, registers: [registry] });
 }

@@ -85,11 +85,16 @@ export class SortedKeys {
     if (block.length === 0) this.blocks.splice(b, 1);
   }
 
-  /** Up to `limit` keys that start with `prefix`, in order. */
-  *withPrefix(prefix: string, limit: number): Generator<string> {
+  /**
+   * Up to `limit` keys that start with `prefix`, in order, from the first one >= `from` on when
+   * given. The keys with a prefix are contiguous in the order, so the walk starts at the later
+   * of `prefix` and `from` and stops at the first key without the prefix.
+   */
+  *withPrefix(prefix: string, limit: number, from?: string): Generator<string> {
     if (limit <= 0 || this.blocks.length === 0) return;
-    let b = this.blockFor(prefix);
-    let i = lowerBound(this.blocks[b] as string[], prefix);
+    const start = from !== undefined && compareKeys(from, prefix) > 0 ? from : prefix;
+    let b = this.blockFor(start);
+    let i = lowerBound(this.blocks[b] as string[], start);
     let emitted = 0;
     for (; b < this.blocks.length; b++, i = 0) {
       const block = this.blocks[b] as string[];

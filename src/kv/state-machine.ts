@@ -1,4 +1,5 @@
-// The replicated key-value state machine (design.md, "The KV service contract").
+// The replicated key-value state machine (README, "KV store"; docs/architecture.md, "The path
+// of a write").
 //
 // apply() is deterministic: it depends only on the entries, never on the local clock or
 // randomness, so every replica computes the same state and the same results. Time enters only
@@ -11,11 +12,17 @@
 import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
+import { RaftworkError } from "../util/errors.js";
 import { decodeCommand, type KvCommand } from "./commands.js";
+import { MAX_VALUE_BYTES } from "./contract.js";
 import { SortedKeys } from "./sorted-keys.js";
 
-/** Values, and the result of an append, are limited to 1 MiB (design.md). */
-export const MAX_VALUE_BYTES = 1024 * 1024;
+export { MAX_VALUE_BYTES } from "./contract.js";
+
+/** restore() was given bytes that are not a KV snapshot of a known version. */
+export class KvSnapshotError extends RaftworkError {
+  readonly code = "bad-snapshot";
+}
 export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The outcome of one applied command, returned to the proposer through RaftService.propose. */
@@ -143,10 +150,13 @@ export class KvStateMachine implements StateMachine {
     return this.data.get(key);
   }
 
-  /** Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order). */
-  list(prefix: string, limit: number): Array<{ key: string; value: Uint8Array }> {
+  /**
+   * Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order),
+   * only keys >= `from` when given.
+   */
+  list(prefix: string, limit: number, from?: string): Array<{ key: string; value: Uint8Array }> {
     const out: Array<{ key: string; value: Uint8Array }> = [];
-    for (const key of this.keys.withPrefix(prefix, limit)) {
+    for (const key of this.keys.withPrefix(prefix, limit, from)) {
       out.push({ key, value: this.data.get(key) as Uint8Array });
     }
     return out;
@@ -268,7 +278,7 @@ export class KvStateMachine implements StateMachine {
     this.generation++; // an encoding snapshotAsync() gives up
     const snap = packr.unpack(data) as unknown;
     if (!Array.isArray(snap) || snap[0] !== SNAPSHOT_VERSION || snap.length !== 5) {
-      throw new Error("KV snapshot: unsupported format or version");
+      throw new KvSnapshotError("KV snapshot: unsupported format or version");
     }
     const [, clock, keys, values, sessions] = snap as [
       number,

@@ -1,5 +1,7 @@
 // What a service built on Raft (the KV store) sees of a running node. The node runtime
-// (src/node/raft-node.ts) implements RaftService; the service implements StateMachine.
+// (src/node/raft-node.ts) implements RaftService; the service implements StateMachine. Nothing
+// here knows what the service is: where its clients connect, or how it reaches the leader's
+// copy of it, is the service's business (docs/architecture.md, "Layers").
 
 import type { Entry, NodeId, Role } from "../raft/types.js";
 
@@ -46,6 +48,4 @@ export interface RaftService {
    */
   readBarrier(timeoutMs?: number): Promise<void>;
   status(): ServiceStatus;
-  /** Where the leader's HTTP API listens, if known (learned from the transport handshake). */
-  leaderHttp(): string | null;
 }

@@ -1,23 +1,24 @@
-// Typed outcomes of RaftService calls. The HTTP layer maps them to status codes:
-// NotLeaderError -> forward or 503 (certainly not proposed: safe to retry),
+// Typed outcomes of RaftService calls, each with a stable `code`. The HTTP layer maps them to
+// status codes: NotLeaderError -> forward or 503 (certainly not proposed: safe to retry),
 // ProposalTimeoutError / LeadershipLostError -> 504 (outcome unknown), StoppedError -> 503.
 import type { NodeId } from "../raft/types.js";
+import { RaftworkError } from "../util/errors.js";
 
-export class NotLeaderError extends Error {
+export class NotLeaderError extends RaftworkError {
   readonly code = "not-leader";
   constructor(readonly leader: NodeId | null) {
     super(leader === null ? "no leader known" : `not the leader (leader is ${leader})`);
   }
 }
 
-export class ProposalTimeoutError extends Error {
+export class ProposalTimeoutError extends RaftworkError {
   readonly code = "timeout";
   constructor() {
     super("timed out; the request may or may not have been applied");
   }
 }
 
-export class LeadershipLostError extends Error {
+export class LeadershipLostError extends RaftworkError {
   readonly code = "leadership-lost";
   constructor() {
     super(
@@ -26,9 +27,14 @@ export class LeadershipLostError extends Error {
   }
 }
 
-export class StoppedError extends Error {
+export class StoppedError extends RaftworkError {
   readonly code = "stopped";
   constructor() {
     super("node is shutting down");
   }
+}
+
+/** RaftNode's options are inconsistent (for example a heartbeat not below the election timeout). */
+export class NodeConfigError extends RaftworkError {
+  readonly code = "bad-config";
 }

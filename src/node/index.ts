@@ -1,11 +1,17 @@
-// The node runtime's public surface.
+// The node runtime's public surface (`raftwork/node`): RaftNode, the RaftService it offers and
+// the StateMachine it drives, its typed errors, and the ports it reports through (metrics,
+// logger), which the application implements.
+
+export { type Logger, silentLogger } from "../util/logger.js";
 export type { RaftService, ServiceStatus, StateMachine } from "./api.js";
 export {
   LeadershipLostError,
+  NodeConfigError,
   NotLeaderError,
   ProposalTimeoutError,
   StoppedError,
 } from "./errors.js";
+export type { NodeMetrics } from "./metrics.js";
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SNAPSHOT_ENTRIES,

@@ -23,8 +23,6 @@
 // Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
 // state is unknown), a bad message from the network is logged and dropped.
 
-import type { Logger } from "pino";
-import type { NodeMetrics } from "../kv/metrics.js";
 import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
 import {
   type Entry,
@@ -36,8 +34,10 @@ import {
 } from "../raft/types.js";
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
+import type { Logger } from "../util/logger.js";
 import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
-import { LeadershipLostError, NotLeaderError, StoppedError } from "./errors.js";
+import { LeadershipLostError, NodeConfigError, NotLeaderError, StoppedError } from "./errors.js";
+import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
 import { ReadQueue } from "./reads.js";
 import {
@@ -71,10 +71,6 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /** Default deadline of propose() and readBarrier(). Default 5 s. */
   requestTimeoutMs?: number;
-  /** This node's HTTP address, answered by leaderHttp() when this node leads. */
-  httpAddress?: string;
-  /** Another member's HTTP address, if known (learned from the transport handshake). */
-  httpAddressOf?: (id: NodeId) => string | null;
   logger?: Logger;
   metrics?: NodeMetrics;
   random?: Random;
@@ -109,7 +105,7 @@ export class RaftNode implements RaftService {
       options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
       options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     );
-    if (!timing.ok) throw new Error(timing.error);
+    if (!timing.ok) throw new NodeConfigError(timing.error);
     const persisted = await options.storage.load();
     const snap = persisted.snapshot;
     // The state machine restarts from the snapshot; the core then hands back every entry after
@@ -120,12 +116,12 @@ export class RaftNode implements RaftService {
     const raw = options.createRawNode({
       id: options.id,
       peers: options.peers,
-      electionTick: timing.timing.electionTick,
-      heartbeatTick: timing.timing.heartbeatTick,
+      electionTick: timing.value.electionTick,
+      heartbeatTick: timing.value.heartbeatTick,
       random: options.random ?? Math.random,
       ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
     });
-    return new RaftNode(options, raw, timing.timing, snap?.metadata.index ?? 0);
+    return new RaftNode(options, raw, timing.value, snap?.metadata.index ?? 0);
   }
 
   private constructor(
@@ -182,12 +178,6 @@ export class RaftNode implements RaftService {
     };
   }
 
-  leaderHttp(): string | null {
-    if (this.leader === NONE) return null;
-    if (this.leader === this.options.id) return this.options.httpAddress ?? null;
-    return this.options.httpAddressOf?.(this.leader) ?? null;
-  }
-
   /**
    * Stops timers and the loop and fails every waiter with StoppedError. The caller owns the
    * transport and storage and closes them afterwards.
@@ -229,7 +219,7 @@ export class RaftNode implements RaftService {
 
   private onPeerLost(id: NodeId): void {
     if (this.stopped) return;
-    this.raw.reportUnreachable(id);
+    this.raw.forgetLeader(id);
     this.schedule();
   }
 
@@ -460,7 +450,7 @@ export class RaftNode implements RaftService {
 }
 
 /**
- * A follower rejects every write and read that reaches it (the HTTP layer then forwards them):
+ * A follower rejects every write and read that reaches it (the service then forwards them):
  * capturing a stack trace for each cost more than the rest of the rejection (2.7% of a
  * follower's CPU under load), and nobody reads it.
  */

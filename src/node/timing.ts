@@ -6,6 +6,8 @@
 // [electionTick, 2 * electionTick), i.e. [T, 2T) in wall-clock terms (Raft paper §5.2,
 // randomized election timeouts).
 
+import { err, ok, type Result } from "../util/result.js";
+
 export interface Timing {
   tickMs: number;
   heartbeatTick: number;
@@ -18,21 +20,17 @@ export const DEFAULT_HEARTBEAT_MS = 100;
 const TICKS_PER_HEARTBEAT = 2;
 
 /** Fails (as a value) when heartbeat >= election timeout: followers would time out between heartbeats. */
-export function timingFor(
-  electionTimeoutMs: number,
-  heartbeatMs: number,
-): { ok: true; timing: Timing } | { ok: false; error: string } {
+export function timingFor(electionTimeoutMs: number, heartbeatMs: number): Result<Timing> {
   if (!(heartbeatMs > 0) || !(electionTimeoutMs > 0)) {
-    return { ok: false, error: "heartbeat and election timeout must be positive" };
+    return err("heartbeat and election timeout must be positive");
   }
   if (heartbeatMs >= electionTimeoutMs) {
-    return {
-      ok: false,
-      error: `heartbeat (${heartbeatMs}ms) must be shorter than the election timeout (${electionTimeoutMs}ms)`,
-    };
+    return err(
+      `heartbeat (${heartbeatMs}ms) must be shorter than the election timeout (${electionTimeoutMs}ms)`,
+    );
   }
   const tickMs = Math.max(1, Math.floor(heartbeatMs / TICKS_PER_HEARTBEAT));
   const heartbeatTick = Math.max(1, Math.round(heartbeatMs / tickMs));
   const electionTick = Math.max(heartbeatTick + 1, Math.round(electionTimeoutMs / tickMs));
-  return { ok: true, timing: { tickMs, heartbeatTick, electionTick } };
+  return ok({ tickMs, heartbeatTick, electionTick });
 }

@@ -134,11 +134,13 @@ export interface RawNodeApi {
   /** Campaign at once (tests, operator). */
   campaign(): void;
   /**
-   * The transport lost its connection to `id` (closed by the peer, or its process died). A
-   * follower whose leader that is campaigns soon instead of waiting out its election timeout;
+   * Forget the leader if it is `id`, as etcd's ForgetLeader does, and campaign soon. The shell
+   * calls it when the transport lost its connection to `id` (closed by the peer, or its process
+   * died). A follower whose leader that is drops it (ending its lease, so it grants pre-votes at
+   * once) and campaigns after a short random delay instead of waiting out its election timeout;
    * everything else ignores it. Only a hint: Raft stays safe whatever it reports.
    */
-  reportUnreachable(id: NodeId): void;
+  forgetLeader(id: NodeId): void;
   /**
    * The application took a snapshot of its state at `index` (<= applied). The core drops log
    * entries up to `index` (absolute indexes stay valid) and will send `data` to followers that need

@@ -88,7 +88,7 @@ export class RawNode implements RawNodeApi {
   private heartbeatElapsed = 0;
   /** Drawn from [electionTick, 2*electionTick) on every reset (§5.2 randomized timeouts). */
   private randomizedElectionTimeout = 0;
-  /** The election timer was shortened by reportUnreachable (see there). */
+  /** The election timer was shortened by forgetLeader (see there). */
   private hastened = false;
   /** Total ticks, a logical clock for retrying a snapshot presumed lost. */
   private ticks = 0;
@@ -240,6 +240,7 @@ export class RawNode implements RawNodeApi {
   }
 
   /**
+   * etcd's ForgetLeader, plus an early campaign.
    * Not in the Raft paper. A leader whose process dies (a crash, kill -9) closes its connections
    * at once, long before a follower's election timer notices the missing heartbeats. A follower
    * told so stops counting on that leader: it forgets it (which also ends its lease, so it grants
@@ -248,7 +249,7 @@ export class RawNode implements RawNodeApi {
    * pre-vote keeps a false alarm harmless: while another follower still hears from the leader,
    * its lease rejects the pre-vote, and the leader's next message restores the normal timer.
    */
-  reportUnreachable(id: NodeId): void {
+  forgetLeader(id: NodeId): void {
     if (this.role !== "follower" || id !== this.leader) return;
     this.leader = NONE;
     this.hastened = true;
@@ -557,7 +558,7 @@ export class RawNode implements RawNodeApi {
   private heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
     this.leader = from;
-    // The leader was only out of reach (reportUnreachable): back to the normal timer.
+    // The leader was only out of reach (forgetLeader): back to the normal timer.
     if (this.hastened) this.drawElectionTimeout();
   }
 

@@ -174,13 +174,3 @@ export type Message =
   | TimeoutNow;
 
 export type MessageType = Message["type"];
-
-/** Request message types (counted like the 6.5840 lab counts RPCs). */
-export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
-  "prevote",
-  "vote",
-  "app",
-  "heartbeat",
-  "snap",
-  "timeout-now",
-]);

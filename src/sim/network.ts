@@ -24,13 +24,22 @@
 //     createSimTransports' default network is reliable (no drops, 1 ms FIFO delivery); pass
 //     { faults } for an unreliable one.
 
-import type { Message, NodeId } from "../raft/types.js";
-import { REQUEST_TYPES } from "../raft/types.js";
+import type { Message, MessageType, NodeId } from "../raft/types.js";
 import type { Transport } from "../transport/transport.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import type { Trace } from "./trace.js";
 import type { DropReason, MessageRecord } from "./trace-schema.js";
+
+/** Request message types, counted like the 6.5840 lab counts RPCs (responses are not). */
+export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "prevote",
+  "vote",
+  "app",
+  "heartbeat",
+  "snap",
+  "timeout-now",
+]);
 
 export interface NetworkFaults {
   /** Probability that a message (each copy) is lost. */

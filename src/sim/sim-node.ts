@@ -159,7 +159,7 @@ export class SimNode {
   /** The network reports `peer` down (its connections closed): a hint for the core. */
   peerLost(peer: NodeId): void {
     if (!this.raw) return;
-    this.raw.reportUnreachable(peer);
+    this.raw.forgetLeader(peer);
     this.drain();
   }
 

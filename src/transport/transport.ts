@@ -16,7 +16,7 @@ export interface Transport {
   /**
    * Calls `handler` with a peer's id when an established connection to or from it closes (the
    * peer's process died or closed its transport; not when a network merely stops carrying
-   * packets). A hint for Raft (RawNodeApi.reportUnreachable), never needed for correctness.
+   * packets). A hint for Raft (RawNodeApi.forgetLeader), never needed for correctness.
    */
   onPeerLost(handler: (id: NodeId) => void): void;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-// The one parser and formatter for "HOST:PORT" addresses (design.md conventions: --http,
+// The one parser and formatter for "HOST:PORT" addresses (README, "Conventions": --http,
 // --grpc, --listen, --advertise*, --coordinator, peer lists). IPv6 hosts are written in
 // brackets ("[::1]:7001") and stored without them ({host: "::1"}), as node:net wants them.
 

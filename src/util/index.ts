@@ -9,4 +9,5 @@ export {
   unbracket,
 } from "./host-port.js";
 export { type LogFields, type LogFn, type Logger, silentLogger } from "./logger.js";
+export { isMissingPackage, MissingDependencyError, requireOptional } from "./optional.js";
 export { err, ok, type Result } from "./result.js";

@@ -3,12 +3,14 @@ import { describe, it } from "node:test";
 import { parseDuration, parseEndpoints, parseHostPort, parseSize } from "../../src/cli/args.js";
 
 describe("flag value conventions", () => {
-  it("durations take ms, s, m or a bare number of milliseconds", () => {
+  it("durations take ms, s, m, h or a bare number of milliseconds", () => {
     assert.equal(parseDuration("300ms"), 300);
     assert.equal(parseDuration("10s"), 10_000);
     assert.equal(parseDuration("2m"), 120_000);
+    assert.equal(parseDuration("1h"), 3_600_000);
+    assert.equal(parseDuration("1.5h"), 5_400_000);
     assert.equal(parseDuration("250"), 250);
-    for (const bad of ["", "10h", "-1s", "0", "1.5.2s", "s"])
+    for (const bad of ["", "10d", "1H", "-1s", "0", "1.5.2s", "s", "h"])
       assert.throws(() => parseDuration(bad), bad);
   });
   it("sizes take B, KiB, MiB, GiB", () => {

@@ -164,6 +164,48 @@ describe("kv serve under bad input", () => {
   });
 });
 
+/**
+ * Runs `kv cluster --nodes 3` on DIR with ports BASE+i and waits until it says it is ready;
+ * returns the process and the nodes' URLs and pids it printed.
+ */
+async function startCluster(
+  dir: string,
+  raftBase: number,
+  httpBase: number,
+  extra: string[] = [],
+): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[]; pids: number[] }> {
+  const child = spawnCli([
+    "kv",
+    "cluster",
+    "--nodes",
+    "3",
+    "--data",
+    dir,
+    "--raft-port-base",
+    String(raftBase),
+    "--http-port-base",
+    String(httpBase),
+    ...extra,
+  ]);
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
+    await sleep(50);
+  }
+  assert.match(out, /cluster ready/, out);
+  const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
+  const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(urls.length, 3, out);
+  assert.equal(pids.length, 3, out);
+  return { child, urls, pids };
+}
+
 describe("kv cluster", () => {
   it("a port already in use is a clear error", async () => {
     const [port] = await freePorts(1);
@@ -188,6 +230,7 @@ describe("kv cluster", () => {
         r.stderr,
         new RegExp(`127\\.0\\.0\\.1:${port} \\(node 1 Raft port\\).*already in use`),
       );
+      assert.match(r.stderr, /^starting 1 node \(/, "one node, not 1 nodes");
     } finally {
       server.close();
     }
@@ -198,39 +241,8 @@ describe("kv cluster", () => {
     // Node i uses BASE+i: bases whose ports BASE+1..BASE+3 are free now.
     const raftBase = await freeRange(3);
     const httpBase = await freeRange(3, [raftBase]);
-    const start = async (): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[] }> => {
-      const child = spawnCli([
-        "kv",
-        "cluster",
-        "--nodes",
-        "3",
-        "--data",
-        dir,
-        "--raft-port-base",
-        String(raftBase),
-        "--http-port-base",
-        String(httpBase),
-        "--election-timeout",
-        "300ms",
-        "--heartbeat",
-        "50ms",
-      ]);
-      let out = "";
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-      });
-      child.stderr?.on("data", (d: Buffer) => {
-        out += d.toString();
-      });
-      const deadline = Date.now() + 30_000;
-      while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-        await sleep(50);
-      }
-      assert.match(out, /cluster ready/, out);
-      const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
-      assert.equal(urls.length, 3, out);
-      return { child, urls };
-    };
+    const start = () =>
+      startCluster(dir, raftBase, httpBase, ["--election-timeout", "300ms", "--heartbeat", "50ms"]);
     const stop = async (child: ReturnType<typeof spawnCli>): Promise<number | null> => {
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGINT");
@@ -251,5 +263,66 @@ describe("kv cluster", () => {
       body: "across restarts",
     });
     assert.equal(await stop(second.child), 0);
+
+    // The same data directory with other flags: refused in the flags' terms, nothing created.
+    const files = readdirSync(dir).sort();
+    const flags = ["--data", dir, "--http-port-base", String(httpBase)];
+    const more = runCli([
+      "kv",
+      "cluster",
+      "--nodes",
+      "5",
+      "--raft-port-base",
+      String(raftBase),
+      ...flags,
+    ]);
+    assert.equal(more.code, 1, more.stderr);
+    assert.match(
+      more.stderr,
+      /^raftwork: --nodes 5: .* holds a 3-node cluster \(node-1 to node-3\), not 5 nodes; start it with --nodes 3/,
+    );
+    const moved = runCli([
+      "kv",
+      "cluster",
+      "--nodes",
+      "3",
+      "--raft-port-base",
+      String(raftBase + 10),
+      ...flags,
+    ]);
+    assert.equal(moved.code, 1, moved.stderr);
+    assert.match(moved.stderr, /was created with other Raft ports than --raft-port-base/);
+    assert.deepEqual(readdirSync(dir).sort(), files, "nothing was created");
+  });
+
+  it("kill -9 of kv cluster: its nodes notice and stop", async () => {
+    const dir = tempDir("cluster-kill");
+    const raftBase = await freeRange(3);
+    const httpBase = await freeRange(3, [raftBase]);
+    const { child, pids } = await startCluster(dir, raftBase, httpBase);
+    // A node that exited but whose zombie nobody reaped yet (its parent is gone) counts as gone.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    try {
+      assert.ok(pids.every(alive));
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+      const until = Date.now() + 20_000;
+      while (pids.some(alive) && Date.now() < until) await sleep(50);
+      assert.deepEqual(pids.filter(alive), [], "every node stopped after its parent died");
+    } finally {
+      for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
+    }
   });
 });

@@ -1,5 +1,6 @@
-// The durability promise (design.md): an acknowledged write survives kill -9 of every node at
-// once, once they restart with the same data directories.
+// The durability promise (docs/architecture.md, "The durability model"): an acknowledged
+// write survives kill -9 of every node at once, once they restart with the same data
+// directories.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Client, killAll, sleep, TestCluster } from "./harness.js";

@@ -34,7 +34,7 @@ describe("KvClient", () => {
   before(async () => {
     leader = new LossyService(1, 1);
     leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
-    noLeader = new FakeService(2, null, null);
+    noLeader = new FakeService(2, null);
     noLeaderSrv = await createKvHttpServer("127.0.0.1", 0, {
       service: noLeader,
       sm: noLeader.sm,
@@ -55,10 +55,49 @@ describe("KvClient", () => {
     assert.deepEqual(await c.cas("a/b", "0", "2"), { ok: false, current: "1" });
     assert.deepEqual(await c.cas("a/b", "1", "2"), { ok: true });
     await c.append("a/b", "3");
-    assert.deepEqual(await c.list("a/"), [{ key: "a/b", value: "23" }]);
+    assert.deepEqual(await c.list("a/"), { entries: [{ key: "a/b", value: "23" }], next: null });
     await c.del("a/b");
     assert.deepEqual(await c.get("a/b"), { found: false });
     await assert.rejects(c.put("", "x"), (e) => e instanceof KvRequestError && e.status === 400);
+  });
+
+  it('stores and reads the keys "." and ".." (which a URL path would normalise away)', async () => {
+    const c = client([leaderSrv.url]);
+    for (const key of [".", "..", "./..", "%2e%2e"]) {
+      await c.put(key, `v${key}`);
+      assert.deepEqual(await c.get(key), { found: true, value: `v${key}` }, key);
+      await c.append(key, "+");
+      assert.deepEqual(await c.cas(key, `v${key}+`, "w"), { ok: true }, key);
+    }
+    assert.equal(Buffer.from(leader.sm.get("..") ?? []).toString(), "w");
+    assert.equal(Buffer.from(leader.sm.get(".") ?? []).toString(), "w");
+    for (const key of [".", ".."]) {
+      await c.del(key);
+      assert.deepEqual(await c.get(key), { found: false });
+    }
+  });
+
+  it("lists page by page: list() says where the next page starts, listAll() walks them", async () => {
+    const c = client([leaderSrv.url]);
+    const keys = Array.from({ length: 7 }, (_, i) => `pages/${i} ${"é".repeat(i)}`);
+    for (const k of keys) await c.put(k, k.toUpperCase());
+    const first = await c.list("pages/", { limit: 3 });
+    assert.deepEqual(
+      first.entries.map((e) => e.key),
+      keys.slice(0, 3),
+    );
+    assert.equal(first.next, keys[3]);
+    const second = await c.list("pages/", { limit: 3, from: first.next ?? "" });
+    assert.deepEqual(
+      second.entries.map((e) => e.key),
+      keys.slice(3, 6),
+    );
+    const all: string[] = [];
+    for await (const e of c.listAll("pages/", { pageSize: 2 })) all.push(e.key);
+    assert.deepEqual(all, keys);
+    const rest: string[] = [];
+    for await (const e of c.listAll("pages/", { pageSize: 2, from: keys[5] })) rest.push(e.key);
+    assert.deepEqual(rest, keys.slice(5));
   });
 
   it("skips dead endpoints and nodes without a leader", async () => {

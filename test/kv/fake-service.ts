@@ -2,9 +2,12 @@
 // through a real KvStateMachine. Failure modes are injected by setting `fail`.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { KvHttpServer } from "../../src/kv/http-api.js";
 import { KvStateMachine } from "../../src/kv/state-machine.js";
 import type { RaftService, ServiceStatus } from "../../src/node/api.js";
 import { NotLeaderError } from "../../src/node/errors.js";
+import type { NodeId } from "../../src/raft/types.js";
+import { type HostPort, parseHostPort } from "../../src/util/host-port.js";
 
 export class FakeService implements RaftService {
   readonly sm = new KvStateMachine();
@@ -18,7 +21,6 @@ export class FakeService implements RaftService {
   constructor(
     readonly id: number,
     public leader: number | null,
-    public leaderUrl: string | null = null,
   ) {}
 
   private check(): void {
@@ -58,10 +60,26 @@ export class FakeService implements RaftService {
       members: [1, 2, 3],
     };
   }
+}
 
-  leaderHttp(): string | null {
-    return this.leaderUrl;
+/** Where a test server listens, as HOST:PORT parts. */
+export function serverAddress(srv: KvHttpServer): HostPort {
+  const hp = parseHostPort(new URL(srv.url).host);
+  if (!hp.ok) throw new Error(hp.error);
+  return hp.value;
+}
+
+/**
+ * The members' HTTP addresses a node knows (what `kv serve` learns from the Raft handshake);
+ * tests change them to make the leader unknown or unreachable.
+ */
+export class PeerAddresses {
+  private readonly known = new Map<NodeId, string>();
+  set(id: NodeId, address: string | null): void {
+    if (address === null) this.known.delete(id);
+    else this.known.set(id, address.replace(/^http:\/\//, ""));
   }
+  readonly lookup = (id: NodeId): string | null => this.known.get(id) ?? null;
 }
 
 export interface Reply {

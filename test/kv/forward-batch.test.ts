@@ -7,7 +7,7 @@ import { Packr } from "msgpackr";
 import type { KvCommand } from "../../src/kv/commands.js";
 import { FORWARD_PATH, parseForwardBatch, WriteForwarder } from "../../src/kv/forward-batch.js";
 import { createKvHttpServer, FORWARDED_HEADER, type KvHttpServer } from "../../src/kv/http-api.js";
-import { FakeService, request } from "./fake-service.js";
+import { FakeService, request, serverAddress } from "./fake-service.js";
 
 const packr = new Packr({ useRecords: false });
 const bytes = (s: string) => Buffer.from(s);
@@ -37,7 +37,7 @@ describe("batched forwarding of writes", () => {
   });
 
   it("sends the writes of one turn as one request and answers each in order", async () => {
-    const target = new URL(srv.url);
+    const target = serverAddress(srv);
     const before = batches;
     const cmds: KvCommand[] = [
       { op: "put", key: "a", ts: 0, value: bytes("1") },
@@ -60,7 +60,7 @@ describe("batched forwarding of writes", () => {
   });
 
   it("starts a new batch past 1 MiB of values", async () => {
-    const target = new URL(srv.url);
+    const target = serverAddress(srv);
     const before = batches;
     const big = Buffer.alloc(400 * 1024, 0x61);
     const answers = await Promise.all(

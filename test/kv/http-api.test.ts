@@ -1,15 +1,19 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
+import { MAX_VALUE_BYTES } from "../../src/kv/contract.js";
+import {
+  createKvHttpServer,
+  type KvHttpOptions,
+  type KvHttpServer,
+} from "../../src/kv/http-api.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
-import { MAX_VALUE_BYTES } from "../../src/kv/state-machine.js";
 import {
   LeadershipLostError,
   NotLeaderError,
   ProposalTimeoutError,
   StoppedError,
 } from "../../src/node/errors.js";
-import { deadPort, FakeService, request } from "./fake-service.js";
+import { deadPort, FakeService, PeerAddresses, request } from "./fake-service.js";
 
 describe("KV HTTP API on one node", () => {
   let svc: FakeService;
@@ -188,6 +192,80 @@ describe("KV HTTP API on one node", () => {
     assert.equal((await call("GET", "/v1/kv?limit=10000")).status, 200);
   });
 
+  it("?key=K serves GET, PUT, DELETE and POST for keys a path cannot carry (. and ..)", async () => {
+    for (const key of [".", ".."]) {
+      const q = `/v1/kv?key=${encodeURIComponent(key)}`;
+      assert.equal((await call("PUT", q, { body: `is ${key}` })).status, 200, key);
+      assert.equal((await call("GET", q)).body, `is ${key}`);
+      assert.equal((await call("POST", `${q}&op=append`, { body: "!" })).status, 200);
+      const cas = await call("POST", `${q}&op=cas`, {
+        body: JSON.stringify({ expect: `is ${key}!`, value: "swapped" }),
+      });
+      assert.equal(cas.status, 200);
+      assert.equal(Buffer.from(svc.sm.get(key) ?? []).toString(), "swapped");
+      // The same key through the path, sent without dot-segment normalisation.
+      assert.equal((await call("GET", `/v1/kv/${key}`)).body, "swapped");
+      assert.equal((await call("DELETE", q)).status, 200);
+      assert.equal((await call("GET", q)).status, 404);
+    }
+    assert.equal((await call("PUT", "/v1/kv?key=a%2Fb+c", { body: "v" })).status, 200);
+    assert.equal(Buffer.from(svc.sm.get("a/b c") ?? []).toString(), "v", "form encoding");
+    await changesNothing(async () => {
+      for (const q of ["key=", `key=${"k".repeat(1025)}`, "key=%FF", "key=a&prefix=a"]) {
+        const r = await call("PUT", `/v1/kv?${q}`, { body: "v" });
+        assert.equal(r.status, 400, q);
+      }
+      assert.equal((await call("PATCH", "/v1/kv?key=a", { body: "" })).status, 405);
+    });
+  });
+
+  it("list pages: from, and X-Raftwork-Next when the limit cut the answer", async () => {
+    const keys = ["pg/a", "pg/b", "pg/c d", "pg/é", "pg/🙂"];
+    for (const k of keys) await call("PUT", `/v1/kv/${encodeURIComponent(k)}`, { body: k });
+    const seen: string[] = [];
+    let from: string | null = null;
+    let pages = 0;
+    do {
+      const q: string = `prefix=pg%2F&limit=2${from === null ? "" : `&from=${encodeURIComponent(from)}`}`;
+      const r = await call("GET", `/v1/kv?${q}`);
+      assert.equal(r.status, 200);
+      seen.push(...JSON.parse(r.body).map((e: { key: string }) => e.key));
+      const next = r.headers["x-raftwork-next"];
+      from = typeof next === "string" ? decodeURIComponent(next) : null;
+      pages++;
+    } while (from !== null && pages < 10);
+    assert.deepEqual(seen, keys, "every key once, in order");
+    assert.equal(pages, 3);
+    const last = await call("GET", "/v1/kv?prefix=pg%2F&limit=5");
+    assert.equal(last.headers["x-raftwork-next"], undefined, "no marker when nothing was cut");
+    const after = await call("GET", `/v1/kv?prefix=pg%2F&from=${encodeURIComponent("pg/c")}`);
+    assert.deepEqual(
+      JSON.parse(after.body).map((e: { key: string }) => e.key),
+      ["pg/c d", "pg/é", "pg/🙂"],
+    );
+    const before = await call("GET", "/v1/kv?prefix=pg%2F&from=a&limit=1");
+    assert.equal(JSON.parse(before.body)[0].key, "pg/a", "a `from` below the prefix starts at it");
+    assert.deepEqual(JSON.parse((await call("GET", "/v1/kv?prefix=pg%2F&from=q")).body), []);
+  });
+
+  it("list refuses what is not UTF-8 and says what is wrong with a limit", async () => {
+    const cases: [string, RegExp][] = [
+      ["prefix=%FF", /prefix.*not valid percent-encoded UTF-8/],
+      ["from=%C3%28", /from.*not valid percent-encoded UTF-8/],
+      ["prefix=%ZZ", /not valid percent-encoded UTF-8/],
+      ["limit=99999999", /limit is out of range 1\.\.10000/],
+      ["limit=0", /limit is out of range/],
+      ["limit=abc", /limit must be a whole number/],
+      ["limit=-1", /limit must be a whole number/],
+      ["prefx=a", /unknown query parameter "prefx"/],
+    ];
+    for (const [q, re] of cases) {
+      const r = await call("GET", `/v1/kv?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.match(JSON.parse(r.body).error, re, q);
+    }
+  });
+
   it("exactly-once sessions through headers; bad session headers are 400", async () => {
     await call("DELETE", "/v1/kv/s");
     const h = (id: string) => ({ "x-client-id": "client-a", "x-request-id": id });
@@ -289,18 +367,22 @@ describe("KV HTTP API forwarding", () => {
   let followerSrv: KvHttpServer;
   let otherSrv: KvHttpServer;
 
+  const followerKnows = new PeerAddresses();
+  const otherKnows = new PeerAddresses();
+
+  /** An API server in front of `svc` (node svc.id). */
+  const serve = (svc: FakeService, extra: Partial<KvHttpOptions> = {}) =>
+    createKvHttpServer("127.0.0.1", 0, { service: svc, sm: svc.sm, id: svc.id, ...extra });
+
   before(async () => {
     leader = new FakeService(1, 1);
-    leaderSrv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
-    follower = new FakeService(2, 1, leaderSrv.url.replace("http://", ""));
-    followerSrv = await createKvHttpServer("127.0.0.1", 0, {
-      service: follower,
-      sm: follower.sm,
-      id: 2,
-      forwardTimeoutMs: 300,
-    });
-    other = new FakeService(3, 2, followerSrv.url);
-    otherSrv = await createKvHttpServer("127.0.0.1", 0, { service: other, sm: other.sm, id: 3 });
+    leaderSrv = await serve(leader);
+    follower = new FakeService(2, 1);
+    followerKnows.set(1, leaderSrv.url);
+    followerSrv = await serve(follower, { peerHttp: followerKnows.lookup, forwardTimeoutMs: 300 });
+    other = new FakeService(3, 2);
+    otherKnows.set(2, followerSrv.url);
+    otherSrv = await serve(other, { peerHttp: otherKnows.lookup });
   });
   after(async () => {
     await Promise.all([leaderSrv.close(), followerSrv.close(), otherSrv.close()]);
@@ -321,6 +403,11 @@ describe("KV HTTP API forwarding", () => {
     assert.deepEqual(JSON.parse((await request(f, "GET", "/v1/kv?prefix=x")).body), [
       { key: "x", value: "1" },
     ]);
+    await request(f, "PUT", "/v1/kv/x2", { body: "2" });
+    const cut = await request(f, "GET", "/v1/kv?prefix=x&limit=1");
+    assert.equal(cut.headers["x-raftwork-next"], "x2", "the paging header is relayed");
+    assert.equal((await request(f, "PUT", "/v1/kv?key=..", { body: "dots" })).status, 200);
+    assert.equal((await request(f, "GET", "/v1/kv?key=..")).body, "dots");
   });
 
   it("session headers survive forwarding: a retry at the leader is applied once", async () => {
@@ -337,19 +424,26 @@ describe("KV HTTP API forwarding", () => {
   });
 
   it("503 with no leader known or an unreachable leader; 504 when the leader hangs", async () => {
-    const saved = follower.leaderUrl;
     try {
-      follower.leaderUrl = null;
-      assert.equal((await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" })).status, 503);
-      follower.leaderUrl = `127.0.0.1:${await deadPort()}`;
+      follower.leader = null;
+      const none = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
+      assert.equal(none.status, 503);
+      assert.match(none.body, /no leader known/);
+      follower.leader = 1;
+      followerKnows.set(1, null);
+      const unknown = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
+      assert.equal(unknown.status, 503);
+      assert.match(unknown.body, /address is not known/);
+      followerKnows.set(1, `127.0.0.1:${await deadPort()}`);
       assert.equal((await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" })).status, 503);
       assert.equal((await request(followerSrv.url, "GET", "/v1/kv/u")).status, 503);
-      follower.leaderUrl = saved;
+      followerKnows.set(1, leaderSrv.url);
       leader.hang = true;
       const r = await request(followerSrv.url, "PUT", "/v1/kv/u", { body: "v" });
       assert.equal(r.status, 504);
     } finally {
-      follower.leaderUrl = saved;
+      follower.leader = 1;
+      followerKnows.set(1, leaderSrv.url);
       leader.hang = false;
     }
   });

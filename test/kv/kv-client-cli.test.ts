@@ -1,41 +1,26 @@
 // The client CLI, run in-process against a fake single-node service (the process-level path
 // through dist/cli/main.js is covered by test/kv-process).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { Command, CommanderError } from "commander";
-import { CliExit } from "../../src/cli/exit.js";
-import { registerKvClientCommands } from "../../src/cli/kv-client.js";
+import { runCli } from "../../src/cli/program.js";
 import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { deadPort, FakeService } from "./fake-service.js";
 
-/** Run `raftwork kv ARGS...`; returns the exit status and what went to stdout and stderr. */
+/** Run `raftwork kv ARGS...` in-process; returns the exit status, stdout and stderr. */
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command("raftwork").exitOverride();
-  const kv = program.command("kv").exitOverride();
   let stdout = "";
   let stderr = "";
-  registerKvClientCommands(kv, (text) => {
-    stdout += text;
-  });
-  for (const sub of kv.commands) {
-    sub.exitOverride();
-    sub.configureOutput({
-      writeOut: (s) => {
-        stdout += s;
-      },
-      writeErr: (s) => {
-        stderr += s;
-      },
-    });
-  }
-  try {
-    await program.parseAsync(["node", "raftwork", "kv", ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : 2, stdout, stderr };
-    if (err instanceof CliExit) return { code: err.code, stdout, stderr: stderr + err.message };
-    throw err;
-  }
+  const io = {
+    out: (text: string) => {
+      stdout += text;
+    },
+    err: (text: string) => {
+      stderr += text;
+    },
+  };
+  const code = await runCli(["node", "raftwork", "kv", ...args], io);
+  return { code, stdout, stderr };
 }
 
 describe("raftwork kv client commands", () => {
@@ -84,6 +69,53 @@ describe("raftwork kv client commands", () => {
     assert.deepEqual(JSON.parse(j.stdout), [{ key: "p/a", value: "line\none" }]);
   });
 
+  it('put and get the keys "." and ".."', async () => {
+    assert.equal((await run("put", "..", "up", ...ep)).code, 0);
+    assert.equal((await run("put", ".", "here", ...ep)).code, 0);
+    assert.deepEqual(await run("get", "..", ...ep), { code: 0, stdout: "up", stderr: "" });
+    assert.deepEqual(await run("get", ".", ...ep), { code: 0, stdout: "here", stderr: "" });
+    assert.equal((await run("del", "..", ...ep)).code, 0);
+    assert.equal((await run("get", "..", ...ep)).code, 1);
+  });
+
+  it("list: a cut listing says how to continue; --from continues it, --all pages through", async () => {
+    for (const k of ["q/1", "q/2", "q/3"]) await run("put", k, k, ...ep);
+    const cut = await run("list", "--prefix", "q/", "--limit", "2", ...ep);
+    assert.equal(cut.code, 0);
+    assert.equal(cut.stdout, "q/1\tq/1\nq/2\tq/2\n");
+    assert.match(
+      cut.stderr,
+      /^raftwork: more keys follow; continue with --from "q\/3", or use --all/,
+    );
+    const rest = await run("list", "--prefix", "q/", "--from", "q/3", ...ep);
+    assert.deepEqual(rest, { code: 0, stdout: "q/3\tq/3\n", stderr: "" });
+    const all = await run("list", "--prefix", "q/", "--all", "--json", ...ep);
+    assert.deepEqual(
+      JSON.parse(all.stdout).map((e: { key: string }) => e.key),
+      ["q/1", "q/2", "q/3"],
+    );
+    assert.equal(all.stderr, "");
+    assert.equal((await run("list", "--all", "--limit", "5", ...ep)).code, 2, "--all pages itself");
+  });
+
+  it("status exits 3 when no node knows a leader", async () => {
+    const leaderless = new FakeService(2, null);
+    const srv = await createKvHttpServer("127.0.0.1", 0, {
+      service: leaderless,
+      sm: leaderless.sm,
+      id: 2,
+    });
+    try {
+      const r = await run("status", "--endpoints", srv.url);
+      assert.equal(r.code, 3);
+      assert.match(r.stdout, /follower/, "the table is still printed");
+      assert.match(r.stderr, /^raftwork: no node knows a leader/);
+      assert.equal((await run("status", "--endpoints", `${srv.url},${server.url}`)).code, 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it("status prints a table with unreachable nodes; exit 3 when none answers", async () => {
     const r = await run("status", ...ep);
     assert.equal(r.code, 0);
@@ -103,5 +135,44 @@ describe("raftwork kv client commands", () => {
     assert.equal((await run("list", "--limit", "0", ...ep)).code, 2);
     assert.equal((await run("put", "k", ...ep)).code, 2);
     assert.equal((await run("get", "--help")).code, 0);
+  });
+
+  it("help marks required options and states what each exit status means", async () => {
+    const cas = await run("cas", "--help");
+    assert.equal(cas.code, 0);
+    assert.match(cas.stdout, /--value <value>.*\(required\)/);
+    assert.match(cas.stdout, /Exit status:\n\s+0 {2}success\n\s+1 {2}mismatch/);
+    const serve = await run("serve", "--help");
+    assert.doesNotMatch(serve.stdout, /--election-timeout[^\n]*\(required\)/);
+    for (const flag of ["--id", "--peers", "--http", "--data"]) {
+      // The option's description, wrapped over any number of lines, up to the next option.
+      const described = new RegExp(`${flag} <[^>]+>(?:(?!\\n {2}-)[\\s\\S])*\\(required\\)`);
+      assert.match(serve.stdout, described, flag);
+    }
+    assert.match(serve.stdout, /Exit status:/);
+    assert.match(
+      (await run("status", "--help")).stdout,
+      /3 {2}no node answered, or none knows a leader/,
+    );
+  });
+
+  it("every message starts with 'raftwork: ', commander's own included; --version prints it", async () => {
+    const bad = await run("get", "k", "--timeout", "soon");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^raftwork: option '--timeout <duration>' argument 'soon' is invalid/);
+    assert.doesNotMatch(bad.stderr, /error:/);
+    const unknown = await run("frobnicate");
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^raftwork: unknown command 'frobnicate'/);
+    let out = "";
+    const code = await runCli(["node", "raftwork", "--version"], {
+      out: (t) => {
+        out += t;
+      },
+      err: () => {},
+    });
+    assert.equal(code, 0);
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    assert.equal(out.trim(), pkg.version);
   });
 });

@@ -5,6 +5,7 @@ import { Packr } from "msgpackr";
 import { decodeCommand, encodeCommand, type KvCommand } from "../../src/kv/commands.js";
 import {
   type KvResult,
+  KvSnapshotError,
   KvStateMachine,
   MAX_VALUE_BYTES,
   SESSION_TTL_MS,
@@ -187,6 +188,20 @@ describe("KvStateMachine", () => {
       ],
     );
     assert.deepEqual(sm.list("zz", 10), []);
+    // `from` (where a page starts) compares in the same code point order, and within a prefix.
+    assert.deepEqual(
+      sm.list("", 10, "\uFFFD").map((e) => e.key),
+      ["\uFFFD", "\u{1F600}"],
+    );
+    assert.deepEqual(
+      sm.list("a/", 10, "a/10").map((e) => e.key),
+      ["a/10", "a/2"],
+    );
+    assert.deepEqual(
+      sm.list("a/", 1, "a").map((e) => e.key),
+      ["a/1"],
+    );
+    assert.deepEqual(sm.list("a/", 10, "b"), []);
   });
 
   it("keeps the sorted index equal to sorted map keys under random operations", () => {
@@ -341,6 +356,10 @@ describe("KvStateMachine", () => {
 
   it("refuses a snapshot of an unknown version", () => {
     const sm = new KvStateMachine();
-    assert.throws(() => sm.restore(new Uint8Array([0x91, 0x63])), /unsupported/);
+    assert.throws(
+      () => sm.restore(new Uint8Array([0x91, 0x63])),
+      (e: unknown) =>
+        e instanceof KvSnapshotError && e.code === "bad-snapshot" && /unsupported/.test(e.message),
+    );
   });
 });

@@ -3,6 +3,7 @@
 // and a state machine that logs what it applies.
 
 import type { StateMachine } from "../../src/node/api.js";
+import type { NodeMetrics } from "../../src/node/metrics.js";
 import type { PersistedState, RawNodeApi, Ready, Status } from "../../src/raft/api.js";
 import {
   type Entry,
@@ -105,7 +106,7 @@ export class ScriptedCore implements RawNodeApi {
   }
   campaign(): void {}
   unreachable: NodeId[] = [];
-  reportUnreachable(id: NodeId): void {
+  forgetLeader(id: NodeId): void {
     this.unreachable.push(id);
   }
   compact(index: number, data: Uint8Array): Snapshot | null {
@@ -264,3 +265,23 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 500
 }
 
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Records what the node reports through its metrics port. */
+export class RecordingMetrics implements NodeMetrics {
+  leaders: number[] = [];
+  proposals = 0;
+  applied = 0;
+  setCommitIndex(): void {}
+  setAppliedIndex(index: number): void {
+    this.applied = index;
+  }
+  setTerm(): void {}
+  setLeader(leader: number): void {
+    this.leaders.push(leader);
+  }
+  proposal(): void {
+    this.proposals++;
+  }
+  observeFsync(): void {}
+  observeBatch(): void {}
+}

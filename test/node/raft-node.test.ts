@@ -14,6 +14,7 @@ import { type Message, type Snapshot, simpleConf } from "../../src/raft/types.js
 import {
   GatedStorage,
   ListMachine,
+  RecordingMetrics,
   RecordingTransport,
   ScriptedCore,
   utf8,
@@ -145,14 +146,15 @@ describe("RaftNode loop", () => {
   });
 
   it("stepping down fails pending proposals with LeadershipLostError; followers answer NotLeaderError", async () => {
-    const h = await start({ httpAddress: "127.0.0.1:8001" });
+    const metrics = new RecordingMetrics();
+    const h = await start({ metrics });
     h.core.becomeLeader(2);
-    await waitFor(() => h.node.leaderHttp() === "127.0.0.1:8001", "leader");
+    await waitFor(() => metrics.leaders.at(-1) === 1, "the node saw itself lead");
     const p = h.node.propose(utf8("x"));
     await waitFor(() => h.core.log.length === 1, "proposed");
     h.core.becomeFollower(3, 2);
     await assert.rejects(p, LeadershipLostError);
-    await waitFor(() => h.node.leaderHttp() === null && h.node.status().leader === 2, "follower");
+    await waitFor(() => metrics.leaders.at(-1) === 2, "the node saw node 2 lead");
     await assert.rejects(
       h.node.propose(utf8("y")),
       (e: unknown) => e instanceof NotLeaderError && e.leader === 2,
@@ -167,9 +169,10 @@ describe("RaftNode loop", () => {
   });
 
   it("batches concurrent read barriers into one ReadIndex round and waits for the apply", async () => {
-    const h = await start({ httpAddress: "127.0.0.1:8001" });
+    const metrics = new RecordingMetrics();
+    const h = await start({ metrics });
     h.core.becomeLeader(2);
-    await waitFor(() => h.node.leaderHttp() === "127.0.0.1:8001", "leader");
+    await waitFor(() => metrics.leaders.at(-1) === 1, "the node saw itself lead");
     const w = h.node.propose(utf8("w"));
     await waitFor(() => h.core.log.length === 1, "proposed");
     let done = 0;
@@ -220,7 +223,7 @@ describe("RaftNode loop", () => {
     assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
   });
 
-  it("passes a peer the transport lost to the core (reportUnreachable)", async () => {
+  it("passes a peer the transport lost to the core (forgetLeader)", async () => {
     const h = await start();
     h.transport.lostHandler?.(2);
     assert.deepEqual(h.core.unreachable, [2]);

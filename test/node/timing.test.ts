@@ -7,7 +7,7 @@ describe("timingFor", () => {
   it("defaults: 1000 ms / 100 ms -> 50 ms ticks, heartbeat 2, election 20", () => {
     assert.deepEqual(timingFor(1000, 100), {
       ok: true,
-      timing: { tickMs: 50, heartbeatTick: 2, electionTick: 20 },
+      value: { tickMs: 50, heartbeatTick: 2, electionTick: 20 },
     });
   });
 
@@ -26,7 +26,7 @@ describe("timingFor", () => {
           const election = hb + extra;
           const r = timingFor(election, hb);
           assert.ok(r.ok);
-          const { tickMs, heartbeatTick, electionTick } = r.timing;
+          const { tickMs, heartbeatTick, electionTick } = r.value;
           assert.ok(heartbeatTick < electionTick);
           assert.ok(heartbeatTick * tickMs <= hb + tickMs);
           assert.ok(Math.abs(electionTick * tickMs - election) <= Math.max(tickMs, hb));

@@ -1,5 +1,5 @@
 // Randomized end-to-end check of the core under drops, duplicates, reordering, partitions,
-// restarts, compaction, transfers, reads and reportUnreachable hints (true or not). Safety is checked after every step, liveness after a
+// restarts, compaction, transfers, reads and forgetLeader hints (true or not). Safety is checked after every step, liveness after a
 // heal. RAFT_SEED / RAFT_SEEDS select the seeds (every failing seed is printed).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -57,7 +57,7 @@ function chaos(seed: number, steps: number, pipelined: boolean): void {
     } else {
       // "Its connections closed": true or false alarms alike must never break safety.
       const id = anyNode();
-      c.node(id).reportUnreachable(anyNode());
+      c.node(id).forgetLeader(anyNode());
       c.process(id);
     }
     for (const id of c.ids) {

@@ -208,7 +208,7 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
     assert.equal(n2.status().vote, 3);
   });
 
-  describe("reportUnreachable: a follower told its leader is gone campaigns early", () => {
+  describe("forgetLeader: a follower told its leader is gone campaigns early", () => {
     // electionTick 10: a plain timeout takes 10..19 ticks after the leader's last message; a
     // reported leader is replaced after 1..10 (more if the two followers tie, as in any election).
     /** Ticks every node until someone other than `old` leads; returns how many ticks it took. */
@@ -229,7 +229,7 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
         c.tickAll(1);
         c.stabilize();
         c.isolate(1);
-        for (const id of [2, 3]) c.node(id).reportUnreachable(1);
+        for (const id of [2, 3]) c.node(id).forgetLeader(1);
         const t = ticksToNewLeader(c, 1);
         assert.ok(t <= 60, `seed ${seed}: no new leader after 60 ticks`);
         ticks.push(t);
@@ -253,7 +253,7 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
     it("a false alarm changes nothing: the other follower's lease rejects the pre-vote", () => {
       const c = new Cluster({ n: 3, seed: 3 });
       c.elect(1);
-      c.node(2).reportUnreachable(1); // only 2 thinks so; 1 and 3 still talk
+      c.node(2).forgetLeader(1); // only 2 thinks so; 1 and 3 still talk
       assert.equal(c.node(2).status().leader, 0);
       for (let t = 0; t < 30; t++) {
         c.tickAll(1);
@@ -268,7 +268,7 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
       const c = new Cluster({ n: 3, seed: 5 });
       c.elect(1);
       const n2 = c.node(2);
-      n2.reportUnreachable(1);
+      n2.forgetLeader(1);
       c.tick(1, 1); // a heartbeat reaches 2
       c.stabilize();
       assert.equal(n2.status().leader, 1);
@@ -284,8 +284,8 @@ describe("pre-vote and check-quorum (thesis §9.6, §6.2)", () => {
     it("is ignored by leaders, candidates and followers of another leader", () => {
       const c = new Cluster({ n: 3, seed: 7 });
       c.elect(1);
-      c.node(1).reportUnreachable(2);
-      c.node(3).reportUnreachable(2);
+      c.node(1).forgetLeader(2);
+      c.node(3).forgetLeader(2);
       assert.equal(c.node(1).status().role, "leader");
       assert.equal(c.node(3).status().leader, 1);
     });

@@ -140,7 +140,14 @@ describe("restart from persisted state", () => {
     assert.equal(after.vote, 1);
     assert.equal(after.lastIndex, before.lastIndex);
     assert.equal(after.commit, before.commit);
-    n2.step({ type: "vote", from: 3, to: 2, term: before.term, lastLogIndex: 99, lastLogTerm: 9 });
+    n2.step({
+      type: "vote",
+      from: 3,
+      to: 2,
+      term: before.term,
+      lastLogIndex: 99,
+      lastLogTerm: before.term,
+    });
     const resp = n2.ready().messages.find((m) => m.type === "vote-resp");
     assert.ok(resp?.type === "vote-resp" && !resp.granted);
     assert.deepEqual(c.applied.get(2), ["x"], "committed entries re-applied after restart");

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CliExit, EXIT_FAILED } from "../../src/cli/exit.js";
 import { type SimFlags, sweep } from "../../src/cli/sim.js";
+import { runDemo } from "../../src/sim/demo.js";
 import type { SimResult } from "../../src/sim/runner.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -88,7 +89,7 @@ describe("raftwork sim", () => {
       [["--faults", "drop,bogus"], /--faults/],
       [["--seeds", "5..1"], /--seeds/],
       [["--nodes", "0"], /--nodes/],
-      [["--time", "10h"], /--time/],
+      [["--time", "10d"], /--time/],
       [["--seed", "1", "--seeds", "1..2"], /--seed/],
       [["--seeds", "1..2", "--trace", join(dir, "x")], /--trace/],
     ];
@@ -100,12 +101,71 @@ describe("raftwork sim", () => {
     });
   });
 
+  it("counts in words that agree with the number: 1 node, 1 seed", () => {
+    const r = sim("--seed", "1", "--nodes", "1", "--time", "1s");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^seed 1: 1 node, /);
+    assert.match(r.stdout, /\n1 seed, 0 with violations/);
+    assert.doesNotMatch(r.stdout, /\b1 (nodes|seeds|commits|requests)\b/);
+  });
+
   it("--demo narrates an election, a leader crash and recovery", () => {
     const r = sim("--demo");
     assert.equal(r.status, 0, r.stderr);
     for (const want of [/won the election/, /crash/, /restarted/, /caught up/, /invariant held/])
       assert.match(r.stdout, want);
     assert.match(r.stdout, /^\[\s+\d+\.\d{3}s\] /m);
+  });
+
+  it("--demo narrates any seed on any cluster size, as text or JSON Lines, with --trace", () => {
+    const file = join(dir, "demo.jsonl");
+    const r = sim("--demo", "--seed", "7", "--nodes", "5", "--json", "--trace", file);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const summary = lines.at(-1) as Record<string, unknown>;
+    assert.equal(summary.demo, "ok");
+    assert.equal(summary.seed, 7);
+    assert.equal(summary.nodes, 5);
+    const hash = createHash("sha256").update(readFileSync(file)).digest("hex");
+    assert.equal(summary.traceHash, hash, "the trace file is the run's trace");
+    assert.ok(
+      lines.slice(0, -1).every((l) => typeof l.atMs === "number" && typeof l.text === "string"),
+    );
+    assert.ok(lines.some((l) => /won the election/.test(String(l.text))));
+    const other = sim("--demo", "--seed", "8", "--nodes", "5", "--json");
+    assert.notEqual(other.stdout, r.stdout, "another seed, another run");
+    assert.equal(
+      sim("--demo", "--seed", "7", "--nodes", "5", "--json", "--trace", file).stdout,
+      r.stdout,
+    );
+  });
+
+  it("--demo on every size and many seeds completes its tour (one or two nodes say they wait)", () => {
+    for (let nodes = 1; nodes <= 7; nodes++) {
+      for (let seed = 1; seed <= 30; seed++) {
+        const text: string[] = [];
+        const r = runDemo({ seed, nodes, write: (_at, t) => text.push(t) });
+        assert.ok(r.ok, `seed ${seed}, ${nodes} nodes:\n${text.join("\n")}`);
+        if (nodes <= 2) assert.ok(text.some((t) => /no leader until node \d+ returns/.test(t)));
+      }
+    }
+  });
+
+  it("--trace to a path that cannot be written is a usage error, before anything runs", async () => {
+    for (const path of [join(dir, "missing", "t.jsonl"), dir]) {
+      const r = await simAsync("--seed", "1", "--time", "1s", "--trace", path);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^raftwork: --trace: cannot write .*: (its directory does not exist|it is a directory)\n$/,
+      );
+    }
+    const demo = await simAsync("--demo", "--trace", join(dir, "missing", "t.jsonl"));
+    assert.equal(demo.status, 2);
+    assert.equal((await simAsync("--demo", "--seeds", "1..2")).status, 2);
   });
 
   it("a violation in any seed makes the sweep fail with exit status 1, naming the seed", async () => {
@@ -128,7 +188,7 @@ describe("raftwork sim", () => {
     try {
       await assert.rejects(sweep(flags, { from: 7, to: 9 }, fake), (err: unknown) => {
         assert.ok(err instanceof CliExit);
-        assert.equal(err.code, EXIT_FAILED);
+        assert.equal(err.status, EXIT_FAILED);
         assert.match(err.message, /seed 8/);
         return true;
       });

@@ -1,6 +1,6 @@
 // A crashed node's connections close at once, and the simulated network says so (peer-lost, as
 // TCP would): the followers of a crashed leader campaign early instead of waiting out their
-// election timeouts (RawNodeApi.reportUnreachable). A leader that is only cut off gives no such
+// election timeouts (RawNodeApi.forgetLeader). A leader that is only cut off gives no such
 // sign, so its followers wait. Virtual time, fixed seeds.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

@@ -41,8 +41,8 @@ class TamperedNode implements RawNodeApi {
   campaign(): void {
     this.inner.campaign();
   }
-  reportUnreachable(id: number): void {
-    this.inner.reportUnreachable(id);
+  forgetLeader(id: number): void {
+    this.inner.forgetLeader(id);
   }
   compact(index: number, data: Uint8Array) {
     return this.inner.compact(index, data);

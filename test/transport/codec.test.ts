@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type Entry, type Message, simpleConf } from "../../src/raft/types.js";
+import { isWellFormed } from "../../src/raft/validate.js";
 import {
   decodeMessage,
   encodeMessage,
@@ -15,23 +16,34 @@ console.log(`codec property seed=${SEED}`);
 const RUNS = { seed: SEED, numRuns: 400 };
 
 const natural = fc.oneof(fc.nat({ max: 1000 }), fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER));
+const positive = fc.oneof(
+  fc.integer({ min: 1, max: 1000 }),
+  fc.integer({ min: 1, max: 2 ** 31 }),
+  fc.constant(Number.MAX_SAFE_INTEGER),
+);
 const data = fc.uint8Array({ maxLength: 64 });
 
-/** Any valid message: ids distinct, terms bounded by the message term, entries contiguous. */
+/**
+ * Any valid message (src/raft/validate.ts): ids distinct, terms >= 1 and bounded by the
+ * message term, entries contiguous with non-decreasing terms, a snapshot with a voter.
+ */
 const validMessage: fc.Arbitrary<Message> = fc
   .record({
     from: fc.integer({ min: 1, max: 9 }),
     toOffset: fc.integer({ min: 1, max: 8 }),
-    term: natural,
+    term: positive,
   })
   .chain(({ from, toOffset, term }) => {
     const base = { from, to: ((from - 1 + toOffset) % 9) + 1, term };
     const atMostTerm = fc.integer({ min: 0, max: term });
     const entriesAfter = (prevIndex: number, prevTerm: number) =>
       fc
-        .array(fc.tuple(fc.integer({ min: prevTerm, max: term }), fc.boolean(), data), {
-          maxLength: 6,
-        })
+        .array(
+          fc.tuple(fc.integer({ min: Math.max(1, prevTerm), max: term }), fc.boolean(), data),
+          {
+            maxLength: 6,
+          },
+        )
         .map((raw) => {
           const terms = raw.map(([t]) => t).sort((a, b) => a - b);
           return raw.map(
@@ -87,9 +99,9 @@ const validMessage: fc.Arbitrary<Message> = fc
       fc.record({ ctx: natural }).map((m) => ({ ...base, type: "heartbeat-resp" as const, ...m })),
       fc
         .record({
-          index: natural,
-          term: atMostTerm,
-          voters: fc.uniqueArray(fc.integer({ min: 1, max: 50 }), { maxLength: 7 }),
+          index: positive,
+          term: fc.integer({ min: 1, max: term }),
+          voters: fc.uniqueArray(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 7 }),
           data,
         })
         .map(({ index, term: t, voters, data: d }) => ({
@@ -128,6 +140,25 @@ function withField(
   return copy;
 }
 const DELETE = Symbol("delete");
+
+/** A valid AppendEntries (term 3, entries 6 and 7 after index 5 of term 2), with changes. */
+const app = (over: object) => ({
+  type: "app",
+  from: 1,
+  to: 2,
+  term: 3,
+  prevIndex: 5,
+  prevTerm: 2,
+  commit: 0,
+  entries: [
+    { index: 6, term: 2, type: "normal", data: new Uint8Array() },
+    { index: 7, term: 3, type: "normal", data: new Uint8Array() },
+  ],
+  ...over,
+});
+
+const replacer = (_k: string, v: unknown) =>
+  typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? [...v] : v;
 
 /** Values no field of a valid message can hold, whatever its type. */
 const neverValid = fc.oneof(
@@ -221,6 +252,129 @@ describe("codec", () => {
     );
   });
 
+  it("the core's guard and the codec are one schema: they accept exactly the same values (property)", () => {
+    const anyValue = fc.oneof(
+      validMessage,
+      validMessage.chain((m) =>
+        fc
+          .tuple(fc.constantFrom(...fieldPaths(m)), neverValid)
+          .map(([path, v]) => withField(m, path, () => v)),
+      ),
+      fc.anything({ withTypedArray: true }),
+    );
+    fc.assert(
+      fc.property(anyValue, (v) => {
+        assert.equal(isWellFormed(v), validateMessage(v).ok, JSON.stringify(v, replacer));
+      }),
+      RUNS,
+    );
+  });
+
+  it("returns a fresh copy: nothing of the input object is shared but the bytes", () => {
+    for (const m of everyMessageType(1, 2)) {
+      const r = validateMessage(m);
+      assert.ok(r.ok);
+      assert.notEqual(r.value, m);
+      assert.deepStrictEqual(r.value, m);
+      if (m.type === "app" && r.value.type === "app") {
+        assert.notEqual(r.value.entries, m.entries);
+        for (const [i, e] of r.value.entries.entries()) assert.notEqual(e, m.entries[i]);
+      }
+      if (m.type === "snap" && r.value.type === "snap") {
+        assert.notEqual(r.value.snapshot.metadata.conf, m.snapshot.metadata.conf);
+        assert.notEqual(r.value.snapshot.metadata.conf.voters, m.snapshot.metadata.conf.voters);
+      }
+    }
+  });
+
+  it("decides each rule the core and the codec once disagreed on, the same way in both", () => {
+    const snap = (conf: object) => ({
+      type: "snap",
+      from: 1,
+      to: 2,
+      term: 3,
+      snapshot: { metadata: { index: 9, term: 3, conf }, data: new Uint8Array() },
+    });
+    const conf = (over: object) => ({ ...simpleConf([1, 2, 3]), ...over });
+    const refused: [string, unknown, RegExp][] = [
+      [
+        "term 0",
+        { type: "heartbeat", from: 1, to: 2, term: 0, commit: 0, ctx: 0 },
+        /message\.term: terms start at 1/,
+      ],
+      [
+        "an entry of term 0",
+        app({
+          prevIndex: 0,
+          prevTerm: 0,
+          entries: [{ index: 1, term: 0, type: "normal", data: new Uint8Array() }],
+        }),
+        /entries\[0\]\.term: terms start at 1/,
+      ],
+      [
+        "entry terms that decrease",
+        app({
+          entries: [
+            { index: 6, term: 3, type: "normal", data: new Uint8Array() },
+            { index: 7, term: 2, type: "normal", data: new Uint8Array() },
+          ],
+        }),
+        /entries\[1\]\.term: terms must not decrease/,
+      ],
+      [
+        "an entry below prevTerm",
+        app({
+          prevTerm: 3,
+          entries: [{ index: 6, term: 2, type: "normal", data: new Uint8Array() }],
+        }),
+        /entries\[0\]\.term: terms must not decrease/,
+      ],
+      ["prevTerm above the message term", app({ prevTerm: 4 }), /prevTerm: above the message term/],
+      [
+        "a vote with lastLogTerm above its term",
+        { type: "vote", from: 1, to: 2, term: 3, lastLogIndex: 9, lastLogTerm: 4 },
+        /lastLogTerm: above the message term/,
+      ],
+      [
+        "an empty voter list",
+        snap(conf({ voters: [] })),
+        /voters: a configuration needs at least one voter/,
+      ],
+      ["voters out of order", snap(conf({ voters: [2, 1] })), /voters: ids must be ascending/],
+      [
+        "a learner that votes",
+        snap(conf({ learners: [3] })),
+        /node 3 is both a learner and a voter/,
+      ],
+      [
+        "learnersNext outside a joint configuration",
+        snap(conf({ learnersNext: [4] })),
+        /learnersNext: node 4 is not an outgoing voter/,
+      ],
+      [
+        "autoLeave outside a joint configuration",
+        snap(conf({ autoLeave: true })),
+        /autoLeave: only a joint/,
+      ],
+    ];
+    for (const [what, v, re] of refused) {
+      assert.equal(isWellFormed(v), false, `the core's guard accepted ${what}`);
+      const r = validateMessage(v);
+      assert.equal(r.ok, false, `the codec accepted ${what}`);
+      assert.match(r.ok ? "" : r.error, re, what);
+    }
+    const joint = conf({
+      voters: [1, 2],
+      votersOutgoing: [1, 2, 3],
+      learnersNext: [3],
+      autoLeave: true,
+    });
+    for (const v of [app({}), snap(joint), snap(conf({ voters: [1], learners: [2, 3] }))]) {
+      assert.ok(isWellFormed(v), JSON.stringify(v, replacer));
+      assert.ok(validateMessage(v).ok);
+    }
+  });
+
   it("names the offending field in its error", () => {
     const cases: [unknown, RegExp][] = [
       [
@@ -234,29 +388,11 @@ describe("codec", () => {
       [{ type: "nope", from: 1, to: 2, term: 1 }, /message\.type: unknown message type/],
       [{ type: "timeout-now", from: 1, to: 2, term: 1, extra: 1 }, /message\.extra: unknown field/],
       [
-        {
-          type: "app",
-          from: 1,
-          to: 2,
-          term: 3,
-          prevIndex: 5,
-          prevTerm: 2,
-          commit: 0,
-          entries: [{ index: 7, term: 3, type: "normal", data: new Uint8Array() }],
-        },
+        app({ entries: [{ index: 7, term: 3, type: "normal", data: new Uint8Array() }] }),
         /entries\[0\]\.index: expected 6/,
       ],
       [
-        {
-          type: "app",
-          from: 1,
-          to: 2,
-          term: 3,
-          prevIndex: 5,
-          prevTerm: 2,
-          commit: 0,
-          entries: [{ index: 6, term: 3, type: "normal", data: [1, 2] }],
-        },
+        app({ entries: [{ index: 6, term: 3, type: "normal", data: [1, 2] }] }),
         /entries\[0\]\.data: expected binary data/,
       ],
       [

@@ -1,23 +1,27 @@
 // `raftwork kv serve`: one KV node process. Wires FileStorage, TcpTransport, the Raft core, the
 // KV state machine and its HTTP API together, prints one line when ready, and shuts down
-// cleanly on SIGINT/SIGTERM.
+// cleanly on SIGINT/SIGTERM, or when the process that started it over an IPC channel (`kv
+// cluster`) is gone, even killed with -9.
 
 import { mkdirSync } from "node:fs";
-import pino from "pino";
-import { createKvHttpServer } from "../kv/http-api.js";
-import { createKvMetrics } from "../kv/metrics.js";
-import { KvStateMachine } from "../kv/state-machine.js";
-import { RawNode } from "../raft/raw-node.js";
-import type { NodeId } from "../raft/types.js";
-import { FileStorage } from "../storage/file-storage.js";
-import { TcpTransport } from "../transport/tcp-transport.js";
+import type * as Pino from "pino";
+import { RaftNode } from "../../node/raft-node.js";
+import { RawNode } from "../../raft/raw-node.js";
+import type { NodeId } from "../../raft/types.js";
+import { FileStorage } from "../../storage/file-storage.js";
+import { TcpTransport } from "../../transport/tcp-transport.js";
+import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
+import { requireOptional } from "../../util/optional.js";
+import { err, ok, type Result } from "../../util/result.js";
+import { createKvHttpServer } from "../http-api.js";
+import { createKvMetrics } from "../metrics.js";
+import { KvStateMachine } from "../state-machine.js";
 import { claimDataDir, type Member, raftDir } from "./data-dir.js";
-import { RaftNode } from "./raft-node.js";
 
 export interface ServeOptions {
   id: NodeId;
   members: Member[];
-  http: { host: string; port: number };
+  http: HostPort;
   data: string;
   electionTimeoutMs: number;
   heartbeatMs: number;
@@ -25,10 +29,14 @@ export interface ServeOptions {
   logLevel: string;
 }
 
-export type ServeResult = { ok: true } | { ok: false; error: string };
-
-/** Runs the node until SIGINT/SIGTERM (ok) or a fatal error (error). */
-export async function serveNode(o: ServeOptions): Promise<ServeResult> {
+/**
+ * Runs the node until SIGINT/SIGTERM or its parent's exit (ok) or a fatal error (error). Needs
+ * the optional peer dependencies pino, prom-client and zod (throws MissingDependencyError).
+ */
+export async function serveNode(o: ServeOptions): Promise<Result<void>> {
+  // Watched from the start: a parent that dies while the node starts must stop it too.
+  const parentGone = parentExit();
+  const pino = requireOptional<typeof Pino.pino>("pino", "raftwork kv serve");
   const logger = pino(
     { level: o.logLevel, base: { node: o.id } },
     pino.destination({ dest: 2, sync: true }),
@@ -39,16 +47,16 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
     for (const close of opened.reverse()) {
       try {
         await close();
-      } catch (err) {
+      } catch (error) {
         // Keep closing the rest: a failed close must not leave sockets or the lock behind.
-        logger.error({ err }, "error while shutting down");
+        logger.error({ err: error }, "error while shutting down");
       }
     }
     opened.length = 0;
   };
 
   const self = o.members.find((m) => m.id === o.id) as Member;
-  const httpAddress = `${hostForUrl(o.http.host)}:${o.http.port}`;
+  const httpAddress = formatHostPort(o.http);
   const dir = raftDir(o.data);
   let step = `create ${dir}`;
   try {
@@ -64,12 +72,13 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
       await closeAll();
       return claim;
     }
+    const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
 
     step = `listen for Raft on ${self.address}`;
     const transport = await TcpTransport.start({
       id: o.id,
-      listen: splitHostPort(self.address),
-      peers: new Map(o.members.map((m) => [m.id, splitHostPort(m.address)])),
+      listen: memberAddress(self),
+      peers,
       hello: { http: httpAddress },
       logger: logger.child({ part: "transport" }),
     });
@@ -92,9 +101,6 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
       electionTimeoutMs: o.electionTimeoutMs,
       heartbeatMs: o.heartbeatMs,
       snapshotEntries: o.snapshotEntries,
-      httpAddress,
-      // A leader dials us to replicate; its handshake tells where its HTTP API listens.
-      httpAddressOf: (id) => transport.peerHello(id)?.http ?? null,
       logger,
       metrics,
       onFatal: (err) => onFatal(err),
@@ -106,6 +112,8 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
       service: node,
       sm,
       id: o.id,
+      // A leader dials us to replicate; its handshake tells where its HTTP API listens.
+      peerHttp: (id) => transport.peerHello(id)?.http ?? null,
       metrics,
       logger: logger.child({ part: "http" }),
     });
@@ -114,17 +122,14 @@ export async function serveNode(o: ServeOptions): Promise<ServeResult> {
     process.stdout.write(
       `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}, data ${o.data}\n`,
     );
-    const outcome = await Promise.race([signalled(), fatal]);
+    const outcome = await Promise.race([signalled(), parentGone, fatal]);
     await closeAll();
-    if (outcome instanceof Error) return { ok: false, error: `node stopped: ${outcome.message}` };
-    logger.info({ signal: outcome }, "stopped");
-    return { ok: true };
-  } catch (err) {
+    if (outcome instanceof Error) return err(`node stopped: ${outcome.message}`);
+    logger.info({ reason: outcome }, "stopped");
+    return ok(undefined);
+  } catch (e) {
     await closeAll();
-    return {
-      ok: false,
-      error: `cannot ${step}: ${err instanceof Error ? err.message : String(err)}`,
-    };
+    return err(`cannot ${step}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -140,14 +145,25 @@ function signalled(): Promise<string> {
   });
 }
 
-function hostForUrl(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
+/**
+ * Resolves with "parent-gone" when the IPC channel of the parent that started this process
+ * with one closes (`kv cluster` does, so that its nodes stop when it is killed, even with -9:
+ * the kernel closes its end of the channel). Never resolves for a node started by hand, which
+ * has no channel.
+ */
+function parentExit(): Promise<string> {
+  return new Promise((resolve) => {
+    const channel = process.channel;
+    if (channel === undefined) return;
+    // The channel alone must not keep the process alive once the node has stopped.
+    channel.unref();
+    process.once("disconnect", () => resolve("parent-gone"));
+  });
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(":");
-  return {
-    host: address.slice(0, i).replace(/^\[(.*)\]$/, "$1"),
-    port: Number(address.slice(i + 1)),
-  };
+/** A member's Raft address, already validated by the CLI (parsePeers). */
+function memberAddress(m: Member): HostPort {
+  const hp = parseHostPort(m.address);
+  if (!hp.ok) throw new Error(`member ${m.id}: ${hp.error}`);
+  return hp.value;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { claimDataDir, clusterFingerprint } from "../../src/node/data-dir.js";
+import { claimDataDir, clusterFingerprint } from "../../../src/kv/server/data-dir.js";
 
 const root = mkdtempSync(join(tmpdir(), "raftwork-datadir-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -25,8 +25,8 @@ describe("data directory identity", () => {
 
   it("accepts the same node and cluster again, refuses another node id or cluster", () => {
     const dir = join(root, "a");
-    assert.deepEqual(claimDataDir(dir, 1, members), { ok: true });
-    assert.deepEqual(claimDataDir(dir, 1, [...members].reverse()), { ok: true });
+    assert.deepEqual(claimDataDir(dir, 1, members), { ok: true, value: undefined });
+    assert.deepEqual(claimDataDir(dir, 1, [...members].reverse()), { ok: true, value: undefined });
     const other = claimDataDir(dir, 2, members);
     assert.equal(other.ok, false);
     assert.match(other.ok ? "" : other.error, /belongs to node 1, not node 2/);
@@ -36,7 +36,7 @@ describe("data directory identity", () => {
 
   it("refuses a damaged identity file", () => {
     const dir = join(root, "b");
-    assert.deepEqual(claimDataDir(dir, 1, members), { ok: true });
+    assert.deepEqual(claimDataDir(dir, 1, members), { ok: true, value: undefined });
     writeFileSync(join(dir, "identity.json"), "{not json");
     const r = claimDataDir(dir, 1, members);
     assert.match(r.ok ? "" : r.error, /identity\.json is not valid JSON/);

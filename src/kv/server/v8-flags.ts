@@ -6,7 +6,7 @@
 // removes most of them (8-10 -> 0-3 per 15 s per node); the memory is only committed as it is
 // used. A larger young generation (--max-semi-space-size) did not help: the scavenges' cost is
 // copying the new values, which survive anyway.
-// `kv cluster` passes these flags to its children. The flag is not allowed in NODE_OPTIONS, so a
+// `kv cluster` (src/cli/local-cluster.ts) passes these flags to its children. The flag is not allowed in NODE_OPTIONS, so a
 // `kv serve` started by hand takes it on node's command line:
 //   node --initial-old-space-size=128 dist/cli/main.js kv serve ...
 export const SERVE_V8_FLAGS: readonly string[] = ["--initial-old-space-size=128"];
