@@ -6,9 +6,46 @@ import { createSimTransports } from "../../src/sim/network.js";
 import type { HostPort, TcpTransportOptions } from "../../src/transport/tcp-transport.js";
 import { TcpTransport } from "../../src/transport/tcp-transport.js";
 import type { Transport } from "../../src/transport/transport.js";
+import type { LogFields, Logger } from "../../src/util/logger.js";
 import type { TransportHarness } from "./suite.js";
 
 const LOOPBACK = "127.0.0.1";
+
+export interface LogRecord {
+  level: string;
+  fields: LogFields;
+  msg: string;
+}
+
+/** A Logger that keeps every record (fields flattened with their child bindings). */
+export function recordingLogger(
+  records: LogRecord[] = [],
+  bindings: LogFields = {},
+): Logger & { records: LogRecord[] } {
+  const at =
+    (level: string) =>
+    (a: LogFields | string, msg?: string): void => {
+      if (typeof a === "string") records.push({ level, fields: { ...bindings }, msg: a });
+      else records.push({ level, fields: { ...bindings, ...a }, msg: msg ?? "" });
+    };
+  return {
+    records,
+    trace: at("trace"),
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    fatal: at("fatal"),
+    child: (more) => recordingLogger(records, { ...bindings, ...more }),
+  };
+}
+
+/** The records at `level` whose message or fields mention `text`. */
+export function logged(records: LogRecord[], level: string, text: RegExp): LogRecord[] {
+  return records.filter(
+    (r) => r.level === level && text.test(`${r.msg} ${JSON.stringify(r.fields)}`),
+  );
+}
 
 /** Polls `done` every few ms until it holds; generous deadline (CI shares 2 loaded cores). */
 export async function waitFor(
