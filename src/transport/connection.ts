@@ -113,7 +113,7 @@ export class Connection {
   }
 
   /** Counts and logs a protocol fault, then closes on purpose with it as the reason. */
-  reject(reason: RejectReason, error: string, level: "info" | "warn" | "error" = "warn"): void {
+  reject(reason: RejectReason, error: string, level: "debug" | "info" | "warn" | "error" = "warn") {
     if (!this.usable) return;
     this.cfg.stats.rejected[reason]++;
     this.cfg.logger[level]({ ...this.cfg.context(), reason, error }, "closing connection");

@@ -10,7 +10,7 @@ import type { Logger } from "../util/logger.js";
 import type { Result } from "../util/result.js";
 import { decodeMessage } from "./codec.js";
 import { Connection } from "./connection.js";
-import type { RejectReason, TransportStats } from "./instrumentation.js";
+import type { RejectReason, RepeatFilter, TransportStats } from "./instrumentation.js";
 import {
   ChunkAssembler,
   type CloseNotice,
@@ -36,6 +36,8 @@ export interface InboundConfig {
   logger: Logger;
   /** Checks a HELLO; an error refuses the connection with that reason. */
   admit(h: Handshake): Result<void, { reason: RejectReason; error: string }>;
+  /** Rate-limits the log lines of refusals (a refused peer keeps redialing). */
+  refusals: RepeatFilter;
   /** A peer shook hands on this connection. */
   accepted(h: Handshake, conn: Inbound): void;
   deliver(m: Message): void;
@@ -78,8 +80,9 @@ export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
     const admitted = cfg.admit(h.value);
     if (!admitted.ok) {
       // Another cluster's node needs an operator; a node not yet added is routine in a join.
-      const level = admitted.error.reason === "unknown-peer" ? "info" : "error";
-      conn.reject(admitted.error.reason, admitted.error.error, level);
+      const { reason, error } = admitted.error;
+      const level = cfg.refusals.level(error, reason === "unknown-peer" ? "info" : "error");
+      conn.reject(reason, error, level);
       return;
     }
     peer = h.value.id;

@@ -25,7 +25,7 @@ import type { Result } from "../util/result.js";
 import { encodeMessage } from "./codec.js";
 import { Connection } from "./connection.js";
 import { type Payload, payloadBytes } from "./framing.js";
-import type { RejectReason, TransportStats } from "./instrumentation.js";
+import { type RejectReason, RepeatFilter, type TransportStats } from "./instrumentation.js";
 import {
   type CloseNotice,
   chunkPayloads,
@@ -88,8 +88,7 @@ export class PeerLink {
   private attempt = 0;
   private openedAt = 0;
   private refused = false;
-  /** The last refusal logged at error level: repeats of it go to debug. */
-  private lastRefusal: string | null = null;
+  private readonly refusals = new RepeatFilter();
   private closed = false;
 
   constructor(private readonly cfg: PeerLinkConfig) {}
@@ -195,7 +194,6 @@ export class PeerLink {
     this.clearConnectTimer();
     this.open = true;
     this.refused = false;
-    this.lastRefusal = null;
     this.openedAt = performance.now();
     this.cfg.stats.connects++;
     this.cfg.logger.debug({ peer: this.cfg.peer, address: this.dialed }, "connected to peer");
@@ -209,13 +207,11 @@ export class PeerLink {
       logger.info({ peer, ...notice }, "peer closed our connection");
       return;
     }
-    // Refused at the handshake: say so once at error level (an operator must act on another
-    // cluster's node; a learner not yet added is retried until it is), then quietly.
+    // Refused at the handshake: say so at error level (an operator must act on another
+    // cluster's node; a learner not yet added is retried until it is), repeats quietly.
     stats.refusedByPeer++;
     this.refused = true;
-    const key = `${notice.code}: ${notice.reason}`;
-    const level = key === this.lastRefusal ? "debug" : "error";
-    this.lastRefusal = key;
+    const level = this.refusals.level(`${notice.code}: ${notice.reason}`, "error");
     logger[level]({ peer, address: this.dialed, ...notice }, "peer refused our handshake");
   }
 

@@ -30,7 +30,12 @@ import { err, ok, type Result } from "../util/result.js";
 import { isClusterId } from "./cluster-id.js";
 import { MAX_FRAME_LIMIT } from "./framing.js";
 import { acceptInbound, type Inbound } from "./inbound.js";
-import { emptyStats, type RejectReason, type TransportStats } from "./instrumentation.js";
+import {
+  emptyStats,
+  type RejectReason,
+  RepeatFilter,
+  type TransportStats,
+} from "./instrumentation.js";
 import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
 import type { PeerUpdates, Transport } from "./transport.js";
@@ -156,6 +161,7 @@ export class TcpTransport implements Transport, PeerUpdates {
   private readonly hellos = new Map<NodeId, Advertised>();
   private readonly sockets = new Set<Socket>();
   private readonly counters: TransportStats = emptyStats();
+  private readonly refusals = new RepeatFilter();
   private readonly logger: Logger;
   private closing: Promise<void> | null = null;
 
@@ -192,6 +198,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         self: () => this.handshake(),
         stats: this.counters,
         admit: (h) => this.admit(h),
+        refusals: this.refusals,
         accepted: (h, conn) => this.accepted(h, conn),
         deliver: (m) => this.deliver(m),
         closed: (id, conn, lost) => {
