@@ -57,7 +57,10 @@ export interface ConnectionHandler {
   onPeerClose(notice: CloseNotice): void;
   /** Writes may resume (after write() returned false). */
   onDrain?(): void;
-  /** The socket closed. `deliberate`: this side closed it on purpose (close() or reject()). */
+  /**
+   * The connection is over: its socket closed, or this side closed it on purpose (`deliberate`:
+   * close() or reject(); the socket may linger a moment to let the CLOSE out). Called once.
+   */
   onClose(how: { notice: CloseNotice | null; deliberate: boolean }): void;
 }
 
@@ -71,6 +74,7 @@ export class Connection {
   private grace: NodeJS.Timeout | null = null;
   private closing = false;
   private isEstablished = false;
+  private finished = false;
   private deliberate = false;
   private notice: CloseNotice | null = null;
 
@@ -86,7 +90,7 @@ export class Connection {
     socket.on("close", () => {
       this.stopTimers();
       if (this.grace !== null) clearTimeout(this.grace);
-      this.handler.onClose({ notice: this.notice, deliberate: this.deliberate });
+      this.finish();
     });
     // Written before the socket connects, Node sends it as soon as it does.
     socket.write(preamble());
@@ -94,7 +98,7 @@ export class Connection {
 
   /** Whether this connection is still usable for writing. */
   get usable(): boolean {
-    return !this.closing && !this.socket.destroyed;
+    return !this.closing && !this.socket.destroyed && !this.socket.writableEnded;
   }
 
   /** The handshake is done: start the keepalive and the liveness check. */
@@ -120,7 +124,10 @@ export class Connection {
     this.close({ code: reason, reason: error });
   }
 
-  /** Closes on purpose: sends CLOSE, then hangs up once the peer does (or after a grace time). */
+  /**
+   * Closes on purpose: sends CLOSE, then hangs up once the peer does (or after a grace time).
+   * The handler hears of it at once (onClose): the owner may redial without waiting.
+   */
   close(notice: CloseNotice): void {
     if (!this.usable) return;
     this.closing = true;
@@ -128,12 +135,20 @@ export class Connection {
     this.stopTimers();
     this.socket.end(encodeFrame(closePayload(notice)));
     this.grace = setTimeout(() => this.socket.destroy(), this.cfg.livenessTimeoutMs);
+    this.finish();
   }
 
   /** Hangs up at once, without a CLOSE (this node is shutting down, or never got an answer). */
   destroy(): void {
     this.stopTimers();
     this.socket.destroy();
+  }
+
+  /** Tells the handler, once, that this connection is done with. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onClose({ notice: this.notice, deliberate: this.deliberate });
   }
 
   private stopTimers(): void {

@@ -163,7 +163,10 @@ export class PeerLink {
       this.connectTimer = null;
       stats.connectTimeouts++;
       logger.debug({ peer, address }, "no handshake answer in time: abandoning the attempt");
-      conn.destroy();
+      // On purpose, with a CLOSE: if the network was only slow, the peer may yet read our HELLO
+      // and answer it, and must not then take our hang-up for this node's death.
+      const reason = `no answer to the handshake within ${this.cfg.connectTimeoutMs} ms`;
+      conn.close({ code: "abandoned", reason });
     }, this.cfg.connectTimeoutMs);
   }
 

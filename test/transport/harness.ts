@@ -209,7 +209,7 @@ export function simHarness(): () => TransportHarness {
         return sim.transports;
       },
       // The simulator has no addresses: any will do.
-      addresses: (id) =>
+      addresses: () =>
         new Map(sim ? [...sim.transports.keys()].map((p) => [p, { host: "sim", port: p }]) : []),
       async cut(a, b) {
         sim?.network.cutLink(a, b);
