@@ -51,20 +51,6 @@ export function payloadBytes(p: Payload): number {
   return n;
 }
 
-function payloadCrc(p: Payload): number {
-  if (p instanceof Uint8Array) return crc32(p);
-  let c = 0;
-  for (const part of p) c = crc32(part, c);
-  return c;
-}
-
-/** Writes a frame's header at `at` of `out`. */
-function writeHeader(out: Buffer, at: number, length: number, crc: number): void {
-  out.writeUInt32BE(length, at);
-  out.writeUInt32BE(crc, at + 4);
-  out.writeUInt32BE(crc32(out.subarray(at, at + 8)), at + 8);
-}
-
 /** Frames `payloads` into one buffer (a single write for a batch: one syscall, one copy). */
 export function encodeFrames(payloads: readonly Payload[]): Buffer {
   let total = 0;
@@ -72,12 +58,18 @@ export function encodeFrames(payloads: readonly Payload[]): Buffer {
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (const p of payloads) {
-    writeHeader(out, at, payloadBytes(p), payloadCrc(p));
+    const header = at;
     at += FRAME_HEADER_BYTES;
+    const start = at;
     for (const part of p instanceof Uint8Array ? [p] : p) {
       out.set(part, at);
       at += part.byteLength;
     }
+    // One crc32 call over the copied payload: for small messages the call costs more than
+    // the bytes, so not one per part.
+    out.writeUInt32BE(at - start, header);
+    out.writeUInt32BE(crc32(out.subarray(start, at)), header + 4);
+    out.writeUInt32BE(crc32(out.subarray(header, header + 8)), header + 8);
   }
   return out;
 }

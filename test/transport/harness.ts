@@ -133,11 +133,14 @@ export function linkName(from: NodeId, to: NodeId): string {
   return `${from}->${to}`;
 }
 
-/** Link timing for tests that cut links: noticed in ~100 ms, redialed within ~150 ms. */
+/**
+ * Link timing for tests that cut links: a cut noticed in ~150 ms, an attempt abandoned after
+ * 200 ms (generous: a loaded CI machine may stall the event loop for a while).
+ */
 export const FAST_LINKS: Partial<TcpTransportOptions> = {
   pingIntervalMs: 20,
-  livenessTimeoutMs: 100,
-  connectTimeoutMs: 100,
+  livenessTimeoutMs: 150,
+  connectTimeoutMs: 200,
   backoffInitialMs: 20,
   backoffMaxMs: 50,
 };

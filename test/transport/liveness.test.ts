@@ -152,7 +152,9 @@ describe("TcpTransport link liveness", () => {
   });
 
   it("keeps an idle connection open with keepalives in both directions", async () => {
-    const c = await startProxiedCluster([1, 2], FAST_LINKS);
+    // Liveness 500 ms, idle for 40 pings (800 ms or more): without keepalives the link would be
+    // torn down, and a loaded machine would need a 500 ms stall to tear it down anyway.
+    const c = await startProxiedCluster([1, 2], { ...FAST_LINKS, livenessTimeoutMs: 500 });
     const [t1, t2] = [c.transports.get(1), c.transports.get(2)] as [TcpTransport, TcpTransport];
     const proxy = c.proxies.get(linkName(1, 2));
     assert.ok(proxy);
@@ -162,10 +164,10 @@ describe("TcpTransport link liveness", () => {
       t1.send({ type: "timeout-now", from: 1, to: 2, term: 1 });
       await waitFor(() => got === 1, "one message");
       const before = proxy.stats.forwarded;
-      // A PING frame is 13 bytes; wait for 20 each way: ten liveness timeouts' worth of silence.
+      // A PING frame is 13 bytes: wait for 40 each way, while nothing else is sent.
       await waitFor(() => {
         const now = proxy.stats.forwarded;
-        return now.up - before.up >= 20 * 13 && now.down - before.down >= 20 * 13;
+        return now.up - before.up >= 40 * 13 && now.down - before.down >= 40 * 13;
       }, "keepalives both ways");
       assert.equal(t1.stats().livenessTimeouts + t2.stats().livenessTimeouts, 0);
       assert.equal(t1.stats().connects, 1, "the one connection stayed up");
