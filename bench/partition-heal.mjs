@@ -50,92 +50,66 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { BlackholeProxy } from "../test/support/blackhole-proxy.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const { values: a } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        trials: { type: "string", default: "5" },
+        "cut-ms": { type: "string", default: "3000" },
+        scenarios: { type: "string", default: "leader,follower,all" },
+        systems: { type: "string", default: "raftwork,etcd" },
+        "election-timeout": { type: "string", default: "300" },
+        heartbeat: { type: "string", default: "50" },
+        mode: { type: "string", default: "hold" },
+        cli: { type: "string", default: join(ROOT, "dist/cli/main.js") },
+        label: { type: "string", default: "raftwork" },
+        etcd: { type: "string", default: "/usr/bin/etcd" },
+        "etcd-flags": { type: "string", default: "" },
+        json: { type: "string" },
+        keep: { type: "boolean", default: false },
+        "log-level": { type: "string", default: "warn" },
+      },
+    });
+  } catch (err) {
+    console.error(`${err.message} (see the header of bench/partition-heal.mjs)`);
+    process.exit(2);
+  }
+})();
+const list = (v) => v.split(",").filter(Boolean);
 const o = {
-  trials: 5,
-  cutMs: 3000,
-  scenarios: ["leader", "follower", "all"],
-  systems: ["raftwork", "etcd"],
-  electionTimeout: 300,
-  heartbeat: 50,
-  mode: "hold",
-  cli: join(ROOT, "dist/cli/main.js"),
-  label: "raftwork",
-  etcd: "/usr/bin/etcd",
-  etcdFlags: [],
-  json: null,
-  keep: false,
-  logLevel: "warn",
+  trials: Number(a.trials),
+  cutMs: Number(a["cut-ms"]),
+  scenarios: list(a.scenarios),
+  systems: list(a.systems),
+  electionTimeout: Number(a["election-timeout"]),
+  heartbeat: Number(a.heartbeat),
+  mode: a.mode,
+  cli: resolve(a.cli),
+  label: a.label,
+  etcd: a.etcd,
+  etcdFlags: a["etcd-flags"].split(" ").filter(Boolean),
+  json: a.json ?? null,
+  keep: a.keep,
+  logLevel: a["log-level"],
 };
-{
-  const a = process.argv.slice(2);
-  const list = (v) => v.split(",").filter(Boolean);
-  for (let i = 0; i < a.length; i++) {
-    const v = () => a[++i];
-    switch (a[i]) {
-      case "--trials":
-        o.trials = Number(v());
-        break;
-      case "--cut-ms":
-        o.cutMs = Number(v());
-        break;
-      case "--scenarios":
-        o.scenarios = list(v());
-        break;
-      case "--systems":
-        o.systems = list(v());
-        break;
-      case "--election-timeout":
-        o.electionTimeout = Number(v());
-        break;
-      case "--heartbeat":
-        o.heartbeat = Number(v());
-        break;
-      case "--mode":
-        o.mode = v();
-        break;
-      case "--cli":
-        o.cli = resolve(v());
-        break;
-      case "--label":
-        o.label = v();
-        break;
-      case "--etcd":
-        o.etcd = v();
-        break;
-      case "--etcd-flags":
-        o.etcdFlags = v().split(" ").filter(Boolean);
-        break;
-      case "--json":
-        o.json = v();
-        break;
-      case "--keep":
-        o.keep = true;
-        break;
-      case "--log-level":
-        o.logLevel = v();
-        break;
-      default:
-        console.error(`unknown option ${a[i]} (see the header of bench/partition-heal.mjs)`);
-        process.exit(2);
-    }
-  }
-  if (!["trace", "debug", "info", "warn", "error"].includes(o.logLevel)) {
-    console.error("--log-level: trace, debug, info, warn or error");
-    process.exit(2);
-  }
-  const bad =
-    !(o.trials >= 1 && o.trials <= 100) ||
-    !(o.cutMs >= 100) ||
-    !["hold", "drop"].includes(o.mode) ||
-    o.scenarios.some((s) => !["leader", "follower", "all"].includes(s)) ||
-    o.systems.some((s) => !["raftwork", "etcd"].includes(s));
-  if (bad) {
-    console.error("bad option value (see the header of bench/partition-heal.mjs)");
-    process.exit(2);
-  }
+const problems = [
+  !(o.trials >= 1 && o.trials <= 100) && "--trials must be 1..100",
+  !(o.cutMs >= 100) && "--cut-ms must be at least 100",
+  !(o.electionTimeout > 0 && o.heartbeat > 0) && "--election-timeout and --heartbeat must be > 0",
+  !["hold", "drop"].includes(o.mode) && "--mode is hold or drop",
+  o.scenarios.some((s) => !["leader", "follower", "all"].includes(s)) &&
+    "--scenarios: leader, follower, all",
+  o.systems.some((s) => !["raftwork", "etcd"].includes(s)) && "--systems: raftwork, etcd",
+  !["trace", "debug", "info", "warn", "error"].includes(o.logLevel) &&
+    "--log-level: trace, debug, info, warn or error",
+].filter(Boolean);
+if (problems.length > 0) {
+  console.error(problems.join("\n"));
+  process.exit(2);
 }
 
 const IDS = [1, 2, 3];
@@ -184,6 +158,11 @@ function dialerOf(client, pids) {
 }
 
 // ---------------------------------------------------------------- clusters
+
+/** {name: value} -> ["--name", value, ...] */
+function flags(named) {
+  return Object.entries(named).flatMap(([k, v]) => [`--${k}`, v]);
+}
 
 class Cluster {
   constructor(kind) {
@@ -239,55 +218,38 @@ class Cluster {
       o.cli,
       "kv",
       "serve",
-      "--id",
-      String(id),
-      "--peers",
-      peers.join(","),
-      "--http",
-      `127.0.0.1:${client.get(id)}`,
-      "--data",
-      join(this.dir, `node-${id}`),
-      "--election-timeout",
-      `${o.electionTimeout}ms`,
-      "--heartbeat",
-      `${o.heartbeat}ms`,
-      "--log-level",
-      o.logLevel,
+      ...flags({
+        id: String(id),
+        peers: peers.join(","),
+        http: `127.0.0.1:${client.get(id)}`,
+        data: join(this.dir, `node-${id}`),
+        "election-timeout": `${o.electionTimeout}ms`,
+        heartbeat: `${o.heartbeat}ms`,
+        "log-level": o.logLevel,
+      }),
     ];
   }
 
   etcdArgs(id, raft, client, via) {
-    const cluster = IDS.map((j) => `m${j}=http://${via(j)}`).join(",");
+    const url = (port) => `http://127.0.0.1:${port}`;
     return [
       o.etcd,
-      "--name",
-      `m${id}`,
-      "--data-dir",
-      join(this.dir, `m${id}.etcd`),
-      "--listen-client-urls",
-      `http://127.0.0.1:${client.get(id)}`,
-      "--advertise-client-urls",
-      `http://127.0.0.1:${client.get(id)}`,
-      "--listen-peer-urls",
-      `http://127.0.0.1:${raft.get(id)}`,
-      "--initial-advertise-peer-urls",
-      `http://${via(id)}`,
-      "--initial-cluster",
-      cluster,
-      "--initial-cluster-token",
-      `partition-heal-${process.pid}`,
-      "--initial-cluster-state",
-      "new",
-      "--election-timeout",
-      String(o.electionTimeout),
-      "--heartbeat-interval",
-      String(o.heartbeat),
-      "--logger",
-      "zap",
-      "--log-outputs",
-      "stderr",
-      "--log-level",
-      o.logLevel === "trace" ? "debug" : o.logLevel,
+      ...flags({
+        name: `m${id}`,
+        "data-dir": join(this.dir, `m${id}.etcd`),
+        "listen-client-urls": url(client.get(id)),
+        "advertise-client-urls": url(client.get(id)),
+        "listen-peer-urls": url(raft.get(id)),
+        "initial-advertise-peer-urls": `http://${via(id)}`,
+        "initial-cluster": IDS.map((j) => `m${j}=http://${via(j)}`).join(","),
+        "initial-cluster-token": `partition-heal-${process.pid}`,
+        "initial-cluster-state": "new",
+        "election-timeout": String(o.electionTimeout),
+        "heartbeat-interval": String(o.heartbeat),
+        logger: "zap",
+        "log-outputs": "stderr",
+        "log-level": o.logLevel === "trace" ? "debug" : o.logLevel,
+      }),
       ...o.etcdFlags,
     ];
   }

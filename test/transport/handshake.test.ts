@@ -2,14 +2,14 @@
 // wire versions, who answers at an address, and an answer that never comes.
 
 import assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { describe, it } from "node:test";
 import type { Message, NodeId } from "../../src/raft/types.js";
 import { isClusterId, newClusterId } from "../../src/transport/cluster-id.js";
 import { encodeFrames } from "../../src/transport/framing.js";
 import { TcpTransport, type TcpTransportOptions } from "../../src/transport/tcp-transport.js";
 import { handshakePayload, KIND_WELCOME, preamble } from "../../src/transport/wire.js";
-import { type LogRecord, logged, recordingLogger, waitFor } from "./harness.js";
+import { type LogRecord, logged, recordingLogger, standInAcceptor, waitFor } from "./harness.js";
 
 const LOOPBACK = "127.0.0.1";
 
@@ -47,21 +47,28 @@ function pair(
   return withTransports([o1, o2], ([t1, t2]) => body(t1 as TcpTransport, t2 as TcpTransport));
 }
 
-/** A stand-in acceptor that answers every connection with `answer` and then stays silent. */
-async function standIn(answer: Buffer): Promise<{ server: Server; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const server = createServer((s) => {
-    s.on("error", () => {});
-    sockets.push(s);
-    s.write(answer);
+/** Node 1 dialing a stand-in for node 2 that answers every connection with `answer`. */
+async function dialStandIn(
+  answer: Buffer,
+  extra: Partial<TcpTransportOptions>,
+  body: (t1: TcpTransport, stand: { sockets: Socket[] }, log: LogRecord[]) => Promise<void>,
+): Promise<void> {
+  const stand = await standInAcceptor(answer);
+  const log = recordingLogger();
+  const t1 = await TcpTransport.start({
+    id: 1,
+    listen: { host: LOOPBACK, port: 0 },
+    peers: new Map([[2, { host: LOOPBACK, port: stand.port }]]),
+    logger: log,
+    ...extra,
   });
-  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-  return { server, sockets };
-}
-
-async function stop(stand: { server: Server; sockets: Socket[] }): Promise<void> {
-  for (const s of stand.sockets) s.destroy();
-  await new Promise<void>((r) => stand.server.close(() => r()));
+  try {
+    t1.send(heartbeat(1, 2));
+    await body(t1, stand, log.records);
+  } finally {
+    await t1.close();
+    await stand.close();
+  }
 }
 
 describe("cluster ids", () => {
@@ -152,25 +159,12 @@ describe("TcpTransport handshake", () => {
   });
 
   it("refuses an acceptor of another wire version, naming both versions", async () => {
-    const stand = await standIn(preamble(3));
-    const log = recordingLogger();
-    const port = (stand.server.address() as { port: number }).port;
-    const t1 = await TcpTransport.start({
-      id: 1,
-      listen: { host: LOOPBACK, port: 0 },
-      peers: new Map([[2, { host: LOOPBACK, port }]]),
-      logger: log,
-    });
-    try {
-      t1.send(heartbeat(1, 2));
+    await dialStandIn(preamble(3), {}, async (t1, _stand, log) => {
       await waitFor(() => t1.stats().rejected.version >= 1, "the version refusal");
-      assert.equal(logged(log.records, "error", /wire version 3; this node speaks 2/).length, 1);
+      assert.equal(logged(log, "error", /wire version 3; this node speaks 2/).length, 1);
       assert.equal(t1.stats().connects, 0);
       assert.equal(t1.stats().sent, 0, "nothing was sent to it");
-    } finally {
-      await t1.close();
-      await stop(stand);
-    }
+    });
   });
 
   it("refuses a node answering at another node's address", async () => {
@@ -178,47 +172,21 @@ describe("TcpTransport handshake", () => {
       preamble(),
       encodeFrames([handshakePayload(KIND_WELCOME, { id: 3 })]),
     ]);
-    const stand = await standIn(welcome3);
-    const log = recordingLogger();
-    const port = (stand.server.address() as { port: number }).port;
-    const t1 = await TcpTransport.start({
-      id: 1,
-      listen: { host: LOOPBACK, port: 0 },
-      peers: new Map([[2, { host: LOOPBACK, port }]]),
-      logger: log,
-    });
-    try {
-      t1.send(heartbeat(1, 2));
+    await dialStandIn(welcome3, {}, async (t1, _stand, log) => {
       await waitFor(() => t1.stats().rejected["unknown-peer"] >= 1, "the refusal");
-      assert.equal(logged(log.records, "error", /node 3 answered at node 2's address/).length, 1);
+      assert.equal(logged(log, "error", /node 3 answered at node 2's address/).length, 1);
       assert.equal(t1.stats().sent, 0);
-    } finally {
-      await t1.close();
-      await stop(stand);
-    }
+    });
   });
 
   it("abandons an attempt whose handshake is never answered, and keeps trying", async () => {
     // Accepts (the TCP connect succeeds) but never says a word: a black hole behind a proxy.
-    const stand = await standIn(Buffer.alloc(0));
-    const port = (stand.server.address() as { port: number }).port;
-    const t1 = await TcpTransport.start({
-      id: 1,
-      listen: { host: LOOPBACK, port: 0 },
-      peers: new Map([[2, { host: LOOPBACK, port }]]),
-      connectTimeoutMs: 50,
-      backoffInitialMs: 10,
-      backoffMaxMs: 20,
-    });
-    try {
-      t1.send(heartbeat(1, 2));
+    const timing = { connectTimeoutMs: 50, backoffInitialMs: 10, backoffMaxMs: 20 };
+    await dialStandIn(Buffer.alloc(0), timing, async (t1, stand) => {
       await waitFor(() => t1.stats().connectTimeouts >= 3, "three abandoned attempts");
       assert.ok(stand.sockets.length >= 3, `${stand.sockets.length} connections seen`);
       assert.equal(t1.stats().connects, 0);
-    } finally {
-      await t1.close();
-      await stop(stand);
-    }
+    });
   });
 
   it("logs nothing above debug for a healthy exchange", async () => {

@@ -1,6 +1,7 @@
 // Harnesses that plug the two Transport adapters into the conformance suite (suite.ts) and
 // give the TCP-specific tests a cluster of loopback transports.
 
+import { createServer, type Socket } from "node:net";
 import type { NodeId } from "../../src/raft/types.js";
 import { createSimTransports } from "../../src/sim/network.js";
 import type { HostPort, TcpTransportOptions } from "../../src/transport/tcp-transport.js";
@@ -46,6 +47,38 @@ export function logged(records: LogRecord[], level: string, text: RegExp): LogRe
   return records.filter(
     (r) => r.level === level && text.test(`${r.msg} ${JSON.stringify(r.fields)}`),
   );
+}
+
+/** A port nothing listens on (bound, then released). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** A stand-in for a peer's listener: answers every connection with `answer`, then stays. */
+export async function standInAcceptor(
+  answer: Buffer,
+  onSocket?: (s: Socket) => void,
+): Promise<{ port: number; sockets: Socket[]; close(): Promise<void> }> {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => {
+    s.on("error", () => {});
+    sockets.push(s);
+    s.write(answer);
+    onSocket?.(s);
+  });
+  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
+  return {
+    port: (server.address() as { port: number }).port,
+    sockets,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /** Polls `done` every few ms until it holds; generous deadline (CI shares 2 loaded cores). */

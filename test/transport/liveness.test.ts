@@ -9,19 +9,19 @@ import type { Message, NodeId } from "../../src/raft/types.js";
 import type { TcpTransport } from "../../src/transport/tcp-transport.js";
 import type { Cut } from "../support/blackhole-proxy.js";
 import { FAST_LINKS, linkName, startProxiedCluster, waitFor } from "./harness.js";
-import { pattern } from "./suite.js";
+import { pattern, recordLost } from "./suite.js";
 
 type Cluster = Awaited<ReturnType<typeof startProxiedCluster>>;
 
 /** A proxied pair 1, 2 where node 1 sends a heartbeat to node 2 every 10 ms. */
-async function streaming(body: (c: Cluster, got: Message[], lost: NodeId[][]) => Promise<void>) {
+async function streaming(
+  body: (c: Cluster, got: Message[], lost: [NodeId, NodeId][]) => Promise<void>,
+) {
   const c = await startProxiedCluster([1, 2], FAST_LINKS);
   const [t1, t2] = [c.transports.get(1), c.transports.get(2)] as [TcpTransport, TcpTransport];
   const got: Message[] = [];
   t2.onMessage((m) => got.push(m));
-  const lost: NodeId[][] = [[], []];
-  t1.onPeerLost((p) => lost[0]?.push(p));
-  t2.onPeerLost((p) => lost[1]?.push(p));
+  const lost = recordLost([t1, t2]);
   let ctx = 0;
   const timer = setInterval(
     () => t1.send({ type: "heartbeat", from: 1, to: 2, term: 1, commit: 0, ctx: ctx++ }),
@@ -70,7 +70,7 @@ describe("TcpTransport link liveness", () => {
           ctxs,
           [...ctxs].sort((a, b) => a - b),
         );
-        assert.deepEqual(lost, [[], []], "a silent cut is not a lost peer");
+        assert.deepEqual(lost, [], "a silent cut is not a lost peer");
       });
     });
   }
@@ -88,7 +88,7 @@ describe("TcpTransport link liveness", () => {
         const atHeal = lastCtx(got);
         c.proxies.get(linkName(1, 2))?.heal();
         await waitFor(() => lastCtx(got) > atHeal + 5, "messages sent after the heal arrive");
-        assert.deepEqual(lost, [[], []]);
+        assert.deepEqual(lost, []);
       });
     });
   }
@@ -103,8 +103,7 @@ describe("TcpTransport link liveness", () => {
     try {
       const got: Message[] = [];
       t2.onMessage((m) => got.push(m));
-      const lost: NodeId[] = [];
-      t1.onPeerLost((p) => lost.push(p));
+      const lost = recordLost([t1, t2]);
       const sent = new Map<number, Message>();
       const send = (i: number) => {
         const m: Message = {

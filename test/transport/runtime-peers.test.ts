@@ -3,13 +3,20 @@
 // delivery after removal on both adapters).
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { describe, it } from "node:test";
 import type { Message, NodeId } from "../../src/raft/types.js";
 import { TcpTransport } from "../../src/transport/tcp-transport.js";
 import type { HostPort } from "../../src/util/host-port.js";
 import { BlackholeProxy } from "../support/blackhole-proxy.js";
-import { FAST_LINKS, logged, recordingLogger, startTcpCluster, waitFor } from "./harness.js";
+import {
+  FAST_LINKS,
+  freePort,
+  logged,
+  recordingLogger,
+  startTcpCluster,
+  waitFor,
+} from "./harness.js";
+import { recordLost } from "./suite.js";
 
 const LOOPBACK = "127.0.0.1";
 
@@ -19,15 +26,6 @@ function note(from: NodeId, to: NodeId, ctx: number): Message {
 
 function ctxsFrom(got: Message[], from: NodeId): number[] {
   return got.flatMap((m) => (m.type === "heartbeat-resp" && m.from === from ? [m.ctx] : []));
-}
-
-/** A port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe("TcpTransport.setPeers", () => {
@@ -93,9 +91,7 @@ describe("TcpTransport.setPeers", () => {
     try {
       const got: Message[] = [];
       t2.onMessage((m) => got.push(m));
-      const lost: NodeId[] = [];
-      t1.onPeerLost((p) => lost.push(p));
-      t2.onPeerLost((p) => lost.push(p));
+      const lost = recordLost([t1, t2]);
       t1.send(note(1, 2, 1));
       await waitFor(() => ctxsFrom(got, 1).includes(1), "direct delivery");
       // Node 2 "moved" behind the proxy.
@@ -125,9 +121,7 @@ describe("TcpTransport.setPeers", () => {
     try {
       const got: Message[] = [];
       t1.onMessage((m) => got.push(m));
-      const lost: NodeId[] = [];
-      t1.onPeerLost((p) => lost.push(p));
-      t2.onPeerLost((p) => lost.push(p));
+      const lost = recordLost([t1, t2]);
       t2.send(note(2, 1, 1));
       t1.send(note(1, 2, 1));
       await waitFor(() => got.length === 1 && t1.stats().connects === 1, "both directions up");

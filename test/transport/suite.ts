@@ -93,6 +93,13 @@ export function everyMessageType(from: NodeId, to: NodeId): Message[] {
   ];
 }
 
+/** Records every onPeerLost report of these transports as [reporter, lost peer]. */
+export function recordLost(ts: Iterable<Transport>): [NodeId, NodeId][] {
+  const lost: [NodeId, NodeId][] = [];
+  for (const t of ts) t.onPeerLost((peer) => lost.push([t.id, peer]));
+  return lost;
+}
+
 function collect(t: Transport): Message[] {
   const got: Message[] = [];
   t.onMessage((m) => got.push(m));
@@ -274,8 +281,7 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
       withHarness(async (h) => {
         const ts = await h.create([1, 2, 3], { cuttable: true });
         const got = new Map([1, 2, 3].map((id) => [id, collect(get(ts, id))]));
-        const lost: [NodeId, NodeId][] = [];
-        for (const id of [1, 2, 3]) get(ts, id).onPeerLost((peer) => lost.push([id, peer]));
+        const lost = recordLost(ts.values());
         const ping = (from: NodeId, to: NodeId, ctx: number) =>
           get(ts, from).send({ type: "heartbeat-resp", from, to, term: 1, ctx });
         const has = (id: NodeId, ctx: number) =>
@@ -304,8 +310,7 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
       withHarness(async (h) => {
         const ts = await h.create([1, 2, 3]);
         const got = new Map([1, 2, 3].map((id) => [id, collect(get(ts, id))]));
-        const lost: [NodeId, NodeId][] = [];
-        for (const id of [1, 2, 3]) get(ts, id).onPeerLost((peer) => lost.push([id, peer]));
+        const lost = recordLost(ts.values());
         const ctxs = (id: NodeId, from: NodeId) =>
           (got.get(id) ?? []).flatMap((m) =>
             m.type === "heartbeat-resp" && m.from === from ? [m.ctx] : [],

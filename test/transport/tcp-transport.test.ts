@@ -28,22 +28,13 @@ import {
   parsePreamble,
   preamble,
 } from "../../src/transport/wire.js";
-import { startTcpCluster, waitFor } from "./harness.js";
+import { freePort, standInAcceptor, startTcpCluster, waitFor } from "./harness.js";
 import { pattern } from "./suite.js";
 
 const LOOPBACK = "127.0.0.1";
 
 function heartbeat(from: NodeId, to: NodeId, ctx = 0): Message {
   return { type: "heartbeat", from, to, term: 1, commit: 0, ctx };
-}
-
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** What the node sent back on a raw session: its preamble's verdict and its CLOSE, if any. */
@@ -90,17 +81,6 @@ function frames(...payloads: Payload[]): Buffer {
 function opening(id: NodeId, cluster?: string): Buffer {
   const h = cluster === undefined ? { id } : { id, cluster };
   return Buffer.concat([preamble(), frames(handshakePayload(KIND_HELLO, h))]);
-}
-
-/** A stand-in acceptor: answers every connection with `answer`, then leaves it open. */
-async function fakeAcceptor(answer: Buffer, onSocket?: (s: Socket) => void): Promise<Server> {
-  const server = createServer((s) => {
-    s.on("error", () => {});
-    s.write(answer);
-    onSocket?.(s);
-  });
-  await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-  return server;
 }
 
 function welcomeFrom(id: NodeId): Buffer {
@@ -169,7 +149,7 @@ describe("TcpTransport", () => {
   });
 
   it("drops on a full queue while the peer is unreachable, without blocking or throwing", async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const peers = new Map([[2, { host: LOOPBACK, port }]]);
     const t1 = await TcpTransport.start({
       id: 1,
@@ -191,13 +171,9 @@ describe("TcpTransport", () => {
   });
 
   it("drops instead of buffering without bound when the peer stops reading", async () => {
-    const stalled: Socket[] = [];
     // Shakes hands, then never reads again.
-    const server = await fakeAcceptor(welcomeFrom(2), (s) => {
-      s.pause();
-      stalled.push(s);
-    });
-    const port = (server.address() as { port: number }).port;
+    const stand = await standInAcceptor(welcomeFrom(2), (s) => s.pause());
+    const port = stand.port;
     const t1 = await TcpTransport.start({
       id: 1,
       listen: { host: LOOPBACK, port: 0 },
@@ -233,8 +209,7 @@ describe("TcpTransport", () => {
       assert.ok(offered - s.sent - s.dropped <= 50, "at most queueLimit messages wait");
     } finally {
       await t1.close();
-      for (const s of stalled) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await stand.close();
     }
   });
 
