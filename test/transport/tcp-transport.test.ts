@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
 import { newClusterId } from "../../src/transport/cluster-id.js";
