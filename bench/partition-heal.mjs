@@ -6,7 +6,8 @@
 //   npm run build && flock /tmp/raftwork-bench.lock node --import tsx bench/partition-heal.mjs \
 //     [--trials 5] [--cut-ms 3000] [--scenarios leader,follower,all] [--systems raftwork,etcd]
 //     [--election-timeout 300] [--heartbeat 50] [--mode hold|drop] [--cli dist/cli/main.js]
-//     [--label raftwork] [--etcd /usr/bin/etcd] [--etcd-flags "--pre-vote=true"] [--json FILE]
+//     [--label raftwork] [--etcd /usr/bin/etcd] [--etcd-flags=--pre-vote=true] [--json FILE]
+//     [--keep] [--log-level warn]
 //
 // Each system runs as a 3-member cluster on loopback whose peer (Raft) traffic goes through
 // one BlackholeProxy per member (test/support/blackhole-proxy.ts): member i is reached at
@@ -26,7 +27,9 @@
 //                0.5 s before the heal to 3 s after (a rejoining member that disrupts the
 //                cluster shows here);
 //   failover     ("leader" only) the longest gap in the majority's acknowledged writes during
-//                the cut: the election of a new leader under a silent cut.
+//                the cut: the election of a new leader under a silent cut;
+//   normal gap   the longest gap between acknowledged writes (all members) in the second
+//                before the cut: what "stall" is when nothing goes wrong.
 // Members keep running between trials; a trial starts once every member has acknowledged a
 // write in the last 300 ms.
 //
@@ -445,7 +448,9 @@ async function trial(cluster, writers, scenario) {
   }
   await sleep(3000); // the window in which a stall after the heal is measured
   const majority = others.map((id) => acks.get(id));
+  const everyone = IDS.map((id) => acks.get(id));
   return {
+    normalGapMs: longestGap(everyone, cutAt - 1000, cutAt),
     scenario,
     victim,
     cutEpoch,
@@ -486,6 +491,7 @@ try {
     clusters.push(cluster);
     await cluster.start();
     const writers = startWriters(cluster);
+    await sleep(2000); // warm-up: the first trial's "normal gap" must not be the start-up
     for (let t = 0; t < o.trials; t++) {
       // Rotate the order so no scenario always follows the same one.
       const order = o.scenarios.map((_, i) => o.scenarios[(i + t) % o.scenarios.length]);
@@ -512,20 +518,21 @@ console.log(
   `\n${o.trials} trials, cut ${o.cutMs} ms (${o.mode}), election timeout ${o.electionTimeout} ms, heartbeat ${o.heartbeat} ms\n`,
 );
 console.log(
-  "| scenario | system | heal->write median / worst ms | stall after heal median / worst ms | failover during cut median / worst ms |",
+  "| scenario | system | heal->write median / worst ms | stall after heal median / worst ms | failover during cut median / worst ms | normal gap median / worst ms |",
 );
-console.log("|---|---|---:|---:|---:|");
+console.log("|---|---|---:|---:|---:|---:|");
 for (const scenario of o.scenarios) {
   for (const system of systems) {
     const rs = results.filter((r) => r.scenario === scenario && r.system === system);
     const h = stats(rs.map((r) => r.healToWriteMs));
     const s = stats(rs.map((r) => r.stallMs));
     const f = stats(rs.map((r) => r.failoverMs));
+    const g = stats(rs.map((r) => r.normalGapMs));
     const cell = (x) =>
       x.n === 0
         ? "-"
         : `${fmt(x.median)} / ${fmt(x.worst)}${x.missing ? ` (${x.missing} never)` : ""}`;
-    console.log(`| ${scenario} | ${system} | ${cell(h)} | ${cell(s)} | ${cell(f)} |`);
+    console.log(`| ${scenario} | ${system} | ${cell(h)} | ${cell(s)} | ${cell(f)} | ${cell(g)} |`);
   }
 }
 if (o.json) writeFileSync(o.json, JSON.stringify({ options: o, results }, null, 2));
