@@ -25,7 +25,7 @@
 //     { faults } for an unreliable one.
 
 import type { Message, MessageType, NodeId } from "../raft/types.js";
-import type { Transport } from "../transport/transport.js";
+import type { PeerUpdates, Transport } from "../transport/transport.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import type { Trace } from "./trace.js";
@@ -267,16 +267,31 @@ export class SimNetwork {
     }
   }
 
-  /** A Transport endpoint for `id` (see the header). */
-  endpoint(id: NodeId): Transport {
+  /**
+   * A Transport endpoint for `id` (see the header). It talks to every node until setPeers()
+   * names its peers; from then on, as TcpTransport, it drops messages to or from any other.
+   */
+  endpoint(id: NodeId): Transport & PeerUpdates {
     let closed = false;
+    let peers: ReadonlySet<NodeId> | null = null;
+    const isPeer = (other: NodeId) => peers === null || peers.has(other);
     return {
       id,
       send: (m: Message) => {
-        if (!closed) this.send(m);
+        if (closed) return;
+        if (isPeer(m.to)) this.send(m);
+        else this.drop(m, ++this.lastId, this.sched.now, 0, "not-a-peer");
       },
       onMessage: (handler: Receiver) => {
-        if (!closed) this.attach(id, handler, this.lostHandlers.get(id));
+        // The network delivered it; the endpoint refuses it, as TcpTransport refuses a
+        // connection from a node that is not its peer.
+        const receive = (m: Message) => {
+          if (isPeer(m.from)) handler(m);
+        };
+        if (!closed) this.attach(id, receive, this.lostHandlers.get(id));
+      },
+      setPeers: (map: ReadonlyMap<NodeId, unknown>) => {
+        peers = new Set([...map.keys()].filter((p) => p !== id));
       },
       onPeerLost: (handler: (peer: NodeId) => void) => {
         if (!closed) this.lostHandlers.set(id, handler);
@@ -362,7 +377,7 @@ function linkKey(from: NodeId, to: NodeId): number {
 export interface SimTransports {
   network: SimNetwork;
   scheduler: Scheduler;
-  transports: Map<NodeId, Transport>;
+  transports: Map<NodeId, Transport & PeerUpdates>;
   /** Run virtual time until nothing is in flight. Returns false if it gave up (a send loop). */
   runUntilIdle(maxEvents?: number): boolean;
 }

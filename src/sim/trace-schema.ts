@@ -55,6 +55,8 @@ export type DropReason =
   | "loss"
   /** The receiver was down (crashed) when the message arrived. */
   | "down"
+  /** The sender's transport does not count `to` among its peers (after setPeers). */
+  | "not-a-peer"
   /** Planned (`corrupt` fault): bits flipped in flight; the receiver's checksum rejected it. */
   | "corrupt";
 
@@ -198,7 +200,7 @@ export interface ConnectRecord extends Rec<"connect"> {
 
 /**
  * The network told `node` that `peer` is gone (its connections closed), a hint for the core
- * (RawNodeApi.reportUnreachable). Planned (`alarm` fault): `alarm: true` marks a false report:
+ * (RawNodeApi.forgetLeader). Planned (`alarm` fault): `alarm: true` marks a false report:
  * `peer` is up and reachable.
  */
 export interface PeerLostRecord extends Rec<"peer-lost"> {

@@ -1,123 +1,138 @@
-// The inbound half of TcpTransport: one accepted connection. It reads frames, expects a
-// handshake first, then messages (or snapshot chunks) from the node that shook hands, and
-// delivers only messages that decoded and validated completely and are addressed to this node.
-// Anything else closes the connection (the stream can no longer be trusted) and is counted;
-// the node and its other connections carry on.
+// The inbound half of TcpTransport: one accepted connection. It expects a handshake first and
+// answers it (WELCOME, or CLOSE with the reason it is refused), then delivers messages (or
+// snapshot chunks) from the node that shook hands: only messages that decoded and validated
+// completely and are addressed to this node. Anything else closes the connection (the stream
+// can no longer be trusted) and is counted; the node and its other connections carry on.
 
 import type { Socket } from "node:net";
 import type { Message, NodeId } from "../raft/types.js";
-import { decodeMessage, type Result } from "./codec.js";
-import { FrameDecoder } from "./framing.js";
-import type { RejectReason, TransportLogger, TransportStats } from "./instrumentation.js";
+import type { Logger } from "../util/logger.js";
+import type { Result } from "../util/result.js";
+import { decodeMessage } from "./codec.js";
+import { Connection } from "./connection.js";
+import type { RejectReason, RepeatFilter, TransportStats } from "./instrumentation.js";
 import {
   ChunkAssembler,
+  type CloseNotice,
   type Handshake,
+  handshakePayload,
   KIND_CHUNK,
   KIND_HELLO,
   KIND_MSG,
+  KIND_WELCOME,
   parseChunk,
-  parseHello,
+  parseHandshake,
 } from "./wire.js";
 
 export interface InboundConfig {
-  self: NodeId;
-  isPeer(id: NodeId): boolean;
+  /** This node's handshake, for the WELCOME (read when answering). */
+  self(): Handshake;
   maxFrameBytes: number;
   maxSnapshotBytes: number;
   handshakeTimeoutMs: number;
+  pingIntervalMs: number;
+  livenessTimeoutMs: number;
   stats: TransportStats;
-  logger: TransportLogger;
-  onHandshake(h: Handshake): void;
+  logger: Logger;
+  /** Checks a HELLO; an error refuses the connection with that reason. */
+  admit(h: Handshake): Result<void, { reason: RejectReason; error: string }>;
+  /** Rate-limits the log lines of refusals (a refused peer keeps redialing). */
+  refusals: RepeatFilter;
+  /** A peer shook hands on this connection. */
+  accepted(h: Handshake, conn: Inbound): void;
   deliver(m: Message): void;
-  /** The connection from a peer that had shaken hands closed. */
-  lost(id: NodeId): void;
+  /** The connection from a peer that had shaken hands closed. `lost`: without a CLOSE either way. */
+  closed(id: NodeId, conn: Inbound, lost: boolean): void;
 }
 
-/** Far above any valid hello (wire.ts bounds its metadata), far below a frame limit. */
-const MAX_HELLO_FRAME_BYTES = 256 * 1024;
+/** What the transport holds of an accepted connection. */
+export interface Inbound {
+  /** Closes on purpose (superseded, peer removed): the peer will not report this node lost. */
+  close(notice: CloseNotice): void;
+}
 
 export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
-  const decoder = new FrameDecoder(cfg.maxFrameBytes);
   const snapshots = new ChunkAssembler(cfg.maxSnapshotBytes);
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   let peer: NodeId | null = null;
-
-  const reject = (reason: RejectReason, error: string): void => {
-    cfg.stats.rejected[reason]++;
-    cfg.logger.warn({ remote, peer, reason, error }, "closing inbound connection");
-    socket.destroy();
-  };
+  let handshakeTimer: NodeJS.Timeout | undefined;
+  const handle: Inbound = { close: (notice) => conn.close(notice) };
 
   /** Checks a decoded message against this connection; delivers it or rejects. */
-  const accept = (r: Result<Message>, from: NodeId): boolean => {
-    if (!r.ok) reject("invalid-message", r.error);
-    else if (r.value.to !== cfg.self) reject("wrong-to", `message for node ${r.value.to}`);
-    else if (r.value.from !== from) reject("wrong-from", `message from ${r.value.from}`);
-    else {
-      cfg.deliver(r.value);
-      return true;
-    }
-    return false;
+  const accept = (r: Result<Message>, from: NodeId): void => {
+    if (!r.ok) conn.reject("invalid-message", r.error);
+    else if (r.value.to !== cfg.self().id)
+      conn.reject("wrong-to", `message for node ${r.value.to}`);
+    else if (r.value.from !== from) conn.reject("wrong-from", `message from ${r.value.from}`);
+    else cfg.deliver(r.value);
   };
 
-  /** Handles one frame; false once the connection was rejected. */
-  const onFrame = (frame: Buffer): boolean => {
-    const kind = frame[0];
-    const body = frame.subarray(1);
+  const onHello = (kind: number | undefined, body: Buffer): void => {
+    if (kind !== KIND_HELLO) {
+      conn.reject("handshake", "the first frame must be a handshake");
+      return;
+    }
+    const h = parseHandshake(body);
+    if (!h.ok) {
+      conn.reject("handshake", h.error);
+      return;
+    }
+    const admitted = cfg.admit(h.value);
+    if (!admitted.ok) {
+      // Another cluster's node needs an operator; a node not yet added is routine in a join.
+      const { reason, error } = admitted.error;
+      const level = cfg.refusals.level(error, reason === "unknown-peer" ? "info" : "error");
+      conn.reject(reason, error, level);
+      return;
+    }
+    peer = h.value.id;
+    clearTimeout(handshakeTimer);
+    conn.write([handshakePayload(KIND_WELCOME, cfg.self())]);
+    conn.established();
+    cfg.accepted(h.value, handle);
+  };
+
+  const onFrame = (kind: number | undefined, body: Buffer): void => {
     if (peer === null) {
-      if (kind !== KIND_HELLO) {
-        reject("handshake", "the first frame must be a handshake");
-        return false;
-      }
-      const h = parseHello(body);
-      if (!h.ok) reject("handshake", h.error);
-      else if (h.value.id === cfg.self || !cfg.isPeer(h.value.id)) {
-        reject("unknown-peer", `node ${h.value.id} is not a peer`);
-      } else {
-        peer = h.value.id;
-        socket.setTimeout(0);
-        cfg.onHandshake(h.value);
-        return true;
-      }
-      return false;
+      onHello(kind, body);
+      return;
     }
-    if (kind === KIND_MSG) return accept(decodeMessage(body), peer);
-    if (kind === KIND_CHUNK) {
-      const c = parseChunk(body);
-      const whole = c.ok ? snapshots.push(c.value) : c;
-      if (!whole.ok) {
-        reject("bad-chunk", whole.error);
-        return false;
-      }
-      if (whole.value === null) return true;
-      const m = decodeMessage(whole.value);
-      if (m.ok && m.value.type !== "snap") {
-        reject("invalid-message", `chunks carried a "${m.value.type}" message`);
-        return false;
-      }
-      return accept(m, peer);
+    if (kind === KIND_MSG) {
+      accept(decodeMessage(body), peer);
+      return;
     }
-    reject("malformed", `unexpected frame kind ${kind ?? "(empty frame)"}`);
-    return false;
+    if (kind !== KIND_CHUNK) {
+      conn.reject("malformed", `unexpected frame kind ${kind ?? "(empty frame)"}`);
+      return;
+    }
+    const c = parseChunk(body);
+    const whole = c.ok ? snapshots.push(c.value) : c;
+    if (!whole.ok) {
+      conn.reject("bad-chunk", whole.error);
+      return;
+    }
+    if (whole.value === null) return;
+    const m = decodeMessage(whole.value);
+    if (m.ok && m.value.type !== "snap") {
+      conn.reject("invalid-message", `chunks carried a "${m.value.type}" message`);
+      return;
+    }
+    accept(m, peer);
   };
 
-  socket.setTimeout(cfg.handshakeTimeoutMs, () => {
-    reject("handshake", `no handshake within ${cfg.handshakeTimeoutMs} ms`);
-  });
-  socket.on("data", (chunk: Buffer) => {
-    const r = decoder.push(chunk);
-    if (!r.ok) return reject("oversized", r.error);
-    // A handler may close the transport (and this socket) mid-chunk: stop delivering then.
-    for (const frame of r.frames) if (socket.destroyed || !onFrame(frame)) return;
-    // Before the handshake, nobody gets to make us buffer a 16 MiB frame: a hello is tiny.
-    if (peer === null && decoder.pendingBytes > MAX_HELLO_FRAME_BYTES) {
-      reject("handshake", `${decoder.pendingBytes} bytes buffered without a handshake`);
-    }
-  });
-  socket.on("error", (err) =>
-    cfg.logger.debug({ remote, peer, err: err.message }, "inbound error"),
+  const conn: Connection = new Connection(
+    socket,
+    { ...cfg, context: () => ({ remote, peer, dir: "in" }) },
+    {
+      onFrame,
+      onPeerClose: (notice) => cfg.logger.debug({ remote, peer, ...notice }, "peer closed"),
+      onClose: (how) => {
+        clearTimeout(handshakeTimer);
+        if (peer !== null) cfg.closed(peer, handle, !how.deliberate && how.notice === null);
+      },
+    },
   );
-  socket.on("close", () => {
-    if (peer !== null) cfg.lost(peer);
-  });
+  handshakeTimer = setTimeout(() => {
+    conn.reject("handshake", `no handshake within ${cfg.handshakeTimeoutMs} ms`);
+  }, cfg.handshakeTimeoutMs);
 }

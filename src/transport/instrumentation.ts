@@ -1,15 +1,22 @@
-// What TcpTransport reports: counters (the node runtime exports them as metrics) and logs.
+// What TcpTransport reports: counters (the node runtime exports them as metrics). Logs go to
+// the shared Logger (src/util/logger.ts).
 
-/** Why an inbound connection was closed by this node. */
+/** Why this node closed a connection (either direction) on purpose, after a protocol fault. */
 export type RejectReason =
   /** A frame declared a length above maxFrameBytes (or garbage that reads as one). */
   | "oversized"
-  /** A frame that is not a valid wire record (empty, unknown kind, a second handshake). */
+  /** A frame failed its header or payload checksum (framing.ts). */
+  | "checksum"
+  /** The peer is not a raftwork node, or speaks another wire version (wire.ts preamble). */
+  | "version"
+  /** A frame that is not a valid record here (empty, unknown kind, a second handshake). */
   | "malformed"
-  /** The first frame was not a valid handshake, or none arrived in time. */
+  /** The handshake was missing, invalid or late. */
   | "handshake"
-  /** The handshake named a node that is not a configured peer. */
+  /** The handshake named a node that is not a configured peer, or not the one dialed. */
   | "unknown-peer"
+  /** The handshake carried another cluster's id. */
+  | "cluster"
   /** A message that failed decoding or validation (codec.ts). */
   | "invalid-message"
   /** A message addressed to another node. */
@@ -21,9 +28,12 @@ export type RejectReason =
 
 export const REJECT_REASONS: readonly RejectReason[] = [
   "oversized",
+  "checksum",
+  "version",
   "malformed",
   "handshake",
   "unknown-peer",
+  "cluster",
   "invalid-message",
   "wrong-to",
   "wrong-from",
@@ -38,31 +48,53 @@ export interface TransportStats {
   dropped: number;
   /** Messages delivered to onMessage handlers. */
   received: number;
-  /** Outbound connections established (the first one to each peer included). */
+  /** Outbound connections established (handshake answered), the first one to each peer too. */
   connects: number;
   /** Outbound connection attempts that failed or connections that broke. */
   disconnects: number;
-  /** Inbound connections closed by this node, by reason. */
+  /** Connections (either direction) closed because nothing arrived for livenessTimeoutMs. */
+  livenessTimeouts: number;
+  /** Outbound attempts abandoned because no handshake answer came within connectTimeoutMs. */
+  connectTimeouts: number;
+  /** Outbound handshakes the peer refused (it sent CLOSE instead of WELCOME). */
+  refusedByPeer: number;
+  /** Connections closed by this node, by reason. */
   rejected: Record<RejectReason, number>;
 }
 
 export function emptyStats(): TransportStats {
   const rejected = {} as Record<RejectReason, number>;
   for (const r of REJECT_REASONS) rejected[r] = 0;
-  return { sent: 0, dropped: 0, received: 0, connects: 0, disconnects: 0, rejected };
+  return {
+    sent: 0,
+    dropped: 0,
+    received: 0,
+    connects: 0,
+    disconnects: 0,
+    livenessTimeouts: 0,
+    connectTimeouts: 0,
+    refusedByPeer: 0,
+    rejected,
+  };
 }
 
-/** The subset of a pino logger the transport uses (pino's Logger satisfies it). */
-export interface TransportLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+/**
+ * Keeps a repeated complaint from flooding the log: the first time a key is seen, and again
+ * once `windowMs` has passed since it was last logged loudly, it gets the loud level; repeats
+ * in between go to debug. A refused peer redials every backoffMaxMs and must not log an error
+ * each time, but an operator should still see a misconfiguration that persists.
+ */
+export class RepeatFilter {
+  private readonly loggedAt = new Map<string, number>();
 
-export const silentLogger: TransportLogger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+  constructor(private readonly windowMs = 60_000) {}
+
+  level<L extends string>(key: string, loud: L): L | "debug" {
+    const now = performance.now();
+    const at = this.loggedAt.get(key);
+    if (at !== undefined && now - at < this.windowMs) return "debug";
+    if (this.loggedAt.size >= 1024) this.loggedAt.clear(); // bounded: keys come from peers
+    this.loggedAt.set(key, now);
+    return loud;
+  }
+}

@@ -1,88 +1,198 @@
-// What TcpTransport puts inside each frame (see framing.ts for the frame itself). Every frame
-// payload starts with a kind byte:
+// What TcpTransport sends on a connection, wire protocol version 2 (version 1 had no preamble,
+// no checksums and one-way connections).
 //
-//   0x01 HELLO   msgpack {v: 1, id: NodeId, hello: {string: string}}   first frame, exactly once
-//   0x02 MSG     msgpack Message                                       (codec.ts)
-//   0x03 CHUNK   total: u48 BE | offset: u48 BE | bytes                part of a "snap" Message
+//   dialer                                              acceptor
+//     preamble "raftwork" | version u16 BE  ------->
+//                                           <-------   preamble "raftwork" | version u16 BE
+//     HELLO                                 ------->   checks version, cluster id, peer id
+//                                           <-------   WELCOME, or CLOSE (refused) and hang up
+//     MSG / CHUNK / PING ...                ------->
+//                                           <-------   PING ...
+//     CLOSE (only when closing on purpose)  <------>
 //
-// A connection is one-way: the dialer sends HELLO and then MSG/CHUNK frames; the acceptor only
-// reads. A "snap" message may exceed the frame limit, so it travels as the msgpack encoding of
-// the whole Message cut into CHUNK frames, sent back to back on one connection (offset 0 starts
-// one; offsets are contiguous; the last chunk ends at `total`).
+// After the preamble, everything is frames (framing.ts: length, checksums). Every frame payload
+// starts with a kind byte:
+//
+//   0x01 HELLO    dialer, first frame      msgpack Handshake {id, cluster?, http?, grpc?}
+//   0x02 MSG      dialer                   msgpack Message (codec.ts)
+//   0x03 CHUNK    dialer                   total: u48 BE | offset: u48 BE | bytes
+//   0x04 WELCOME  acceptor, first frame    msgpack Handshake of the acceptor
+//   0x05 PING     either side, no body     keepalive: proves the connection carries bytes
+//   0x06 CLOSE    either side, last frame  msgpack {code, reason}: "I am closing this on purpose"
+//
+// Raft messages flow only from dialer to acceptor, so each pair of nodes uses two connections,
+// one per direction; the acceptor's direction carries only WELCOME, PING and CLOSE. A "snap"
+// message may exceed the frame limit, so it travels as the msgpack encoding of the whole Message
+// cut into CHUNK frames, sent back to back on one connection (offset 0 starts one; offsets are
+// contiguous; the last chunk ends at `total`). PINGs may come between chunks.
+//
+// The preamble comes before any frame so that a peer of another version (whose framing may
+// differ) is recognised and named in the logs, not mistaken for a corrupt stream.
 
-import type { NodeId } from "../raft/types.js";
-import {
-  decodeValue,
-  encodeValue,
-  fail,
-  nodeId,
-  plainObject,
-  type Result,
-  validated,
-} from "./codec.js";
-import type { Payload } from "./framing.js";
+import { z } from "zod";
+import type { Message, NodeId } from "../raft/types.js";
+import { parseHostPort } from "../util/host-port.js";
+import { err, ok, type Result } from "../util/result.js";
+import { isClusterId } from "./cluster-id.js";
+import { decodeMessage, decodeValue, encodeMessage, encodeValue } from "./codec.js";
+import { decodeFrame, encodeFrame, type Payload } from "./framing.js";
+
+export const WIRE_VERSION = 2;
+const MAGIC = Buffer.from("raftwork", "latin1");
+export const PREAMBLE_BYTES = MAGIC.byteLength + 2;
 
 export const KIND_HELLO = 0x01;
 export const KIND_MSG = 0x02;
 export const KIND_CHUNK = 0x03;
+export const KIND_WELCOME = 0x04;
+export const KIND_PING = 0x05;
+export const KIND_CLOSE = 0x06;
 
-export const WIRE_VERSION = 1;
-/** Bounds on the hello map: it is metadata (an HTTP address), not a data channel. */
-export const MAX_HELLO_KEYS = 32;
-export const MAX_HELLO_STRING = 1024;
+/** Bounds on handshake strings: they are metadata (addresses), not a data channel. */
+export const MAX_ADDRESS_CHARS = 256;
+export const MAX_CLOSE_REASON_CHARS = 512;
+
+/** What a node advertises about itself in its handshake (design.md: --advertise-*). */
+export interface Advertised {
+  /** HOST:PORT of its HTTP API. */
+  http?: string;
+  /** HOST:PORT of its etcd v3 gRPC API. */
+  grpc?: string;
+}
+
+export interface Handshake extends Advertised {
+  id: NodeId;
+  /** Absent while the node does not know its cluster yet (see TcpTransportOptions.clusterId). */
+  cluster?: string;
+}
+
+/** The 10 bytes each side sends first. */
+export function preamble(version = WIRE_VERSION): Buffer {
+  const b = Buffer.alloc(PREAMBLE_BYTES);
+  MAGIC.copy(b);
+  b.writeUInt16BE(version, MAGIC.byteLength);
+  return b;
+}
+
+/** The version a peer's preamble announces, or why these bytes are not a raftwork preamble. */
+export function parsePreamble(b: Buffer): Result<number> {
+  if (b.byteLength >= PREAMBLE_BYTES && b.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
+    return ok(b.readUInt16BE(MAGIC.byteLength));
+  }
+  // Version 1 opened with a hello frame: a small u32 length, then kind 0x01.
+  if (b.byteLength >= 5 && b.readUInt32BE(0) < 4096 && b[4] === KIND_HELLO) {
+    return err("the peer speaks raftwork wire version 1 (an older raftwork): upgrade it");
+  }
+  return err("the peer is not a raftwork node (no raftwork preamble)");
+}
+
+const hostPort = z
+  .string()
+  .max(MAX_ADDRESS_CHARS)
+  .refine((s) => parseHostPort(s).ok, "expected HOST:PORT");
+
+const HandshakeSchema = z.strictObject({
+  id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  cluster: z.string().refine(isClusterId, "expected a cluster id").optional(),
+  http: hostPort.optional(),
+  grpc: hostPort.optional(),
+});
+
+const CloseSchema = z.strictObject({
+  code: z.string().regex(/^[a-z][a-z-]{0,63}$/),
+  reason: z.string().max(MAX_CLOSE_REASON_CHARS),
+});
+
+/** Why a connection was closed on purpose (a CLOSE frame). */
+export interface CloseNotice {
+  code: string;
+  reason: string;
+}
+
+/** Checks a handshake this node is about to send (a configuration bug throws at start). */
+export function checkOwnHandshake(h: Handshake): void {
+  const r = HandshakeSchema.safeParse(h);
+  if (!r.success) throw new RangeError(issues("invalid handshake settings", r.error));
+}
+
+/** A HELLO (kind KIND_HELLO) or WELCOME (KIND_WELCOME) payload. */
+export function handshakePayload(kind: number, h: Handshake): Payload {
+  const record: Record<string, unknown> = { id: h.id };
+  for (const key of ["cluster", "http", "grpc"] as const) {
+    if (h[key] !== undefined) record[key] = h[key];
+  }
+  return [Uint8Array.of(kind), encodeValue(record)];
+}
+
+export function parseHandshake(body: Uint8Array): Result<Handshake> {
+  return parseRecord(body, HandshakeSchema, "invalid handshake");
+}
+
+export function closePayload(notice: CloseNotice): Payload {
+  return [Uint8Array.of(KIND_CLOSE), encodeValue(notice)];
+}
+
+export function parseClose(body: Uint8Array): Result<CloseNotice> {
+  return parseRecord(body, CloseSchema, "invalid close notice");
+}
+
+export const PING_PAYLOAD: Payload = Uint8Array.of(KIND_PING);
+
+function parseRecord<S extends z.ZodType>(
+  body: Uint8Array,
+  schema: S,
+  what: string,
+): Result<z.infer<S>> {
+  const r = decodeValue(body);
+  if (!r.ok) return err(`${what}: ${r.error}`);
+  const parsed = schema.safeParse(r.value);
+  return parsed.success ? ok(parsed.data) : err(issues(what, parsed.error));
+}
+
+function issues(what: string, e: z.ZodError): string {
+  return `${what}: ${e.issues.map((i) => `${i.path.join(".") || "record"}: ${i.message}`).join("; ")}`;
+}
 
 const KIND_MSG_BYTE = Uint8Array.of(KIND_MSG);
-/** total (6 bytes) + offset (6 bytes), after the kind byte. */
-const CHUNK_HEADER_BYTES = 12;
-const HELLO_FIELDS = new Set(["v", "id", "hello"]);
-
-export interface Handshake {
-  id: NodeId;
-  hello: Record<string, string>;
-}
-
-export function helloPayload(h: Handshake): Payload {
-  return [Uint8Array.of(KIND_HELLO), encodeValue({ v: WIRE_VERSION, id: h.id, hello: h.hello })];
-}
 
 /** A MSG payload around an encoded message (codec.ts encodeMessage). */
 export function msgPayload(encoded: Uint8Array): Payload {
   return [KIND_MSG_BYTE, encoded];
 }
 
+/**
+ * A message sealed exactly as TcpTransport frames it (kind byte, checksums). With
+ * decodeMessageFrame, the pure pair the simulator uses for its `corrupt` fault: any single bit
+ * flip, and any burst of up to 32, makes decodeMessageFrame reject the frame.
+ */
+export function encodeMessageFrame(m: Message): Buffer {
+  return encodeFrame(msgPayload(encodeMessage(m)));
+}
+
+/** Checks and decodes one sealed message (encodeMessageFrame); never throws. */
+export function decodeMessageFrame(bytes: Uint8Array): Result<Message> {
+  const frame = decodeFrame(bytes);
+  if (!frame.ok) return frame;
+  if (frame.value[0] !== KIND_MSG) return err("not a message frame");
+  return decodeMessage(frame.value.subarray(1));
+}
+
+/** total (6 bytes) + offset (6 bytes), after the kind byte. */
+const CHUNK_HEADER_BYTES = 12;
+/** Kind byte + chunk header. */
+export const CHUNK_OVERHEAD = 1 + CHUNK_HEADER_BYTES;
+
 /** Cuts an encoded "snap" message into CHUNK payloads of at most chunkBytes data bytes each. */
 export function chunkPayloads(encoded: Uint8Array, chunkBytes: number): Payload[] {
   const out: Payload[] = [];
   for (let offset = 0; offset < encoded.byteLength; offset += chunkBytes) {
-    const header = Buffer.allocUnsafe(1 + CHUNK_HEADER_BYTES);
+    const header = Buffer.allocUnsafe(CHUNK_OVERHEAD);
     header[0] = KIND_CHUNK;
     header.writeUIntBE(encoded.byteLength, 1, 6);
     header.writeUIntBE(offset, 7, 6);
     out.push([header, encoded.subarray(offset, offset + chunkBytes)]);
   }
   return out;
-}
-
-export function parseHello(body: Uint8Array): Result<Handshake> {
-  const r = decodeValue(body);
-  if (!r.ok) return r;
-  return validated("invalid handshake", () => {
-    const o = plainObject(r.value, "hello", HELLO_FIELDS);
-    if (o.v !== WIRE_VERSION) fail("hello.v", `unsupported wire version (want ${WIRE_VERSION})`);
-    const id = nodeId(o.id, "hello.id");
-    const meta = plainObject(o.hello, "hello.hello");
-    const entries = Object.entries(meta);
-    if (entries.length > MAX_HELLO_KEYS) fail("hello.hello", `more than ${MAX_HELLO_KEYS} keys`);
-    const hello: Record<string, string> = {};
-    for (const [k, v] of entries) {
-      if (typeof v !== "string") fail(`hello.hello.${k}`, "expected a string");
-      if (k.length > MAX_HELLO_STRING || v.length > MAX_HELLO_STRING) {
-        fail(`hello.hello.${k}`, `longer than ${MAX_HELLO_STRING} characters`);
-      }
-      hello[k] = v;
-    }
-    return { id, hello };
-  });
 }
 
 export interface Chunk {
@@ -93,14 +203,16 @@ export interface Chunk {
 
 /** Parses a CHUNK body (the payload after its kind byte). */
 export function parseChunk(body: Buffer): Result<Chunk> {
-  return validated("invalid snapshot chunk", () => {
-    if (body.byteLength <= CHUNK_HEADER_BYTES) fail("chunk", "no data after the header");
-    const total = body.readUIntBE(0, 6);
-    const offset = body.readUIntBE(6, 6);
-    const data = body.subarray(CHUNK_HEADER_BYTES);
-    if (offset + data.byteLength > total) fail("chunk", "extends past the declared total");
-    return { total, offset, data };
-  });
+  if (body.byteLength <= CHUNK_HEADER_BYTES) {
+    return err("invalid snapshot chunk: no data after the header");
+  }
+  const total = body.readUIntBE(0, 6);
+  const offset = body.readUIntBE(6, 6);
+  const data = body.subarray(CHUNK_HEADER_BYTES);
+  if (offset + data.byteLength > total) {
+    return err("invalid snapshot chunk: extends past the declared total");
+  }
+  return ok({ total, offset, data });
 }
 
 /**
@@ -118,23 +230,20 @@ export class ChunkAssembler {
   /** Adds a chunk; returns the whole encoded message once complete, null while partial. */
   push(c: Chunk): Result<Buffer | null> {
     if (this.received === 0) {
-      if (c.offset !== 0) return { ok: false, error: "snapshot chunk without a start" };
+      if (c.offset !== 0) return err("snapshot chunk without a start");
       if (c.total > this.maxBytes) {
-        return {
-          ok: false,
-          error: `snapshot of ${c.total} bytes exceeds the maximum of ${this.maxBytes}`,
-        };
+        return err(`snapshot of ${c.total} bytes exceeds the maximum of ${this.maxBytes}`);
       }
       this.total = c.total;
     } else if (c.offset !== this.received || c.total !== this.total) {
-      return { ok: false, error: "snapshot chunk out of sequence" };
+      return err("snapshot chunk out of sequence");
     }
     this.parts.push(c.data);
     this.received += c.data.byteLength;
-    if (this.received < this.total) return { ok: true, value: null };
+    if (this.received < this.total) return ok(null);
     const whole = Buffer.concat(this.parts, this.total);
     this.parts = [];
     this.received = 0;
-    return { ok: true, value: whole };
+    return ok(whole);
   }
 }

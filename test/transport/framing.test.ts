@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { encodeFrame, encodeFrames, FrameDecoder } from "../../src/transport/framing.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeFrames,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+} from "../../src/transport/framing.js";
 
 /** Splits `bytes` at the given cut points (sorted, deduplicated, clamped). */
 function cut(bytes: Buffer, points: number[]): Buffer[] {
@@ -70,8 +76,7 @@ describe("framing", () => {
     const decoder = new FrameDecoder(16);
     const ok = decoder.push(encodeFrame(Buffer.alloc(16)));
     assert.ok(ok.ok && ok.frames.length === 1);
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(17);
+    const header = encodeFrame(Buffer.alloc(17)).subarray(0, FRAME_HEADER_BYTES);
     const r = decoder.push(header);
     assert.equal(r.ok, false);
     assert.match(r.ok ? "" : r.error, /17 bytes exceeds the maximum of 16/);
@@ -89,8 +94,74 @@ describe("framing", () => {
     assert.equal(frames[99_999]?.toString(), "m99999");
   });
 
+  it("rejects a frame with any one bit flipped, delivering neither it nor what follows", () => {
+    const seed = Date.now() % 1_000_000;
+    console.log(`framing bit-flip property seed=${seed}`);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (payload) => {
+        const frame = encodeFrame(payload);
+        const next = encodeFrame(Buffer.from("the next frame"));
+        for (let bit = 0; bit < frame.byteLength * 8; bit++) {
+          const bad = flip(frame, bit, 1);
+          assertRejected(bad, next, `bit ${bit}`);
+        }
+      }),
+      { seed, numRuns: 100 },
+    );
+  });
+
+  it("rejects a frame with any burst of up to 32 flipped bits (CRC-32's guarantee)", () => {
+    const seed = Date.now() % 1_000_000;
+    console.log(`framing burst property seed=${seed}`);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 32 }),
+        fc.nat(),
+        (payload, at, length, pattern) => {
+          const frame = encodeFrame(payload);
+          const start = at % (frame.byteLength * 8 - length + 1);
+          // A burst starts and ends with a flipped bit; the bits between flip or not.
+          const inner = length > 2 ? pattern % 2 ** (length - 2) : 0;
+          const mask = length === 1 ? 1 : 1 + inner * 2 + 2 ** (length - 1);
+          assertRejected(flip(frame, start, length, mask), encodeFrame(Buffer.alloc(3)), "burst");
+        },
+      ),
+      { seed, numRuns: 2000 },
+    );
+  });
+
+  it("decodeFrame accepts exactly one intact frame", () => {
+    const frame = encodeFrame(Buffer.from("payload"));
+    const r = decodeFrame(frame);
+    assert.ok(r.ok && r.value.toString() === "payload");
+    assert.equal(decodeFrame(frame.subarray(0, frame.byteLength - 1)).ok, false, "truncated");
+    assert.equal(decodeFrame(Buffer.concat([frame, Buffer.alloc(1)])).ok, false, "trailing byte");
+    assert.equal(decodeFrame(frame.subarray(0, 5)).ok, false, "shorter than a header");
+  });
+
   it("validates maxFrameBytes", () => {
     assert.throws(() => new FrameDecoder(-1), RangeError);
     assert.throws(() => new FrameDecoder(2 ** 32), RangeError);
   });
 });
+
+/** A copy of `bytes` with the bits [start, start + length) XORed with `mask` (bit 0 first). */
+function flip(bytes: Buffer, start: number, length: number, mask = 2 ** length - 1): Buffer {
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < length; i++) {
+    if (Math.floor(mask / 2 ** i) % 2 === 0) continue;
+    const bit = start + i;
+    out[bit >> 3] = (out[bit >> 3] as number) ^ (0x80 >> (bit & 7));
+  }
+  return out;
+}
+
+/** Neither decoding path accepts `bad`; the stream decoder stops before `next` too. */
+function assertRejected(bad: Buffer, next: Buffer, what: string): void {
+  assert.equal(decodeFrame(bad).ok, false, `decodeFrame accepted a frame with ${what} flipped`);
+  const r = new FrameDecoder(1024).push(Buffer.concat([bad, next]));
+  assert.equal(r.ok, false, `FrameDecoder delivered a frame with ${what} flipped`);
+  assert.equal(r.ok ? "" : r.reason, "checksum");
+}

@@ -5,11 +5,26 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type Entry, type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
-import type { Transport } from "../../src/transport/transport.js";
+import type { PeerUpdates, Transport } from "../../src/transport/transport.js";
+import type { HostPort } from "../../src/util/host-port.js";
+
+type Endpoint = Transport & PeerUpdates;
 
 export interface TransportHarness {
-  /** Starts one transport per id, all able to reach each other. */
-  create(ids: NodeId[]): Promise<Map<NodeId, Transport>>;
+  /**
+   * Starts one transport per id, all able to reach each other; `cuttable` lets cut() cut their
+   * links (TCP puts a proxy on each).
+   */
+  create(ids: NodeId[], opts?: { cuttable?: boolean }): Promise<Map<NodeId, Endpoint>>;
+  /** The address book node `id` was given (what setPeers takes). */
+  addresses(id: NodeId): ReadonlyMap<NodeId, HostPort>;
+  /**
+   * Cuts both directions between a and b silently, as a partition does (no close, no reset);
+   * resolves once the ends have noticed, where the adapter has anything to notice.
+   */
+  cut(a: NodeId, b: NodeId): Promise<void>;
+  /** Restores every cut link. */
+  heal(): void;
   /**
    * Lets traffic flow until `done()` holds (real time with a generous deadline, or virtual time
    * until the network is idle); fails naming `what` if it never does.
@@ -78,13 +93,20 @@ export function everyMessageType(from: NodeId, to: NodeId): Message[] {
   ];
 }
 
+/** Records every onPeerLost report of these transports as [reporter, lost peer]. */
+export function recordLost(ts: Iterable<Transport>): [NodeId, NodeId][] {
+  const lost: [NodeId, NodeId][] = [];
+  for (const t of ts) t.onPeerLost((peer) => lost.push([t.id, peer]));
+  return lost;
+}
+
 function collect(t: Transport): Message[] {
   const got: Message[] = [];
   t.onMessage((m) => got.push(m));
   return got;
 }
 
-function get(ts: Map<NodeId, Transport>, id: NodeId): Transport {
+function get(ts: Map<NodeId, Endpoint>, id: NodeId): Endpoint {
   const t = ts.get(id);
   assert.ok(t, `transport ${id}`);
   return t;
@@ -251,6 +273,75 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
         await h.settle(() => (lost.get(1) ?? []).includes(2), "node 1 told that 2 is gone");
         assert.deepEqual([...new Set(lost.get(1))], [2], "only 2 is reported to 1");
         assert.ok(!(lost.get(3) ?? []).includes(1), "3 still reaches 1");
+      }),
+    );
+
+    it(
+      "after a silent cut heals, delivery resumes both ways and nobody was reported lost",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2, 3], { cuttable: true });
+        const got = new Map([1, 2, 3].map((id) => [id, collect(get(ts, id))]));
+        const lost = recordLost(ts.values());
+        const ping = (from: NodeId, to: NodeId, ctx: number) =>
+          get(ts, from).send({ type: "heartbeat-resp", from, to, term: 1, ctx });
+        const has = (id: NodeId, ctx: number) =>
+          (got.get(id) ?? []).some((m) => m.type === "heartbeat-resp" && m.ctx === ctx);
+        ping(1, 2, 1);
+        ping(2, 1, 1);
+        await h.settle(() => has(2, 1) && has(1, 1), "warm-up both ways");
+        await h.cut(1, 2);
+        // Messages sent into the cut may be lost or may wait: either is allowed.
+        ping(1, 2, 2);
+        ping(2, 1, 2);
+        // Other links are unaffected.
+        ping(1, 3, 3);
+        ping(3, 2, 3);
+        await h.settle(() => has(3, 3) && has(2, 3), "links around the cut still work");
+        h.heal();
+        ping(1, 2, 4);
+        ping(2, 1, 4);
+        await h.settle(() => has(2, 4) && has(1, 4), "delivery after the heal");
+        assert.deepEqual(lost, [], "a silent cut is not a lost peer");
+      }),
+    );
+
+    it(
+      "setPeers: a removed node neither reaches nor hears from this one; re-adding restores it",
+      withHarness(async (h) => {
+        const ts = await h.create([1, 2, 3]);
+        const got = new Map([1, 2, 3].map((id) => [id, collect(get(ts, id))]));
+        const lost = recordLost(ts.values());
+        const ctxs = (id: NodeId, from: NodeId) =>
+          (got.get(id) ?? []).flatMap((m) =>
+            m.type === "heartbeat-resp" && m.from === from ? [m.ctx] : [],
+          );
+        const ping = (from: NodeId, to: NodeId, ctx: number) =>
+          get(ts, from).send({ type: "heartbeat-resp", from, to, term: 1, ctx });
+        ping(1, 2, 1);
+        ping(2, 1, 1);
+        await h.settle(() => ctxs(2, 1).includes(1) && ctxs(1, 2).includes(1), "warm-up");
+
+        const all = h.addresses(1);
+        get(ts, 1).setPeers(new Map([...all].filter(([id]) => id !== 2)));
+        ping(1, 2, 2);
+        ping(2, 1, 2);
+        ping(1, 3, 2);
+        ping(3, 1, 2);
+        await h.settle(
+          () => ctxs(3, 1).includes(2) && ctxs(1, 3).includes(2),
+          "the remaining peer still served",
+        );
+        assert.deepEqual(ctxs(2, 1), [1], "nothing reaches a removed node");
+        assert.deepEqual(ctxs(1, 2), [1], "nothing from a removed node is delivered");
+
+        get(ts, 1).setPeers(all);
+        ping(1, 2, 3);
+        ping(2, 1, 3);
+        await h.settle(
+          () => ctxs(2, 1).includes(3) && ctxs(1, 2).includes(3),
+          "both ways again once re-added",
+        );
+        assert.deepEqual(lost, [], "removing a peer is not losing it");
       }),
     );
 

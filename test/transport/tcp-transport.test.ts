@@ -1,20 +1,34 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
+import { newClusterId } from "../../src/transport/cluster-id.js";
 import { encodeMessage, encodeValue } from "../../src/transport/codec.js";
-import { encodeFrames, type Payload } from "../../src/transport/framing.js";
+import {
+  encodeFrame,
+  encodeFrames,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  type Payload,
+} from "../../src/transport/framing.js";
 import type { RejectReason } from "../../src/transport/instrumentation.js";
 import { TcpTransport } from "../../src/transport/tcp-transport.js";
 import {
+  type CloseNotice,
   chunkPayloads,
-  helloPayload,
+  handshakePayload,
   KIND_CHUNK,
+  KIND_CLOSE,
   KIND_HELLO,
+  KIND_WELCOME,
   msgPayload,
+  PREAMBLE_BYTES,
+  parseClose,
+  parsePreamble,
+  preamble,
 } from "../../src/transport/wire.js";
-import { startTcpCluster, waitFor } from "./harness.js";
+import { freePort, standInAcceptor, startTcpCluster, waitFor } from "./harness.js";
 import { pattern } from "./suite.js";
 
 const LOOPBACK = "127.0.0.1";
@@ -23,19 +37,18 @@ function heartbeat(from: NodeId, to: NodeId, ctx = 0): Message {
   return { type: "heartbeat", from, to, term: 1, commit: 0, ctx };
 }
 
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, LOOPBACK, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/** What the node sent back on a raw session: its preamble's verdict and its CLOSE, if any. */
+interface RawOutcome {
+  preamble: ReturnType<typeof parsePreamble> | null;
+  close: CloseNotice | null;
 }
 
 /** Connects to `port`, writes `bytes`, and resolves once the other side closed the socket. */
-async function rawSession(port: number, bytes: Buffer, deadlineMs = 20_000): Promise<void> {
+async function rawSession(port: number, bytes: Buffer, deadlineMs = 20_000): Promise<RawOutcome> {
   const s = connect({ host: LOOPBACK, port });
   s.on("error", () => {}); // a reset is one way of being closed
+  const received: Buffer[] = [];
+  s.on("data", (chunk: Buffer) => received.push(chunk));
   await once(s, "connect");
   s.write(bytes);
   const timer = setTimeout(
@@ -46,27 +59,58 @@ async function rawSession(port: number, bytes: Buffer, deadlineMs = 20_000): Pro
   await new Promise((resolve) => s.once("close", resolve));
   clearTimeout(timer);
   if (s.errored?.message === "peer never closed the connection") throw s.errored;
+  return outcome(Buffer.concat(received));
+}
+
+function outcome(b: Buffer): RawOutcome {
+  if (b.byteLength < PREAMBLE_BYTES) return { preamble: null, close: null };
+  const r = new FrameDecoder(1 << 20).push(b.subarray(PREAMBLE_BYTES));
+  const last = r.ok ? r.frames.at(-1) : undefined;
+  const close = last?.[0] === KIND_CLOSE ? parseClose(last.subarray(1)) : null;
+  return {
+    preamble: parsePreamble(b.subarray(0, PREAMBLE_BYTES)),
+    close: close?.ok ? close.value : null,
+  };
 }
 
 function frames(...payloads: Payload[]): Buffer {
   return encodeFrames(payloads);
 }
 
-const hello1 = helloPayload({ id: 1, hello: {} });
+/** What a dialer sends first: its preamble and its handshake. */
+function opening(id: NodeId, cluster?: string): Buffer {
+  const h = cluster === undefined ? { id } : { id, cluster };
+  return Buffer.concat([preamble(), frames(handshakePayload(KIND_HELLO, h))]);
+}
+
+function welcomeFrom(id: NodeId): Buffer {
+  return Buffer.concat([preamble(), frames(handshakePayload(KIND_WELCOME, { id }))]);
+}
 
 describe("TcpTransport", () => {
-  it("learns a peer's hello metadata from that peer's inbound connection", async () => {
-    const { transports } = await startTcpCluster([1, 2], { hello: { http: "127.0.0.1:8001" } });
+  it("learns what a peer advertises from either direction's handshake", async () => {
+    const { transports } = await startTcpCluster([1, 2], {
+      hello: { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001" },
+    });
     try {
       const [t1, t2] = [transports.get(1), transports.get(2)] as [TcpTransport, TcpTransport];
-      const seen: [NodeId, Record<string, string>][] = [];
-      t2.onHello((id, h) => seen.push([id, { ...h }]));
+      const seen: [NodeId, NodeId, object][] = [];
+      t1.onHello((id, h) => seen.push([1, id, { ...h }]));
+      t2.onHello((id, h) => seen.push([2, id, { ...h }]));
       assert.equal(t2.peerHello(1), undefined);
       t1.send(heartbeat(1, 2));
-      await waitFor(() => seen.length === 1, "hello from node 1");
-      assert.deepStrictEqual(seen, [[1, { http: "127.0.0.1:8001" }]]);
-      assert.deepStrictEqual(t2.peerHello(1), { http: "127.0.0.1:8001" });
-      assert.equal(t1.peerHello(2), undefined, "node 2 has not dialed node 1");
+      await waitFor(() => seen.length === 2, "hello and welcome");
+      const advertised = { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001" };
+      // Node 2 learns from node 1's HELLO, node 1 from node 2's WELCOME.
+      assert.deepStrictEqual(
+        seen.sort((a, b) => a[0] - b[0]),
+        [
+          [1, 2, advertised],
+          [2, 1, advertised],
+        ],
+      );
+      assert.deepStrictEqual(t2.peerHello(1), advertised);
+      assert.deepStrictEqual(t1.peerHello(2), advertised);
     } finally {
       await Promise.all([...transports.values()].map((t) => t.close()));
     }
@@ -105,7 +149,7 @@ describe("TcpTransport", () => {
   });
 
   it("drops on a full queue while the peer is unreachable, without blocking or throwing", async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const peers = new Map([[2, { host: LOOPBACK, port }]]);
     const t1 = await TcpTransport.start({
       id: 1,
@@ -127,18 +171,17 @@ describe("TcpTransport", () => {
   });
 
   it("drops instead of buffering without bound when the peer stops reading", async () => {
-    const stalled: Socket[] = [];
-    const server: Server = createServer((s) => {
-      s.pause();
-      stalled.push(s);
-    });
-    await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
-    const port = (server.address() as { port: number }).port;
+    // Shakes hands, then never reads again.
+    const stand = await standInAcceptor(welcomeFrom(2), (s) => s.pause());
+    const port = stand.port;
     const t1 = await TcpTransport.start({
       id: 1,
       listen: { host: LOOPBACK, port: 0 },
       peers: new Map([[2, { host: LOOPBACK, port }]]),
       queueLimit: 50,
+      // The stand-in sends no keepalives: keep the connection however quiet it is.
+      pingIntervalMs: 10_000,
+      livenessTimeoutMs: 60_000,
     });
     try {
       const data = pattern(64 * 1024, 1);
@@ -152,8 +195,10 @@ describe("TcpTransport", () => {
         entries: [{ index: i + 1, term: 1, type: "normal", data }],
         commit: 0,
       });
+      t1.send(big(0));
+      await waitFor(() => t1.stats().connects === 1, "handshake answered");
       // 64 MiB offered over 32 turns: far more than the kernel's socket buffers hold.
-      let offered = 0;
+      let offered = 1;
       for (let turn = 0; turn < 32; turn++) {
         for (let i = 0; i < 32; i++) t1.send(big(offered++));
         await new Promise((r) => setImmediate(r));
@@ -164,8 +209,7 @@ describe("TcpTransport", () => {
       assert.ok(offered - s.sent - s.dropped <= 50, "at most queueLimit messages wait");
     } finally {
       await t1.close();
-      for (const s of stalled) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await stand.close();
     }
   });
 
@@ -190,12 +234,14 @@ describe("TcpTransport", () => {
       // First half, then the connection ends: nothing may be delivered.
       const s = connect({ host: LOOPBACK, port });
       await once(s, "connect");
-      s.end(frames(hello1, ...chunks.slice(0, 3)));
+      s.on("data", () => {});
+      s.end(Buffer.concat([opening(1), frames(...chunks.slice(0, 3))]));
       await once(s, "close");
       // The whole snapshot on a new connection arrives exactly once, intact.
       const full = connect({ host: LOOPBACK, port });
       await once(full, "connect");
-      full.write(frames(hello1, ...chunks));
+      full.on("data", () => {});
+      full.write(Buffer.concat([opening(1), frames(...chunks)]));
       await waitFor(() => got.length === 1, "snapshot delivered");
       full.destroy();
       assert.deepStrictEqual(got, [snap]);
@@ -225,12 +271,11 @@ describe("TcpTransport", () => {
     const { transports, peers } = await startTcpCluster([1, 2]); // default 16 MiB frames
     const t2 = transports.get(2) as TcpTransport;
     try {
-      const header = Buffer.alloc(4);
-      header.writeUInt32BE(8 * 1024 * 1024);
+      const header = encodeFrame(Buffer.alloc(8 * 1024 * 1024)).subarray(0, FRAME_HEADER_BYTES);
       // Declares 8 MiB (allowed after a handshake) but is cut off at 512 KiB of it.
       await rawSession(
         peers.get(2)?.port as number,
-        Buffer.concat([header, Buffer.alloc(512 * 1024)]),
+        Buffer.concat([preamble(), header, Buffer.alloc(512 * 1024)]),
       );
       assert.equal(t2.stats().rejected.handshake, 1);
     } finally {
@@ -247,16 +292,36 @@ describe("TcpTransport", () => {
       TcpTransport.start({ id: 1, listen, peers: new Map(), maxFrameBytes: 10 }),
       /maxFrameBytes must be/,
     );
+    await assert.rejects(
+      TcpTransport.start({ id: 1, listen, peers: new Map(), clusterId: "42" }),
+      /clusterId must be/,
+    );
+    await assert.rejects(
+      TcpTransport.start({ id: 1, listen, peers: new Map(), hello: { http: "nowhere" } }),
+      /http: expected HOST:PORT/,
+    );
+    await assert.rejects(
+      TcpTransport.start({
+        id: 1,
+        listen,
+        peers: new Map(),
+        pingIntervalMs: 100,
+        livenessTimeoutMs: 150,
+      }),
+      /livenessTimeoutMs must be/,
+    );
   });
 
   describe("closes a misbehaving inbound connection and keeps serving the others", () => {
     const MAX = 4096;
+    const CLUSTER = newClusterId();
     let transports: Map<NodeId, TcpTransport>;
     let port: number;
     before(async () => {
       ({ transports } = await startTcpCluster([1, 2, 3], {
         maxFrameBytes: MAX,
         handshakeTimeoutMs: 1000,
+        clusterId: CLUSTER,
       }));
       port = (transports.get(2) as TcpTransport).address().port;
     });
@@ -264,60 +329,68 @@ describe("TcpTransport", () => {
       await Promise.all([...transports.values()].map((t) => t.close()));
     });
 
-    const oversizedHeader = Buffer.alloc(4);
-    oversizedHeader.writeUInt32BE(MAX + 1);
+    const P = preamble();
+    const hello1 = opening(1, CLUSTER);
     const msg = (m: unknown): Payload => msgPayload(encodeValue(m));
+    const corrupted = Buffer.from(frames(msgPayload(encodeMessage(heartbeat(1, 2)))));
+    corrupted[FRAME_HEADER_BYTES + 3] = (corrupted[FRAME_HEADER_BYTES + 3] as number) ^ 0x10;
     const cases: [string, Buffer, RejectReason][] = [
       [
         "garbage bytes (an HTTP request)",
         Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-        "oversized",
+        "version",
       ],
+      ["a preamble of another wire version", Buffer.concat([preamble(3), hello1]), "version"],
+      ["garbage after the preamble", Buffer.concat([P, Buffer.alloc(16, 0xfd)]), "checksum"],
       [
-        "a garbage frame instead of a handshake",
-        frames(Uint8Array.of(0xff, 0xfe, 0xfd)),
+        "an empty frame instead of a handshake",
+        Buffer.concat([P, frames(new Uint8Array(0))]),
         "handshake",
       ],
-      ["an empty frame instead of a handshake", frames(new Uint8Array(0)), "handshake"],
       [
         "an oversized frame after the handshake",
-        Buffer.concat([frames(hello1), oversizedHeader]),
+        Buffer.concat([hello1, encodeFrame(Buffer.alloc(MAX + 1)).subarray(0, FRAME_HEADER_BYTES)]),
         "oversized",
       ],
       [
-        "a handshake with a wrong version",
-        frames([Uint8Array.of(KIND_HELLO), encodeValue({ v: 2, id: 1, hello: {} })]),
+        "a handshake that is not msgpack",
+        Buffer.concat([P, frames(Uint8Array.of(KIND_HELLO, 0xc1))]),
         "handshake",
       ],
-      ["a handshake that is not msgpack", frames(Uint8Array.of(KIND_HELLO, 0xc1)), "handshake"],
+      ["a handshake from a node that is not a peer", opening(99, CLUSTER), "unknown-peer"],
+      ["a handshake claiming to be this node", opening(2, CLUSTER), "unknown-peer"],
+      ["a handshake from another cluster", opening(1, newClusterId()), "cluster"],
       [
-        "a handshake from a node that is not a peer",
-        frames(helloPayload({ id: 99, hello: {} })),
-        "unknown-peer",
+        "a second handshake",
+        Buffer.concat([hello1, frames(handshakePayload(KIND_HELLO, { id: 1 }))]),
+        "malformed",
       ],
       [
-        "a handshake claiming to be this node",
-        frames(helloPayload({ id: 2, hello: {} })),
-        "unknown-peer",
+        "a message addressed to another node",
+        Buffer.concat([hello1, frames(msg(heartbeat(1, 3)))]),
+        "wrong-to",
       ],
-      ["a second handshake", frames(hello1, hello1), "malformed"],
-      ["a message addressed to another node", frames(hello1, msg(heartbeat(1, 3))), "wrong-to"],
       [
         "a message whose sender is not the handshake's",
-        frames(hello1, msg(heartbeat(3, 2))),
+        Buffer.concat([hello1, frames(msg(heartbeat(3, 2)))]),
         "wrong-from",
       ],
       [
         "an invalid message",
-        frames(hello1, msg({ ...heartbeat(1, 2), ctx: -1 })),
+        Buffer.concat([hello1, frames(msg({ ...heartbeat(1, 2), ctx: -1 }))]),
         "invalid-message",
       ],
+      ["a message frame with a flipped bit", Buffer.concat([hello1, corrupted]), "checksum"],
       [
         "a snapshot chunk out of sequence",
-        frames(hello1, [Uint8Array.of(KIND_CHUNK), Buffer.alloc(12, 1), Uint8Array.of(1)]),
+        Buffer.concat([
+          hello1,
+          frames([Uint8Array.of(KIND_CHUNK), Buffer.alloc(12, 1), Uint8Array.of(1)]),
+        ]),
         "bad-chunk",
       ],
-      ["no handshake at all", Buffer.alloc(0), "handshake"],
+      ["a preamble and then nothing", P, "handshake"],
+      ["no bytes at all", Buffer.alloc(0), "handshake"],
     ];
 
     it("delivers a well-formed raw session (control: the raw client itself works)", async () => {
@@ -326,7 +399,8 @@ describe("TcpTransport", () => {
       t2.onMessage((m) => got.push(m));
       const s = connect({ host: LOOPBACK, port });
       await once(s, "connect");
-      s.write(frames(hello1, msg(heartbeat(1, 2, 77))));
+      s.on("data", () => {});
+      s.write(Buffer.concat([hello1, frames(msg(heartbeat(1, 2, 77)))]));
       await waitFor(() => got.length === 1, "raw heartbeat delivered");
       s.destroy();
       assert.deepStrictEqual(got, [heartbeat(1, 2, 77)]);
@@ -338,8 +412,11 @@ describe("TcpTransport", () => {
         const t1 = transports.get(1) as TcpTransport;
         const t2 = transports.get(2) as TcpTransport;
         const before = t2.stats().rejected[reason];
-        await rawSession(port, bytes);
+        const seen = await rawSession(port, bytes);
         assert.equal(t2.stats().rejected[reason], before + 1);
+        // The node says why in a CLOSE, except to a peer whose framing it cannot trust to match.
+        assert.ok(seen.preamble?.ok, "the node sent its preamble");
+        assert.equal(seen.close?.code ?? null, reason === "version" ? null : reason);
         // The node still serves its real peer.
         const want = ++ctx;
         const got: number[] = [];

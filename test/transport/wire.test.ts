@@ -1,14 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { newClusterId } from "../../src/transport/cluster-id.js";
 import { encodeMessage, encodeValue } from "../../src/transport/codec.js";
 import { encodeFrames, FrameDecoder } from "../../src/transport/framing.js";
 import {
   ChunkAssembler,
   chunkPayloads,
-  helloPayload,
-  MAX_HELLO_KEYS,
+  decodeMessageFrame,
+  encodeMessageFrame,
+  handshakePayload,
+  KIND_HELLO,
   parseChunk,
-  parseHello,
+  parseClose,
+  parseHandshake,
+  parsePreamble,
+  preamble,
+  WIRE_VERSION,
 } from "../../src/transport/wire.js";
 import { everyMessageType } from "./suite.js";
 
@@ -19,28 +26,70 @@ function bodies(payloads: Parameters<typeof encodeFrames>[0]): Buffer[] {
   return r.frames.map((f) => f.subarray(1));
 }
 
+function rejects(r: { ok: boolean; error?: unknown }, re: RegExp): void {
+  assert.equal(r.ok, false);
+  assert.match(String(r.error), re);
+}
+
 describe("wire", () => {
-  it("round-trips a handshake and bounds its metadata", () => {
-    const [body] = bodies([helloPayload({ id: 3, hello: { http: "10.0.0.3:8003" } })]);
-    assert.deepStrictEqual(parseHello(body as Buffer), {
+  it("round-trips a handshake with every field, and one with only an id", () => {
+    const cluster = newClusterId();
+    const full = { id: 3, cluster, http: "10.0.0.3:8003", grpc: "[::1]:2379" };
+    const [body] = bodies([handshakePayload(KIND_HELLO, full)]);
+    assert.deepStrictEqual(parseHandshake(body as Buffer), { ok: true, value: full });
+    const [bare] = bodies([handshakePayload(KIND_HELLO, { id: 9 })]);
+    assert.deepStrictEqual(parseHandshake(bare as Buffer), { ok: true, value: { id: 9 } });
+  });
+
+  it("refuses a handshake with bad or unbounded fields, naming the field", () => {
+    const cases: [unknown, RegExp][] = [
+      [{ id: -3 }, /id/],
+      [{ id: 1.5 }, /id/],
+      [{}, /id/],
+      [{ id: 3, extra: true }, /extra|unrecognized/i],
+      [{ id: 3, http: "x".repeat(300) }, /http/],
+      [{ id: 3, http: "no-port" }, /http: expected HOST:PORT/],
+      [{ id: 3, grpc: 5 }, /grpc/],
+      [{ id: 3, cluster: "12" }, /cluster: expected a cluster id/],
+      [{ id: 3, cluster: 2 ** 61 }, /cluster/],
+      [{ id: 3, cluster: (2n ** 64n).toString() }, /cluster/],
+      [[3], /record|expected object/i],
+    ];
+    for (const [bad, re] of cases) rejects(parseHandshake(encodeValue(bad)), re);
+    rejects(parseHandshake(Uint8Array.of(0xc1)), /invalid handshake/);
+  });
+
+  it("recognises its own preamble, a version-1 peer, and a stranger", () => {
+    assert.deepStrictEqual(parsePreamble(preamble()), { ok: true, value: WIRE_VERSION });
+    assert.deepStrictEqual(parsePreamble(preamble(7)), { ok: true, value: 7 });
+    // Version 1 opened with a 4-byte length and a HELLO kind byte.
+    const v1 = Buffer.from([0, 0, 0, 20, KIND_HELLO, 0x83, 0, 0, 0, 0]);
+    rejects(parsePreamble(v1), /wire version 1/);
+    rejects(parsePreamble(Buffer.from("GET / HTTP")), /not a raftwork node/);
+  });
+
+  it("bounds a close notice", () => {
+    assert.deepStrictEqual(parseClose(encodeValue({ code: "liveness", reason: "quiet" })), {
       ok: true,
-      value: { id: 3, hello: { http: "10.0.0.3:8003" } },
+      value: { code: "liveness", reason: "quiet" },
     });
-    const tooMany = Object.fromEntries(
-      Array.from({ length: MAX_HELLO_KEYS + 1 }, (_, i) => [`k${i}`, "v"]),
-    );
-    for (const [bad, re] of [
-      [{ v: 1, id: 3, hello: tooMany }, /more than 32 keys/],
-      [{ v: 1, id: 3, hello: { http: "x".repeat(2000) } }, /longer than 1024/],
-      [{ v: 1, id: 3, hello: { http: 5 } }, /hello\.hello\.http: expected a string/],
-      [{ v: 1, id: -3, hello: {} }, /hello\.id/],
-      [{ v: 1, id: 3 }, /hello\.hello: expected an object/],
-      [{ v: 1, id: 3, hello: {}, extra: true }, /hello\.extra: unknown field/],
-    ] as const) {
-      const r = parseHello(encodeValue(bad));
-      assert.equal(r.ok, false);
-      assert.match(r.ok ? "" : r.error, re);
+    rejects(parseClose(encodeValue({ code: "liveness", reason: "x".repeat(600) })), /reason/);
+    rejects(parseClose(encodeValue({ code: "Not A Code", reason: "" })), /code/);
+  });
+
+  it("seals messages for the simulator as TCP frames them, and rejects any flipped bit", () => {
+    for (const m of everyMessageType(1, 2)) {
+      const sealed = encodeMessageFrame(m);
+      assert.deepStrictEqual(decodeMessageFrame(sealed), { ok: true, value: m }, m.type);
+      // Every bit of small messages; a sample of the large ones' bits (the snapshot's is 8 KiB).
+      const step = sealed.byteLength > 256 ? 61 : 1;
+      for (let bit = 0; bit < sealed.byteLength * 8; bit += step) {
+        const bad = Buffer.from(sealed);
+        bad[bit >> 3] = (bad[bit >> 3] as number) ^ (0x80 >> (bit & 7));
+        assert.equal(decodeMessageFrame(bad).ok, false, `${m.type}: bit ${bit} flipped`);
+      }
     }
+    rejects(decodeMessageFrame(encodeFrames([Uint8Array.of(KIND_HELLO)])), /not a message/);
   });
 
   it("cuts a snapshot into chunks and reassembles exactly the original bytes", () => {

@@ -27,7 +27,14 @@ import { Column, lastAtOrBefore } from "./lookup.js";
 import { type AnyRecord, TraceParser } from "./parse.js";
 
 export const ROLES: readonly TraceRole[] = ["follower", "precandidate", "candidate", "leader"];
-export const DROP_REASONS: readonly DropReason[] = ["self", "cut", "loss", "down", "corrupt"];
+export const DROP_REASONS: readonly DropReason[] = [
+  "self",
+  "cut",
+  "loss",
+  "down",
+  "not-a-peer",
+  "corrupt",
+];
 /** Code of a message type or drop reason this version does not know. */
 export const UNKNOWN = 255;
 
