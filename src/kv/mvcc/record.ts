@@ -69,8 +69,11 @@ export function toKeyValue(key: ByteString, v: Version, keysOnly = false): KeyVa
 
 /**
  * The versions compaction at `compactRev` keeps, among those at or below `rev`: every version
- * from compactRev on, and the newest one below it if it is not a tombstone (Range at compactRev
- * needs it). Oldest first.
+ * from compactRev on, and the newest one below it if it is not a tombstone. Range at compactRev
+ * needs that one when the key did not change at compactRev; when it did, a watcher replaying
+ * from compactRev gets it as the event's prev_kv. So the history from the compact revision on
+ * is complete: every event of it replays, deletes and prev_kvs included (etcd 3.4 drops a
+ * tombstone at exactly the compact revision and answers no prev_kv there). Oldest first.
  */
 export function retainedVersions(rec: KeyRecord, rev: number, compactRev: number): Version[] {
   const all: Version[] = rec.older === null ? [rec] : [...rec.older, rec];
