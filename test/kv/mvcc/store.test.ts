@@ -28,6 +28,13 @@ function error<T>(r: StoreResult<T>): string {
   return r.error.message;
 }
 
+/** a[i], which the test expects to be there. */
+function nth<T>(a: readonly T[] | undefined, i = 0): T {
+  const v = a?.[i];
+  assert.ok(v !== undefined, `no element ${i}`);
+  return v;
+}
+
 function keys(s: MvccStore, req: RangeRequest = ALL): string[] {
   return value(s.range(req)).kvs.map((kv) => text(kv.key));
 }
@@ -55,7 +62,7 @@ describe("revisions", () => {
     assert.equal(value(s.put({ key: b("foo"), value: b("bar") })).revision, 2);
     const second = value(s.put({ key: b("foo"), value: b("baz"), prevKv: true }));
     assert.equal(second.revision, 3);
-    assert.deepEqual(kvOf(second.prevKv!), {
+    assert.deepEqual(kvOf(nth(second.prevKv ? [second.prevKv] : [])), {
       key: "foo",
       value: "bar",
       create: 2,
@@ -63,7 +70,7 @@ describe("revisions", () => {
       ver: 1,
       lease: 0n,
     });
-    assert.deepEqual(kvOf(value(s.range({ key: b("foo") })).kvs[0]!), {
+    assert.deepEqual(kvOf(nth(value(s.range({ key: b("foo") })).kvs)), {
       key: "foo",
       value: "baz",
       create: 2,
@@ -77,7 +84,7 @@ describe("revisions", () => {
     const s = storeWith(["k", "1"], ["k", "2"]);
     assert.equal(value(s.deleteRange({ key: b("k") })).revision, 4);
     value(s.put({ key: b("k"), value: b("3") }));
-    const kv = kvOf(value(s.range({ key: b("k") })).kvs[0]!);
+    const kv = kvOf(nth(value(s.range({ key: b("k") })).kvs));
     assert.deepEqual([kv.create, kv.mod, kv.ver], [5, 5, 1]);
     // History is still there below.
     assert.deepEqual(value(s.range({ key: b("k"), revision: 3 })).kvs.map(kvOf)[0]?.value, "2");
@@ -145,8 +152,8 @@ describe("Range", () => {
 
   it("keys_only drops values; count_only answers only the count", () => {
     const k = value(s.range({ key: b("a"), keysOnly: true }));
-    assert.deepEqual(kvOf(k.kvs[0]!).value, "");
-    assert.equal(kvOf(k.kvs[0]!).ver, 1);
+    assert.deepEqual(kvOf(nth(k.kvs)).value, "");
+    assert.equal(kvOf(nth(k.kvs)).ver, 1);
     assert.deepEqual(value(s.range({ ...ALL, countOnly: true })), {
       revision: s.revision,
       kvs: [],
@@ -290,7 +297,7 @@ describe("Put options", () => {
     assert.equal(error(s.put({ key: b("k"), ignoreValue: true })), "etcdserver: key not found");
     value(s.put({ key: b("k"), value: b("v") }));
     value(s.put({ key: b("k"), ignoreValue: true }));
-    assert.equal(kvOf(value(s.range({ key: b("k") })).kvs[0]!).value, "v");
+    assert.equal(kvOf(nth(value(s.range({ key: b("k") })).kvs)).value, "v");
     assert.equal(
       error(s.put({ key: b("k"), value: b("x"), ignoreValue: true })),
       "etcdserver: value is provided",
@@ -302,7 +309,7 @@ describe("Put options", () => {
     value(s.leaseGrant(7n, 10, 0));
     value(s.put({ key: b("k"), value: b("v"), lease: 7n }));
     value(s.put({ key: b("k"), value: b("w"), ignoreLease: true }));
-    assert.equal(kvOf(value(s.range({ key: b("k") })).kvs[0]!).lease, 7n);
+    assert.equal(kvOf(nth(value(s.range({ key: b("k") })).kvs)).lease, 7n);
     assert.equal(
       error(s.put({ key: b("k"), lease: 7n, ignoreLease: true })),
       "etcdserver: lease is provided",
@@ -424,8 +431,9 @@ describe("Txn", () => {
     );
     assert.equal(r.succeeded, false);
     assert.equal(r.responses.length, 2);
-    assert.ok("range" in r.responses[0]! && r.responses[0].range.count === 1);
-    assert.ok("put" in r.responses[1]! && r.responses[1].put.revision === 3);
+    const [read, written] = [nth(r.responses, 0), nth(r.responses, 1)];
+    assert.ok("range" in read && read.range.count === 1);
+    assert.ok("put" in written && written.put.revision === 3);
   });
 
   it("reads in a txn see its own writes; nested compares see the state before the txn", () => {
@@ -444,11 +452,11 @@ describe("Txn", () => {
         ],
       }),
     );
-    const read = r.responses[1]!;
+    const read = nth(r.responses, 1);
     assert.ok("range" in read);
-    assert.equal(kvOf(read.range.kvs[0]!).value, "2");
+    assert.equal(kvOf(nth(read.range.kvs)).value, "2");
     assert.equal(read.range.revision, 3, "a read after a write reports the txn's revision");
-    const nested = r.responses[2]!;
+    const nested = nth(r.responses, 2);
     assert.ok("txn" in nested);
     assert.equal(nested.txn.succeeded, true, "the nested compare read a=1, from before the txn");
     assert.equal(nested.txn.revision, 3, "nested txn responses carry header.revision");
@@ -552,13 +560,13 @@ describe("leases in the store", () => {
     value(s.leaseGrant(2n, 10, 0));
     value(s.put({ key: b("k"), lease: 1n }));
     value(s.put({ key: b("k"), lease: 2n }));
-    assert.deepEqual([...s.leases.get(1n)!.keys], []);
-    assert.deepEqual([...s.leases.get(2n)!.keys], ["k"]);
+    assert.deepEqual([...(s.leases.get(1n)?.keys ?? [])], []);
+    assert.deepEqual([...(s.leases.get(2n)?.keys ?? [])], ["k"]);
     value(s.put({ key: b("k") }));
-    assert.deepEqual([...s.leases.get(2n)!.keys], []);
+    assert.deepEqual([...(s.leases.get(2n)?.keys ?? [])], []);
     value(s.put({ key: b("j"), lease: 2n }));
     value(s.deleteRange({ key: b("j") }));
-    assert.deepEqual([...s.leases.get(2n)!.keys], []);
+    assert.deepEqual([...(s.leases.get(2n)?.keys ?? [])], []);
     value(s.leaseRevoke(2n));
     assert.deepEqual(keys(s), ["k"]);
   });
