@@ -257,7 +257,7 @@ export class MvccStore {
 
   /** The changes of revision `rev`, or null outside the readable history (compacted or future). */
   changesAt(rev: number): RevisionChanges | null {
-    if (rev < this.compactRev || rev > this.rev || rev < 2) return null;
+    if (rev < this.compactRev || rev > this.rev || rev < 1) return null;
     return new RevisionChanges(rev, this.log.at(rev));
   }
 
