@@ -18,7 +18,7 @@
 
 import { AFTER_ALL_KEYS, type ByteString, keyRange } from "../mvcc/keys.js";
 import type { MvccStore, RevisionChanges } from "../mvcc/store.js";
-import { type Event, EventType } from "../mvcc/types.js";
+import type { Event } from "../mvcc/types.js";
 import { IntervalIndex } from "./interval-index.js";
 
 /** WatchCreateRequest.FilterType */
