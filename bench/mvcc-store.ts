@@ -44,16 +44,23 @@ const fresh = ownBuffers ? () => template.slice() : () => Buffer.from(template);
 // Major GC pauses, to tell a slow slice of our own from one V8 stopped for a heap-wide GC.
 const gcs: Array<{ start: number; end: number }> = [];
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+  for (const e of list.getEntries())
+    gcs.push({ start: e.startTime, end: e.startTime + e.duration });
 }).observe({ entryTypes: ["gc"] });
 
 /**
  * Times each call of `step` until it returns false; the longest slices with and without a GC
  * pause inside (GC entries arrive asynchronously, hence the await before looking at them).
  */
-async function slices(
-  step: () => boolean,
-): Promise<{ total: number; longest: number; longestNoGc: number; longestCpu: number; n: number }> {
+async function slices(step: () => boolean): Promise<{
+  total: number;
+  longest: number;
+  longestNoGc: number;
+  longestCpu: number;
+  p50: number;
+  p99: number;
+  n: number;
+}> {
   let total = 0;
   let longest = 0;
   let longestNoGc = 0;
@@ -79,7 +86,9 @@ async function slices(
   for (const [t0, t1] of windows) {
     if (!gcs.some((g) => g.end > t0 && g.start < t1)) longestNoGc = Math.max(longestNoGc, t1 - t0);
   }
-  return { total, longest, longestNoGc, longestCpu, n };
+  const sorted = windows.map(([a, z]) => z - a).sort((x, y) => x - y);
+  const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { total, longest, longestNoGc, longestCpu, p50: p(0.5), p99: p(0.99), n };
 }
 console.log(
   `${KEYS} keys of ${VALUE} B values (${ownBuffers ? "own ArrayBuffers" : "pooled Buffers"}), node ${process.version}`,
@@ -125,7 +134,8 @@ timed("delete one key", 100_000, (i) => s.deleteRange({ key: key(i) }));
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   console.log(
     `snapshot encode: ${mib(bytes)} in ${chunks.length} chunks, ${enc.total.toFixed(0)} ms in all; ` +
-      `longest slice: ${enc.longestNoGc.toFixed(2)} ms wall without a GC pause in it, ` +
+      `slices p50 ${enc.p50.toFixed(2)} ms, p99 ${enc.p99.toFixed(2)} ms; ` +
+      `longest: ${enc.longestNoGc.toFixed(2)} ms wall without a GC pause in it, ` +
       `${enc.longest.toFixed(2)} ms wall with one, ${enc.longestCpu.toFixed(2)} ms CPU`,
   );
   const reader = new SnapshotReader();
@@ -138,7 +148,8 @@ timed("delete one key", 100_000, (i) => s.deleteRange({ key: key(i) }));
   const copy = new MvccStore();
   copy.adopt(reader.finish().image);
   console.log(
-    `snapshot decode: ${dec.total.toFixed(0)} ms in all; longest push: ${dec.longestNoGc.toFixed(2)} ms ` +
+    `snapshot decode: ${dec.total.toFixed(0)} ms in all; pushes p50 ${dec.p50.toFixed(2)} ms, ` +
+      `p99 ${dec.p99.toFixed(2)} ms; longest: ${dec.longestNoGc.toFixed(2)} ms ` +
       `wall without a GC pause in it, ${dec.longest.toFixed(2)} ms wall with one, ` +
       `${dec.longestCpu.toFixed(2)} ms CPU; finish+adopt ` +
       `${(performance.now() - t0).toFixed(2)} ms; ${copy.keyCount} keys`,
@@ -152,17 +163,18 @@ timed("delete one key", 100_000, (i) => s.deleteRange({ key: key(i) }));
   const rounds = 20;
   const perRound = 100_000;
   const samples: number[] = [];
+  const before = heap();
   const t0 = performance.now();
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < perRound; i++) t.put({ key: key(i % hot), value: fresh() });
     t.compact(t.revision - 1000); // keep the last 1000 revisions, as auto-compaction would
     while (t.maintain(10_000));
-    if (r % 5 === 4) samples.push(heap());
+    if (r % 5 === 4) samples.push(heap() - before);
   }
   const ms = performance.now() - t0;
   console.log(
     `overwrite ${rounds * perRound} times ${hot} keys, compacting each ${perRound}: ` +
-      `${Math.round(((rounds * perRound) / ms) * 1000)} ops/s; heap+buffers every 500k writes: ` +
+      `${Math.round(((rounds * perRound) / ms) * 1000)} ops/s; its heap+buffers after each 500k writes: ` +
       `${samples.map(mib).join(", ")}; versions held ${t.stats().versions}`,
   );
 }
