@@ -29,8 +29,8 @@
 // The preamble comes before any frame so that a peer of another version (whose framing may
 // differ) is recognised and named in the logs, not mistaken for a corrupt stream.
 
-import { z } from "zod";
 import type { Message, NodeId } from "../raft/types.js";
+import { fail, nodeId, plainObject, validated } from "../raft/validate.js";
 import { parseHostPort } from "../util/host-port.js";
 import { err, ok, type Result } from "../util/result.js";
 import { isClusterId } from "./cluster-id.js";
@@ -86,22 +86,35 @@ export function parsePreamble(b: Buffer): Result<number> {
   return err("the peer is not a raftwork node (no raftwork preamble)");
 }
 
-const hostPort = z
-  .string()
-  .max(MAX_ADDRESS_CHARS)
-  .refine((s) => parseHostPort(s).ok, "expected HOST:PORT");
+const HANDSHAKE_FIELDS = new Set(["id", "cluster", "http", "grpc"]);
+const CLOSE_FIELDS = new Set(["code", "reason"]);
+const CLOSE_CODE = /^[a-z][a-z-]{0,63}$/;
 
-const HandshakeSchema = z.strictObject({
-  id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  cluster: z.string().refine(isClusterId, "expected a cluster id").optional(),
-  http: hostPort.optional(),
-  grpc: hostPort.optional(),
-});
+function readHandshake(v: unknown): Handshake {
+  const o = plainObject(v, "record", HANDSHAKE_FIELDS);
+  const h: Handshake = { id: nodeId(o.id, "record.id") };
+  if (o.cluster !== undefined) {
+    if (!isClusterId(o.cluster)) fail("record.cluster", "expected a cluster id");
+    h.cluster = o.cluster;
+  }
+  for (const key of ["http", "grpc"] as const) {
+    const a = o[key];
+    if (a === undefined) continue;
+    if (typeof a !== "string" || a.length > MAX_ADDRESS_CHARS || !parseHostPort(a).ok)
+      fail(`record.${key}`, "expected HOST:PORT");
+    h[key] = a;
+  }
+  return h;
+}
 
-const CloseSchema = z.strictObject({
-  code: z.string().regex(/^[a-z][a-z-]{0,63}$/),
-  reason: z.string().max(MAX_CLOSE_REASON_CHARS),
-});
+function readClose(v: unknown): CloseNotice {
+  const o = plainObject(v, "record", CLOSE_FIELDS);
+  if (typeof o.code !== "string" || !CLOSE_CODE.test(o.code))
+    fail("record.code", "expected a lowercase code");
+  if (typeof o.reason !== "string" || o.reason.length > MAX_CLOSE_REASON_CHARS)
+    fail("record.reason", `expected a string of at most ${MAX_CLOSE_REASON_CHARS} characters`);
+  return { code: o.code, reason: o.reason };
+}
 
 /** Why a connection was closed on purpose (a CLOSE frame). */
 export interface CloseNotice {
@@ -111,8 +124,8 @@ export interface CloseNotice {
 
 /** Checks a handshake this node is about to send (a configuration bug throws at start). */
 export function checkOwnHandshake(h: Handshake): void {
-  const r = HandshakeSchema.safeParse(h);
-  if (!r.success) throw new RangeError(issues("invalid handshake settings", r.error));
+  const r = validated("invalid handshake settings", () => readHandshake({ ...h }));
+  if (!r.ok) throw new RangeError(r.error);
 }
 
 /** A HELLO (kind KIND_HELLO) or WELCOME (KIND_WELCOME) payload. */
@@ -125,7 +138,7 @@ export function handshakePayload(kind: number, h: Handshake): Payload {
 }
 
 export function parseHandshake(body: Uint8Array): Result<Handshake> {
-  return parseRecord(body, HandshakeSchema, "invalid handshake");
+  return parseRecord(body, readHandshake, "invalid handshake");
 }
 
 export function closePayload(notice: CloseNotice): Payload {
@@ -133,24 +146,15 @@ export function closePayload(notice: CloseNotice): Payload {
 }
 
 export function parseClose(body: Uint8Array): Result<CloseNotice> {
-  return parseRecord(body, CloseSchema, "invalid close notice");
+  return parseRecord(body, readClose, "invalid close notice");
 }
 
 export const PING_PAYLOAD: Payload = Uint8Array.of(KIND_PING);
 
-function parseRecord<S extends z.ZodType>(
-  body: Uint8Array,
-  schema: S,
-  what: string,
-): Result<z.infer<S>> {
+function parseRecord<T>(body: Uint8Array, read: (v: unknown) => T, what: string): Result<T> {
   const r = decodeValue(body);
   if (!r.ok) return err(`${what}: ${r.error}`);
-  const parsed = schema.safeParse(r.value);
-  return parsed.success ? ok(parsed.data) : err(issues(what, parsed.error));
-}
-
-function issues(what: string, e: z.ZodError): string {
-  return `${what}: ${e.issues.map((i) => `${i.path.join(".") || "record"}: ${i.message}`).join("; ")}`;
+  return validated(what, () => read(r.value));
 }
 
 const KIND_MSG_BYTE = Uint8Array.of(KIND_MSG);
