@@ -25,12 +25,16 @@ export class CliExit extends RaftworkError {
   }
 }
 
-/** What each exit status means for one command; unset ones get the general meaning. */
+/**
+ * What each exit status means for one command; unset ones of 0..3 get the general meaning.
+ * Other keys ("130, 143") add statuses of the command's own, listed after 0..3.
+ */
 export interface ExitMeanings {
   0?: string;
   1?: string;
   2?: string;
   3?: string;
+  [status: string]: string | undefined;
 }
 
 const GENERAL: Required<ExitMeanings> = {
@@ -46,7 +50,13 @@ const described = new WeakSet<Command>();
 export function describeExitStatus(cmd: Command, meanings: ExitMeanings = {}): Command {
   if (described.has(cmd)) return cmd;
   described.add(cmd);
-  const m = { ...GENERAL, ...meanings };
-  const lines = ([0, 1, 2, 3] as const).map((s) => `  ${s}  ${m[s]}`);
+  const m: ExitMeanings = { ...GENERAL, ...meanings };
+  const lines = [
+    "0",
+    "1",
+    "2",
+    "3",
+    ...Object.keys(meanings).filter((k) => !/^[0-3]$/.test(k)),
+  ].map((s) => `  ${s}  ${m[s]}`);
   return cmd.addHelpText("after", `\nExit status:\n${lines.join("\n")}`);
 }

@@ -9,7 +9,7 @@ import { statSync } from "node:fs";
 import { availableParallelism, constants } from "node:os";
 import { resolve } from "node:path";
 import type { SingleBar } from "cli-progress";
-import { type Command, Help, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AppError } from "../mapreduce/app/app.js";
 import type { Coordinator, JobResult } from "../mapreduce/coordinator/coordinator.js";
 // Small and free of dependencies: the usage checks run before anything else loads.
@@ -20,7 +20,14 @@ import { RaftworkError } from "../util/errors.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
 import { parseDuration, parseIntIn, parseSize } from "./args.js";
-import { CliExit, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE } from "./exit.js";
+import {
+  CliExit,
+  describeExitStatus,
+  EXIT_FAILED,
+  EXIT_UNAVAILABLE,
+  EXIT_USAGE,
+  type ExitMeanings,
+} from "./exit.js";
 
 const SPLIT_SIZE = "64MiB";
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -62,56 +69,42 @@ interface JobFlags {
   logLevel: string;
 }
 
-const EXIT_STATUS = {
-  coordinator: [
-    "0  the job is done and every output is in place",
-    "1  the job failed (an app failed one task 4 times)",
-    "2  usage error: a bad flag or value, a missing input, an --out holding outputs",
-    "3  cannot listen on --listen or --http",
-    "130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM; complete outputs stay, nothing partial",
-  ],
-  worker: [
-    "0  the job is done, or its coordinator is gone after this worker worked for it",
-    "1  refused by the coordinator: the app failed to load, or differs from the job's",
-    "2  usage error: a bad flag or value, a missing --app",
-    "3  no coordinator answered within 30s, or cannot listen on --listen",
-    "130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM; the scratch directory is removed",
-  ],
-  run: [
-    "0  the job is done and every output is in place",
-    "1  the job failed (an app failed one task 4 times, or workers kept dying)",
-    "2  usage error: a bad flag or value, a missing input, an --out holding outputs, or an",
-    "   --app that cannot be loaded (checked once, before any worker starts)",
-    "3  cannot listen on --http",
-    "130, 143  interrupted by SIGINT (Ctrl-C) or SIGTERM; workers stop and remove their scratch",
-  ],
-  seq: [
-    "0  done: DIR/mr-out-0 is in place",
-    "1  the app failed (threw, returned a bad shape, called process.exit)",
-    "2  usage error: a bad flag or value, a missing input, an --out holding outputs, or an",
-    "   --app that cannot be loaded",
-  ],
+const EXIT_STATUS: Record<"coordinator" | "worker" | "run" | "seq", ExitMeanings> = {
+  coordinator: {
+    "0": "the job is done and every output is in place",
+    "1": "the job failed (an app failed one task 4 times)",
+    "2": "usage error: a bad flag or value, a missing input, an --out holding outputs",
+    "3": "cannot listen on --listen or --http",
+    "130, 143": "interrupted by SIGINT (Ctrl-C) or SIGTERM; complete outputs stay, nothing partial",
+  },
+  worker: {
+    "0": "the job is done, or its coordinator is gone after this worker worked for it",
+    "1": "refused by the coordinator: the app failed to load, or differs from the job's",
+    "2": "usage error: a bad flag or value, a missing --app",
+    "3": "no coordinator answered within 30s, or cannot listen on --listen",
+    "130, 143": "interrupted by SIGINT (Ctrl-C) or SIGTERM; the scratch directory is removed",
+  },
+  run: {
+    "0": "the job is done and every output is in place",
+    "1": "the job failed (an app failed one task 4 times, or workers kept dying)",
+    "2": "usage error: a bad flag or value, a missing input, an --out holding outputs, or an --app that cannot be loaded (checked once, before any worker starts)",
+    "3": "cannot listen on --http",
+    "130, 143": "interrupted by SIGINT (Ctrl-C) or SIGTERM; workers stop and remove their scratch",
+  },
+  seq: {
+    "0": "done: DIR/mr-out-0 is in place",
+    "1": "the app failed (threw, returned a bad shape, called process.exit)",
+    "2": "usage error: a bad flag or value, a missing input, an --out holding outputs, or an --app that cannot be loaded",
+  },
 };
-
-function exitStatusHelp(lines: readonly string[]): string {
-  return `\nExit status:\n${lines.map((l) => `  ${l}`).join("\n")}\n`;
-}
 
 export function registerMr(program: Command): void {
   const mr = program
     .command("mr")
-    .description("MapReduce: coordinator, workers, local runs, sequential reference")
-    // Subcommands created after this inherit it: their help marks the options they require.
-    .configureHelp({
-      optionDescription(option) {
-        const text = Help.prototype.optionDescription.call(this, option);
-        return option.mandatory ? `(required) ${text}` : text;
-      },
-    });
+    .description("MapReduce: coordinator, workers, local runs, sequential reference");
 
   jobFlags(
-    mr
-      .command("coordinator")
+    describeExitStatus(mr.command("coordinator"), EXIT_STATUS.coordinator)
       .description("run a job's coordinator: serves inputs, hands out tasks, writes DIR/mr-out-*")
       .argument("<files...>", "input files")
       .addOption(
@@ -122,20 +115,18 @@ export function registerMr(program: Command): void {
           "127.0.0.1:7070",
         ),
       ),
-  )
-    .addHelpText("after", exitStatusHelp(EXIT_STATUS.coordinator))
-    .action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
-      const inputs = checkJob(files, o.out, o.overwrite === true);
-      const tty = process.stderr.isTTY === true;
-      const interrupt = onInterrupt();
-      // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
-      const log = await logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
-      const c = await startJob(inputs, o, o.listen, log);
-      log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
-      await finishJob(c, o, tty, interrupt);
-    });
+  ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
+    const inputs = checkJob(files, o.out, o.overwrite === true);
+    const tty = process.stderr.isTTY === true;
+    const interrupt = onInterrupt();
+    // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
+    const log = await logger(tty && o.logLevel === "info" ? "warn" : o.logLevel);
+    const c = await startJob(inputs, o, o.listen, log);
+    log.info({ listen: c.address, status: c.statusAddress }, "coordinator listening");
+    await finishJob(c, o, tty, interrupt);
+  });
 
-  mr.command("worker")
+  describeExitStatus(mr.command("worker"), EXIT_STATUS.worker)
     .description("run a worker: asks the coordinator for tasks until the job is done")
     .requiredOption(
       "--coordinator <host:port>",
@@ -172,7 +163,6 @@ export function registerMr(program: Command): void {
         .hideHelp(),
     )
     .addOption(new Option("--log-level <level>").choices(LOG_LEVELS).default("info"))
-    .addHelpText("after", exitStatusHelp(EXIT_STATUS.worker))
     .action(
       async (o: {
         coordinator: HostPort;
@@ -218,82 +208,79 @@ export function registerMr(program: Command): void {
     );
 
   jobFlags(
-    mr
-      .command("run")
+    describeExitStatus(mr.command("run"), EXIT_STATUS.run)
       .description("run a job locally: a coordinator and N worker processes, with a progress bar")
       .argument("<files...>", "input files")
       .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
       .requiredOption("--workers <n>", "number of worker processes", parseIntIn(1, 256)),
-  )
-    .addHelpText("after", exitStatusHelp(EXIT_STATUS.run))
-    .action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
-      const inputs = checkJob(files, o.out, o.overwrite === true);
-      let workers: LocalWorkers | undefined;
-      const interrupt = onInterrupt(() => void workers?.stop(5000, "SIGTERM"));
-      // The app is loaded once here, before anything starts: a bad one is refused now, in the
-      // user's terms, instead of failing in every worker, task after task. The logger and
-      // the engine load meanwhile.
-      const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
-      const [log, localWorkers, { listenEarly }] = await Promise.all([
-        logger(workerLog),
-        import("../mapreduce/worker/local-workers.js"),
-        import("../mapreduce/protocol/http-server.js"),
-        checkAppLoads(o.app),
-      ]);
-      if (interrupt.signal.aborted) throw new CliExit(interrupt.exitStatus(), "interrupted");
-      // Listen first and start the workers at once: they boot while the coordinator loads and
-      // plans the job (their requests wait for it), instead of after.
-      const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control").catch(
-        (err: unknown) => {
-          throw engineExit(err, {}) ?? err;
-        },
-      );
-      let c: Coordinator | undefined;
-      let gaveUp: string | undefined;
-      workers = new localWorkers.LocalWorkers({
-        count: o.workers,
-        args: [
-          ...process.execArgv,
-          // As many workers as cores keep every core busy with app code; V8's helper threads
-          // (concurrent GC, background compilation) then only take turns with it. Without
-          // them, 2 workers on 2 cores ran word count 8% faster (bench/RESULTS.md); with a
-          // core to spare, the helpers win.
-          ...(o.workers >= availableParallelism() ? ["--single-threaded"] : []),
-          // The entry point running this command (dist/cli/main.js, or src through tsx).
-          process.argv[1] as string,
-          "mr",
-          "worker",
-          "--coordinator",
-          early.address,
-          "--app",
-          resolve(o.app),
-          "--log-level",
-          workerLog,
-          "--connect-timeout",
-          `${Math.max(o.taskTimeout, 5000)}ms`,
-        ],
-        maxRestarts: Math.max(10, 5 * o.workers),
-        onRestart: (why) => log.warn(`${why}: starting another`),
-        onGiveUp: (why) => {
-          if (c) c.abort(why);
-          else gaveUp = why;
-        },
-      });
-      try {
-        // A coordinator that cannot start closes `early`: the workers' held requests then
-        // fail, and the finally below stops them.
-        c = await startJob(inputs, o, early, log);
-        if (gaveUp) c.abort(gaveUp);
-        await finishJob(c, o, process.stderr.isTTY === true, interrupt);
-      } finally {
-        // Workers exit by themselves once the job is over; on an interrupt or a failed
-        // start they are told to (SIGTERM: each removes its scratch directory).
-        const failed = c === undefined || interrupt.signal.aborted;
-        await workers.stop(5000, failed ? "SIGTERM" : undefined);
-      }
+  ).action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
+    const inputs = checkJob(files, o.out, o.overwrite === true);
+    let workers: LocalWorkers | undefined;
+    const interrupt = onInterrupt(() => void workers?.stop(5000, "SIGTERM"));
+    // The app is loaded once here, before anything starts: a bad one is refused now, in the
+    // user's terms, instead of failing in every worker, task after task. The logger and
+    // the engine load meanwhile.
+    const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
+    const [log, localWorkers, { listenEarly }] = await Promise.all([
+      logger(workerLog),
+      import("../mapreduce/worker/local-workers.js"),
+      import("../mapreduce/protocol/http-server.js"),
+      checkAppLoads(o.app),
+    ]);
+    if (interrupt.signal.aborted) throw new CliExit(interrupt.exitStatus(), "interrupted");
+    // Listen first and start the workers at once: they boot while the coordinator loads and
+    // plans the job (their requests wait for it), instead of after.
+    const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control").catch(
+      (err: unknown) => {
+        throw engineExit(err, {}) ?? err;
+      },
+    );
+    let c: Coordinator | undefined;
+    let gaveUp: string | undefined;
+    workers = new localWorkers.LocalWorkers({
+      count: o.workers,
+      args: [
+        ...process.execArgv,
+        // As many workers as cores keep every core busy with app code; V8's helper threads
+        // (concurrent GC, background compilation) then only take turns with it. Without
+        // them, 2 workers on 2 cores ran word count 8% faster (bench/RESULTS.md); with a
+        // core to spare, the helpers win.
+        ...(o.workers >= availableParallelism() ? ["--single-threaded"] : []),
+        // The entry point running this command (dist/cli/main.js, or src through tsx).
+        process.argv[1] as string,
+        "mr",
+        "worker",
+        "--coordinator",
+        early.address,
+        "--app",
+        resolve(o.app),
+        "--log-level",
+        workerLog,
+        "--connect-timeout",
+        `${Math.max(o.taskTimeout, 5000)}ms`,
+      ],
+      maxRestarts: Math.max(10, 5 * o.workers),
+      onRestart: (why) => log.warn(`${why}: starting another`),
+      onGiveUp: (why) => {
+        if (c) c.abort(why);
+        else gaveUp = why;
+      },
     });
+    try {
+      // A coordinator that cannot start closes `early`: the workers' held requests then
+      // fail, and the finally below stops them.
+      c = await startJob(inputs, o, early, log);
+      if (gaveUp) c.abort(gaveUp);
+      await finishJob(c, o, process.stderr.isTTY === true, interrupt);
+    } finally {
+      // Workers exit by themselves once the job is over; on an interrupt or a failed
+      // start they are told to (SIGTERM: each removes its scratch directory).
+      const failed = c === undefined || interrupt.signal.aborted;
+      await workers.stop(5000, failed ? "SIGTERM" : undefined);
+    }
+  });
 
-  mr.command("seq")
+  describeExitStatus(mr.command("seq"), EXIT_STATUS.seq)
     .description("sequential reference run: one process, one pass, writes DIR/mr-out-0")
     .argument("<files...>", "input files")
     .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
@@ -302,7 +289,6 @@ export function registerMr(program: Command): void {
       defaulted("--memory <size>", "memory budget before pairs spill to disk", parseSize, "512MiB"),
     )
     .option("--overwrite", "replace existing mr-out-* files in --out")
-    .addHelpText("after", exitStatusHelp(EXIT_STATUS.seq))
     .action(
       async (
         files: string[],

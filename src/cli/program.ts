@@ -50,8 +50,9 @@ export async function buildProgram(argv: readonly string[], io: CliIo = PROCESS_
 function conventions(cmd: Command): void {
   describeExitStatus(cmd);
   for (const opt of cmd.options) {
-    if (opt.mandatory && !opt.description.endsWith("(required)")) {
-      opt.description = `${opt.description} (required)`;
+    // First, so that it stays on the option's own line however the description wraps.
+    if (opt.mandatory && !opt.description.startsWith("(required)")) {
+      opt.description = `(required) ${opt.description}`;
     }
   }
   for (const sub of cmd.commands) {
