@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// raftwork KV vs etcd, same machine, same load generator, same run (design.md, "Performance
-// targets"). Starts a 3-member cluster of each store on loopback and runs the shared closed-loop
+// raftwork KV vs etcd, same machine, same load generator, same run (bench/RESULTS.md
+// has the targets and results). Starts a 3-member cluster of each store on loopback and runs the shared closed-loop
 // load generator (kv-bench/load.mjs) against them in turn, for each concurrency and round.
 // Then leader failover: kill -9 the leader, time until the next acknowledged PUT (etcd through
 // kv-bench/failover.mjs, raftwork the same way here).

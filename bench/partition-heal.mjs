@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Time from the heal of a silent network partition to the first acknowledged write, raftwork
-// against etcd 3.4, same machine, same proxies, same timeouts (design.md, "Performance
-// targets": after a partition heals, writes are acknowledged again within 1 s).
+// against etcd 3.4, same machine, same proxies, same timeouts (the performance
+// target in bench/RESULTS.md: after a partition heals, writes are acknowledged again within 1 s).
 //
 //   npm run build && flock /tmp/raftwork-bench.lock node --import tsx bench/partition-heal.mjs \
 //     [--trials 5] [--cut-ms 3000] [--scenarios leader,follower,all] [--systems raftwork,etcd]

@@ -1,7 +1,7 @@
 // Simulator speed: simulated seconds per real second for 3- and 5-node clusters, with and
 // without faults, and proposals committed per real second in a fault-free 3-node cluster.
 // The design target: 10,000 simulated seconds of a 5-node cluster under every fault in under
-// 30 s of real time (design.md, "Performance targets").
+// 30 s of real time (bench/RESULTS.md, "Simulator: simulated seconds per real second").
 //
 //   node --import tsx bench/sim.ts [simulatedSecondsPerCase=2000] [seeds=10]
 import { RawNode } from "../src/raft/raw-node.js";

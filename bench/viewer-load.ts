@@ -1,5 +1,5 @@
 // Trace viewer load time and panning smoothness in headless Chromium, on the design's reference
-// trace: 60 s, 5 nodes, every fault (design.md, "The dashboard and trace viewer contract":
+// trace: 60 s, 5 nodes, every fault (README, "Trace viewer":
 // opens in under 2 s and scrolls smoothly).
 //
 //   npm run build && flock /tmp/raftwork-bench.lock node --import tsx bench/viewer-load.ts \

@@ -1,5 +1,5 @@
-// `raftwork mr coordinator|worker|run|seq`: the MapReduce commands (design.md, "The MapReduce
-// contract"). Flags are validated here, at the boundary; the engine lives in src/mapreduce and
+// `raftwork mr coordinator|worker|run|seq`: the MapReduce commands (README,
+// "MapReduce"). Flags are validated here, at the boundary; the engine lives in src/mapreduce and
 // reports problems as data (errors with stable codes, Results), which this file words in terms
 // of the flags that caused them. Each action imports only the engine modules it runs (and
 // pino, cli-progress) when it starts: a worker process never loads the coordinator, and --help

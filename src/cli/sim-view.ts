@@ -1,6 +1,6 @@
 // `raftwork sim view TRACE.jsonl [--http HOST:PORT]`, `raftwork sim summary TRACE.jsonl
-// [--json]`, and the serving half of `raftwork sim ... --view` (design.md, "The dashboard and
-// trace viewer contract"). The viewer is a static page (ui/viewer/) that streams the trace and
+// [--json]`, and the serving half of `raftwork sim ... --view` (README, "Trace
+// viewer"). The viewer is a static page (ui/viewer/) that streams the trace and
 // builds the trace model in the browser from the compiled model modules (dist/sim/view/); this
 // server only hands out those files and the trace, on 127.0.0.1 and a free port by default.
 

@@ -1,5 +1,5 @@
-// runSimulation: one seeded run of a cluster under random faults (design.md, "The simulator
-// contract"). Three actors share the virtual clock:
+// runSimulation: one seeded run of a cluster under random faults (README,
+// "Simulator"). Three actors share the virtual clock:
 //   - a client that keeps proposing commands to whichever node leads;
 //   - a nemesis that partitions, heals, crashes and restarts nodes until `timeMs`;
 //   - the network's own faults (drop, delay, reorder, dup), on for the whole run.

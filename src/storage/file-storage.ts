@@ -20,7 +20,7 @@
 // rolled over early once the spare is ready. A snapshot file is best written ahead with
 // prepareSnapshot(), off the flush path: then the batch that installs it carries only its marker.
 //
-// Disk faults (docs: design.md "Disk faults"; errors.ts has the codes):
+// Disk faults (docs/architecture.md, "The durability model"; errors.ts has the codes):
 //   - Record bytes only ever go into space allocated beforehand: the spare, or zeros written
 //     over the end of a growing segment (or a new segment's temp file) just before the records.
 //     So a full disk shows up while allocating (ENOSPC before any byte of a batch is written),

@@ -1,4 +1,4 @@
-// Cluster ids (design.md, "The membership and operations contract"): drawn once when a cluster
+// Cluster ids: drawn once when a cluster
 // is bootstrapped, stored in every member's data, carried in every Raft handshake so a member
 // of another cluster is refused. A random 64-bit value of at least 2^60 (so its decimal form
 // always has 19 or 20 digits and can never be mistaken for a small id typed by hand), written as

@@ -52,7 +52,7 @@ export const KIND_CLOSE = 0x06;
 export const MAX_ADDRESS_CHARS = 256;
 export const MAX_CLOSE_REASON_CHARS = 512;
 
-/** What a node advertises about itself in its handshake (design.md: --advertise-*). */
+/** What a node advertises about itself in its handshake (what its peers dial back and show). */
 export interface Advertised {
   /** HOST:PORT of its HTTP API. */
   http?: string;

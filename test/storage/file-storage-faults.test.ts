@@ -1,4 +1,4 @@
-// FileStorage under disk faults (design.md "Disk faults"), injected through SimDisk: a failed
+// FileStorage under disk faults (docs/architecture.md, "The durability model"), injected through SimDisk: a failed
 // WAL write or fsync fail-stops the store; a full disk met before any byte of a batch is
 // written is retryable and loses nothing; stalls only delay.
 

@@ -13,7 +13,7 @@ import { importTypeScript } from "./typescript.js";
 
 export type Combine = (key: string, values: string[]) => string | Promise<string>;
 
-/** A loaded application (design.md, "The MapReduce contract"). */
+/** A loaded application (README, "MapReduce"). */
 export interface App {
   /** The module's file name, for error messages. */
   name: string;

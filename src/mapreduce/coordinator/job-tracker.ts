@@ -27,7 +27,7 @@ export interface JobTrackerOptions {
   /** A worker without heartbeat, or an attempt without progress, for this long is given up. */
   taskTimeoutMs: number;
   heartbeatMs: number;
-  /** App failures of one task that fail the job (design.md: 4). */
+  /** App failures of one task that fail the job (README, "MapReduce": 4). */
   maxFailures?: number;
   /** Backup tasks: an attempt running longer than max(factor x median, min) gets a copy. */
   backupFactor?: number;

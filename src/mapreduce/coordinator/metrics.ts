@@ -1,10 +1,16 @@
 // Prometheus metrics for the coordinator's status server (GET /metrics), read from the job's
 // status at scrape time: nothing to keep in sync.
 
-import { Gauge, Registry } from "prom-client";
+import type * as Prom from "prom-client";
+import { requireOptional } from "../../util/optional.js";
 import type { JobStatus } from "../protocol/messages.js";
 
-export function jobMetrics(status: () => JobStatus): Registry {
+export function jobMetrics(status: () => JobStatus): Prom.Registry {
+  // Loaded on first use: the status server is optional, and so is prom-client.
+  const { Gauge, Registry } = requireOptional<typeof Prom>(
+    "prom-client",
+    "the MapReduce status server's /metrics",
+  );
   const registry = new Registry();
   new Gauge({
     name: "mr_tasks",

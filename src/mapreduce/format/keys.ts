@@ -1,5 +1,5 @@
 // Key order and the default partition function. Both work on the UTF-8 encoding of a key,
-// because that is what every output file is sorted by (design.md, "The MapReduce contract"),
+// because that is what every output file is sorted by (README, "MapReduce"),
 // and because a partition must not depend on how a runtime happens to store strings.
 
 /**

@@ -1,4 +1,4 @@
-// Output files (design.md, "The MapReduce contract"): DIR/mr-out-<r>, one `key value\n` line
+// Output files (README, "MapReduce"): DIR/mr-out-<r>, one `key value\n` line
 // per key. Each is written under a dot-name and renamed into place when complete (rename is
 // atomic within a directory), so every `mr-out-<r>` a reader can see is complete.
 

@@ -15,7 +15,10 @@
 //
 // The coordinator's status server (--http) answers GET /status with a JobStatus.
 
-import { z } from "zod";
+import type * as Zod from "zod";
+import { requireOptional } from "../../util/optional.js";
+
+const { z } = requireOptional<typeof Zod>("zod", "raftwork's MapReduce coordinator and workers");
 
 const id = z.number().int().nonnegative();
 
@@ -30,7 +33,7 @@ export const RegisterRequest = z.object({
     .max(64 * 1024)
     .optional(),
 });
-export type RegisterRequest = z.infer<typeof RegisterRequest>;
+export type RegisterRequest = Zod.infer<typeof RegisterRequest>;
 
 export interface RegisterReply {
   workerId: number;
@@ -48,7 +51,7 @@ export const Counters = z.object({
   outputPairs: id,
   spills: id,
 });
-export type Counters = z.infer<typeof Counters>;
+export type Counters = Zod.infer<typeof Counters>;
 
 export interface MapAssignment {
   type: "map";
@@ -82,7 +85,7 @@ export const HeartbeatRequest = z.object({
   /** The worker process's peak resident set size so far (a counter for the job's status). */
   maxRssKiB: id.optional(),
 });
-export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+export type HeartbeatRequest = Zod.infer<typeof HeartbeatRequest>;
 
 export interface HeartbeatReply {
   /** The running attempt is no longer wanted (stalled, or another copy won). */
@@ -92,7 +95,7 @@ export interface HeartbeatReply {
 }
 
 export const CompleteRequest = z.object({ workerId: id, attempt: id, counters: Counters });
-export type CompleteRequest = z.infer<typeof CompleteRequest>;
+export type CompleteRequest = Zod.infer<typeof CompleteRequest>;
 
 export const FailRequest = z.object({
   workerId: id,
@@ -103,7 +106,7 @@ export const FailRequest = z.object({
   error: z.string().max(64 * 1024),
   mapTask: id.optional(),
 });
-export type FailRequest = z.infer<typeof FailRequest>;
+export type FailRequest = Zod.infer<typeof FailRequest>;
 
 export const OutputQuery = z.object({
   workerId: z.coerce.number().int().nonnegative(),
