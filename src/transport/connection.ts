@@ -23,12 +23,13 @@
 import type { Socket } from "node:net";
 import type { LogFields, Logger } from "../util/logger.js";
 import { encodeFrame, encodeFrames, FrameDecoder, type Payload } from "./framing.js";
-import type { RejectReason, TransportStats } from "./instrumentation.js";
+import type { RejectReason, RepeatFilter, TransportStats } from "./instrumentation.js";
 import {
   type CloseNotice,
   closePayload,
   KIND_CLOSE,
   KIND_PING,
+  looksLikeTls,
   PING_PAYLOAD,
   PREAMBLE_BYTES,
   parseClose,
@@ -46,6 +47,8 @@ export interface ConnectionConfig {
   livenessTimeoutMs: number;
   logger: Logger;
   stats: TransportStats;
+  /** Rate-limits the log lines of refusals that repeat at every redial. */
+  refusals: RepeatFilter;
   /** Log fields naming the connection (peer id, address). */
   context(): LogFields;
 }
@@ -88,6 +91,7 @@ export class Connection {
     socket.on("drain", () => this.handler.onDrain?.());
     socket.on("error", (err) => cfg.logger.debug({ ...cfg.context(), err }, "connection error"));
     socket.on("close", () => {
+      this.noticeTlsPeer();
       this.stopTimers();
       if (this.grace !== null) clearTimeout(this.grace);
       this.finish();
@@ -210,10 +214,23 @@ export class Connection {
         : null;
     if (error === null) return true;
     this.cfg.stats.rejected.version++;
-    this.cfg.logger.error({ ...this.cfg.context(), error }, "refusing connection");
+    const level = this.cfg.refusals.level(`preamble: ${error}`, "error");
+    this.cfg.logger[level]({ ...this.cfg.context(), error }, "refusing connection");
     this.deliberate = true;
     this.destroy();
     return false;
+  }
+
+  /**
+   * A plaintext node talking to a TLS one hears a TLS alert instead of a preamble, shorter than
+   * one, and then the hang-up: say what that means instead of failing silently.
+   */
+  private noticeTlsPeer(): void {
+    const b = this.preambleBytes;
+    if (b === null || b.byteLength < 2 || !looksLikeTls(b)) return;
+    const error = "the peer speaks TLS and this node does not (is TLS configured on every member?)";
+    const level = this.cfg.refusals.level(`preamble: ${error}`, "error");
+    this.cfg.logger[level]({ ...this.cfg.context(), error }, "refusing connection");
   }
 
   private onFrame(frame: Buffer): void {

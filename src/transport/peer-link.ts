@@ -18,6 +18,7 @@
 // is always safe and a full queue simply drops: send() never blocks and never throws.
 
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Message, NodeId } from "../raft/types.js";
 import type { HostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
@@ -26,6 +27,7 @@ import { encodeMessage } from "./codec.js";
 import { Connection } from "./connection.js";
 import { type Payload, payloadBytes } from "./framing.js";
 import { type RejectReason, RepeatFilter, type TransportStats } from "./instrumentation.js";
+import { describeTlsError, isTlsError, type PeerTls, tlsClientOptions } from "./tls.js";
 import {
   type CloseNotice,
   chunkPayloads,
@@ -56,6 +58,8 @@ export interface PeerLinkConfig {
   logger: Logger;
   /** Registers a socket with the transport so close() can wait for it. */
   track(socket: Socket): void;
+  /** Mutual TLS (tls.ts); plaintext when absent. */
+  tls?: PeerTls;
   /** Checks the peer's WELCOME; an error refuses the connection. */
   welcomed(h: Handshake): Result<void, { reason: RejectReason; error: string }>;
   /** An established connection to the peer ended without the peer saying it closed it. */
@@ -134,7 +138,26 @@ export class PeerLink {
     const address = this.cfg.address();
     let socket: Socket;
     try {
-      socket = connect({ host: address.host, port: address.port, noDelay: true });
+      const tls = this.cfg.tls;
+      socket =
+        tls === undefined
+          ? connect({ host: address.host, port: address.port, noDelay: true })
+          : tlsConnect({
+              host: address.host,
+              port: address.port,
+              ...tlsClientOptions(tls, address.host),
+            });
+      if (tls !== undefined) {
+        socket.setNoDelay(true);
+        socket.on("error", (err) => {
+          if (!isTlsError(err)) return;
+          const error = describeTlsError(err);
+          logger[this.refusals.level(`tls: ${error}`, "error")](
+            { peer, address, error },
+            "cannot connect to peer over TLS",
+          );
+        });
+      }
     } catch (err) {
       // A malformed address (bad port) throws synchronously; send() must not.
       logger.error({ peer, address, err }, "cannot dial peer");
@@ -145,7 +168,7 @@ export class PeerLink {
     this.cfg.track(socket);
     const conn: Connection = new Connection(
       socket,
-      { ...this.cfg, context: () => ({ peer, address, dir: "out" }) },
+      { ...this.cfg, refusals: this.refusals, context: () => ({ peer, address, dir: "out" }) },
       {
         onFrame: (kind, body) => this.onFrame(conn, kind, body),
         onPeerClose: (notice) => this.onPeerClose(notice),

@@ -23,6 +23,7 @@
 // other. A peer without an id is accepted by one with an id: it is such a node.
 
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { Message, NodeId } from "../raft/types.js";
 import type { HostPort } from "../util/host-port.js";
 import { type Logger, silentLogger } from "../util/logger.js";
@@ -38,6 +39,7 @@ import {
 } from "./instrumentation.js";
 import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
+import { describeTlsError, type PeerTls, tlsServerOptions } from "./tls.js";
 import type { PeerUpdates, Transport } from "./transport.js";
 import { type Advertised, CHUNK_OVERHEAD, checkOwnHandshake, type Handshake } from "./wire.js";
 
@@ -83,11 +85,19 @@ export interface TcpTransportOptions {
   backoffMaxMs?: number;
   /** Jitter source for the backoff. Default Math.random. */
   random?: () => number;
+  /**
+   * Mutual TLS between members (tls.ts): every connection, both ways, is TLS with a
+   * certificate signed by `ca`. Every member must agree. Default: plaintext.
+   */
+  tls?: PeerTls;
 }
 
 const MIB = 1 << 20;
 
-type Settings = Required<Omit<TcpTransportOptions, "clusterId">> & { clusterId?: string };
+type Settings = Required<Omit<TcpTransportOptions, "clusterId" | "tls">> & {
+  clusterId?: string;
+  tls?: PeerTls;
+};
 
 /** Fills in defaults and rejects impossible settings (a configuration bug: fail at start). */
 function withDefaults(opts: TcpTransportOptions): Settings {
@@ -187,7 +197,7 @@ export class TcpTransport implements Transport, PeerUpdates {
     this.peers = o.peers;
     this.cluster = o.clusterId;
     for (const peer of o.peers.keys()) if (peer !== o.id) this.addLink(peer);
-    this.server = createServer({ noDelay: true }, (socket) => {
+    const onSocket = (socket: Socket) => {
       if (this.closing !== null) {
         socket.destroy();
         return;
@@ -206,7 +216,26 @@ export class TcpTransport implements Transport, PeerUpdates {
           if (lost) this.lost(id);
         },
       });
-    });
+    };
+    if (o.tls === undefined) {
+      this.server = createServer({ noDelay: true }, onSocket);
+    } else {
+      const server = createTlsServer(tlsServerOptions(o.tls, o.handshakeTimeoutMs), (socket) => {
+        socket.setNoDelay(true);
+        onSocket(socket);
+      });
+      // A connection refused during the TLS handshake never reaches onSocket: say why here.
+      server.on("tlsClientError", (err, socket) => {
+        const error = describeTlsError(err);
+        const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+        const level = this.refusals.level(`tls: ${error}`, "error");
+        this.logger[level](
+          { remote, error },
+          "refused a peer's connection during the TLS handshake",
+        );
+      });
+      this.server = server;
+    }
   }
 
   /** The bound listen address (the real port when started with port 0). */

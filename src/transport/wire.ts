@@ -75,9 +75,17 @@ export function preamble(version = WIRE_VERSION): Buffer {
 }
 
 /** The version a peer's preamble announces, or why these bytes are not a raftwork preamble. */
+/** The start of a TLS record (handshake 0x16 or alert 0x15, version 3.x): a TLS peer. */
+export function looksLikeTls(b: Buffer): boolean {
+  return b.byteLength >= 2 && (b[0] === 0x16 || b[0] === 0x15) && b[1] === 0x03;
+}
+
 export function parsePreamble(b: Buffer): Result<number> {
   if (b.byteLength >= PREAMBLE_BYTES && b.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
     return ok(b.readUInt16BE(MAGIC.byteLength));
+  }
+  if (looksLikeTls(b)) {
+    return err("the peer speaks TLS and this node does not (is TLS configured on every member?)");
   }
   // Version 1 opened with a hello frame: a small u32 length, then kind 0x01.
   if (b.byteLength >= 5 && b.readUInt32BE(0) < 4096 && b[4] === KIND_HELLO) {
