@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds etcd 3.4's own load generator (tools/benchmark) offline and caches the binary outside
-# the repository, for bench/etcd-grpc.mjs. Nothing of etcd's code is committed: the sources come
+# the repository, for bench/etcd-grpc.mjs (which runs this itself). Nothing of etcd's code is committed: the sources come
 # from a local mirror of github.com/etcd-io/etcd (ETCD_REPO, a git directory: the search tool's
 # `fetch github:etcd-io/etcd` leaves one under /work/.mirror) at the v3.4 tag matching Debian's
 # etcd, and every dependency from Debian's golang-etcd-server-dev (GOPATH mode, no network).

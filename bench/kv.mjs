@@ -18,12 +18,19 @@
 //
 // etcd comes from `apt-get install -y etcd-server etcd-client`. Nothing is copied from
 // kv-bench: its scripts run from where they are.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import {
+  median,
+  RaftworkCluster,
+  sleep,
+  etcdStart as startEtcd,
+  etcdStop as stopEtcd,
+} from "./clusters.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const ADAPTER = join(ROOT, "bench/kv-adapter.mjs");
@@ -106,137 +113,11 @@ if (o.nodeArgs === null) {
   o.nodeArgs = [...SERVE_V8_FLAGS];
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => console.error(`[kv-bench] ${s}`);
-
-// ---------------------------------------------------------------- raftwork cluster
-
-const RAFT_BASE = 27200;
-const HTTP_BASE = 28200;
-
-class RaftworkCluster {
-  constructor(nodeArgs = o.nodeArgs, portOffset = 0) {
-    this.dir = mkdtempSync(join(tmpdir(), "raftwork-bench-"));
-    this.procs = new Map();
-    this.nodeArgs = nodeArgs;
-    this.httpBase = HTTP_BASE + portOffset;
-    this.peers = [1, 2, 3].map((i) => `${i}=127.0.0.1:${RAFT_BASE + portOffset + i}`).join(",");
-    this.endpoints = [1, 2, 3].map((i) => `http://127.0.0.1:${this.httpBase + i}`);
-  }
-
-  async start(id) {
-    const child = spawn(
-      process.execPath,
-      [
-        ...this.nodeArgs,
-        o.cli,
-        "kv",
-        "serve",
-        "--id",
-        String(id),
-        "--peers",
-        this.peers,
-        "--http",
-        `127.0.0.1:${this.httpBase + id}`,
-        "--data",
-        join(this.dir, `node-${id}`),
-        "--election-timeout",
-        `${o.electionTimeout}ms`,
-        "--heartbeat",
-        `${o.heartbeat}ms`,
-        "--snapshot-entries",
-        String(o.snapshotEntries),
-        "--log-level",
-        "warn",
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    this.procs.set(id, child);
-    await new Promise((res, rej) => {
-      let out = "";
-      child.stdout.on("data", (b) => {
-        out += b;
-        if (out.includes("ready")) res();
-      });
-      child.once("exit", (code) => rej(new Error(`node ${id} exited (${code})`)));
-    });
-  }
-
-  async startAll() {
-    await Promise.all([1, 2, 3].map((i) => this.start(i)));
-    return this.leader();
-  }
-
-  async leader(timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      for (const ep of this.endpoints) {
-        try {
-          const r = await fetch(`${ep}/v1/status`, { signal: AbortSignal.timeout(500) });
-          const s = await r.json();
-          if (s.role === "leader") return s.id;
-        } catch {}
-      }
-      await sleep(20);
-    }
-    throw new Error("raftwork: no leader");
-  }
-
-  kill9(id) {
-    const child = this.procs.get(id);
-    const gone = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    this.procs.delete(id);
-    return gone;
-  }
-
-  async stop() {
-    await Promise.all(
-      [...this.procs.values()].map((c) => {
-        const gone = new Promise((r) => c.once("exit", r));
-        c.kill("SIGTERM");
-        return gone;
-      }),
-    );
-    this.procs.clear();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  pids() {
-    return [...this.procs.values()].map((c) => c.pid);
-  }
-}
-
-// ---------------------------------------------------------------- etcd cluster
-
-function etcdStart() {
-  const r = spawnSync(
-    "bash",
-    [
-      join(o.kvBench, "start-cluster.sh"),
-      "--",
-      `--election-timeout=${o.electionTimeout}`,
-      `--heartbeat-interval=${o.heartbeat}`,
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`etcd start failed: ${r.stderr}`);
-  const env = Object.fromEntries(
-    r.stdout
-      .trim()
-      .split("\n")
-      .map((l) => l.split("=")),
-  );
-  return {
-    dir: env.ETCD_BENCH_DIR,
-    endpoints: env.ETCD_ENDPOINTS.split(","),
-    pids: env.ETCD_PIDS.split(",").map(Number),
-  };
-}
-
-function etcdStop(c) {
-  spawnSync("bash", [join(o.kvBench, "stop-cluster.sh"), c.dir], { stdio: "inherit" });
-}
+const cluster = (nodeArgs = o.nodeArgs, portOffset = 0) =>
+  new RaftworkCluster({ ...o, nodeArgs, portOffset });
+const etcdStart = () => startEtcd(o.kvBench, o.electionTimeout, o.heartbeat);
+const etcdStop = (c) => stopEtcd(o.kvBench, c);
 
 // ---------------------------------------------------------------- load + failover
 
@@ -285,7 +166,7 @@ function load(adapter, endpoints, clients, pids, op = "put") {
 async function raftworkFailover(trials) {
   const times = [];
   for (let t = 0; t < trials; t++) {
-    const c = new RaftworkCluster();
+    const c = cluster();
     try {
       const leader = await c.startAll();
       await sleep(1500);
@@ -334,18 +215,13 @@ function etcdFailover(trials) {
   return res.trials.map((x) => (x.putMs === null ? Number.POSITIVE_INFINITY : Math.round(x.putMs)));
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
-
 // ---------------------------------------------------------------- main
 
 // Both clusters stay up for the whole throughput phase (an idle cluster only heartbeats) and the
 // stores take turns point by point, so that load from elsewhere on the machine hits both alike.
 const rows = [];
-const rw = new RaftworkCluster();
-const rwB = o.abNodeArgs === null ? null : new RaftworkCluster(o.abNodeArgs, 50);
+const rw = cluster();
+const rwB = o.abNodeArgs === null ? null : cluster(o.abNodeArgs, 50);
 let ec = null;
 try {
   await rw.startAll();
