@@ -88,13 +88,10 @@ function benchmark(endpoints, clients, op) {
     const m = new RegExp(`\\s${p.replace(".", "\\.")}% in ([\\d.]+) secs`).exec(out);
     return m === null ? null : Math.round(Number(m[1]) * 10_000) / 10;
   };
-  const errors = /(\d+) errors?/i.exec(out);
-  return {
-    opsPerSec: Number(rate[1]),
-    p50: pct("50"),
-    p99: pct("99"),
-    errors: errors === null ? 0 : Number(errors[1]),
-  };
+  // "Error distribution:" lists "  [COUNT]\tMESSAGE" lines when requests failed.
+  const errorPart = out.split("Error distribution:")[1] ?? "";
+  const errors = [...errorPart.matchAll(/^\s*\[(\d+)\]/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return { opsPerSec: Number(rate[1]), p50: pct("50"), p99: pct("99"), errors };
 }
 
 const rows = [];
@@ -132,11 +129,11 @@ try {
 console.log(
   `\netcd's benchmark tool over gRPC, 3 members each, election ${o.electionTimeout}ms / heartbeat ${o.heartbeat}ms, ${o.requestsPerClient} requests per client\n`,
 );
-console.log("| store | op | clients | round | ops/s | p50 ms | p99 ms |");
-console.log("|---|---|---:|---:|---:|---:|---:|");
+console.log("| store | op | clients | round | ops/s | p50 ms | p99 ms | errors |");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   console.log(
-    `| ${r.store} | ${r.op} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} |`,
+    `| ${r.store} | ${r.op} | ${r.clients} | ${r.round} | ${Math.round(r.opsPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} |`,
   );
 }
 if (o.json) writeFileSync(o.json, `${JSON.stringify({ options: o, rows }, null, 2)}\n`);
