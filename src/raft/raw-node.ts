@@ -22,6 +22,7 @@ import type {
   SoftState,
   Status,
 } from "./api.js";
+import { LogInconsistencyError } from "./errors.js";
 import { RaftLog } from "./log.js";
 import { Progress } from "./progress.js";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
@@ -157,6 +158,11 @@ export class RawNode implements RawNodeApi {
   step(m: Message): void {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
     if (!this.voters.includes(m.from)) return;
+    // A leader sends a heartbeat's commit as min(match, commit): never beyond what we
+    // acknowledged holding. If it is beyond our log, the log lost acknowledged entries: throw
+    // (errors.ts) before any state changes, so the shell stops the node.
+    if (m.type === "heartbeat" && m.term >= this.term && m.commit > this.log.lastIndex())
+      throw new LogInconsistencyError(this.id, m.from, m.commit, this.log.lastIndex());
 
     if (m.term > this.term) {
       if (m.type === "vote" || m.type === "prevote") {
@@ -648,8 +654,7 @@ export class RawNode implements RawNodeApi {
   }
 
   private handleHeartbeat(m: Heartbeat): void {
-    // The leader sends min(match, commit): never more than we are known to hold, so a commit
-    // beyond our log is a bug and commitTo throws.
+    // Checked in step(): m.commit is within our log.
     this.log.commitTo(m.commit);
     this.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
   }
