@@ -38,3 +38,13 @@ export class StoppedError extends RaftworkError {
 export class NodeConfigError extends RaftworkError {
   readonly code = "bad-config";
 }
+
+/**
+ * The Raft core threw: a broken invariant, or a log that lost acknowledged entries
+ * (LogInconsistencyError, code "raft-log-inconsistent", as `cause`). The node stops at once
+ * (fail-stop, design.md "Disk faults"): the core may have half-processed the input, and its
+ * durable state cannot be trusted. The message names the data directory and the core's reason.
+ */
+export class CoreFailureError extends RaftworkError {
+  readonly code = "core-failed";
+}

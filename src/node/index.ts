@@ -5,6 +5,7 @@
 export { type Logger, silentLogger } from "../util/logger.js";
 export type { RaftService, ServiceStatus, StateMachine } from "./api.js";
 export {
+  CoreFailureError,
   LeadershipLostError,
   NodeConfigError,
   NotLeaderError,

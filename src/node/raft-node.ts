@@ -21,7 +21,7 @@
 // messages and proposals, so the next Ready carries everything that arrived meanwhile and is
 // persisted with one more sync: the fsync rate stays bounded however many proposals arrive.
 // Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
-// state is unknown), a bad message from the network is logged and dropped.
+// state is unknown), and so is an exception from the core (see inCore).
 
 import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
 import {
@@ -36,7 +36,13 @@ import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
 import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
-import { LeadershipLostError, NodeConfigError, NotLeaderError, StoppedError } from "./errors.js";
+import {
+  CoreFailureError,
+  LeadershipLostError,
+  NodeConfigError,
+  NotLeaderError,
+  StoppedError,
+} from "./errors.js";
 import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
 import { ReadQueue } from "./reads.js";
@@ -74,7 +80,12 @@ export interface RaftNodeOptions {
   logger?: Logger;
   metrics?: NodeMetrics;
   random?: Random;
-  /** Called once if the node stops because of an unrecoverable error (storage, state machine). */
+  /**
+   * Where this node's durable state lives (its data directory), named when the node stops
+   * because that state is inconsistent. Default "(not given)".
+   */
+  dataDir?: string;
+  /** Called once if the node stops because of an unrecoverable error (storage, state machine, core). */
   onFatal?: (err: Error) => void;
 }
 
@@ -200,27 +211,40 @@ export class RaftNode implements RaftService {
   private onTick(): void {
     if (this.stopped) return;
     this.ticks++;
-    this.raw.tick();
-    this.schedule();
+    if (this.inCore("a tick", () => this.raw.tick())) this.schedule();
   }
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
-    try {
-      this.raw.step(m);
-    } catch (err) {
-      // The transport only delivers fully decoded messages and the core ignores malformed
-      // ones; anything that still throws is dropped rather than taking the node down.
-      this.log?.warn({ err, type: m.type, from: m.from }, "dropped a message the core rejected");
-      return;
-    }
-    this.schedule();
+    if (this.inCore(`a ${m.type} message from ${m.from}`, () => this.raw.step(m))) this.schedule();
   }
 
   private onPeerLost(id: NodeId): void {
     if (this.stopped) return;
-    this.raw.forgetLeader(id);
-    this.schedule();
+    if (this.inCore("a lost peer", () => this.raw.forgetLeader(id))) this.schedule();
+  }
+
+  /**
+   * Runs one input through the core. The core drops malformed messages itself, so whatever
+   * still throws is a broken invariant or a log that lost acknowledged entries: the core may
+   * have half-processed the input, so the node stops (fail-stop, design.md "Disk faults")
+   * instead of carrying on. Returns false once stopped.
+   */
+  private inCore(what: string, input: () => void): boolean {
+    try {
+      input();
+      return true;
+    } catch (err) {
+      const dir = this.options.dataDir ?? "(not given)";
+      const reason = err instanceof Error ? err.message : String(err);
+      this.fail(
+        new CoreFailureError(
+          `node ${this.options.id} (data directory ${dir}) stopped on ${what}: ${reason}`,
+          { cause: err },
+        ),
+      );
+      return false;
+    }
   }
 
   // ---- the loop ------------------------------------------------------------------------------

@@ -10,5 +10,6 @@ export type {
   SoftState,
   Status,
 } from "./api.js";
+export { LogInconsistencyError } from "./errors.js";
 export { RawNode } from "./raw-node.js";
 export * from "./types.js";

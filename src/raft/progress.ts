@@ -17,7 +17,8 @@
 //          +----------+
 //
 // probe:     at most one AppendEntries in flight; `next` walks back on rejection (fast backup).
-//            Paused after each send until a reply or a heartbeat response arrives.
+//            Paused after each send until a reply that moves `next` or a heartbeat response
+//            arrives (so a rejection that cannot move it costs one probe per heartbeat).
 // replicate: the follower matches up to `match`; the leader streams entries optimistically
 //            (`next` jumps past what it sent), with at most `maxInflight` unacknowledged
 //            messages.
@@ -91,8 +92,17 @@ export class Progress {
 
   /**
    * Handles a rejection of the append whose prevIndex was `rejected`, with `hint` the index the
-   * leader computed from the follower's conflict term/index (§5.3 fast backup). Returns false for
-   * a stale rejection, one that no longer matches what is in flight.
+   * leader computed from the follower's conflict term/index (§5.3 fast backup). Returns true if
+   * the leader should send again at once: `next` moved back (in probe state), or replication
+   * must restart from match (in replicate state; the caller moves to probe). Returns false for
+   * a stale rejection, one that no longer matches what is in flight, and for one that cannot
+   * move `next`.
+   *
+   * The last case is a probe at prevIndex = match rejected: the follower no longer holds what it
+   * acknowledged (a duplicated reply, or a log that lost entries). Sending the same probe again
+   * at once would be rejected again, forever and as fast as the network allows; instead the
+   * probe stays outstanding, and the next heartbeat response unpauses it (at most one probe per
+   * heartbeat interval).
    */
   maybeDecrTo(rejected: number, hint: number): boolean {
     if (this.state === "replicate") {
@@ -103,7 +113,9 @@ export class Progress {
     }
     // In probe state only the reply to the one outstanding probe (prevIndex = next-1) counts.
     if (this.next - 1 !== rejected) return false;
-    this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    const next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    if (next >= this.next) return false;
+    this.next = next;
     this.probeSent = false;
     return true;
   }

@@ -22,6 +22,7 @@ import type {
   SoftState,
   Status,
 } from "./api.js";
+import { LogInconsistencyError } from "./errors.js";
 import { RaftLog } from "./log.js";
 import { Progress } from "./progress.js";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
@@ -95,6 +96,8 @@ export class RawNode implements RawNodeApi {
 
   /** Target of an ongoing leader transfer (thesis §3.10), or NONE. */
   private leadTransferee: NodeId = NONE;
+  /** Leader ticks since the ongoing transfer started; it is abandoned after an election timeout. */
+  private transferElapsed = 0;
   /** New entries or a new commit index must go out to every follower at the next ready(). */
   private bcastPending = false;
   private readonly readOnly = new ReadOnly();
@@ -157,7 +160,15 @@ export class RawNode implements RawNodeApi {
   step(m: Message): void {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
     if (!this.voters.includes(m.from)) return;
+    // A leader sends a heartbeat's commit as min(match, commit): never beyond what we
+    // acknowledged holding. If it is beyond our log, the log lost acknowledged entries: throw
+    // (errors.ts) before any state changes, so the shell stops the node.
+    if (m.type === "heartbeat" && m.term >= this.term && m.commit > this.log.lastIndex())
+      throw new LogInconsistencyError(this.id, m.from, m.commit, this.log.lastIndex());
 
+    // A TimeoutNow counts only from the leader of our term (see stepFollower); one from a
+    // later term is from a leader we have not heard of, so it proves nothing.
+    if (m.type === "timeout-now" && m.term !== this.term) return;
     if (m.term > this.term) {
       if (m.type === "vote" || m.type === "prevote") {
         // Thesis §6.2/§9.6 lease: a follower that heard from a live leader within the minimum
@@ -224,14 +235,14 @@ export class RawNode implements RawNodeApi {
   }
 
   transferLeader(to: NodeId): boolean {
+    // Only a voter can win the election the transfer asks for (a learner or a stranger never
+    // campaigns), so anything else is refused.
     if (this.role !== "leader" || to === this.id || !this.voters.includes(to)) return false;
     if (this.leadTransferee === to) return true;
     this.leadTransferee = to;
     // The transfer aborts if it has not completed within an election timeout (thesis §3.10).
-    this.electionElapsed = 0;
-    const pr = this.progressOf(to);
-    if (pr.match === this.log.lastIndex()) this.send({ type: "timeout-now", to });
-    else this.sendAppend(to, true);
+    this.transferElapsed = 0;
+    if (!this.maybeSendTimeoutNow()) this.sendAppend(to, true);
     return true;
   }
 
@@ -353,6 +364,7 @@ export class RawNode implements RawNodeApi {
     this.heartbeatElapsed = 0;
     this.drawElectionTimeout();
     this.leadTransferee = NONE;
+    this.transferElapsed = 0;
     this.votes.clear();
     this.progress.clear();
     this.readOnly.reset();
@@ -483,15 +495,38 @@ export class RawNode implements RawNodeApi {
         return;
       }
     }
-    if (this.electionElapsed >= this.electionTick) {
-      this.electionElapsed = 0;
-      // A transfer that did not finish within an election timeout is abandoned (§3.10).
-      this.leadTransferee = NONE;
-    }
+    if (this.electionElapsed >= this.electionTick) this.electionElapsed = 0;
+    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick)
+      this.abortTransfer();
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastRound());
+      // A TimeoutNow may have been lost: repeat it with every heartbeat while the transfer is
+      // on, so a lost one costs a heartbeat interval, not the whole transfer.
+      this.maybeSendTimeoutNow();
     }
+  }
+
+  /**
+   * A transfer that did not finish within an election timeout is abandoned (thesis §3.10) and
+   * proposals are accepted again. The leader appends an empty entry at once: a TimeoutNow
+   * still in flight names the log's end before it, so the target, once it holds this entry,
+   * ignores that late TimeoutNow instead of deposing a healthy leader (see stepFollower).
+   */
+  private abortTransfer(): void {
+    this.leadTransferee = NONE;
+    this.transferElapsed = 0;
+    const index = this.log.lastIndex() + 1;
+    this.log.append([{ index, term: this.term, type: "normal", data: new Uint8Array(0) }]);
+    this.bcastPending = true;
+  }
+
+  /** Sends TimeoutNow if a transfer is on and its target holds the whole log. */
+  private maybeSendTimeoutNow(): boolean {
+    const to = this.leadTransferee;
+    if (to === NONE || this.progressOf(to).match !== this.log.lastIndex()) return false;
+    this.send({ type: "timeout-now", to, index: this.log.lastIndex() });
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -513,7 +548,19 @@ export class RawNode implements RawNodeApi {
         return;
       case "timeout-now":
         // Thesis §3.10: the leader handed over; campaign now, skipping pre-vote and leases.
-        this.startCampaign(true);
+        // etcd-io/raft campaigns on any MsgTimeoutNow; a late one, from a transfer the leader
+        // abandoned, would then depose a healthy leader. What the target can know: the
+        // TimeoutNow is from the leader it follows in this term (step() drops other terms),
+        // and the leader appends nothing while a transfer is on (proposals are refused) but
+        // appends an entry when it abandons one (abortTransfer). So the target acts only while
+        // its log ends exactly where the leader's did when it sent this: an entry beyond
+        // m.index proves the transfer is over.
+        if (
+          m.from === this.leader &&
+          this.log.lastIndex() === m.index &&
+          this.log.lastTerm() === m.term
+        )
+          this.startCampaign(true);
         return;
       default:
         return; // stale responses from an earlier role in this term
@@ -648,8 +695,7 @@ export class RawNode implements RawNodeApi {
   }
 
   private handleHeartbeat(m: Heartbeat): void {
-    // The leader sends min(match, commit): never more than we are known to hold, so a commit
-    // beyond our log is a bug and commitTo throws.
+    // Checked in step(): m.commit is within our log.
     this.log.commitTo(m.commit);
     this.send({ type: "heartbeat-resp", to: m.from, ctx: m.ctx });
   }
@@ -707,8 +753,7 @@ export class RawNode implements RawNodeApi {
     if (this.maybeCommit()) this.bcastPending = true;
     else if (wasPaused && pr.sentCommit < this.log.committed) this.sendAppend(m.from, true);
     while (this.sendAppend(m.from, false));
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex())
-      this.send({ type: "timeout-now", to: m.from });
+    if (m.from === this.leadTransferee) this.maybeSendTimeoutNow();
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {

@@ -158,9 +158,15 @@ export interface SnapshotRequest extends MessageBase {
   snapshot: Snapshot;
 }
 
-/** Leader transfer (thesis §3.10): tells the target to campaign at once. */
+/**
+ * Leader transfer (thesis §3.10): tells the target to campaign at once. `index` is the leader's
+ * last index when it sent this, which the target is known to hold: the target acts only while
+ * its log still ends there (raw-node.ts, stepFollower), so a late TimeoutNow of an abandoned
+ * transfer is recognised.
+ */
 export interface TimeoutNow extends MessageBase {
   type: "timeout-now";
+  index: number;
 }
 
 export type Message =

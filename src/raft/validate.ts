@@ -168,7 +168,7 @@ const FIELDS: Record<MessageType, ReadonlySet<string>> = {
   heartbeat: fields("commit", "ctx"),
   "heartbeat-resp": fields("ctx"),
   snap: fields("snapshot"),
-  "timeout-now": fields(),
+  "timeout-now": fields("index"),
 };
 const ENTRY_FIELDS = new Set(["index", "term", "type", "data"]);
 const SNAPSHOT_FIELDS = new Set(["metadata", "data"]);
@@ -249,9 +249,11 @@ function readMessage(v: unknown, copy: boolean): Message {
       onlyFields(o, P, FIELDS.snap, 5);
       return copy ? { type: "snap", from, to, term: mterm, snapshot } : (v as Message);
     }
-    case "timeout-now":
-      onlyFields(o, P, FIELDS["timeout-now"], 4);
-      return copy ? { type: "timeout-now", from, to, term: mterm } : (v as Message);
+    case "timeout-now": {
+      const index = nat(o.index, P, "index");
+      onlyFields(o, P, FIELDS["timeout-now"], 5);
+      return copy ? { type: "timeout-now", from, to, term: mterm, index } : (v as Message);
+    }
   }
 }
 

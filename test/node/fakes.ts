@@ -84,8 +84,12 @@ export class ScriptedCore implements RawNodeApi {
   tick(): void {
     this.ticks++;
   }
+  /** Thrown by the next step() (as the real core throws LogInconsistencyError). */
+  throwOnStep: Error | null = null;
   step(m: Message): void {
-    if (m.term < 0) throw new Error("scripted core rejects negative terms");
+    const e = this.throwOnStep;
+    this.throwOnStep = null;
+    if (e !== null) throw e;
     this.stepped.push(m);
   }
   propose(data: Uint8Array) {

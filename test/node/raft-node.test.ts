@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import {
+  CoreFailureError,
   LeadershipLostError,
   NotLeaderError,
   ProposalTimeoutError,
@@ -10,6 +11,7 @@ import {
 } from "../../src/node/errors.js";
 import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
 import type { RaftConfig } from "../../src/raft/api.js";
+import { LogInconsistencyError } from "../../src/raft/errors.js";
 import { type Message, type Snapshot, simpleConf } from "../../src/raft/types.js";
 import {
   GatedStorage,
@@ -186,14 +188,28 @@ describe("RaftNode loop", () => {
     assert.equal(h.core.readRequests.length, 1, "one round for three reads");
   });
 
-  it("survives a message the core throws on", async () => {
-    const h = await start();
-    h.transport.deliver({ ...voteResp, term: -1 });
+  it("stops (fail-stop) when the core finds its log lost acknowledged entries, naming the data directory and indexes", async () => {
+    const h = await start({ dataDir: "/var/lib/raftwork/n1" });
     h.core.becomeLeader(2);
-    const p = h.node.propose(utf8("after"));
+    const pending = h.node.propose(utf8("before"));
     await waitFor(() => h.core.log.length === 1, "proposed");
-    h.core.commitTo(1);
-    assert.equal(await p, 1);
+    h.core.throwOnStep = new LogInconsistencyError(1, 2, 9, 4);
+    h.transport.deliver(appMsg);
+    await waitFor(() => h.fatal.length === 1, "onFatal");
+    const fatal = h.fatal[0];
+    assert.ok(fatal instanceof CoreFailureError);
+    assert.equal(fatal.code, "core-failed");
+    assert.ok(fatal.cause instanceof LogInconsistencyError);
+    assert.match(fatal.message, /data directory \/var\/lib\/raftwork\/n1/);
+    assert.match(fatal.message, /index 9 was acknowledged, but the log ends at 4/);
+    await assert.rejects(pending, StoppedError);
+    // Never continues: no more input reaches the core, nothing is proposed.
+    const stepped = h.core.stepped.length;
+    h.transport.deliver(appMsg);
+    await assert.rejects(h.node.propose(utf8("after")), StoppedError);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(h.core.stepped.length, stepped);
+    assert.equal(h.fatal.length, 1);
   });
 
   it("stops on a storage failure: onFatal, waiters get StoppedError", async () => {

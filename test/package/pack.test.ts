@@ -252,7 +252,7 @@ import { decodeMessage, type TcpTransportOptions } from "raftwork/transport";
 const rng = new Rng("consumer");
 const core = new RawNode({ id: 1, peers: [1], electionTick: 10, heartbeatTick: 1, random: () => rng.float() });
 const rd: Ready | null = core.hasReady() ? core.ready() : null;
-const m: Message = { type: "timeout-now", from: 1, to: 2, term: 1 };
+const m: Message = { type: "timeout-now", from: 1, to: 2, term: 1, index: 0 };
 const decoded = decodeMessage(new Uint8Array(0));
 const why: string = decoded.ok ? decoded.value.type : decoded.error;
 const storage: Storage = new MemoryStorage();

@@ -117,6 +117,58 @@ describe("leader transfer (thesis §3.10)", () => {
     assert.equal(l.propose(bytes("x")).ok, true);
   });
 
+  it("a lost TimeoutNow is sent again with the next heartbeat", () => {
+    const c = new Cluster({ n: 3, electionTick: 10, heartbeatTick: 2 });
+    const l = c.elect(1);
+    c.stabilize();
+    assert.ok(l.transferLeader(2));
+    c.process(1);
+    assert.equal(c.take((m) => m.type === "timeout-now").length, 1, "the first one is lost");
+    c.stabilize();
+    assert.equal(l.status().role, "leader");
+    c.tickAll(2);
+    assert.equal(c.node(2).status().role, "leader", "within one heartbeat interval");
+  });
+
+  it("a late TimeoutNow of an abandoned transfer does not depose the healthy leader", () => {
+    const c = new Cluster({ n: 3, electionTick: 10, heartbeatTick: 2 });
+    const l = c.elect(1);
+    c.stabilize();
+    assert.ok(l.transferLeader(3));
+    c.process(1);
+    const late = c.take((m) => m.type === "timeout-now");
+    // Every resend is lost too, until the transfer is abandoned.
+    c.drop = (m) => m.type === "timeout-now";
+    c.tickAll(10);
+    c.drop = null;
+    assert.equal(l.status().role, "leader");
+    assert.equal(l.propose(bytes("after")).ok, true, "proposals accepted again");
+    c.stabilize();
+    const term = l.status().term;
+    c.deliver(late);
+    c.stabilize();
+    c.tickAll(3);
+    assert.equal(l.status().role, "leader");
+    assert.equal(l.status().term, term, "nobody campaigned");
+    assert.equal(c.node(3).status().role, "follower");
+  });
+
+  it("a TimeoutNow counts only from the current leader in its term", () => {
+    const c = new Cluster({ n: 3 });
+    const l = c.elect(1);
+    c.stabilize();
+    const index = l.status().lastIndex;
+    const term = l.status().term;
+    c.deliver([{ type: "timeout-now", from: 2, to: 3, term, index }]);
+    c.deliver([{ type: "timeout-now", from: 1, to: 3, term: term + 1, index }]);
+    c.stabilize();
+    assert.equal(c.node(3).status().role, "follower");
+    assert.equal(c.node(3).status().term, term);
+    c.deliver([{ type: "timeout-now", from: 1, to: 3, term, index }]);
+    c.stabilize();
+    assert.equal(c.node(3).status().role, "leader", "the real one is obeyed");
+  });
+
   it("rejects transfers to itself, unknown nodes, or from a follower", () => {
     const c = new Cluster({ n: 3 });
     const l = c.elect(1);

@@ -100,7 +100,7 @@ describe("transcripts", () => {
     assert.deepEqual(
       drain(c),
       lines(`
-        1->3 timeout-now t1
+        1->3 timeout-now t1 index=1
         3->1 vote t2 last=1@1 transfer
         3->2 vote t2 last=1@1 transfer
         1->3 vote-resp t2 granted

@@ -24,6 +24,6 @@ export function fmt(m: Message): string {
     case "snap":
       return `${head} snapshot=${m.snapshot.metadata.index}@${m.snapshot.metadata.term}`;
     case "timeout-now":
-      return head;
+      return `${head} index=${m.index}`;
   }
 }

@@ -109,7 +109,7 @@ const validMessage: fc.Arbitrary<Message> = fc
           type: "snap" as const,
           snapshot: { metadata: { index, term: t, conf: simpleConf(voters) }, data: d },
         })),
-      fc.constant({ ...base, type: "timeout-now" as const }),
+      fc.constant({ ...base, type: "timeout-now" as const, index: 3 }),
     );
   });
 
@@ -386,7 +386,10 @@ describe("codec", () => {
         /message\.to: a node does not message itself/,
       ],
       [{ type: "nope", from: 1, to: 2, term: 1 }, /message\.type: unknown message type/],
-      [{ type: "timeout-now", from: 1, to: 2, term: 1, extra: 1 }, /message\.extra: unknown field/],
+      [
+        { type: "timeout-now", from: 1, to: 2, term: 1, index: 0, extra: 1 },
+        /message\.extra: unknown field/,
+      ],
       [
         app({ entries: [{ index: 7, term: 3, type: "normal", data: new Uint8Array() }] }),
         /entries\[0\]\.index: expected 6/,

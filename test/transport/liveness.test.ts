@@ -160,7 +160,7 @@ describe("TcpTransport link liveness", () => {
     try {
       let got = 0;
       t2.onMessage(() => got++);
-      t1.send({ type: "timeout-now", from: 1, to: 2, term: 1 });
+      t1.send({ type: "timeout-now", from: 1, to: 2, term: 1, index: 0 });
       await waitFor(() => got === 1, "one message");
       const before = proxy.stats.forwarded;
       // A PING frame is 13 bytes: wait for 40 each way, while nothing else is sent.

@@ -89,7 +89,7 @@ export function everyMessageType(from: NodeId, to: NodeId): Message[] {
         data: pattern(1000, 3),
       },
     },
-    { ...base, type: "timeout-now" },
+    { ...base, type: "timeout-now", index: 0 },
   ];
 }
 
@@ -264,7 +264,7 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
           [1, 3],
           [3, 1],
         ] as const)
-          get(ts, from).send({ type: "timeout-now", from, to, term: 1 });
+          get(ts, from).send({ type: "timeout-now", from, to, term: 1, index: 0 });
         await h.settle(
           () => got.get(1)?.length === 2 && got.get(2)?.length === 1 && got.get(3)?.length === 1,
           "connections established",
@@ -352,14 +352,14 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
         const ts = await h.create([1, 2, 3]);
         const got2 = collect(get(ts, 2));
         const got3 = collect(get(ts, 3));
-        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1 });
-        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1 });
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1, index: 0 });
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1, index: 0 });
         await h.settle(() => got2.length === 1 && got3.length === 1, "warm-up delivered");
         await get(ts, 2).close();
         await get(ts, 2).close(); // idempotent
-        get(ts, 2).send({ type: "timeout-now", from: 2, to: 1, term: 1 }); // no throw
-        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1 }); // to a closed node
-        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1 });
+        get(ts, 2).send({ type: "timeout-now", from: 2, to: 1, term: 1, index: 0 }); // no throw
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 2, term: 1, index: 0 }); // to a closed node
+        get(ts, 1).send({ type: "timeout-now", from: 1, to: 3, term: 1, index: 0 });
         await h.settle(() => got3.length === 2, "the live node still served");
         assert.equal(got2.length, 1, "nothing delivered to a closed transport");
         await Promise.all([...ts.values()].map((t) => t.close()));

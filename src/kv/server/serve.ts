@@ -101,6 +101,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       electionTimeoutMs: o.electionTimeoutMs,
       heartbeatMs: o.heartbeatMs,
       snapshotEntries: o.snapshotEntries,
+      dataDir: dir,
       logger,
       metrics,
       onFatal: (err) => onFatal(err),
