@@ -42,7 +42,7 @@ export class NodeConfigError extends RaftworkError {
 /**
  * The Raft core threw: a broken invariant, or a log that lost acknowledged entries
  * (LogInconsistencyError, code "raft-log-inconsistent", as `cause`). The node stops at once
- * (fail-stop, design.md "Disk faults"): the core may have half-processed the input, and its
+ * (fail-stop: docs/architecture.md, "Disk faults"): the core may have half-processed the input, and its
  * durable state cannot be trusted. The message names the data directory and the core's reason.
  */
 export class CoreFailureError extends RaftworkError {

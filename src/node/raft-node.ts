@@ -227,7 +227,7 @@ export class RaftNode implements RaftService {
   /**
    * Runs one input through the core. The core drops malformed messages itself, so whatever
    * still throws is a broken invariant or a log that lost acknowledged entries: the core may
-   * have half-processed the input, so the node stops (fail-stop, design.md "Disk faults")
+   * have half-processed the input, so the node stops (fail-stop: docs/architecture.md, "Disk faults")
    * instead of carrying on. Returns false once stopped.
    */
   private inCore(what: string, input: () => void): boolean {

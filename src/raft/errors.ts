@@ -1,6 +1,6 @@
 // Errors the Raft core throws, each with a stable `code`. Protocol outcomes (a stale term, a
 // rejected append) are never errors; these are the cases where continuing would be unsafe, so
-// the shell must stop the node (design.md, "Disk faults": fail-stop, never loop).
+// the shell must stop the node (docs/architecture.md, "Disk faults": fail-stop, never loop).
 
 import { RaftworkError } from "../util/errors.js";
 

@@ -1,6 +1,6 @@
 // A follower whose log lost entries it had acknowledged (restored from an older copy of its
 // data, or a disk that dropped fsynced writes): the core must say so with a typed error before
-// changing any state, and the leader must not spin on it (design.md, "Disk faults").
+// changing any state, and the leader must not spin on it (docs/architecture.md, "Disk faults").
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PersistedState } from "../../src/raft/api.js";
