@@ -4,7 +4,6 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -17,45 +16,9 @@ if (!existsSync(CLI)) {
 
 const live = new Set<ChildProcess>();
 
-/** Ports the OS reports free right now (each bound to port 0 and released). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import("node:net").Server>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import("node:net").AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+export { freePorts, freeRange } from "../support/ports.js";
 
-/**
- * A base B such that ports B+1..B+n are free on 127.0.0.1 right now (and B+1..B+n does not
- * overlap the ranges of `avoid`, given as bases with the same n).
- */
-export async function freeRange(n: number, avoid: number[] = []): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if (avoid.some((a) => Math.abs(a - base) <= n)) continue;
-    const ok = await Promise.all(Array.from({ length: n }, (_, i) => canListen(base + 1 + i)));
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error(`no ${n} consecutive free ports found`);
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
+import { freePorts } from "../support/ports.js";
 
 const tempDirs = new Set<string>();
 

@@ -204,18 +204,9 @@ export async function waitFor(
   }
 }
 
-/** A free loopback port (bind to 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const net = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../support/ports.js";
+
+import { freePort } from "../support/ports.js";
 
 /** Starts a coordinator on a free port; returns it with its address. */
 export async function startCoordinator(
