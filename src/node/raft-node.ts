@@ -23,7 +23,7 @@
 // Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
 // state is unknown), a bad message from the network is logged and dropped.
 
-import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
+import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
 import {
   type Entry,
   type Message,
@@ -35,7 +35,7 @@ import {
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
-import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
+import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
 import { LeadershipLostError, NodeConfigError, NotLeaderError, StoppedError } from "./errors.js";
 import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
@@ -175,6 +175,7 @@ export class RaftNode implements RaftService {
       commitIndex: s.commit,
       appliedIndex: this.applied,
       members: [...s.voters].sort((a, b) => a - b),
+      ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
     };
   }
 
@@ -447,6 +448,15 @@ export class RaftNode implements RaftService {
     }
     this.options.onFatal?.(error);
   }
+}
+
+function followerProgress(
+  progress: NonNullable<Status["progress"]>,
+  lastIndex: number,
+): FollowerProgress[] {
+  return Object.entries(progress)
+    .map(([id, p]) => ({ id: Number(id), ...p, lag: Math.max(0, lastIndex - p.match) }))
+    .sort((a, b) => a.id - b.id);
 }
 
 /**
