@@ -70,6 +70,37 @@ export class EventStream {
     this.timer ??= setInterval(() => this.round(), this.opts.intervalMs);
   }
 
+  /**
+   * Sends one last message (the final state: a job that just ended) to every listener, then
+   * ends every stream; resolves once the data is handed to the network (at most 1 s).
+   */
+  async end(): Promise<void> {
+    if (this.closed) return;
+    this.stop();
+    const open = [...this.listeners];
+    if (open.length > 0) {
+      try {
+        const message = this.message(await this.opts.produce());
+        for (const res of open) if (!res.writableEnded) res.write(message);
+      } catch (err) {
+        this.opts.onError?.(err);
+      }
+    }
+    const finished = open.map(
+      (res) =>
+        new Promise<void>((resolve) =>
+          res.writableFinished ? resolve() : res.once("close", resolve).once("finish", resolve),
+        ),
+    );
+    this.close();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1000);
+    });
+    await Promise.race([Promise.all(finished), limit]);
+    clearTimeout(timer);
+  }
+
   /** Ends every stream and stops producing. */
   close(): void {
     this.closed = true;
@@ -93,7 +124,7 @@ export class EventStream {
       .then(() => this.opts.produce())
       .then(
         (data) => {
-          const message = `event: ${this.opts.event}\ndata: ${JSON.stringify(data)}\n\n`;
+          const message = this.message(data);
           for (const res of this.listeners) if (!res.writableEnded) res.write(message);
         },
         (err: unknown) => this.opts.onError?.(err),
@@ -101,5 +132,9 @@ export class EventStream {
       .finally(() => {
         this.producing = false;
       });
+  }
+
+  private message(data: unknown): string {
+    return `event: ${this.opts.event}\ndata: ${JSON.stringify(data)}\n\n`;
   }
 }
