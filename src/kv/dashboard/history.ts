@@ -83,7 +83,8 @@ class LogHistogram {
   }
 }
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
+// Four significant digits: enough for a chart, and short in JSON.
+const round = (ms: number) => Number(ms.toPrecision(4));
 
 export class NodeHistory {
   private readonly samples: Sample[] = [];
@@ -173,22 +174,27 @@ export class NodeHistory {
   }
 }
 
-/** `metrics`, also recording into `history`. */
+/** `metrics`, also recording into `history`. Every call is passed on unchanged. */
 export function withHistory(metrics: KvMetrics, history: NodeHistory): KvMetrics {
   return {
-    ...metrics,
     registry: metrics.registry,
     request(route, status, seconds) {
       metrics.request(route, status, seconds);
       history.request(route, status, seconds);
     },
-    observeFsync(seconds) {
-      metrics.observeFsync(seconds);
-      history.observeFsync(seconds);
-    },
+    forwarded: (route) => metrics.forwarded(route),
+    setCommitIndex: (i) => metrics.setCommitIndex(i),
+    setAppliedIndex: (i) => metrics.setAppliedIndex(i),
+    setTerm: (t) => metrics.setTerm(t),
     setLeader(leader) {
       metrics.setLeader(leader);
       history.setLeader(leader);
     },
+    proposal: () => metrics.proposal(),
+    observeFsync(seconds) {
+      metrics.observeFsync(seconds);
+      history.observeFsync(seconds);
+    },
+    observeBatch: (n) => metrics.observeBatch(n),
   };
 }
