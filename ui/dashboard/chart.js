@@ -38,6 +38,13 @@ export class LineChart {
     this.describe();
   }
 
+  /** @param {number} ms the span the chart shows, ending now */
+  setSpan(ms) {
+    this.opts.spanMs = ms;
+    this.draw();
+    this.describe();
+  }
+
   describe() {
     const { title, series, format, unit } = this.opts;
     const last = this.samples.at(-1);
@@ -50,13 +57,15 @@ export class LineChart {
       const peak = this.peak(s);
       return `${s.label} ${v === null ? "none" : format(v)}${unit} now, peak ${format(peak)}${unit}`;
     });
-    this.canvas.setAttribute("aria-label", `${title}, last 5 minutes: ${parts.join("; ")}`);
+    const span = spanText(this.opts.spanMs);
+    this.canvas.setAttribute("aria-label", `${title}, last ${span}: ${parts.join("; ")}`);
   }
 
   /** @param {Series} s */
   peak(s) {
     let max = 0;
-    for (const x of this.samples) max = Math.max(max, s.value(x) ?? 0);
+    const from = this.now - this.opts.spanMs;
+    for (const x of this.samples) if (x.t >= from) max = Math.max(max, s.value(x) ?? 0);
     return max;
   }
 
@@ -98,7 +107,7 @@ export class LineChart {
     ctx.textAlign = "left";
     ctx.fillText(`${format(top)}${unit}`, x0 + 2, y1 - 2);
     ctx.textBaseline = "top";
-    ctx.fillText("−5 min", x0 + 2, y0 + 1);
+    ctx.fillText(`−${spanText(spanMs)}`, x0 + 2, y0 + 1);
     ctx.textAlign = "right";
     ctx.fillText("now", x1 - 2, y0 + 1);
 
@@ -130,6 +139,12 @@ export class LineChart {
       ctx.stroke();
     }
   }
+}
+
+/** @param {number} ms */
+export function spanText(ms) {
+  const min = ms / 60_000;
+  return min >= 1 ? `${min} minute${min === 1 ? "" : "s"}` : `${ms / 1000} s`;
 }
 
 /**

@@ -8,7 +8,7 @@
 import { Badge } from "../kit/badge.js";
 import { byId, formatDuration, formatNumber, h, renderTable, replaceChildren } from "../kit/dom.js";
 import { connectLive, GoneBanner } from "../kit/live.js";
-import { LineChart } from "./chart.js";
+import { LineChart, spanText } from "./chart.js";
 import { KeyBrowser } from "./keys.js";
 
 /**
@@ -20,6 +20,7 @@ import { KeyBrowser } from "./keys.js";
  * @typedef {{ t: number, self: number, members: Member[], leaders: LeaderChange[] }} ClusterView
  */
 
+/** The longest span a chart shows: samples older than that are dropped. */
 const SPAN_MS = 5 * 60_000;
 const A = "#1f5fae";
 const B = "#b3261e";
@@ -197,6 +198,13 @@ function renderLeader(v) {
     [...v.leaders].reverse(),
   );
 }
+
+const spanSelect = byId("span", HTMLSelectElement);
+spanSelect.addEventListener("change", () => {
+  const ms = Number(spanSelect.value) * 1000;
+  text("charts-title", `This node, last ${spanText(ms)}`);
+  for (const c of Object.values(charts)) c.setSpan(ms);
+});
 
 function renderCharts() {
   const now = samples.at(-1)?.t ?? Date.now();
