@@ -40,37 +40,48 @@ const ms = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(
 /** @param {number} v */
 const rate = (v) => formatNumber(Math.round(v));
 
+/**
+ * A chart of two series of samples, drawn in the page's two colours (the legend's).
+ * @param {string} id @param {string} title @param {string} unit @param {(v: number) => string} format
+ * @param {[string, (s: Sample) => number | null]} a @param {[string, (s: Sample) => number | null]} b
+ */
+const chart = (id, title, unit, format, a, b) =>
+  new LineChart(byId(id, HTMLCanvasElement), {
+    title,
+    unit,
+    spanMs: SPAN_MS,
+    format,
+    series: [
+      { label: a[0], color: A, value: a[1] },
+      { label: b[0], color: B, value: b[1] },
+    ],
+  });
+
 const charts = {
-  rate: new LineChart(byId("chart-rate", HTMLCanvasElement), {
-    title: "Requests per second",
-    unit: "/s",
-    spanMs: SPAN_MS,
-    format: rate,
-    series: [
-      { label: "requests", color: A, value: (s) => s.requests },
-      { label: "errors", color: B, value: (s) => s.errors },
-    ],
-  }),
-  latency: new LineChart(byId("chart-latency", HTMLCanvasElement), {
-    title: "Request latency",
-    unit: " ms",
-    spanMs: SPAN_MS,
-    format: ms,
-    series: [
-      { label: "median", color: A, value: (s) => s.latencyP50 },
-      { label: "99th percentile", color: B, value: (s) => s.latencyP99 },
-    ],
-  }),
-  fsync: new LineChart(byId("chart-fsync", HTMLCanvasElement), {
-    title: "fsync latency",
-    unit: " ms",
-    spanMs: SPAN_MS,
-    format: ms,
-    series: [
-      { label: "median", color: A, value: (s) => s.fsyncP50 },
-      { label: "99th percentile", color: B, value: (s) => s.fsyncP99 },
-    ],
-  }),
+  rate: chart(
+    "chart-rate",
+    "Requests per second",
+    "/s",
+    rate,
+    ["requests", (s) => s.requests],
+    ["errors", (s) => s.errors],
+  ),
+  latency: chart(
+    "chart-latency",
+    "Request latency",
+    " ms",
+    ms,
+    ["median", (s) => s.latencyP50],
+    ["99th percentile", (s) => s.latencyP99],
+  ),
+  fsync: chart(
+    "chart-fsync",
+    "fsync latency",
+    " ms",
+    ms,
+    ["median", (s) => s.fsyncP50],
+    ["99th percentile", (s) => s.fsyncP99],
+  ),
 };
 
 /** This node's samples, oldest first, one a second. @type {Sample[]} */
