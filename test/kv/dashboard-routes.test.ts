@@ -148,6 +148,7 @@ describe("dashboard routes", () => {
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
     assert.match(await page.text(), /raftwork cluster/);
+    assert.match(await (await fetch(url(0, "/ui/"))).text(), /raftwork cluster/);
     assert.equal((await fetch(url(0, "/ui/dashboard/main.js"))).status, 200);
     assert.equal((await fetch(url(0, "/ui/nothing.js"))).status, 404);
 

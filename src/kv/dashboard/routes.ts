@@ -86,7 +86,10 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const loopback = isLoopbackHost(opts.listenHost);
   const peerTimeoutMs = opts.peerTimeoutMs ?? 800;
   const assets = createAssetHandler({
-    files: { "/ui": join(UI_DIR, "dashboard", "index.html") },
+    files: {
+      "/ui": join(UI_DIR, "dashboard", "index.html"),
+      "/ui/": join(UI_DIR, "dashboard", "index.html"),
+    },
     dirs: { "/ui/": UI_DIR },
     loopback,
   });

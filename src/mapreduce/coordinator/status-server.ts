@@ -43,7 +43,7 @@ export async function startStatusServer(
   };
   const loopback = isLoopbackHost(at.host);
   const assets = createAssetHandler({
-    files: { "/ui": join(UI_DIR, "job", "index.html") },
+    files: { "/ui": join(UI_DIR, "job", "index.html"), "/ui/": join(UI_DIR, "job", "index.html") },
     dirs: { "/ui/": UI_DIR },
     loopback,
   });
