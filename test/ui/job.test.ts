@@ -2,7 +2,9 @@
 // and the gated word count (test/mapreduce/apps/gated.mjs: its reduce calls wait for a release
 // file, so the test sees the job mid-way without sleeping). The page loads without console
 // errors, shows every map task done and the reduce tasks running on their workers, then
-// follows them finishing once released, ending on "job done" with the final numbers.
+// follows them finishing once released, ending on "job done" with the final numbers. And a job
+// whose app throws: the page, open before any worker, shows the worker joining, the failures
+// and "job failed" with the app's error.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +18,8 @@ import {
   outputLines,
   removeTempDirs,
   runJob,
+  startCoordinator,
+  startWorker,
   tempDir,
   waitFor,
 } from "../mapreduce/helpers.js";
@@ -115,6 +119,45 @@ describe("MapReduce job page", { skip: browser === null && SKIP_REASON, timeout:
     // The final status stays on the page: the coordinator's exit is not an outage.
     assert.equal(await text(page, "#live-badge"), "final");
     assert.equal(await page.isVisible("#gone"), false);
+    p.assertClean();
+    await page.close();
+  });
+
+  it("shows a failing job: a worker joining, the app's failures, then 'job failed'", async () => {
+    if (!browser) return;
+    const dir = tempDir("mr-page-fail-");
+    const c = await startCoordinator([
+      "--reduce",
+      "1",
+      "--out",
+      join(dir, "out"),
+      ...makeInputs(dir, 1, 20),
+    ]);
+    await waitFor(
+      async () => (await fetch(c.statusUrl).catch(() => null))?.ok === true,
+      DEADLINE,
+      "the coordinator's status server",
+    );
+    const p = await browser.newPage();
+    const { page } = p;
+    await page.goto(c.statusUrl.replace(/\/status$/, "/ui"));
+    await waitUntil(page, `document.body.dataset.state === "live"`, DEADLINE);
+    assert.equal(await text(page, "#phase-badge"), "map phase");
+    assert.equal(await page.locator("#workers tbody tr").count(), 0);
+    assert.deepEqual((await cells(page, "map 0")).slice(1, 4), ["idle", "–", "0"]);
+    assert.equal(await page.isVisible("#job-error"), false);
+
+    startWorker(c.addr, join(APPS, "map-throws.mjs"));
+    await waitUntil(page, `document.body.dataset.state === "done"`, DEADLINE);
+    assert.equal(await text(page, "#phase-badge"), "job failed");
+    assert.equal(await page.isVisible("#job-error"), true);
+    assert.match(await text(page, "#job-error"), /^The job failed: .*boom in map/);
+    assert.match(await text(page, "#failures"), /map 0 failed 4 times: .*boom in map/);
+    assert.match(await text(page, "#counters"), /App failures4/);
+    assert.equal(await page.locator("#workers tbody tr").count(), 1);
+    const [name, state, , attempts, , failures] = await cells(page, "map 0");
+    assert.deepEqual([name, state, attempts, failures], ["map 0", "idle (failed)", "4", "4"]);
+    assert.equal(await c.proc.exited, 1, c.proc.stderr());
     p.assertClean();
     await page.close();
   });
