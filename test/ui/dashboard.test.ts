@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Page } from "playwright-core";
 import { Client, killAll, removeTempDirs, TestCluster } from "../kv-process/harness.js";
-import { openBrowser, SKIP_REASON, type WatchedPage, waitUntil } from "./browser.js";
+import {
+  accessibilityProblems,
+  openBrowser,
+  SKIP_REASON,
+  type WatchedPage,
+  waitUntil,
+} from "./browser.js";
 
 const browser = await openBrowser();
 // Two loaded cores: elections, page loads and a browser all share them.
@@ -96,6 +102,7 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
       `document.querySelector("#chart-rate").getAttribute("aria-label").includes("now")`,
       DEADLINE,
     );
+    assert.deepEqual(await accessibilityProblems(page), []);
     p.assertClean();
   });
 
@@ -129,6 +136,7 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
     await page.locator("#keys-prev").click();
     await waitUntil(page, `document.querySelectorAll("#keys tbody tr").length === 10`, DEADLINE);
     assert.equal(await text(page, "#keys tbody tr:first-child td:first-child"), "page/00");
+    assert.deepEqual(await accessibilityProblems(page), []);
     p.assertClean();
   });
 
@@ -148,6 +156,7 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
     const others = cluster.nodes.filter((n) => n.id !== old).map((n) => `${cluster.url(n.id)}/ui`);
     assert.deepEqual([...links].sort(), others.sort());
     assert.equal(await text(dead.page, "#live-badge"), "gone");
+    assert.deepEqual(await accessibilityProblems(dead.page), [], "the gone banner");
 
     // The follower's page: the dead node is down, another node leads in a later term.
     await waitUntil(

@@ -23,7 +23,7 @@ import {
   tempDir,
   waitFor,
 } from "../mapreduce/helpers.js";
-import { openBrowser, SKIP_REASON, waitUntil } from "./browser.js";
+import { accessibilityProblems, openBrowser, SKIP_REASON, waitUntil } from "./browser.js";
 
 const browser = await openBrowser();
 const DEADLINE = 60_000;
@@ -102,6 +102,7 @@ describe("MapReduce job page", { skip: browser === null && SKIP_REASON, timeout:
     assert.match(worker[4] ?? "", /ago$/);
     assert.match(await text(page, "#counters"), /Input[\d,]+ bytes, 900 lines/);
     assert.equal(await text(page, "#live-badge"), "live");
+    assert.deepEqual(await accessibilityProblems(page), []);
 
     // Released: the reduce tasks finish, the page follows them to the end of the job.
     writeFileSync(join(dir, "release"), "");
@@ -158,6 +159,7 @@ describe("MapReduce job page", { skip: browser === null && SKIP_REASON, timeout:
     const [name, state, , attempts, , failures] = await cells(page, "map 0");
     assert.deepEqual([name, state, attempts, failures], ["map 0", "idle (failed)", "4", "4"]);
     assert.equal(await c.proc.exited, 1, c.proc.stderr());
+    assert.deepEqual(await accessibilityProblems(page), [], "the failed job's page");
     p.assertClean();
     await page.close();
   });
