@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { ServiceStatus } from "../../node/api.js";
 import type { NodeId } from "../../raft/types.js";
 import { EventStream } from "../../util/event-stream.js";
+import { parseHostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
 import {
   createAssetHandler,
@@ -133,10 +134,14 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       const res = await fetch(`http://${http}/ui/api/node`, {
         signal: AbortSignal.timeout(peerTimeoutMs),
       });
-      if (!res.ok) return { ...view, error: `it answered HTTP ${res.status}` };
+      if (!res.ok) {
+        await res.body?.cancel();
+        return { ...view, error: `it answered HTTP ${res.status}` };
+      }
       const got = (await res.json()) as NodeView;
       for (const [other, a] of Object.entries(got.http ?? {}))
-        if (typeof a === "string" && !learnt.has(Number(other))) learnt.set(Number(other), a);
+        if (typeof a === "string" && parseHostPort(a).ok && !learnt.has(Number(other)))
+          learnt.set(Number(other), a);
       return { ...view, reachable: true, status: got.status, sample: got.sample };
     } catch (e) {
       const why = e instanceof Error && e.name === "TimeoutError" ? "no answer" : "unreachable";
