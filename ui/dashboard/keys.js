@@ -33,36 +33,35 @@ export class KeyBrowser {
     this.starts = [];
     /** @type {string | null} */
     this.nextStart = null;
+    /** The prefix of the page shown. */
     this.query = "";
     /** Answers to superseded requests are dropped. */
     this.generation = 0;
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
-      this.query = this.prefix.value;
-      this.starts = [undefined];
-      void this.load();
+      void this.load(this.prefix.value, [undefined]);
     });
     this.next.addEventListener("click", () => {
-      if (this.nextStart === null) return;
-      this.starts.push(this.nextStart);
-      void this.load();
+      if (this.nextStart !== null) void this.load(this.query, [...this.starts, this.nextStart]);
     });
     this.prev.addEventListener("click", () => {
-      if (this.starts.length < 2) return;
-      this.starts.pop();
-      void this.load();
+      if (this.starts.length > 1) void this.load(this.query, this.starts.slice(0, -1));
     });
   }
 
-  async load() {
+  /**
+   * Shows the page that starts at `starts`' last key. The pager moves only once it arrived: a
+   * failed request leaves the page shown, and its buttons, as they were.
+   * @param {string} query
+   * @param {(string | undefined)[]} starts
+   */
+  async load(query, starts) {
     const generation = ++this.generation;
-    const from = this.starts.at(-1);
+    const from = starts.at(-1);
     const limit = Number(this.size.value);
-    const params = new URLSearchParams({ prefix: this.query, limit: String(limit) });
+    const params = new URLSearchParams({ prefix: query, limit: String(limit) });
     if (from !== undefined) params.set("from", from);
     this.status.textContent = "Loading…";
-    this.prev.disabled = true;
-    this.next.disabled = true;
     let items;
     let next = null;
     try {
@@ -81,6 +80,8 @@ export class KeyBrowser {
       this.status.textContent = "Cannot reach this node.";
       return;
     }
+    this.query = query;
+    this.starts = starts;
     this.nextStart = next;
     renderTable(this.table, COLUMNS, items);
     const page = this.starts.length;

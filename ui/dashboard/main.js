@@ -6,7 +6,7 @@
 // says so and links to the other members' dashboards.
 
 import { Badge } from "../kit/badge.js";
-import { byId, formatDuration, formatNumber, h, renderTable, replaceChildren } from "../kit/dom.js";
+import { byId, formatDuration, formatNumber, h, renderTable } from "../kit/dom.js";
 import { connectLive, GoneBanner } from "../kit/live.js";
 import { LineChart, spanText } from "./chart.js";
 import { KeyBrowser } from "./keys.js";
@@ -257,6 +257,8 @@ function render(v) {
   view = v;
   const self = v.members.find((m) => m.self);
   text("served-by", `served by node ${v.self}${self?.http ? ` (${self.http})` : ""}`);
+  // Several members' dashboards in tabs: the tab says whose it is.
+  document.title = `node ${v.self} · raftwork cluster`;
   renderMembers(v);
   renderLeader(v);
   addSample(self?.sample ?? null);
@@ -290,4 +292,3 @@ connectLive("/ui/events", {
 });
 
 new KeyBrowser();
-replaceChildren(byId("keys", HTMLTableElement));

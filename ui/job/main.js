@@ -172,6 +172,7 @@ function renderFailures(s) {
 
 /** @param {JobStatus} s */
 function renderPhase(s) {
+  document.title = `${s.phase === "done" || s.phase === "failed" ? `job ${s.phase}` : `${s.phase} phase`} · raftwork MapReduce`;
   if (s.phase === "done") phaseBadge.set("ok", "job done");
   else if (s.phase === "failed") phaseBadge.set("bad", "job failed");
   else phaseBadge.set("warn", `${s.phase} phase`);
