@@ -232,6 +232,7 @@ function walkthrough(urls: readonly string[]): string {
   const [a, b] = [urls[0], urls[1] ?? urls[0]];
   return [
     "",
+    `watch it: open ${a}/ui in a browser (the cluster dashboard; every node serves one)`,
     "try it (any node answers; followers forward to the leader):",
     `  curl -X PUT --data 'hello' ${a}/v1/kv/greeting`,
     `  curl ${b}/v1/kv/greeting`,

@@ -70,6 +70,8 @@ export interface KvHttpOptions {
   forwardTimeoutMs?: number;
   /** The leader timestamp for commands: its clock at proposal time. Default Date.now. */
   now?: () => number;
+  /** Pages served beside the API (the dashboard at /ui): true if it answered the request. */
+  ui?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -489,6 +491,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function handler(req: IncomingMessage, res: ServerResponse) {
+    if (opts.ui?.(req, res)) return;
     const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
     const url = req.url ?? "/";
     const q = url.indexOf("?");

@@ -33,6 +33,19 @@ export interface ServiceStatus {
   commitIndex: number;
   appliedIndex: number;
   members: NodeId[];
+  /**
+   * Leader only: each follower's replication progress from the core's tracker (Raft paper
+   * §5.3 matchIndex/nextIndex) and its lag, the leader's last log index minus `match`.
+   */
+  progress?: FollowerProgress[];
+}
+
+export interface FollowerProgress {
+  id: NodeId;
+  match: number;
+  next: number;
+  state: "probe" | "replicate" | "snapshot";
+  lag: number;
 }
 
 export interface RaftService {

@@ -3,7 +3,7 @@
 // logger), which the application implements.
 
 export { type Logger, silentLogger } from "../util/logger.js";
-export type { RaftService, ServiceStatus, StateMachine } from "./api.js";
+export type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
 export {
   CoreFailureError,
   LeadershipLostError,

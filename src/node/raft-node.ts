@@ -23,7 +23,7 @@
 // Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
 // state is unknown), and so is an exception from the core (see inCore).
 
-import type { RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
+import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
 import {
   type Entry,
   type Message,
@@ -35,7 +35,7 @@ import {
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
-import type { RaftService, ServiceStatus, StateMachine } from "./api.js";
+import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
 import {
   CoreFailureError,
   LeadershipLostError,
@@ -186,6 +186,7 @@ export class RaftNode implements RaftService {
       commitIndex: s.commit,
       appliedIndex: this.applied,
       members: [...s.voters].sort((a, b) => a - b),
+      ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
     };
   }
 
@@ -471,6 +472,15 @@ export class RaftNode implements RaftService {
     }
     this.options.onFatal?.(error);
   }
+}
+
+function followerProgress(
+  progress: NonNullable<Status["progress"]>,
+  lastIndex: number,
+): FollowerProgress[] {
+  return Object.entries(progress)
+    .map(([id, p]) => ({ id: Number(id), ...p, lag: Math.max(0, lastIndex - p.match) }))
+    .sort((a, b) => a.id - b.id);
 }
 
 /**

@@ -87,7 +87,8 @@ export function isCrossOrigin(req: IncomingMessage): boolean {
 
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "::1", "[::1]"]);
 
-function isLoopbackHost(host: string): boolean {
+/** A loopback name or address ("localhost", "127.0.0.1", "::1", "[::1]"): a server bound to it. */
+export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/\.$/, "");
   if (LOOPBACK_NAMES.has(h) || h.endsWith(".localhost")) return true;
   return isIP(h) === 4 && h.startsWith("127.");

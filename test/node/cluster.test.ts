@@ -201,6 +201,52 @@ describe("RaftNode cluster (real core, memory storage, in-process network)", () 
     }
   });
 
+  it("the leader's status reports each follower's match index and lag; followers report none", async () => {
+    const c = await startCluster();
+    await write(c, "p0");
+    const leader = await c.leader();
+    const [lagging, other] = IDS.filter((id) => id !== leader) as [NodeId, NodeId];
+    c.net.isolate(lagging);
+    for (let i = 1; i <= 5; i++) await write(c, `p${i}`);
+    const s = c.node(leader).status();
+    const last = s.commitIndex;
+    const progress = s.progress ?? [];
+    assert.deepEqual(
+      progress.map((p) => p.id),
+      [lagging, other].sort((a, b) => a - b),
+    );
+    const cut = progress.find((p) => p.id === lagging);
+    const up = progress.find((p) => p.id === other);
+    await waitFor(
+      () =>
+        c
+          .node(leader)
+          .status()
+          .progress?.find((p) => p.id === other)?.lag === 0,
+      "the connected follower catches up",
+    );
+    assert.equal(
+      c
+        .node(leader)
+        .status()
+        .progress?.find((p) => p.id === other)?.match,
+      last,
+    );
+    assert.ok(up && up.match <= last);
+    assert.ok(cut && cut.lag >= 5 && cut.match <= last - 5, JSON.stringify(cut));
+    assert.equal(cut.lag, last - cut.match, "lag is the leader's last index minus match");
+    assert.equal(c.node(lagging).status().progress, undefined);
+    c.net.heal();
+    await waitFor(
+      () =>
+        c
+          .node(leader)
+          .status()
+          .progress?.every((p) => p.lag === 0) === true,
+      "both caught up",
+    );
+  });
+
   it("read barrier: after it resolves, the leader's state reflects every acknowledged write", async () => {
     const c = await startCluster();
     await write(c, "w1");

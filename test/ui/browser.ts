@@ -135,3 +135,53 @@ export async function waitUntil(page: Page, expression: string, timeoutMs = 30_0
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * What a basic accessibility review of the page as it stands would flag (an empty list: none):
+ * a form control without a label, a button or link without a name, a canvas image without a
+ * description, a table without column headers, and visible text below WCAG AA contrast
+ * (4.5:1, or 3:1 for large text) on its background. Disabled controls are exempt from contrast,
+ * as WCAG says; text over images is not judged.
+ */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  return (await page.evaluate(`(() => {
+    const problems = [];
+    const name = (el) => (el.getAttribute("aria-label") || el.textContent || el.title || "").trim();
+    const where = (el) => el.id ? "#" + el.id : el.tagName.toLowerCase() + (el.className ? "." + String(el.className).split(" ")[0] : "");
+    const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+    for (const el of document.querySelectorAll("input, select, textarea"))
+      if (shown(el) && el.labels.length === 0 && !el.getAttribute("aria-label")) problems.push("no label: " + where(el));
+    for (const el of document.querySelectorAll("button, a[href]"))
+      if (shown(el) && name(el) === "") problems.push("no name: " + where(el));
+    for (const el of document.querySelectorAll("canvas[role=img]"))
+      if (!el.getAttribute("aria-label")) problems.push("no description: " + where(el));
+    for (const el of document.querySelectorAll("table"))
+      if (shown(el) && el.querySelector("tbody tr") && !el.querySelector("th")) problems.push("no headers: " + where(el));
+    const rgba = (c) => { const m = c.match(/[\\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; };
+    const lum = ({ r, g, b }) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor); if (c.a > 0) return c; }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || seen.has(el) || n.textContent.trim() === "" || !shown(el) || el.closest("[disabled], .kit-sr-only, svg")) continue;
+      seen.add(el);
+      const s = getComputedStyle(el);
+      const fg = rgba(s.color);
+      const bg = background(el);
+      const opacity = Number(s.opacity);
+      const mix = (f, b, a) => Math.round(f * a + b * (1 - a));
+      const a = fg.a * opacity;
+      const shownFg = { r: mix(fg.r, bg.r, a), g: mix(fg.g, bg.g, a), b: mix(fg.b, bg.b, a) };
+      const [hi, lo] = [lum(shownFg), lum(bg)].sort((x, y) => y - x);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(s.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(s.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) problems.push("contrast " + ratio.toFixed(2) + ": " + where(el) + " " + JSON.stringify(n.textContent.trim().slice(0, 30)));
+    }
+    return problems;
+  })()`)) as string[];
+}

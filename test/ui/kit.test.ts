@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createAssetHandler, securityHeaders, UI_DIR } from "../../src/util/static-assets.js";
-import { openBrowser, SKIP_REASON, waitUntil } from "./browser.js";
+import { accessibilityProblems, openBrowser, SKIP_REASON, waitUntil } from "./browser.js";
 
 const browser = await openBrowser();
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;
@@ -86,6 +86,29 @@ describe("ui kit", { skip: browser === null && SKIP_REASON }, () => {
     await waitUntil(page, `document.querySelectorAll("#rows tbody tr").length === 1`);
     // Only the event stream's outage may have left traces (503s, the cut connection).
     p.assertClean(/\/events|status of 503|ERR_INCOMPLETE_CHUNKED_ENCODING/);
+    await page.close();
+  });
+
+  it("the accessibility check finds what it looks for (and nothing on the kit's own parts)", async () => {
+    if (!browser) return;
+    const { page } = await browser.newPage();
+    await page.goto(url);
+    await waitUntil(page, `document.querySelector("#badge").textContent === "live"`);
+    assert.deepEqual(await accessibilityProblems(page), []);
+    await page.evaluate(`(() => {
+      const faint = document.createElement("span");
+      faint.textContent = "faint";
+      faint.style.color = "#aaaaaa";
+      const input = document.createElement("input");
+      input.id = "nameless";
+      const button = document.createElement("button");
+      document.querySelector("main").append(faint, input, button);
+    })()`);
+    const found = await accessibilityProblems(page);
+    assert.equal(found.length, 3, found.join("\n"));
+    assert.match(found.join("\n"), /no label: #nameless/);
+    assert.match(found.join("\n"), /no name: button/);
+    assert.match(found.join("\n"), /contrast 2\.\d+: span "faint"/);
     await page.close();
   });
 });

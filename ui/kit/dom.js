@@ -117,8 +117,11 @@ export function renderTable(table, columns, rows) {
       const td = tr.cells[j] ?? tr.insertCell();
       if (c.num) td.className = "num";
       const v = c.cell(row);
-      if (typeof v === "object" && v !== null) td.replaceChildren(v);
-      else if (td.textContent !== String(v ?? "")) td.textContent = String(v ?? "");
+      // A cell may hand back the same element every time (a link, a badge): left in place, it
+      // keeps keyboard focus across redraws.
+      if (typeof v === "object" && v !== null) {
+        if (td.childNodes.length !== 1 || td.firstChild !== v) td.replaceChildren(v);
+      } else if (td.textContent !== String(v ?? "")) td.textContent = String(v ?? "");
     });
   });
 }

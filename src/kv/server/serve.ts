@@ -13,6 +13,8 @@ import { TcpTransport } from "../../transport/tcp-transport.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
+import { NodeHistory, withHistory } from "../dashboard/history.js";
+import { createDashboard } from "../dashboard/routes.js";
 import { createKvHttpServer } from "../http-api.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
@@ -86,7 +88,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
 
     step = `load the Raft state from ${dir}`;
     const sm = new KvStateMachine();
-    const metrics = createKvMetrics({ nodeId: o.id });
+    const history = new NodeHistory();
+    const metrics = withHistory(createKvMetrics({ nodeId: o.id }), history);
     let onFatal: (err: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
       onFatal = resolve;
@@ -107,15 +110,27 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       onFatal: (err) => onFatal(err),
     });
     opened.push(() => node.stop());
+    history.setTermSource(() => node.status().term);
+    // A leader dials us to replicate; its handshake tells where its HTTP API listens.
+    const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
+    const dashboard = createDashboard({
+      status: () => node.status(),
+      history,
+      peerHttp,
+      selfHttp: httpAddress,
+      listenHost: o.http.host,
+      logger: logger.child({ part: "dashboard" }),
+    });
+    opened.push(() => dashboard.close());
 
     step = `listen for HTTP on ${httpAddress}`;
     const http = await createKvHttpServer(o.http.host, o.http.port, {
       service: node,
       sm,
       id: o.id,
-      // A leader dials us to replicate; its handshake tells where its HTTP API listens.
-      peerHttp: (id) => transport.peerHello(id)?.http ?? null,
+      peerHttp,
       metrics,
+      ui: dashboard.handle,
       logger: logger.child({ part: "http" }),
     });
     opened.push(() => http.close());

@@ -276,7 +276,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Coordi
   const close = async () => {
     clearInterval(timer);
     await closeNow(server);
-    if (statusServer) await closeNow(statusServer.server);
+    await statusServer?.close();
     removeTempOutputs(opts.outDir);
   };
   return {

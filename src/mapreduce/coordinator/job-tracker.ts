@@ -49,6 +49,8 @@ interface Task {
   output?: Attempt | undefined;
   counters?: Counters | undefined;
   durationMs?: number | undefined;
+  /** The worker whose attempt completed the task. */
+  doneBy?: number | undefined;
 }
 
 interface Attempt {
@@ -328,6 +330,8 @@ export class JobTracker {
         url: w.url,
         lost: w.lost,
         maxRssKiB: w.maxRssKiB ?? null,
+        heartbeatAgeMs: now - w.lastHeartbeat,
+        task: w.attempt?.task.id ?? null,
       })),
       map: { total: count("map"), done: count("map", "done"), running: count("map", "running") },
       reduce: {
@@ -360,6 +364,7 @@ export class JobTracker {
           runningMs: now - a.startedAt,
         })),
         durationMs: t.durationMs ?? null,
+        worker: t.state === "done" ? (t.doneBy ?? null) : null,
         counters: t.counters ?? null,
         lastError: t.lastError ?? null,
       })),
@@ -444,6 +449,7 @@ export class JobTracker {
     task.state = "done";
     task.counters = counters;
     task.durationMs = now - a.startedAt;
+    task.doneBy = a.worker.id;
     this.endAttempt(a);
     // The other copies lose the race: their workers hear "cancel" on their next heartbeat.
     for (const other of [...task.running]) this.endAttempt(other);

@@ -133,7 +133,16 @@ export interface JobStatus {
   /** Workers refused at registration (app failed to load, or differs from the job's). */
   refusedWorkers: number;
   lastRefusal: string | null;
-  workerList: { id: number; url: string; lost: boolean; maxRssKiB: number | null }[];
+  workerList: {
+    id: number;
+    url: string;
+    lost: boolean;
+    maxRssKiB: number | null;
+    /** Time since the worker's last request (heartbeat, task request, completion). */
+    heartbeatAgeMs: number;
+    /** The task it runs now, if any. */
+    task: number | null;
+  }[];
   map: TaskCounts;
   reduce: TaskCounts;
   counters: {
@@ -158,6 +167,8 @@ export interface JobStatus {
     failures: number;
     running: { attempt: number; worker: number; runningMs: number }[];
     durationMs: number | null;
+    /** The worker whose attempt completed the task (null until it is done). */
+    worker: number | null;
     counters: Counters | null;
     lastError: string | null;
   }[];
