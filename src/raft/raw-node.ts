@@ -86,6 +86,15 @@ export class RawNode implements RawNodeApi {
    * on election, since the log may hold an unapplied change from an earlier term.
    */
   private pendingConfIndex = 0;
+  /**
+   * Leader: the newest configuration in its log no longer has it as a voter, so it steps down
+   * once that configuration is applied (applyConf). Until then it takes no new entries, so its
+   * log ends at that change: once it steps down, a follower holding its whole log can win the
+   * election that follows even if it does not know the change committed (it then still counts
+   * the old leader's vote, which the old leader grants a log as long as its own). Otherwise the
+   * old leader's extra entries could refuse it that vote, with nobody left to tell the commit.
+   */
+  private leaving = false;
   /** Per-follower (and learner) replication state; leader only. */
   private readonly progress = new Map<NodeId, Progress>();
   /** Votes received in the current (pre-)campaign. */
@@ -183,11 +192,10 @@ export class RawNode implements RawNodeApi {
 
   step(m: Message): void {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
-    // Only a voter of our configuration may ask for our vote: a removed node (or one we do not
-    // know yet) that campaigns with a higher term must not disrupt us (thesis §4.2.3). Refusing
-    // a vote is always safe; the leader's messages are taken from anyone, since a node learns
-    // its configuration from the leader's log.
-    if ((m.type === "vote" || m.type === "prevote") && !isVoter(this.conf, m.from)) return;
+    // Messages are taken from any node, not only from members of our configuration: a node
+    // learns its configuration from the leader's log, and ours may be older than the
+    // candidate's (a voter we have not applied yet may need our vote). A removed node that
+    // campaigns with a higher term is kept out by the lease below (thesis §4.2.3, §9.6).
     // A leader sends a heartbeat's commit as min(match, commit): never beyond what we
     // acknowledged holding. If it is beyond our log, the log lost acknowledged entries: throw
     // (errors.ts) before any state changes, so the shell stops the node.
@@ -242,6 +250,8 @@ export class RawNode implements RawNodeApi {
     // Thesis §3.10: during a transfer new entries would only delay the target catching up.
     if (this.leadTransferee !== NONE)
       return { ok: false, reason: "transferring", leader: this.leader };
+    // About to step down (see `leaving`): the caller should look for the next leader.
+    if (this.leaving) return { ok: false, reason: "not-leader", leader: NONE };
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type: "normal", data }]);
     this.bcastPending = true;
@@ -308,6 +318,7 @@ export class RawNode implements RawNodeApi {
     if (this.role !== "leader") return { ok: false, reason: "not-leader", leader: this.leader };
     if (this.leadTransferee !== NONE)
       return { ok: false, reason: "transferring", leader: this.leader };
+    if (this.leaving) return { ok: false, reason: "not-leader", leader: NONE };
     // Thesis §4.3: one change at a time. The next is computed from the configuration the
     // previous one produced, so that one must be in effect here first.
     if (this.pendingConfIndex > this.log.applied) {
@@ -326,6 +337,7 @@ export class RawNode implements RawNodeApi {
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type: "conf", data }]);
     this.pendingConfIndex = index;
+    this.leaving = !isVoter(next.value, this.id);
     this.bcastPending = true;
     return { ok: true, index, term: this.term };
   }
@@ -429,6 +441,7 @@ export class RawNode implements RawNodeApi {
     this.drawElectionTimeout();
     this.leadTransferee = NONE;
     this.transferElapsed = 0;
+    this.leaving = false;
     this.votes.clear();
     this.progress.clear();
     this.readOnly.reset();
@@ -471,6 +484,9 @@ export class RawNode implements RawNodeApi {
       if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight, this.ticks));
     // Any conf entry in the log must be applied before another change (see pendingConfIndex).
     this.pendingConfIndex = this.log.lastIndex();
+    const unapplied = this.log.slice(this.log.applied + 1, Infinity) ?? [];
+    const lastConf = unapplied.findLast((e) => e.type === "conf");
+    this.leaving = lastConf !== undefined && !isVoter(confOf(lastConf), this.id);
     // §8: a no-op of the new term lets the leader commit (and so learn) everything before it.
     this.log.append([{ index: next, term: this.term, type: "normal", data: new Uint8Array(0) }]);
     this.bcastPending = true;
@@ -597,6 +613,7 @@ export class RawNode implements RawNodeApi {
   private abortTransfer(): void {
     this.leadTransferee = NONE;
     this.transferElapsed = 0;
+    if (this.leaving) return; // it takes no entries (and will not lead long)
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type: "normal", data: new Uint8Array(0) }]);
     this.bcastPending = true;

@@ -200,6 +200,33 @@ describe("membership changes (thesis §4.3)", () => {
     assert.equal(c.node(1).status().role, "follower", "the removed node never campaigns");
   });
 
+  it("a leader that removed itself takes no new entries, so the next election needs no commit news", () => {
+    // etcd's demote-the-leader case, in two voters: {1,2} -> {2} with 1 a learner. The commit
+    // of the change reaches 1 but not 2, and 1 steps down once it applies it. 2 still counts
+    // votes with {1,2}: it wins only if 1 grants, which 1 does only if 2's log is as long.
+    const c = new Cluster({ n: 2 });
+    const l = c.elect(1);
+    c.stabilize();
+    const r = l.proposeConfChange({ changes: [learner(1)] });
+    assert.ok(r.ok);
+    c.process(1);
+    c.deliver(c.take((m) => m.type === "app")); // 2 appends it
+    c.deferAdvance = true; // 1 is handed the committed change but has not applied it yet
+    c.deliver(c.take((m) => m.type === "app-resp")); // 2's reply commits it on 1
+    assert.ok(l.status().commit >= r.index);
+    assert.equal(l.status().role, "leader");
+    assert.deepEqual(l.propose(bytes("late")), { ok: false, reason: "not-leader", leader: 0 });
+    c.take((m) => m.from === 1); // the commit news is lost
+    c.deferAdvance = false;
+    c.advanceAll(1);
+    c.take((m) => m.from === 1);
+    assert.equal(l.status().role, "follower", "1 applied its demotion and stepped down");
+    assert.ok(c.node(2).status().commit < r.index, "2 does not know the change committed");
+    c.tickAll(60);
+    assert.deepEqual(c.leaders(), [2]);
+    assert.deepEqual(confOf(c, 2), conf([2], { learners: [1] }));
+  });
+
   it("replacing the leader through a joint change: it leads C_old,new without counting itself for C_new", () => {
     const c = new Cluster({ n: 3 });
     const l = c.elect(1);
@@ -266,10 +293,17 @@ describe("membership changes (thesis §4.3)", () => {
       changes: [voter(4), voter(5), remove(2), remove(3)],
       transition: "joint-explicit",
     });
-    // 2 campaigns with C_old = {1,2,3} reachable (a majority of it) but C_new = {1,4,5} only
-    // through 1: it must not win.
+    // 2 campaigns with 3 of C_old = {1,2,3} (a majority of it) but nobody of C_new = {1,4,5}:
+    // it must not win.
     c.partition([1, 2, 3], [4, 5]);
     c.isolate(1);
+    c.node(2).campaign();
+    c.stabilize();
+    assert.notEqual(c.node(2).status().role, "leader");
+    // Now with 4 and 5 (a majority of C_new) but only itself of C_old: no again.
+    c.heal();
+    c.isolate(1);
+    c.cutLink(2, 3);
     c.node(2).campaign();
     c.stabilize();
     assert.notEqual(c.node(2).status().role, "leader");
@@ -372,8 +406,8 @@ describe("membership changes (thesis §4.3)", () => {
     assert.equal(n2.status().role, "candidate", "now it may campaign");
   });
 
-  it("a removed node that campaigns with a higher term does not disrupt the cluster", () => {
-    const c = new Cluster({ n: 3, preVote: false, checkQuorum: false });
+  it("a removed node that campaigns with a higher term does not disrupt the cluster (thesis §4.2.3)", () => {
+    const c = new Cluster({ n: 3 });
     const l = c.elect(1);
     c.isolate(3);
     const r = l.proposeConfChange({ changes: [remove(3)] });
@@ -382,13 +416,20 @@ describe("membership changes (thesis §4.3)", () => {
     c.stabilize();
     c.tickAll(2);
     assert.deepEqual(l.status().conf, conf([1, 2]));
-    // 3 never learned it was removed: it campaigns again and again at ever higher terms.
-    for (let i = 0; i < 100; i++) c.tick(3);
-    assert.ok(c.node(3).status().term > l.status().term);
+    // 3 never learned it was removed, and comes back with a higher term (it campaigned while
+    // cut off, or restarted from state that had one): it campaigns again and again.
+    const state = structuredClone(c.disks.get(3)?.state);
+    assert.ok(state);
+    state.hardState.term = l.status().term + 5;
+    c.setState(3, state);
     c.heal();
     const term = l.status().term;
-    c.tickAll(30);
+    c.tickAll(60);
+    assert.ok(
+      c.sent.some((m) => m.from === 3 && m.type === "prevote"),
+      "3 campaigned",
+    );
     assert.equal(l.status().role, "leader");
-    assert.equal(l.status().term, term, "its vote requests were ignored");
+    assert.equal(l.status().term, term, "its vote requests were ignored (leases)");
   });
 });
