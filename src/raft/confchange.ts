@@ -11,8 +11,16 @@
 // learnersNext until the joint configuration is left (etcd's LearnersNext).
 
 import { err, ok, type Result } from "../util/result.js";
-import type { ConfChange, ConfChangeSingle, ConfState, NodeId } from "./types.js";
+import type {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeTransition,
+  ConfState,
+  NodeId,
+} from "./types.js";
 import { copyConf } from "./types.js";
+
+const TRANSITIONS: readonly ConfChangeTransition[] = ["auto", "joint", "joint-explicit"];
 
 /** True for a joint configuration C_old,new (thesis §4.3). */
 export function isJoint(c: ConfState): boolean {
@@ -70,7 +78,10 @@ export function confProblem(c: ConfState): { key: keyof ConfState; what: string 
  * at most one voter changes, else entering a joint configuration.
  */
 export function applyConfChange(c: ConfState, cc: ConfChange): Result<ConfState> {
+  // Checked here too, for callers without the types (the change may come from a request).
+  if (!Array.isArray(cc.changes)) return err("changes must be an array");
   const transition = cc.transition ?? "auto";
+  if (!TRANSITIONS.includes(transition)) return err(`unknown transition ${String(transition)}`);
   if (cc.changes.length === 0) return leaveJoint(c);
   if (transition === "auto" && !isJoint(c)) {
     const next = copyConf(c);
@@ -139,6 +150,7 @@ export function leaveJoint(c: ConfState): Result<ConfState> {
 /** Applies each single change to the incoming half of `c` (mutated), in order. */
 function applyEach(c: ConfState, changes: readonly ConfChangeSingle[]): Result<void> {
   for (const ch of changes) {
+    if (typeof ch !== "object" || ch === null) return err("a change must be an object");
     const id = ch.node;
     if (!Number.isSafeInteger(id) || id < 1) return err(`bad node id ${id}`);
     switch (ch.type) {

@@ -325,7 +325,10 @@ export class RawNode implements RawNodeApi {
       const error = `a configuration change at index ${this.pendingConfIndex} is not applied yet`;
       return { ok: false, reason: "conf-pending", leader: this.leader, error };
     }
-    const next = applyConfChange(this.conf, cc);
+    const next =
+      cc.context === undefined || cc.context instanceof Uint8Array
+        ? applyConfChange(this.conf, cc)
+        : { ok: false as const, error: "context must be binary data (a Uint8Array)" };
     if (!next.ok)
       return { ok: false, reason: "invalid-conf", leader: this.leader, error: next.error };
     const data = encodeConfChangeEntry({

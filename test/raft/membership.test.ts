@@ -125,6 +125,18 @@ describe("membership changes (thesis §4.3)", () => {
     });
     const leave = l.proposeConfChange({ changes: [] });
     assert.equal(!leave.ok && leave.reason, "invalid-conf");
+    // Input from outside the type system gets the same treatment.
+    for (const bad of [
+      { changes: "all" },
+      { changes: [null] },
+      { changes: [{ type: "add-voter", node: 1.5 }] },
+      { changes: [{ type: "promote", node: 4 }] },
+      { changes: [voter(4)], transition: "sideways" },
+      { changes: [voter(4)], context: "10.0.0.4:7000" },
+    ]) {
+      const r = l.proposeConfChange(bad as unknown as ConfChange);
+      assert.equal(!r.ok && r.reason, "invalid-conf", JSON.stringify(bad));
+    }
     assert.equal(l.status().lastIndex, last);
     assert.equal(c.node(2).proposeConfChange({ changes: [voter(9)] }).ok, false, "not the leader");
   });
