@@ -196,6 +196,7 @@ export class RawNode implements RawNodeApi {
     // learns its configuration from the leader's log, and ours may be older than the
     // candidate's (a voter we have not applied yet may need our vote). A removed node that
     // campaigns with a higher term is kept out by the lease below (thesis §4.2.3, §9.6).
+
     // A leader sends a heartbeat's commit as min(match, commit): never beyond what we
     // acknowledged holding. If it is beyond our log, the log lost acknowledged entries: throw
     // (errors.ts) before any state changes, so the shell stops the node.
