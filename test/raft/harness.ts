@@ -161,8 +161,14 @@ export class Cluster {
       if (rd.softState?.role === "leader") this.checkNewLeader(id);
       if (rd.confState !== undefined)
         this.confStates.set(id, [...(this.confStates.get(id) ?? []), rd.confState]);
-      if (this.deferAdvance) this.unadvanced.set(id, [...(this.unadvanced.get(id) ?? []), rd]);
-      else node.advance(rd);
+      // Readys are advanced exactly once, in the order taken (api.ts), also when deferAdvance
+      // was just turned off with some still outstanding.
+      const outstanding = [...(this.unadvanced.get(id) ?? []), rd];
+      if (this.deferAdvance) this.unadvanced.set(id, outstanding);
+      else {
+        this.unadvanced.set(id, []);
+        for (const r of outstanding) node.advance(r);
+      }
     }
   }
 
