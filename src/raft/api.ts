@@ -14,6 +14,11 @@
 //       serve rd.readStates once applied >= their index
 //       advance(rd)
 //
+// Entries of type "conf" in rd.committed are the core's: the configuration they carry takes
+// effect when advance() acknowledges them (proposeConfChange), and the state machine skips them
+// (their `context` is the application's, decodeConfChangeEntry reads it). An exception from
+// step()/tick() (LogInconsistencyError, or a broken invariant) means the node must stop.
+//
 // Leader exception (thesis §10.2.1): while the core is leader, messages of type "app",
 // "heartbeat" and "snap" may be sent before the leader's own fsync completes; the core counts the
 // leader's own log toward commit only when advance() reports it persisted. Votes and append
