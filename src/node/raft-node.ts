@@ -287,6 +287,9 @@ export class RaftNode implements RaftService {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
+    // The core put a new configuration in effect; it is durable through the log and snapshots
+    // (docs/architecture.md, "Membership changes"), so there is nothing to persist here.
+    if (rd.confState) this.log?.info({ conf: rd.confState }, "configuration changed");
 
     const later: Message[] = [];
     for (const m of rd.messages) {

@@ -14,19 +14,38 @@
 //       serve rd.readStates once applied >= their index
 //       advance(rd)
 //
+// Entries of type "conf" in rd.committed are the core's: the configuration they carry takes
+// effect when advance() acknowledges them (proposeConfChange), and the state machine skips them
+// (their `context` is the application's, decodeConfChangeEntry reads it). An exception from
+// step()/tick() (LogInconsistencyError, or a broken invariant) means the node must stop.
+//
 // Leader exception (thesis §10.2.1): while the core is leader, messages of type "app",
 // "heartbeat" and "snap" may be sent before the leader's own fsync completes; the core counts the
 // leader's own log toward commit only when advance() reports it persisted. Votes and append
 // responses must never leave before the state they promise is durable.
 
-import type { Entry, HardState, Message, NodeId, Role, Snapshot } from "./types.js";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Role,
+  Snapshot,
+} from "./types.js";
 
 /** Seeded randomness, injected so the core stays deterministic. Returns a float in [0, 1). */
 export type Random = () => number;
 
 export interface RaftConfig {
   id: NodeId;
-  /** Every voting member, this node included. Ignored when restoring from a snapshot/log with a conf. */
+  /**
+   * The first configuration's voters, this node included, for a node of a brand-new cluster.
+   * A restarted node's configuration is its snapshot's, followed by the conf entries of its
+   * log as they are applied again. `[]` for a node that joins a running cluster: it has no
+   * configuration (never campaigns) until the leader's log or snapshot gives it one.
+   */
   peers: NodeId[];
   /** Election timeout is drawn uniformly from [electionTick, 2*electionTick) ticks. */
   electionTick: number;
@@ -89,6 +108,13 @@ export interface Ready {
   readStates: ReadState[];
   /** Present when role or leader changed. */
   softState?: SoftState;
+  /**
+   * Present when the configuration in effect changed since the last Ready: a conf entry was
+   * applied (acknowledged by advance()) or a snapshot from the leader installed. Informational:
+   * the configuration is durable through the log and snapshots, the caller persists nothing
+   * extra.
+   */
+  confState?: ConfState;
   /** True if hardState term/vote or entries changed, so an fsync is needed before sending. */
   mustSync: boolean;
 }
@@ -96,6 +122,15 @@ export interface Ready {
 export type ProposeResult =
   | { ok: true; index: number; term: number }
   | { ok: false; reason: "not-leader" | "transferring"; leader: NodeId };
+
+/**
+ * proposeConfChange's answer: as propose(), or refused because an earlier change is not yet
+ * applied ("conf-pending", thesis §4.3: one change at a time) or because the change is not
+ * valid against the current configuration ("invalid-conf", `error` says why).
+ */
+export type ConfChangeProposeResult =
+  | ProposeResult
+  | { ok: false; reason: "conf-pending" | "invalid-conf"; leader: NodeId; error: string };
 
 export interface Status {
   id: NodeId;
@@ -108,8 +143,11 @@ export interface Status {
   lastIndex: number;
   firstIndex: number;
   snapshotIndex: number;
+  /** The incoming voters of the configuration in effect (all its voters outside a change). */
   voters: NodeId[];
-  /** Per follower, leader only. */
+  /** The configuration in effect: the last applied one (a copy). */
+  conf: ConfState;
+  /** Per follower and learner, leader only. */
   progress?: Record<
     NodeId,
     { match: number; next: number; state: "probe" | "replicate" | "snapshot" }
@@ -129,7 +167,18 @@ export interface RawNodeApi {
    * or the leader has not yet committed an entry in its term).
    */
   readIndex(ctx: number): boolean;
-  /** Start a leader transfer to `to` (thesis §3.10). Returns false if not leader or unknown peer. */
+  /**
+   * Propose a membership change (thesis §4.3; etcd's ConfChangeV2). On success the entry is in
+   * the leader's log; the change takes effect on each node when that node applies it (when
+   * advance() acknowledges the Ready that carried it in `committed`), and Ready.confState then
+   * reports the new configuration. A joint configuration entered with auto-leave is left by the
+   * leader on its own once applied. Fails fast, without exception, like propose().
+   */
+  proposeConfChange(cc: ConfChange): ConfChangeProposeResult;
+  /**
+   * Start a leader transfer to `to` (thesis §3.10). Returns false if not leader, or `to` is not
+   * a voter of the incoming configuration (a learner or an unknown node).
+   */
   transferLeader(to: NodeId): boolean;
   /** Campaign at once (tests, operator). */
   campaign(): void;
@@ -144,7 +193,8 @@ export interface RawNodeApi {
   /**
    * The application took a snapshot of its state at `index` (<= applied). The core drops log
    * entries up to `index` (absolute indexes stay valid) and will send `data` to followers that need
-   * entries it no longer has. An index <= the current snapshot's is ignored.
+   * entries it no longer has. The snapshot carries the configuration in effect at `index`. An
+   * index <= the current snapshot's is ignored.
    * Returns the new snapshot (with the term and conf the caller needs to persist it), or null if
    * the call was ignored.
    */

@@ -1,5 +1,6 @@
 // The Raft library's public surface: the RawNode state machine, its contract and message types.
 export type {
+  ConfChangeProposeResult,
   PersistedState,
   ProposeResult,
   RaftConfig,
@@ -10,6 +11,17 @@ export type {
   SoftState,
   Status,
 } from "./api.js";
+export {
+  applyConfChange,
+  confProblem,
+  enterJoint,
+  isJoint,
+  isVoter,
+  leaveJoint,
+  members,
+  simpleChange,
+} from "./confchange.js";
+export { decodeConfChangeEntry, encodeConfChangeEntry } from "./confchange-codec.js";
 export { LogInconsistencyError } from "./errors.js";
 export { RawNode } from "./raw-node.js";
 export * from "./types.js";

@@ -1,8 +1,10 @@
-// Majority math over a voter set (Raft paper §5.2 elections, §5.3/§5.4 commitment). Kept apart
-// from the state machine so joint consensus (§6 of the paper) can later replace "one majority"
-// with "a majority of both configurations" in this file alone.
+// Majority math over a voter set (Raft paper §5.2 elections, §5.3/§5.4 commitment), and over a
+// configuration (the joint* functions, which the core uses): in a joint configuration C_old,new
+// (thesis §4.3) an election or a commitment needs a majority of C_new's voters AND a majority of
+// C_old's. Outside a change the outgoing half is empty, and an empty half agrees to everything,
+// so the joint functions reduce to one majority. Learners are in neither half: they never count.
 
-import type { NodeId } from "./types.js";
+import type { ConfState, NodeId } from "./types.js";
 
 /** Smallest number of voters that forms a majority. */
 export function quorumSize(voters: readonly NodeId[]): number {
@@ -46,4 +48,30 @@ export function hasQuorum(voters: readonly NodeId[], active: (id: NodeId) => boo
   let n = 0;
   for (const id of voters) if (active(id)) n++;
   return n >= quorumSize(voters);
+}
+
+/**
+ * The highest index a majority of each half holds: the smaller of the two halves' committed
+ * indexes (an empty half constrains nothing).
+ */
+export function jointCommittedIndex(conf: ConfState, matchOf: (id: NodeId) => number): number {
+  const incoming = committedIndex(conf.voters, matchOf);
+  if (conf.votersOutgoing.length === 0) return incoming;
+  return Math.min(incoming, committedIndex(conf.votersOutgoing, matchOf));
+}
+
+/** Won once both halves granted, lost once either half can no longer grant. */
+export function jointVoteResult(conf: ConfState, votes: ReadonlyMap<NodeId, boolean>): VoteResult {
+  const incoming = voteResult(conf.voters, votes);
+  const outgoing =
+    conf.votersOutgoing.length === 0 ? "won" : voteResult(conf.votersOutgoing, votes);
+  if (incoming === "lost" || outgoing === "lost") return "lost";
+  if (incoming === "won" && outgoing === "won") return "won";
+  return "pending";
+}
+
+/** True if the nodes for which `active` holds form a majority of each half. */
+export function jointHasQuorum(conf: ConfState, active: (id: NodeId) => boolean): boolean {
+  if (!hasQuorum(conf.voters, active)) return false;
+  return conf.votersOutgoing.length === 0 || hasQuorum(conf.votersOutgoing, active);
 }

@@ -13,6 +13,7 @@
 // every earlier one) is durable, except the leader's app/heartbeat/snap (api.ts).
 
 import type {
+  ConfChangeProposeResult,
   PersistedState,
   ProposeResult,
   RaftConfig,
@@ -22,14 +23,19 @@ import type {
   SoftState,
   Status,
 } from "./api.js";
+import { applyConfChange, isVoter, members } from "./confchange.js";
+import { decodeConfChangeEntry, encodeConfChangeEntry } from "./confchange-codec.js";
 import { LogInconsistencyError } from "./errors.js";
 import { RaftLog } from "./log.js";
 import { Progress } from "./progress.js";
-import { committedIndex, hasQuorum, voteResult } from "./quorum.js";
+import { jointCommittedIndex, jointHasQuorum, jointVoteResult } from "./quorum.js";
 import { ReadOnly } from "./read-only.js";
 import type {
   AppendRequest,
   AppendResponse,
+  ConfChange,
+  ConfState,
+  Entry,
   HardState,
   Heartbeat,
   HeartbeatResponse,
@@ -41,7 +47,7 @@ import type {
   VoteRequest,
   VoteResponse,
 } from "./types.js";
-import { NONE, simpleConf } from "./types.js";
+import { copyConf, NONE, simpleConf } from "./types.js";
 import { isWellFormed } from "./validate.js";
 
 const DEFAULT_MAX_ENTRIES = 256;
@@ -65,9 +71,31 @@ export class RawNode implements RawNodeApi {
   private leader: NodeId = NONE;
   private role: Role = "follower";
   private readonly log: RaftLog;
-  /** The voting members (ConfState). The one place membership lives, for a later conf-change. */
-  private voters: NodeId[];
-  /** Per-follower replication state; leader only. */
+  /**
+   * The configuration in effect: the last one applied (thesis §4.3; see applyConf for why a
+   * change takes effect when applied, not when appended). The one place membership lives.
+   */
+  private conf: ConfState;
+  /** The configuration before any entry of the log: the restored snapshot's, or `peers`. */
+  private readonly initialConf: ConfState;
+  /** The configuration changed since the last Ready (reported as Ready.confState). */
+  private confChanged = false;
+  /**
+   * Leader: index of the newest conf entry it may have in its log; another change may be
+   * proposed only once it is applied (one change at a time, thesis §4.3). Set to the last index
+   * on election, since the log may hold an unapplied change from an earlier term.
+   */
+  private pendingConfIndex = 0;
+  /**
+   * Leader: the newest configuration in its log no longer has it as a voter, so it steps down
+   * once that configuration is applied (applyConf). Until then it takes no new entries, so its
+   * log ends at that change: once it steps down, a follower holding its whole log can win the
+   * election that follows even if it does not know the change committed (it then still counts
+   * the old leader's vote, which the old leader grants a log as long as its own). Otherwise the
+   * old leader's extra entries could refuse it that vote, with nobody left to tell the commit.
+   */
+  private leaving = false;
+  /** Per-follower (and learner) replication state; leader only. */
   private readonly progress = new Map<NodeId, Progress>();
   /** Votes received in the current (pre-)campaign. */
   private readonly votes = new Map<NodeId, boolean>();
@@ -129,9 +157,11 @@ export class RawNode implements RawNodeApi {
       entries: [],
     };
     this.log = RaftLog.restore(r.snapshot, r.entries, r.hardState.commit);
-    const voters = r.snapshot?.metadata.conf.voters ?? config.peers;
-    this.voters = [...new Set(voters)].sort((a, b) => a - b);
-    for (const v of this.voters) positiveInt("peer id", v);
+    for (const v of config.peers) positiveInt("peer id", v);
+    // A joining node (no peers, no snapshot) has no configuration until the leader gives it one.
+    this.initialConf =
+      r.snapshot !== null ? copyConf(r.snapshot.metadata.conf) : simpleConf(config.peers);
+    this.conf = copyConf(this.initialConf);
     if (config.applied !== undefined) {
       const a = config.applied;
       if (a < this.log.snapshotIndex() || a > this.log.lastIndex())
@@ -141,6 +171,9 @@ export class RawNode implements RawNodeApi {
       // Applied entries were committed, even if the persisted commit index lagged behind.
       this.log.commitTo(a);
       this.log.appliedTo(a);
+      // The configuration in effect includes the changes the caller already applied.
+      const done = this.log.slice(this.log.firstIndex(), a + 1) ?? [];
+      for (const e of done) if (e.type === "conf") this.conf = confOf(e);
     }
     this.term = r.hardState.term;
     this.vote = r.hardState.vote;
@@ -159,7 +192,11 @@ export class RawNode implements RawNodeApi {
 
   step(m: Message): void {
     if (!isWellFormed(m) || m.to !== this.id || m.from === this.id) return;
-    if (!this.voters.includes(m.from)) return;
+    // Messages are taken from any node, not only from members of our configuration: a node
+    // learns its configuration from the leader's log, and ours may be older than the
+    // candidate's (a voter we have not applied yet may need our vote). A removed node that
+    // campaigns with a higher term is kept out by the lease below (thesis §4.2.3, §9.6).
+
     // A leader sends a heartbeat's commit as min(match, commit): never beyond what we
     // acknowledged holding. If it is beyond our log, the log lost acknowledged entries: throw
     // (errors.ts) before any state changes, so the shell stops the node.
@@ -214,6 +251,8 @@ export class RawNode implements RawNodeApi {
     // Thesis §3.10: during a transfer new entries would only delay the target catching up.
     if (this.leadTransferee !== NONE)
       return { ok: false, reason: "transferring", leader: this.leader };
+    // About to step down (see `leaving`): the caller should look for the next leader.
+    if (this.leaving) return { ok: false, reason: "not-leader", leader: NONE };
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type: "normal", data }]);
     this.bcastPending = true;
@@ -226,7 +265,7 @@ export class RawNode implements RawNodeApi {
     // commit index (earlier terms' entries commit only indirectly).
     if (this.log.term(this.log.committed) !== this.term) return false;
     const index = this.log.committed;
-    if (this.voters.length === 1) {
+    if (jointHasQuorum(this.conf, (id) => id === this.id)) {
       this.readStates.push({ index, ctx });
       return true;
     }
@@ -237,7 +276,7 @@ export class RawNode implements RawNodeApi {
   transferLeader(to: NodeId): boolean {
     // Only a voter can win the election the transfer asks for (a learner or a stranger never
     // campaigns), so anything else is refused.
-    if (this.role !== "leader" || to === this.id || !this.voters.includes(to)) return false;
+    if (this.role !== "leader" || to === this.id || !this.conf.voters.includes(to)) return false;
     if (this.leadTransferee === to) return true;
     this.leadTransferee = to;
     // The transfer aborts if it has not completed within an election timeout (thesis §3.10).
@@ -272,7 +311,39 @@ export class RawNode implements RawNodeApi {
   }
 
   compact(index: number, data: Uint8Array): Snapshot | null {
-    return this.log.compact(index, data, simpleConf(this.voters)) ? this.log.snapshot : null;
+    if (index <= this.log.snapshotIndex()) return null;
+    return this.log.compact(index, data, this.confAt(index)) ? this.log.snapshot : null;
+  }
+
+  proposeConfChange(cc: ConfChange): ConfChangeProposeResult {
+    if (this.role !== "leader") return { ok: false, reason: "not-leader", leader: this.leader };
+    if (this.leadTransferee !== NONE)
+      return { ok: false, reason: "transferring", leader: this.leader };
+    if (this.leaving) return { ok: false, reason: "not-leader", leader: NONE };
+    // Thesis §4.3: one change at a time. The next is computed from the configuration the
+    // previous one produced, so that one must be in effect here first.
+    if (this.pendingConfIndex > this.log.applied) {
+      const error = `a configuration change at index ${this.pendingConfIndex} is not applied yet`;
+      return { ok: false, reason: "conf-pending", leader: this.leader, error };
+    }
+    const next =
+      cc.context === undefined || cc.context instanceof Uint8Array
+        ? applyConfChange(this.conf, cc)
+        : { ok: false as const, error: "context must be binary data (a Uint8Array)" };
+    if (!next.ok)
+      return { ok: false, reason: "invalid-conf", leader: this.leader, error: next.error };
+    const data = encodeConfChangeEntry({
+      changes: cc.changes.map((c) => ({ type: c.type, node: c.node })),
+      transition: cc.transition ?? "auto",
+      context: cc.context ?? new Uint8Array(0),
+      conf: next.value,
+    });
+    const index = this.log.lastIndex() + 1;
+    this.log.append([{ index, term: this.term, type: "conf", data }]);
+    this.pendingConfIndex = index;
+    this.leaving = !isVoter(next.value, this.id);
+    this.bcastPending = true;
+    return { ok: true, index, term: this.term };
   }
 
   hasReady(): boolean {
@@ -285,7 +356,8 @@ export class RawNode implements RawNodeApi {
       this.log.hasSnapshot() ||
       !sameHardState(this.hardState(), this.prevHard) ||
       this.role !== this.prevSoft.role ||
-      this.leader !== this.prevSoft.leader
+      this.leader !== this.prevSoft.leader ||
+      this.confChanged
     );
   }
 
@@ -313,16 +385,23 @@ export class RawNode implements RawNodeApi {
       this.prevSoft = { role: this.role, leader: this.leader };
       rd.softState = { ...this.prevSoft };
     }
+    if (this.confChanged) {
+      this.confChanged = false;
+      rd.confState = copyConf(this.conf);
+    }
     return rd;
   }
 
   advance(rd: Ready): void {
     if (rd.snapshot !== undefined) this.log.snapshotApplied(rd.snapshot);
     this.log.stableTo(rd.entries);
-    const last = rd.committed[rd.committed.length - 1];
-    if (last !== undefined) this.log.appliedTo(last.index);
+    for (const e of rd.committed) {
+      this.log.appliedTo(e.index);
+      if (e.type === "conf") this.applyConf(confOf(e));
+    }
     // The leader's own log counts toward commit only once durable (thesis §10.2.1).
     if (this.role === "leader" && this.maybeCommit()) this.bcastPending = true;
+    this.maybeAutoLeave();
   }
 
   status(): Status {
@@ -337,7 +416,8 @@ export class RawNode implements RawNodeApi {
       lastIndex: this.log.lastIndex(),
       firstIndex: this.log.firstIndex(),
       snapshotIndex: this.log.snapshotIndex(),
-      voters: [...this.voters],
+      voters: [...this.conf.voters],
+      conf: copyConf(this.conf),
     };
     if (this.role === "leader") {
       s.progress = {};
@@ -365,6 +445,7 @@ export class RawNode implements RawNodeApi {
     this.drawElectionTimeout();
     this.leadTransferee = NONE;
     this.transferElapsed = 0;
+    this.leaving = false;
     this.votes.clear();
     this.progress.clear();
     this.readOnly.reset();
@@ -403,20 +484,37 @@ export class RawNode implements RawNodeApi {
     this.stepRole = (m) => this.stepLeader(m);
     this.tickRole = () => this.tickHeartbeat();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters)
+    for (const id of members(this.conf))
       if (id !== this.id) this.progress.set(id, new Progress(next, this.maxInflight, this.ticks));
+    // Any conf entry in the log must be applied before another change (see pendingConfIndex).
+    this.pendingConfIndex = this.log.lastIndex();
+    const unapplied = this.log.slice(this.log.applied + 1, Infinity) ?? [];
+    const lastConf = unapplied.findLast((e) => e.type === "conf");
+    this.leaving = lastConf !== undefined && !isVoter(confOf(lastConf), this.id);
     // §8: a no-op of the new term lets the leader commit (and so learn) everything before it.
     this.log.append([{ index: next, term: this.term, type: "normal", data: new Uint8Array(0) }]);
     this.bcastPending = true;
   }
 
+  /** Only a voter campaigns (a learner, or a node outside the configuration, never does). */
   private promotable(): boolean {
-    return this.voters.includes(this.id);
+    return isVoter(this.conf, this.id);
+  }
+
+  /**
+   * A committed conf entry not yet applied: the configuration we would count votes with is
+   * about to change (etcd's hup check). A node campaigns only with the newest committed
+   * configuration, so that the configurations in use differ by at most one change (see
+   * applyConf).
+   */
+  private hasUnappliedConf(): boolean {
+    const pending = this.log.slice(this.log.applied + 1, this.log.committed + 1) ?? [];
+    return pending.some((e) => e.type === "conf");
   }
 
   /** §5.2 election, preceded by a pre-vote round (thesis §9.6) unless disabled or a transfer. */
   private startCampaign(transfer: boolean): void {
-    if (this.role === "leader" || !this.promotable()) return;
+    if (this.role === "leader" || !this.promotable() || this.hasUnappliedConf()) return;
     if (this.preVote && !transfer) this.becomePreCandidate();
     else this.becomeCandidate();
     this.requestVotes(transfer);
@@ -427,7 +525,8 @@ export class RawNode implements RawNodeApi {
     this.votes.set(this.id, true);
     if (this.poll()) return;
     const term = type === "prevote" ? this.term + 1 : this.term;
-    for (const to of this.voters) {
+    const voters = new Set([...this.conf.voters, ...this.conf.votersOutgoing]);
+    for (const to of voters) {
       if (to === this.id) continue;
       const m: VoteRequest = {
         type,
@@ -444,7 +543,7 @@ export class RawNode implements RawNodeApi {
 
   /** Acts on the tally; returns true if the campaign ended. */
   private poll(): boolean {
-    const result = voteResult(this.voters, this.votes);
+    const result = jointVoteResult(this.conf, this.votes);
     if (result === "won") {
       if (this.role === "precandidate") {
         this.becomeCandidate();
@@ -490,7 +589,7 @@ export class RawNode implements RawNodeApi {
     if (this.checkQuorum) {
       const live = (id: NodeId) =>
         id === this.id || this.ticks - this.progressOf(id).lastHeard < this.electionTick;
-      if (!hasQuorum(this.voters, live)) {
+      if (!jointHasQuorum(this.conf, live)) {
         this.becomeFollower(this.term, NONE);
         return;
       }
@@ -504,6 +603,8 @@ export class RawNode implements RawNodeApi {
       // A TimeoutNow may have been lost: repeat it with every heartbeat while the transfer is
       // on, so a lost one costs a heartbeat interval, not the whole transfer.
       this.maybeSendTimeoutNow();
+      // An auto-leave refused during a transfer is retried here (nothing may be applied later).
+      this.maybeAutoLeave();
     }
   }
 
@@ -516,6 +617,7 @@ export class RawNode implements RawNodeApi {
   private abortTransfer(): void {
     this.leadTransferee = NONE;
     this.transferElapsed = 0;
+    if (this.leaving) return; // it takes no entries (and will not lead long)
     const index = this.log.lastIndex() + 1;
     this.log.append([{ index, term: this.term, type: "normal", data: new Uint8Array(0) }]);
     this.bcastPending = true;
@@ -712,7 +814,9 @@ export class RawNode implements RawNodeApi {
       this.log.commitTo(md.index);
     } else {
       this.log.restoreSnapshot(m.snapshot);
-      this.voters = [...new Set(md.conf.voters)].sort((a, b) => a - b);
+      // The snapshot's configuration is committed at md.index and replaces our log: it is in
+      // effect at once, as etcd restores its tracker from a snapshot.
+      this.applyConf(copyConf(md.conf));
     }
     this.replyAppend(m.from, true, md.index);
   }
@@ -767,12 +871,12 @@ export class RawNode implements RawNodeApi {
       // An empty append detects lost appends (the follower rejects it and we back up).
       this.sendAppend(m.from, true);
     }
-    if (m.ctx > 0) this.readStates.push(...this.readOnly.ack(m.from, m.ctx, this.voters));
+    if (m.ctx > 0) this.readStates.push(...this.readOnly.ack(m.from, m.ctx, this.conf));
   }
 
   /** Figure 8 / §5.4.2: commit the majority's index only if it holds an entry of our term. */
   private maybeCommit(): boolean {
-    const mci = committedIndex(this.voters, (id) =>
+    const mci = jointCommittedIndex(this.conf, (id) =>
       id === this.id ? this.log.stable : this.progressOf(id).match,
     );
     if (this.log.term(mci) !== this.term) return false;
@@ -826,6 +930,66 @@ export class RawNode implements RawNodeApi {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Membership (thesis §4.3)
+
+  /**
+   * Puts a configuration in effect: when a conf entry is applied (advance()) or a snapshot from
+   * the leader replaces the log. etcd-io/raft's choice, not the thesis's (§4.1 uses a
+   * configuration as soon as it is in the log); docs/architecture.md, "Membership changes",
+   * says why it is safe: a leader proposes a change only once the previous one is applied, and
+   * no node campaigns with a committed change still unapplied, so the configurations in use at
+   * any time are at most one change apart, and any two adjacent ones share a voter in every
+   * pair of their quorums.
+   */
+  private applyConf(next: ConfState): void {
+    this.conf = next;
+    this.confChanged = true;
+    if (this.role !== "leader") return;
+    if (!isVoter(next, this.id)) {
+      // Removed (or demoted): the change is committed, so step down (thesis §4.2.2). Until
+      // now it led without counting itself toward the new voters' majority (quorum.ts).
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    const ids = members(next);
+    for (const id of [...this.progress.keys()]) if (!ids.includes(id)) this.progress.delete(id);
+    const next1 = this.log.lastIndex() + 1;
+    for (const id of ids) {
+      if (id !== this.id && !this.progress.has(id))
+        this.progress.set(id, new Progress(next1, this.maxInflight, this.ticks));
+    }
+    if (this.leadTransferee !== NONE && !next.voters.includes(this.leadTransferee)) {
+      this.leadTransferee = NONE;
+      this.transferElapsed = 0;
+    }
+    // The quorum changed (a removed laggard may have held commitment back), and new members
+    // need their first append.
+    this.maybeCommit();
+    this.bcastPending = true;
+  }
+
+  /**
+   * Leaves a joint configuration entered with auto-leave once it is applied (etcd's
+   * AutoLeave): the leader proposes the empty change itself. Refused during a transfer, it is
+   * tried again on the next advance() or heartbeat.
+   */
+  private maybeAutoLeave(): void {
+    if (this.role !== "leader" || !this.conf.autoLeave) return;
+    if (this.pendingConfIndex > this.log.applied) return;
+    this.proposeConfChange({ changes: [] });
+  }
+
+  /** The configuration in effect once every entry up to `index` is applied (for a snapshot). */
+  private confAt(index: number): ConfState {
+    const ents = this.log.slice(this.log.firstIndex(), index + 1) ?? [];
+    for (let k = ents.length - 1; k >= 0; k--) {
+      const e = ents[k] as Entry;
+      if (e.type === "conf") return confOf(e);
+    }
+    return copyConf(this.log.snapshot?.metadata.conf ?? this.initialConf);
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Helpers
 
   private hardState(): HardState {
@@ -845,6 +1009,17 @@ export class RawNode implements RawNodeApi {
     msg.term = this.term;
     this.msgs.push(msg);
   }
+}
+
+/**
+ * The configuration a conf entry results in. Every conf entry in the log was checked on its way
+ * in (encoded here, or through the message schema); one that does not decode came from a
+ * damaged disk, a broken invariant.
+ */
+function confOf(e: Entry): ConfState {
+  const cc = decodeConfChangeEntry(e.data);
+  if (!cc.ok) throw new Error(`raft: conf entry ${e.index} does not decode: ${cc.error}`);
+  return cc.value.conf;
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

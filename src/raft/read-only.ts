@@ -3,8 +3,8 @@
 // acknowledged by a majority: proof that no newer leader existed when the round was sent.
 
 import type { ReadState } from "./api.js";
-import { hasQuorum } from "./quorum.js";
-import type { NodeId } from "./types.js";
+import { jointHasQuorum } from "./quorum.js";
+import type { ConfState, NodeId } from "./types.js";
 
 interface PendingRead {
   round: number;
@@ -34,12 +34,12 @@ export class ReadOnly {
    * A reply to round r proves we still led when r was sent, which was after every earlier round
    * was recorded, so it acknowledges all of them.
    */
-  ack(from: NodeId, round: number, voters: readonly NodeId[]): ReadState[] {
+  ack(from: NodeId, round: number, conf: ConfState): ReadState[] {
     for (const r of this.pending) if (r.round <= round) r.acks.add(from);
     const done: ReadState[] = [];
     while (this.pending.length > 0) {
       const head = this.pending[0] as PendingRead;
-      if (!hasQuorum(voters, (id) => head.acks.has(id))) break;
+      if (!jointHasQuorum(conf, (id) => head.acks.has(id))) break;
       this.pending.shift();
       done.push({ index: head.index, ctx: head.ctx });
     }

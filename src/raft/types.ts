@@ -72,6 +72,46 @@ export function copyConf(c: ConfState): ConfState {
   };
 }
 
+/** One member's change within a configuration change (etcd-io/raft's ConfChangeSingle). */
+export interface ConfChangeSingle {
+  /** add-voter also promotes a learner; add-learner also demotes a voter. */
+  type: "add-voter" | "add-learner" | "remove";
+  node: NodeId;
+}
+
+/**
+ * How a change is carried out (etcd's ConfChangeTransition). "auto": a simple change if at
+ * most one voter changes, else a joint configuration left automatically; "joint": always
+ * through a joint configuration, left automatically once committed; "joint-explicit": a joint
+ * configuration that stays until a change with no `changes` leaves it.
+ */
+export type ConfChangeTransition = "auto" | "joint" | "joint-explicit";
+
+/**
+ * A membership change asked of the leader (thesis §4.3; etcd's ConfChangeV2). An empty
+ * `changes` leaves the current joint configuration. `context` is the application's (the node
+ * layer keeps members' addresses there); Raft carries it in the entry and never reads it.
+ */
+export interface ConfChange {
+  changes: ConfChangeSingle[];
+  transition?: ConfChangeTransition;
+  context?: Uint8Array;
+}
+
+/**
+ * What a "conf" entry holds (confchange-codec.ts encodes it): the change as asked, and the
+ * configuration that results from it. The result is computed once, by the leader that proposed
+ * it, from its configuration at the time (the one the previous change produced: a leader
+ * proposes a change only once every earlier one is applied), so every node adopts the same
+ * configuration at this index without recomputing it.
+ */
+export interface ConfChangeEntry {
+  changes: ConfChangeSingle[];
+  transition: ConfChangeTransition;
+  context: Uint8Array;
+  conf: ConfState;
+}
+
 export interface SnapshotMetadata {
   /** Last index the snapshot covers (absolute). */
   index: number;

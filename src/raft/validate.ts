@@ -27,9 +27,13 @@
 //     strictly ascending; learners are neither incoming nor outgoing voters; learnersNext are
 //     outgoing voters that are not incoming voters or learners; outside a joint configuration
 //     (no outgoing voters) learnersNext is empty and autoLeave false;
+//   - a "conf" entry's data decodes as a configuration change whose resulting configuration
+//     obeys the same invariants (confchange-codec.ts);
 //   - no field beyond the schema; `transfer` on a vote request is optional.
 
 import { err, ok, type Result } from "../util/result.js";
+import { confProblem } from "./confchange.js";
+import { decodeConfChangeEntry } from "./confchange-codec.js";
 import type {
   AppendRequest,
   ConfState,
@@ -291,6 +295,10 @@ function readAppend(
       if (type !== "normal" && type !== "conf")
         fail(`${ENTRY}.type`, 'expected "normal" or "conf"');
       const data = bytes(e.data, ENTRY, "data");
+      if (type === "conf") {
+        const cc = decodeConfChangeEntry(data);
+        if (!cc.ok) fail(`${ENTRY}.data`, cc.error);
+      }
       onlyFields(e, ENTRY, ENTRY_FIELDS, 4);
       if (entries !== null) entries[i] = { index, term: et, type: type as EntryType, data };
     }
@@ -324,9 +332,6 @@ function readConf(v: unknown, path: string, copy: boolean): ConfState {
     const out: NodeId[] = copy ? new Array(raw.length) : (raw as NodeId[]);
     for (let i = 0; i < raw.length; i++) {
       const id = nodeId(raw[i], `${path}.${key}[${i}]`);
-      if (i > 0 && id <= (raw[i - 1] as number)) {
-        fail(`${path}.${key}`, id === raw[i - 1] ? "duplicate id" : "ids must be ascending");
-      }
       if (copy) out[i] = id;
     }
     return out;
@@ -336,20 +341,8 @@ function readConf(v: unknown, path: string, copy: boolean): ConfState {
   const votersOutgoing = ids("votersOutgoing");
   const learnersNext = ids("learnersNext");
   const autoLeave = bool(c.autoLeave, path, "autoLeave");
-  if (voters.length === 0) fail(`${path}.voters`, "a configuration needs at least one voter");
-  for (const id of learners) {
-    if (voters.includes(id) || votersOutgoing.includes(id)) {
-      fail(`${path}.learners`, `node ${id} is both a learner and a voter`);
-    }
-  }
-  for (const id of learnersNext) {
-    if (!votersOutgoing.includes(id) || voters.includes(id) || learners.includes(id)) {
-      fail(`${path}.learnersNext`, `node ${id} is not an outgoing voter leaving the voters`);
-    }
-  }
-  if (votersOutgoing.length === 0 && autoLeave) {
-    fail(`${path}.autoLeave`, "only a joint configuration (with outgoing voters) can leave");
-  }
-  if (!copy) return v as ConfState;
-  return { voters, learners, votersOutgoing, learnersNext, autoLeave };
+  const conf = { voters, learners, votersOutgoing, learnersNext, autoLeave };
+  const problem = confProblem(conf);
+  if (problem !== null) fail(`${path}.${problem.key}`, problem.what);
+  return copy ? conf : (v as ConfState);
 }

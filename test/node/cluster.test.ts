@@ -4,11 +4,12 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import {
+  CoreFailureError,
   LeadershipLostError,
   NotLeaderError,
   ProposalTimeoutError,
 } from "../../src/node/errors.js";
-import { RaftNode } from "../../src/node/raft-node.js";
+import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
 import { RawNode } from "../../src/raft/raw-node.js";
 import type { NodeId } from "../../src/raft/types.js";
 import { Rng } from "../../src/sim/rng.js";
@@ -57,7 +58,7 @@ class Cluster {
     }
   }
 
-  async start(id: NodeId): Promise<void> {
+  async start(id: NodeId, extra: Partial<RaftNodeOptions> = {}): Promise<void> {
     const m = this.get(id);
     m.sm = new CountingMachine();
     m.node = await RaftNode.start({
@@ -72,6 +73,7 @@ class Cluster {
       snapshotEntries: this.snapshotEntries,
       requestTimeoutMs: 3000,
       random: () => this.rng.float(),
+      ...extra,
     });
   }
 
@@ -281,5 +283,36 @@ describe("RaftNode cluster (real core, memory storage, in-process network)", () 
       assert.equal(c.get(id).sm.restores, 1, "restored from its own snapshot");
     }
     await write(c, "after-restart");
+  });
+
+  it("a follower whose log lost acknowledged entries stops, naming its data directory; the rest carry on", async () => {
+    const c = await startCluster();
+    await write(c, "a");
+    const leader = await c.leader();
+    const victim = IDS.find((id) => id !== leader) as NodeId;
+    await waitFor(() => c.get(victim).sm.items.length === 1, "the victim holds a");
+    await c.stop(victim);
+    const older = c.get(victim).storage.load();
+    await c.start(victim);
+    for (const v of ["b", "c", "d"]) await write(c, v);
+    await waitFor(() => c.get(victim).sm.items.length === 4, "the victim acknowledged b, c, d");
+    await c.stop(victim);
+    // Its data directory is restored from the older copy: b, c and d are gone.
+    const restored = new CountingStorage();
+    restored.write({ hardState: older.hardState, entries: older.entries });
+    restored.sync();
+    c.get(victim).storage = restored;
+    const fatal: Error[] = [];
+    await c.start(victim, { dataDir: "/data/victim", onFatal: (e) => fatal.push(e) });
+    await waitFor(() => fatal.length > 0, "the victim stops", 10_000);
+    const e = fatal[0];
+    assert.ok(e instanceof CoreFailureError, String(e));
+    assert.match(e.message, /data directory \/data\/victim/);
+    assert.match(e.message, /lost acknowledged entries/);
+    assert.equal(fatal.length, 1, "stopped once, for good");
+    await c.stop(victim);
+    await write(c, "e");
+    const other = IDS.find((id) => id !== leader && id !== victim) as NodeId;
+    await waitFor(() => c.get(other).sm.items.includes("e"), "the majority carries on");
   });
 });

@@ -105,6 +105,9 @@ export class ScriptedCore implements RawNodeApi {
     this.readRequests.push(ctx);
     return true;
   }
+  proposeConfChange() {
+    return { ok: false as const, reason: "not-leader" as const, leader: this.leader };
+  }
   transferLeader(): boolean {
     return false;
   }
@@ -158,6 +161,7 @@ export class ScriptedCore implements RawNodeApi {
       firstIndex: 1,
       snapshotIndex: 0,
       voters: [1, 2, 3],
+      conf: simpleConf([1, 2, 3]),
     };
   }
 }

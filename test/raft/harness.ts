@@ -1,10 +1,13 @@
 // A tiny deterministic test environment for RawNode: N nodes, instant persistence, and a
 // message queue the test delivers, drops or partitions by hand. Each node's state machine is the
-// list of applied payloads (as strings), so tests can compare what every node applied.
+// list of applied payloads (as strings), so tests can compare what every node applied. Nodes can
+// join later (addNode: no configuration until the leader's log gives one). Every applied entry
+// is checked against what any node applied at that index before (State Machine Safety, §5.4.3),
+// and every new leader's log against every applied entry (Leader Completeness, §5.4).
 
 import type { PersistedState, Ready } from "../../src/raft/api.js";
 import { RawNode } from "../../src/raft/raw-node.js";
-import type { Entry, Message, NodeId, Snapshot } from "../../src/raft/types.js";
+import type { ConfState, Entry, Message, NodeId, Snapshot } from "../../src/raft/types.js";
 
 /** mulberry32: a small seeded PRNG, enough for election jitter and randomized tests. */
 export function mulberry32(seed: number): () => number {
@@ -69,6 +72,8 @@ export class Cluster {
   readonly applied = new Map<NodeId, string[]>();
   readonly appliedIndex = new Map<NodeId, number>();
   readonly readStates = new Map<NodeId, { index: number; ctx: number }[]>();
+  /** Every Ready.confState each node reported, in order. */
+  readonly confStates = new Map<NodeId, ConfState[]>();
   /** Messages sent and not yet delivered, in send order. */
   queue: Message[] = [];
   /** Every message ever sent, for counting. */
@@ -81,25 +86,45 @@ export class Cluster {
   /** Extra drop rule, e.g. to lose one message type. */
   drop: ((m: Message) => boolean) | null = null;
   readonly random: () => number;
+  /** The first configuration's voters (a restarted node without a snapshot starts from it). */
+  private readonly initialPeers: NodeId[];
+  /** Nodes added by addNode: they start with no configuration, also on restart. */
+  private readonly joined = new Set<NodeId>();
+  /** index -> "term:payload" of every entry any node applied (State Machine Safety). */
+  private readonly appliedAt = new Map<number, string>();
+  /** term -> the node that led it (Election Safety, §5.2). */
+  private readonly leaderOf = new Map<number, NodeId>();
 
   constructor(readonly opts: ClusterOptions = {}) {
     const n = opts.n ?? 3;
     this.ids = Array.from({ length: n }, (_, i) => i + 1);
+    this.initialPeers = this.ids.slice();
     this.random = mulberry32(opts.seed ?? 1);
-    for (const id of this.ids) {
-      this.disks.set(id, new Disk());
-      this.applied.set(id, []);
-      this.appliedIndex.set(id, 0);
-      this.readStates.set(id, []);
-      this.nodes.set(id, this.newNode(id));
-    }
+    for (const id of this.ids) this.register(id);
+  }
+
+  private register(id: NodeId): void {
+    this.disks.set(id, new Disk());
+    this.applied.set(id, []);
+    this.appliedIndex.set(id, 0);
+    this.readStates.set(id, []);
+    this.nodes.set(id, this.newNode(id));
+  }
+
+  /** Starts a new, empty node that joins the running cluster once a change adds it. */
+  addNode(id: NodeId): RawNode {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    this.ids.push(id);
+    this.joined.add(id);
+    this.register(id);
+    return this.node(id);
   }
 
   private newNode(id: NodeId, restore?: PersistedState, applied?: number): RawNode {
     const o = this.opts;
     return new RawNode({
       id,
-      peers: this.ids,
+      peers: this.joined.has(id) ? [] : this.initialPeers,
       electionTick: o.electionTick ?? 10,
       heartbeatTick: o.heartbeatTick ?? 1,
       random: this.random,
@@ -133,8 +158,17 @@ export class Cluster {
       }
       for (const e of rd.committed) this.apply(id, e);
       (this.readStates.get(id) as { index: number; ctx: number }[]).push(...rd.readStates);
-      if (this.deferAdvance) this.unadvanced.set(id, [...(this.unadvanced.get(id) ?? []), rd]);
-      else node.advance(rd);
+      if (rd.softState?.role === "leader") this.checkNewLeader(id);
+      if (rd.confState !== undefined)
+        this.confStates.set(id, [...(this.confStates.get(id) ?? []), rd.confState]);
+      // Readys are advanced exactly once, in the order taken (api.ts), also when deferAdvance
+      // was just turned off with some still outstanding.
+      const outstanding = [...(this.unadvanced.get(id) ?? []), rd];
+      if (this.deferAdvance) this.unadvanced.set(id, outstanding);
+      else {
+        this.unadvanced.set(id, []);
+        for (const r of outstanding) node.advance(r);
+      }
     }
   }
 
@@ -153,7 +187,36 @@ export class Cluster {
     const last = this.appliedIndex.get(id) as number;
     if (e.index !== last + 1) throw new Error(`node ${id}: applied ${e.index} after ${last}`);
     this.appliedIndex.set(id, e.index);
-    if (e.data.length > 0) (this.applied.get(id) as string[]).push(text(e.data));
+    const key = `${e.term}:${e.type}:${text(e.data)}`;
+    const seen = this.appliedAt.get(e.index);
+    if (seen === undefined) this.appliedAt.set(e.index, key);
+    else if (seen !== key)
+      throw new Error(
+        `state machine safety: node ${id} applied ${key} at ${e.index}, another ${seen}`,
+      );
+    // Conf entries are the core's business, the no-op is nobody's: neither reaches the list.
+    if (e.type === "normal" && e.data.length > 0)
+      (this.applied.get(id) as string[]).push(text(e.data));
+  }
+
+  /** A new leader's log holds every entry any node applied (Leader Completeness, §5.4). */
+  private checkNewLeader(id: NodeId): void {
+    const { term } = this.node(id).status();
+    const other = this.leaderOf.get(term);
+    if (other !== undefined && other !== id)
+      throw new Error(`election safety: nodes ${other} and ${id} both lead term ${term}`);
+    this.leaderOf.set(term, id);
+    const disk = (this.disks.get(id) as Disk).state;
+    const offset = disk.snapshot?.metadata.index ?? 0;
+    for (const [index, key] of this.appliedAt) {
+      if (index <= offset) continue;
+      const e = disk.entries[index - offset - 1];
+      const have = e === undefined ? "nothing" : `${e.term}:${e.type}:${text(e.data)}`;
+      if (have !== key)
+        throw new Error(
+          `leader completeness: leader ${id} of term ${term} has ${have} at ${index}, applied ${key}`,
+        );
+    }
   }
 
   private send(m: Message): void {

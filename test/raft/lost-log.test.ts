@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PersistedState } from "../../src/raft/api.js";
 import { LogInconsistencyError } from "../../src/raft/errors.js";
-import { Cluster } from "./harness.js";
+import { Cluster, type ClusterOptions } from "./harness.js";
 
 /** A 3-node cluster where node 3 acknowledged 6 entries, then restarted with only the first 2. */
-function clusterWithShortFollower(): { c: Cluster; old: PersistedState } {
-  const c = new Cluster({ n: 3, electionTick: 10, heartbeatTick: 2 });
+function clusterWithShortFollower(opts: ClusterOptions = {}): Cluster {
+  const c = new Cluster({ n: 3, electionTick: 10, heartbeatTick: 2, ...opts });
   c.elect(1);
   c.propose(1, "a");
   c.stabilize();
@@ -20,12 +20,12 @@ function clusterWithShortFollower(): { c: Cluster; old: PersistedState } {
   assert.equal(c.node(1).status().progress?.[3]?.match, 6);
   c.setState(3, old);
   assert.equal(c.node(3).status().lastIndex, 2);
-  return { c, old };
+  return c;
 }
 
 describe("a follower's log lost acknowledged entries", () => {
   it("the heartbeat that reveals it throws LogInconsistencyError with the indexes, changing nothing", () => {
-    const { c } = clusterWithShortFollower();
+    const c = clusterWithShortFollower();
     c.tick(1, 2);
     const k = c.queue.findIndex((m) => m.type === "heartbeat" && m.to === 3);
     assert.ok(k >= 0, "a heartbeat to node 3");
@@ -52,15 +52,7 @@ describe("a follower's log lost acknowledged entries", () => {
 
 describe("the leader's probe never loops without progress", () => {
   it("a probe rejected at match is retried once per heartbeat interval, not at once", () => {
-    const c = new Cluster({ n: 3, electionTick: 10, heartbeatTick: 2, maxEntriesPerMsg: 1 });
-    c.elect(1);
-    c.propose(1, "a");
-    c.stabilize();
-    const old = structuredClone(c.disks.get(3)?.state) as PersistedState;
-    for (const v of ["b", "c", "d", "e"]) c.propose(1, v);
-    c.stabilize();
-    c.tickAll(2);
-    c.setState(3, old);
+    const c = clusterWithShortFollower({ maxEntriesPerMsg: 1 });
     // Node 3 answers every heartbeat (as a live node would) but would throw on it: the test
     // answers for it, so only the leader's behaviour is under test.
     c.drop = (m) => {

@@ -144,7 +144,8 @@ describe("untrusted input", () => {
       }),
       { seed: SEED, numRuns: 200 },
     );
-    // Concrete cases: entries not following prevIndex, negative index, a message to someone else.
+    // Concrete cases: entries not following prevIndex, negative index, a message to someone else
+    // or from the node itself.
     const bad = [
       {
         type: "app",
@@ -158,7 +159,9 @@ describe("untrusted input", () => {
       },
       { type: "heartbeat", from: 2, to: 1, term: 1, commit: -1, ctx: 0 },
       { type: "heartbeat", from: 2, to: 3, term: 1, commit: 0, ctx: 0 },
-      { type: "vote", from: 9, to: 1, term: 1, lastLogIndex: 0, lastLogTerm: 0 },
+      // (A vote request from a node outside the configuration is not malformed: it is answered,
+      // since our configuration may be older than the candidate's; membership.test.ts.)
+      { type: "vote", from: 1, to: 1, term: 1, lastLogIndex: 0, lastLogTerm: 0 },
     ];
     for (const m of bad) {
       n.step(m as never);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { RaftConfig, RawNodeApi, Ready } from "../../src/raft/api.js";
 import { RawNode } from "../../src/raft/raw-node.js";
-import type { Entry, Message } from "../../src/raft/types.js";
+import type { ConfChange, Entry, Message } from "../../src/raft/types.js";
 import { SimCluster } from "../../src/sim/cluster.js";
 import { InvariantChecker } from "../../src/sim/invariants.js";
 import { FAULTS, runSimulation } from "../../src/sim/runner.js";
@@ -34,6 +34,9 @@ class TamperedNode implements RawNodeApi {
   }
   readIndex(ctx: number): boolean {
     return this.inner.readIndex(ctx);
+  }
+  proposeConfChange(cc: ConfChange) {
+    return this.inner.proposeConfChange(cc);
   }
   transferLeader(to: number): boolean {
     return this.inner.transferLeader(to);

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { encodeConfChangeEntry } from "../../src/raft/confchange-codec.js";
 import { type Entry, type Message, type NodeId, simpleConf } from "../../src/raft/types.js";
 import type { PeerUpdates, Transport } from "../../src/transport/transport.js";
 import type { HostPort } from "../../src/util/host-port.js";
@@ -37,6 +38,12 @@ export interface TransportHarness {
 }
 
 /** Deterministic bytes (no RNG needed: content just has to be distinctive). */
+/** A valid conf entry's data (validate.ts decodes it) carrying `context`. */
+export function confEntryData(context: Uint8Array): Uint8Array {
+  const conf = simpleConf([1, 2, 3]);
+  return encodeConfChangeEntry({ changes: [], transition: "auto", context, conf });
+}
+
 export function pattern(length: number, salt: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = (i * 31 + salt * 7 + (i >>> 8)) & 0xff;
@@ -48,7 +55,7 @@ function entries(prevIndex: number, n: number, size: number, term: number): Entr
     index: prevIndex + 1 + i,
     term,
     type: i % 5 === 4 ? ("conf" as const) : ("normal" as const),
-    data: pattern(size, prevIndex + i),
+    data: i % 5 === 4 ? confEntryData(pattern(size, prevIndex + i)) : pattern(size, prevIndex + i),
   }));
 }
 
@@ -213,7 +220,8 @@ export function runTransportSuite(name: string, makeHarness: () => TransportHarn
           assert.equal(m.type, "app");
           if (m.type !== "app") continue;
           for (const e of m.entries) {
-            assert.deepStrictEqual(e.data, pattern(256, e.index - 1));
+            const body = pattern(256, e.index - 1);
+            assert.deepStrictEqual(e.data, e.type === "conf" ? confEntryData(body) : body);
             total++;
           }
         }
