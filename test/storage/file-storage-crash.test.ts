@@ -305,7 +305,9 @@ describe("FileStorage crash recovery on a simulated disk", () => {
       `# ${stats.crashes} crashes, ${stats.recoveries} recoveries, ${stats.noSpace} no-space ` +
         `rejections, ${stats.failed} failed stores`,
     );
-    assert.ok((stats.noSpace ?? 0) > 10 && (stats.failed ?? 0) > 10, "the faults must strike");
+    // Only that each fault struck at all, or the property would hold vacuously: 200 runs give
+    // 20-50 rejections and 10-25 failed stores, and a bound of 10 failed at STORAGE_SEED=934850375.
+    assert.ok((stats.noSpace ?? 0) >= 3 && (stats.failed ?? 0) >= 3, "the faults must strike");
   });
 
   // Failing cases the property found, kept as they were shrunk.
