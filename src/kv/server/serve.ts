@@ -14,6 +14,8 @@ import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-po
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
 import { createKvHttpServer } from "../http-api.js";
+import { minLeaseTtl } from "../lease/index.js";
+import { LeaseKeeper } from "../lease-keeper.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
 import { claimDataDir, type Member, raftDir } from "./data-dir.js";
@@ -27,7 +29,12 @@ export interface ServeOptions {
   heartbeatMs: number;
   snapshotEntries: number;
   logLevel: string;
+  /** Revisions auto-compaction keeps; 0 turns it off. */
+  autoCompactRevisions?: number;
 }
+
+/** Auto-compaction's default: the last 10,000 revisions stay readable. */
+export const DEFAULT_AUTO_COMPACT_REVISIONS = 10_000;
 
 /**
  * Runs the node until SIGINT/SIGTERM or its parent's exit (ok) or a fatal error (error). Needs
@@ -85,7 +92,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     opened.push(() => transport.close());
 
     step = `load the Raft state from ${dir}`;
-    const sm = new KvStateMachine();
+    const sm = new KvStateMachine({ minLeaseTtl: minLeaseTtl(o.electionTimeoutMs, o.heartbeatMs) });
     const metrics = createKvMetrics({ nodeId: o.id });
     let onFatal: (err: Error) => void = () => {};
     const fatal = new Promise<Error>((resolve) => {
@@ -106,6 +113,14 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       onFatal: (err) => onFatal(err),
     });
     opened.push(() => node.stop());
+    const keeper = new LeaseKeeper({
+      service: node,
+      sm,
+      electionTimeoutMs: o.electionTimeoutMs,
+      autoCompactRevisions: o.autoCompactRevisions ?? DEFAULT_AUTO_COMPACT_REVISIONS,
+      logger: logger.child({ part: "leases" }),
+    });
+    opened.push(() => keeper.stop());
 
     step = `listen for HTTP on ${httpAddress}`;
     const http = await createKvHttpServer(o.http.host, o.http.port, {
