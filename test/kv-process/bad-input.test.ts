@@ -185,6 +185,8 @@ async function startCluster(
     String(raftBase),
     "--http-port-base",
     String(httpBase),
+    // These tests are about the native API; the etcd API's ports have their own test.
+    "--no-grpc",
     ...extra,
   ]);
   let out = "";
@@ -224,6 +226,7 @@ describe("kv cluster", () => {
         String((port as number) - 1),
         "--http-port-base",
         String((port as number) + 100),
+        "--no-grpc",
       ]);
       assert.equal(r.code, 1);
       assert.match(
