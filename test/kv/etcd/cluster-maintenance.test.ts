@@ -32,7 +32,7 @@ describe("etcd Cluster and Maintenance services", () => {
       ["3", "member-3", ["http://127.0.0.1:7003"], 1],
     ]);
     assert.equal(
-      ((list.members as Wire[])[1]?.clientURLs as string[])[0],
+      (((list.members as Wire[])[1] as Wire).clientURLs as string[])[0],
       `http://${follower.etcd.address}`,
     );
   });

@@ -60,7 +60,7 @@ describe("etcd Watch service", () => {
       replayed.map((e) => str((e.kv as Wire).value)),
       ["1", "2"],
     );
-    assert.equal(str((replayed[1]?.prev_kv as Wire).value), "1");
+    assert.equal(str(((replayed[1] as Wire).prev_kv as Wire).value), "1");
     await node.client.KV.DeleteRange({ key: b("w/a") });
     const del = ((await w.next()).events as Wire[])[0] as Wire;
     assert.equal(del.type, 1);
