@@ -245,7 +245,15 @@ export function registerKvServerCommands(kv: Command): void {
           `  node ${n.id}  ${n.url}${n.grpc ? `  grpc ${n.grpc}` : ""}  pid ${n.child.pid}  log ${n.logFile}${n.id === cluster.leader ? "  (leader)" : ""}`,
       );
       process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
-      if (o.walkthrough) process.stdout.write(walkthrough(cluster.nodes.map((n) => n.url)));
+      if (o.walkthrough) {
+        const grpc = cluster.nodes.flatMap((n) => (n.grpc === undefined ? [] : [n.grpc]));
+        process.stdout.write(
+          walkthrough(
+            cluster.nodes.map((n) => n.url),
+            grpc,
+          ),
+        );
+      }
       process.stdout.write(`press Ctrl-C to stop ${o.nodes === 1 ? "the node" : "all nodes"}\n`);
 
       await new Promise<void>((done) => {
@@ -273,8 +281,17 @@ export function registerKvServerCommands(kv: Command): void {
   );
 }
 
-function walkthrough(urls: readonly string[]): string {
+function walkthrough(urls: readonly string[], grpc: readonly string[]): string {
   const [a, b] = [urls[0], urls[1] ?? urls[0]];
+  const etcd =
+    grpc.length === 0
+      ? []
+      : [
+          "the etcd v3 API (etcdctl 3.4, etcd client libraries) on every node:",
+          `  etcdctl --endpoints ${grpc.join(",")} put greeting hi`,
+          `  etcdctl --endpoints ${grpc.join(",")} watch greeting`,
+          `  etcdctl --endpoints ${grpc.join(",")} endpoint status -w table`,
+        ];
   return [
     "",
     "try it (any node answers; followers forward to the leader):",
@@ -286,6 +303,7 @@ function walkthrough(urls: readonly string[]): string {
     `  curl ${a}/v1/status`,
     `  curl ${a}/metrics`,
     `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}`,
+    ...etcd,
     "kill -9 the leader's pid: the others elect a new leader and writes continue;",
     "run the same command again to restart the cluster with its data.",
     "",

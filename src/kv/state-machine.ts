@@ -243,7 +243,8 @@ export class KvStateMachine implements StateMachine {
    * loop in between, so that requests keep flowing while a large state is encoded. apply() may
    * run meanwhile: the store's history is immutable below the cut, so the chunks describe the
    * state of the call. Resolves with null if restore() replaced the state before the encoding
-   * finished. One at a time (the node runtime never overlaps them).
+   * finished. Calls may overlap (etcd's Snapshot RPC takes one while the node runtime takes
+   * its own): each pins the history it reads.
    */
   async snapshotAsync(): Promise<Uint8Array | null> {
     const generation = this.generation;

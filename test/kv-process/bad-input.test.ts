@@ -239,6 +239,34 @@ describe("kv cluster", () => {
     }
   });
 
+  it("a busy gRPC port names --grpc-port-base; overlapping ranges are a usage error", async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const raftBase = await freeRange(1, [port - 1]);
+    const httpBase = await freeRange(1, [raftBase, port - 1]);
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    try {
+      const args = ["kv", "cluster", "--nodes", "1", "--data", tempDir("cluster-grpc")];
+      const ports = ["--raft-port-base", String(raftBase), "--http-port-base", String(httpBase)];
+      const r = runCli([...args, ...ports, "--grpc-port-base", String(port - 1)]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `127\\.0\\.0\\.1:${port} \\(node 1 gRPC port\\).*already in use.*--grpc-port-base`,
+        ),
+      );
+      const overlap = runCli([...args, ...ports, "--grpc-port-base", String(httpBase)]);
+      assert.equal(overlap.code, 2);
+      assert.match(
+        overlap.stderr,
+        /--http-port-base: its port range overlaps the one of --grpc-port-base/,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
   it("starts, stops on SIGINT, and restarts with its data", async () => {
     const dir = tempDir("cluster");
     // Node i uses BASE+i: bases whose ports BASE+1..BASE+3 are free now.
