@@ -192,17 +192,24 @@ function json(status: number, error: string): ForwardAnswer {
   return { status, type: "application/json", body: Buffer.from(JSON.stringify({ error })) };
 }
 
-function parseAnswers(raw: Buffer, n: number): ForwardAnswer[] | null {
+/** An answer body's `n` items, each an array, or null if it is not that (for codecs). */
+export function unpackAnswers(raw: Buffer, n: number): unknown[][] | null {
   let v: unknown;
   try {
     v = packr.unpack(raw);
   } catch {
     return null;
   }
-  if (!Array.isArray(v) || v.length !== n) return null;
+  if (!Array.isArray(v) || v.length !== n || !v.every(Array.isArray)) return null;
+  return v as unknown[][];
+}
+
+function parseAnswers(raw: Buffer, n: number): ForwardAnswer[] | null {
+  const v = unpackAnswers(raw, n);
+  if (v === null) return null;
   const out: ForwardAnswer[] = [];
   for (const a of v) {
-    if (!Array.isArray(a) || (a.length !== 3 && a.length !== 4)) return null;
+    if (a.length !== 3 && a.length !== 4) return null;
     const [status, type, body, revision] = a as unknown[];
     if (!Number.isInteger(status) || typeof type !== "string" || !(body instanceof Uint8Array)) {
       return null;

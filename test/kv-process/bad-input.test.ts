@@ -2,6 +2,7 @@
 // a data directory that belongs to another node or is in use. Nothing crashes; nothing changes
 // data; refusals name what is wrong.
 import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
@@ -12,11 +13,11 @@ import {
   freePorts,
   freeRange,
   killAll,
+  launchCluster,
   removeTempDirs,
   request,
   runCli,
   sleep,
-  spawnCli,
   TestCluster,
   tempDir,
 } from "./harness.js";
@@ -173,33 +174,23 @@ async function startCluster(
   raftBase: number,
   httpBase: number,
   extra: string[] = [],
-): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[]; pids: number[] }> {
-  const child = spawnCli([
-    "kv",
-    "cluster",
-    "--nodes",
-    "3",
-    "--data",
-    dir,
-    "--raft-port-base",
-    String(raftBase),
-    "--http-port-base",
-    String(httpBase),
-    // These tests are about the native API; the etcd API's ports have their own test.
-    "--no-grpc",
-    ...extra,
-  ]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 30_000;
-  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-    await sleep(50);
-  }
+): Promise<{ child: ChildProcess; urls: string[]; pids: number[] }> {
+  const { child, out } = await launchCluster(
+    [
+      "--nodes",
+      "3",
+      "--data",
+      dir,
+      "--raft-port-base",
+      String(raftBase),
+      "--http-port-base",
+      String(httpBase),
+      // These tests are about the native API; the etcd API's ports have their own test.
+      "--no-grpc",
+      ...extra,
+    ],
+    30_000,
+  );
   assert.match(out, /cluster ready/, out);
   const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
   const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
@@ -274,7 +265,7 @@ describe("kv cluster", () => {
     const httpBase = await freeRange(3, [raftBase]);
     const start = () =>
       startCluster(dir, raftBase, httpBase, ["--election-timeout", "300ms", "--heartbeat", "50ms"]);
-    const stop = async (child: ReturnType<typeof spawnCli>): Promise<number | null> => {
+    const stop = async (child: ChildProcess): Promise<number | null> => {
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGINT");
       return exited;

@@ -3,7 +3,7 @@
 // as a user does; killed with everything else by harness.killAll().
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { freeRange, sleep, spawnCli, tempDir } from "./harness.js";
+import { freeRange, launchCluster, tempDir } from "./harness.js";
 
 export interface EtcdTestCluster {
   child: ChildProcess;
@@ -20,9 +20,7 @@ export async function startEtcdCluster(): Promise<EtcdTestCluster> {
   const raftBase = await freeRange(3);
   const httpBase = await freeRange(3, [raftBase]);
   const grpcBase = await freeRange(3, [raftBase, httpBase]);
-  const child = spawnCli([
-    "kv",
-    "cluster",
+  const { child, out } = await launchCluster([
     "--nodes",
     "3",
     "--data",
@@ -40,17 +38,6 @@ export async function startEtcdCluster(): Promise<EtcdTestCluster> {
     "--log-level",
     "warn",
   ]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-    await sleep(50);
-  }
   assert.match(out, /cluster ready/, out);
   const endpoints = [...out.matchAll(/grpc (\S+)/g)].map((m) => m[1] as string);
   const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));

@@ -27,7 +27,7 @@ import {
 import type { NodeId } from "../../raft/types.js";
 import { type HostPort, parseHostPort } from "../../util/host-port.js";
 import { type Command, decodeCommand, encodeCommand } from "../commands.js";
-import { BatchForwarder } from "../forward-batch.js";
+import { BatchForwarder, unpackAnswers } from "../forward-batch.js";
 import { FORWARDED_HEADER } from "../http-api.js";
 import type { LeaseTable, TimeToLive } from "../lease/index.js";
 import type { EtcdErrorCode } from "../mvcc/index.js";
@@ -234,15 +234,10 @@ export class LeaderLink {
 }
 
 function parseAnswers(raw: Buffer, n: number): ProposeAnswer[] | null {
-  let v: unknown;
-  try {
-    v = packr.unpack(raw);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(v) || v.length !== n) return null;
+  const v = unpackAnswers(raw, n);
+  if (v === null || v.some((a) => a.length !== 2)) return null;
   return v.map(
-    ([status, payload]: [number, unknown]): ProposeAnswer =>
+    ([status, payload]): ProposeAnswer =>
       status === 200
         ? { ok: true, result: payload as KvResult }
         : { ok: false, status: status === 504 ? 504 : 503, message: String(payload) },
