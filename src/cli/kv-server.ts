@@ -37,6 +37,16 @@ export function parsePeers(text: string): Member[] {
   return members;
 }
 
+/** An etcd member name: printable, 1..64 characters (etcdctl prints it in tables). */
+function parseName(text: string): string {
+  if (!/^[\x21-\x7e]{1,64}$/.test(text)) {
+    throw new InvalidArgumentError(
+      `"${text}" is not 1..64 printable ASCII characters without spaces`,
+    );
+  }
+  return text;
+}
+
 function parseLogLevel(text: string): string {
   if (!(LOG_LEVELS as readonly string[]).includes(text)) {
     throw new InvalidArgumentError(`"${text}" is not one of ${LOG_LEVELS.join(", ")}`);
@@ -97,7 +107,19 @@ export function registerKvServerCommands(kv: Command): void {
         parsePeers,
       )
       .requiredOption("--http <host:port>", "where to serve the HTTP API", (t) => parseHostPort(t))
-      .requiredOption("--data <dir>", "data directory (created if missing)"),
+      .requiredOption("--data <dir>", "data directory (created if missing)")
+      .option(
+        "--grpc <host:port>",
+        "also serve the etcd v3 gRPC API there (etcdctl 3.4 and etcd clients work against it)",
+        (t) => parseHostPort(t),
+      )
+      .option("--name <name>", "the member name the etcd API shows (default node-ID)", parseName)
+      .option(
+        "--auto-compaction-retention <revisions>",
+        "keep this many store revisions readable (Range --rev, watch from a past revision); 0 keeps all",
+        parseIntIn(0, 1_000_000_000),
+        10_000,
+      ),
   );
   describeExitStatus(serve, {
     0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
@@ -110,6 +132,9 @@ export function registerKvServerCommands(kv: Command): void {
         peers: Member[];
         http: HostPort;
         data: string;
+        grpc?: HostPort;
+        name?: string;
+        autoCompactionRetention: number;
       },
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
@@ -126,6 +151,9 @@ export function registerKvServerCommands(kv: Command): void {
         heartbeatMs: o.heartbeat,
         snapshotEntries: o.snapshotEntries,
         logLevel: o.logLevel,
+        autoCompactRevisions: o.autoCompactionRetention,
+        ...(o.grpc ? { grpc: o.grpc } : {}),
+        ...(o.name !== undefined ? { name: o.name } : {}),
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },
@@ -144,6 +172,13 @@ export function registerKvServerCommands(kv: Command): void {
         7000,
       )
       .option("--http-port-base <port>", "node i serves HTTP on BASE+i", parseIntIn(1, 65525), 8000)
+      .option(
+        "--grpc-port-base <port>",
+        "node i serves the etcd v3 gRPC API on BASE+i (node 1 on etcd's default 2379)",
+        parseIntIn(1, 65525),
+        2378,
+      )
+      .option("--no-grpc", "do not serve the etcd v3 gRPC API")
       .option("--walkthrough", "print example commands once the cluster is up"),
   );
   describeExitStatus(cluster, {
@@ -157,14 +192,23 @@ export function registerKvServerCommands(kv: Command): void {
         data: string;
         raftPortBase: number;
         httpPortBase: number;
+        grpcPortBase: number;
+        grpc: boolean;
         walkthrough?: boolean;
       },
     ) => {
       await checkTiming(o.electionTimeout, o.heartbeat);
-      const ranges = [o.raftPortBase, o.httpPortBase].map((b) => [b + 1, b + o.nodes]);
-      const [r, h] = ranges as [[number, number], [number, number]];
-      if (r[0] <= h[1] && h[0] <= r[1]) {
-        throw new CliExit(EXIT_USAGE, "--raft-port-base: the Raft and HTTP port ranges overlap");
+      const bases: [string, number][] = [
+        ["--raft-port-base", o.raftPortBase],
+        ["--http-port-base", o.httpPortBase],
+      ];
+      if (o.grpc) bases.push(["--grpc-port-base", o.grpcPortBase]);
+      for (const [i, [flagA, a]] of bases.entries()) {
+        for (const [flagB, b] of bases.slice(i + 1)) {
+          if (a < b + o.nodes && b < a + o.nodes) {
+            throw new CliExit(EXIT_USAGE, `${flagA}: its port range overlaps the one of ${flagB}`);
+          }
+        }
       }
       const script = process.argv[1];
       if (script === undefined)
@@ -174,6 +218,7 @@ export function registerKvServerCommands(kv: Command): void {
         data: o.data,
         raftPortBase: o.raftPortBase,
         httpPortBase: o.httpPortBase,
+        ...(o.grpc ? { grpcPortBase: o.grpcPortBase } : {}),
         host: "127.0.0.1",
         serveArgs: [
           "--election-timeout",
@@ -197,10 +242,18 @@ export function registerKvServerCommands(kv: Command): void {
       const cluster = started.value;
       const lines = cluster.nodes.map(
         (n) =>
-          `  node ${n.id}  ${n.url}  pid ${n.child.pid}  log ${n.logFile}${n.id === cluster.leader ? "  (leader)" : ""}`,
+          `  node ${n.id}  ${n.url}${n.grpc ? `  grpc ${n.grpc}` : ""}  pid ${n.child.pid}  log ${n.logFile}${n.id === cluster.leader ? "  (leader)" : ""}`,
       );
       process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
-      if (o.walkthrough) process.stdout.write(walkthrough(cluster.nodes.map((n) => n.url)));
+      if (o.walkthrough) {
+        const grpc = cluster.nodes.flatMap((n) => (n.grpc === undefined ? [] : [n.grpc]));
+        process.stdout.write(
+          walkthrough(
+            cluster.nodes.map((n) => n.url),
+            grpc,
+          ),
+        );
+      }
       process.stdout.write(`press Ctrl-C to stop ${o.nodes === 1 ? "the node" : "all nodes"}\n`);
 
       await new Promise<void>((done) => {
@@ -228,8 +281,17 @@ export function registerKvServerCommands(kv: Command): void {
   );
 }
 
-function walkthrough(urls: readonly string[]): string {
+function walkthrough(urls: readonly string[], grpc: readonly string[]): string {
   const [a, b] = [urls[0], urls[1] ?? urls[0]];
+  const etcd =
+    grpc.length === 0
+      ? []
+      : [
+          "the etcd v3 API (etcdctl 3.4, etcd client libraries) on every node:",
+          `  etcdctl --endpoints ${grpc.join(",")} put greeting hi`,
+          `  etcdctl --endpoints ${grpc.join(",")} watch greeting`,
+          `  etcdctl --endpoints ${grpc.join(",")} endpoint status -w table`,
+        ];
   return [
     "",
     `watch it: open ${a}/ui in a browser (the cluster dashboard; every node serves one)`,
@@ -242,6 +304,7 @@ function walkthrough(urls: readonly string[]): string {
     `  curl ${a}/v1/status`,
     `  curl ${a}/metrics`,
     `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}`,
+    ...etcd,
     "kill -9 the leader's pid: the others elect a new leader and writes continue;",
     "run the same command again to restart the cluster with its data.",
     "",

@@ -1,5 +1,6 @@
 // `raftwork kv cluster`: a local cluster of `kv serve` child processes for trying raftwork out.
-// Node i listens for Raft on raftPortBase+i and for HTTP on httpPortBase+i, keeps its data in
+// Node i listens for Raft on raftPortBase+i, for HTTP on httpPortBase+i and (unless disabled)
+// for the etcd v3 gRPC API on grpcPortBase+i (2378+i: node 1 on etcd's 2379), keeps its data in
 // DATA/node-i and its log in DATA/node-i.log. Running the same command on the same DATA
 // restarts the cluster with its data (each node's identity file matches the same --peers).
 //
@@ -30,6 +31,8 @@ export interface LocalClusterOptions {
   data: string;
   raftPortBase: number;
   httpPortBase: number;
+  /** Node i serves the etcd v3 gRPC API on grpcPortBase+i; absent: no gRPC. */
+  grpcPortBase?: number;
   host: string;
   /** Extra `kv serve` flags passed to every node (timeouts, snapshot policy). */
   serveArgs: string[];
@@ -43,6 +46,8 @@ export interface LocalNode {
   url: string;
   raft: string;
   http: string;
+  /** HOST:PORT of its etcd gRPC API, if served. */
+  grpc?: string;
   dataDir: string;
   logFile: string;
   child: ChildProcess;
@@ -60,11 +65,16 @@ export function clusterLayout(opts: LocalClusterOptions): Omit<LocalNode, "child
   return Array.from({ length: opts.nodes }, (_, k) => {
     const id = k + 1;
     const http = formatHostPort({ host: opts.host, port: opts.httpPortBase + id });
+    const grpc =
+      opts.grpcPortBase === undefined
+        ? {}
+        : { grpc: formatHostPort({ host: opts.host, port: opts.grpcPortBase + id }) };
     return {
       id,
       url: `http://${http}`,
       raft: formatHostPort({ host: opts.host, port: opts.raftPortBase + id }),
       http,
+      ...grpc,
       dataDir: join(data, `node-${id}`),
       logFile: join(data, `node-${id}.log`),
     };
@@ -123,10 +133,14 @@ export function checkDataDir(opts: LocalClusterOptions): Result<void> {
 /** Fails with a clear message naming the first port that is already in use. */
 export async function checkPortsFree(opts: LocalClusterOptions): Promise<Result<void>> {
   for (const n of clusterLayout(opts)) {
-    for (const [what, port, flag] of [
+    const ports: [string, number, string][] = [
       ["Raft", opts.raftPortBase + n.id, "--raft-port-base"],
       ["HTTP", opts.httpPortBase + n.id, "--http-port-base"],
-    ] as const) {
+    ];
+    if (opts.grpcPortBase !== undefined) {
+      ports.push(["gRPC", opts.grpcPortBase + n.id, "--grpc-port-base (or --no-grpc)"]);
+    }
+    for (const [what, port, flag] of ports) {
       const problem = await tryListen(opts.host, port);
       if (problem !== null) {
         return err(
@@ -162,6 +176,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
   const nodes: LocalNode[] = layout.map((n) => {
     const log = openSync(n.logFile, "a");
     const args = ["kv", "serve", "--id", String(n.id), "--peers", peers, "--http", n.http];
+    if (n.grpc !== undefined) args.push("--grpc", n.grpc);
     const child = spawn(
       exe,
       [...SERVE_V8_FLAGS, ...prefix, ...args, "--data", n.dataDir, ...opts.serveArgs],

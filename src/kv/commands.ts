@@ -1,12 +1,27 @@
-// The replicated command encoding: what the HTTP layer proposes and KvStateMachine.apply()
-// decodes. msgpack with `useRecords: false` keeps the bytes self-describing and free of
-// msgpackr's record extension, so a log written by one version stays readable.
+// The replicated command encoding: what the HTTP and gRPC layers propose and
+// KvStateMachine.apply() decodes. msgpack with `useRecords: false` keeps the bytes
+// self-describing and free of msgpackr's record extension, so a log written by one version stays
+// readable; bigints (etcd's 64-bit lease ids) travel as msgpack int64 and decode as bigints,
+// plain numbers as before, so older logs decode unchanged.
 //
-// Wire shape (a msgpack array, positional to keep entries small):
-//   [op, ts, key, value?, expect?, clientId?, requestId?]
-// op: 1 put, 2 del, 3 append, 4 cas. ts: the proposing leader's clock in ms; it only ever moves
-// session expiry forward (see state-machine.ts), so apply() never reads a local clock.
+// Wire shapes (msgpack arrays, positional to keep entries small):
+//   native HTTP ops 1..4:  [op, ts, key, value?, expect?, clientId?, requestId?]
+//     op: 1 put, 2 del, 3 append, 4 cas
+//   etcd ops 10..16:       [op, ts, payload, clientId?, requestId?]
+//     op: 10 put, 11 delete-range, 12 txn, 13 compact, 14 lease-grant, 15 lease-revoke,
+//     16 lease-expire; payload: the request (src/kv/mvcc/types.ts) or {revision} / {id, ttl} /
+//     {id} / {ids}
+// ts: the proposing leader's clock in ms; it only ever moves session expiry forward and gives a
+// granted lease its first deadline (see state-machine.ts), so apply() never reads a local clock.
 import { Packr } from "msgpackr";
+import type {
+  Compare,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from "./mvcc/types.js";
 
 /** Exactly-once identity of a write (README, "HTTP API"; Raft thesis §6.3). */
 export interface Session {
@@ -15,31 +30,92 @@ export interface Session {
   requestId: number;
 }
 
-interface Base {
-  key: string;
+interface Stamp {
   /** Leader timestamp (ms since epoch) taken at proposal time. */
   ts: number;
   session?: Session;
 }
 
+interface Base extends Stamp {
+  key: string;
+}
+
+/** The native HTTP API's writes. */
 export type KvCommand =
   | (Base & { op: "put"; value: Uint8Array })
   | (Base & { op: "del" })
   | (Base & { op: "append"; value: Uint8Array })
   | (Base & { op: "cas"; expect: Uint8Array | null; value: Uint8Array });
 
+/** etcd v3 writes and the leader's lease decisions. */
+export type EtcdCommand =
+  | (Stamp & { op: "etcd-put"; req: PutRequest })
+  | (Stamp & { op: "etcd-delete"; req: DeleteRangeRequest })
+  | (Stamp & { op: "etcd-txn"; req: TxnRequest })
+  | (Stamp & { op: "compact"; revision: number })
+  /** The leader picked `id` (never 0). */
+  | (Stamp & { op: "lease-grant"; id: bigint; ttl: number })
+  | (Stamp & { op: "lease-revoke"; id: bigint })
+  /** Leases the leader found past their deadline; each is revoked if it still exists. */
+  | (Stamp & { op: "lease-expire"; ids: bigint[] });
+
+/** Everything the state machine applies. */
+export type Command = KvCommand | EtcdCommand;
+
 const OP_CODES = { put: 1, del: 2, append: 3, cas: 4 } as const;
+const ETCD_CODES = {
+  "etcd-put": 10,
+  "etcd-delete": 11,
+  "etcd-txn": 12,
+  compact: 13,
+  "lease-grant": 14,
+  "lease-revoke": 15,
+  "lease-expire": 16,
+} as const;
+const ETCD_OPS = new Map<number, EtcdCommand["op"]>(
+  Object.entries(ETCD_CODES).map(([k, v]) => [v, k as EtcdCommand["op"]]),
+);
 
 // copyBuffers: values outlive the entry buffer they were decoded from (the runtime may reuse it).
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  copyBuffers: true,
+});
 
-export function encodeCommand(cmd: KvCommand): Uint8Array {
+export function isEtcdCommand(cmd: Command): cmd is EtcdCommand {
+  return cmd.op in ETCD_CODES;
+}
+
+export function encodeCommand(cmd: Command): Uint8Array {
   const s = cmd.session;
-  const value = cmd.op === "del" ? null : cmd.value;
-  const expect = cmd.op === "cas" ? cmd.expect : null;
-  const wire: unknown[] = [OP_CODES[cmd.op], cmd.ts, cmd.key, value, expect];
+  let wire: unknown[];
+  if (isEtcdCommand(cmd)) {
+    wire = [ETCD_CODES[cmd.op], cmd.ts, etcdPayload(cmd)];
+  } else {
+    const value = cmd.op === "del" ? null : cmd.value;
+    const expect = cmd.op === "cas" ? cmd.expect : null;
+    wire = [OP_CODES[cmd.op], cmd.ts, cmd.key, value, expect];
+  }
   if (s) wire.push(s.clientId, s.requestId);
   return packr.pack(wire);
+}
+
+function etcdPayload(cmd: EtcdCommand): unknown {
+  switch (cmd.op) {
+    case "etcd-put":
+    case "etcd-delete":
+    case "etcd-txn":
+      return cmd.req;
+    case "compact":
+      return { revision: cmd.revision };
+    case "lease-grant":
+      return { id: cmd.id, ttl: cmd.ttl };
+    case "lease-revoke":
+      return { id: cmd.id };
+    case "lease-expire":
+      return { ids: cmd.ids };
+  }
 }
 
 function isBytes(v: unknown): v is Uint8Array {
@@ -51,27 +127,28 @@ function isBytes(v: unknown): v is Uint8Array {
  * that are not a command (entries come only from our own proposals, but the state machine must
  * stay deterministic and alive whatever the log holds).
  */
-export function decodeCommand(data: Uint8Array): KvCommand | string {
+export function decodeCommand(data: Uint8Array): Command | string {
   let wire: unknown;
   try {
     wire = packr.unpack(data);
   } catch {
     return "undecodable command";
   }
-  if (!Array.isArray(wire) || (wire.length !== 5 && wire.length !== 7)) return "malformed command";
-  const [op, ts, key, value, expect, clientId, requestId] = wire;
+  if (!Array.isArray(wire)) return "malformed command";
+  const [op, ts] = wire;
   if (typeof ts !== "number" || !Number.isFinite(ts)) return "malformed timestamp";
-  if (typeof key !== "string") return "malformed key";
-  let session: Session | undefined;
-  if (wire.length === 7) {
-    if (
-      typeof clientId !== "string" ||
-      !Number.isSafeInteger(requestId) ||
-      (requestId as number) < 1
-    )
-      return "malformed session";
-    session = { clientId, requestId: requestId as number };
+  const etcdOp = ETCD_OPS.get(op as number);
+  if (etcdOp !== undefined) {
+    if (wire.length !== 3 && wire.length !== 5) return "malformed command";
+    const session = decodeSession(wire.length === 5, wire[3], wire[4]);
+    if (typeof session === "string") return session;
+    return decodeEtcd(etcdOp, session ? { ts, session } : { ts }, wire[2]);
   }
+  if (wire.length !== 5 && wire.length !== 7) return "malformed command";
+  const [, , key, value, expect, clientId, requestId] = wire;
+  if (typeof key !== "string") return "malformed key";
+  const session = decodeSession(wire.length === 7, clientId, requestId);
+  if (typeof session === "string") return session;
   const base = session ? { key, ts, session } : { key, ts };
   switch (op) {
     case OP_CODES.put:
@@ -86,4 +163,147 @@ export function decodeCommand(data: Uint8Array): KvCommand | string {
     default:
       return "unknown operation";
   }
+}
+
+function decodeSession(
+  present: boolean,
+  clientId: unknown,
+  requestId: unknown,
+): Session | undefined | string {
+  if (!present) return undefined;
+  if (typeof clientId !== "string" || !Number.isSafeInteger(requestId) || (requestId as number) < 1)
+    return "malformed session";
+  return { clientId, requestId: requestId as number };
+}
+
+function decodeEtcd(op: EtcdCommand["op"], stamp: Stamp, p: unknown): EtcdCommand | string {
+  if (typeof p !== "object" || p === null) return "malformed payload";
+  const o = p as Record<string, unknown>;
+  switch (op) {
+    case "etcd-put":
+      return isPut(o) ? { ...stamp, op, req: o } : "malformed put";
+    case "etcd-delete":
+      return isDeleteRange(o) ? { ...stamp, op, req: o } : "malformed delete";
+    case "etcd-txn":
+      return isTxn(o, 0) ? { ...stamp, op, req: o } : "malformed txn";
+    case "compact":
+      return isCount(o.revision) ? { ...stamp, op, revision: o.revision } : "malformed compact";
+    case "lease-grant":
+      return typeof o.id === "bigint" && o.id !== 0n && isCount(o.ttl)
+        ? { ...stamp, op, id: o.id, ttl: o.ttl }
+        : "malformed lease grant";
+    case "lease-revoke":
+      return typeof o.id === "bigint" ? { ...stamp, op, id: o.id } : "malformed lease revoke";
+    case "lease-expire":
+      return Array.isArray(o.ids) && o.ids.every((id) => typeof id === "bigint")
+        ? { ...stamp, op, ids: o.ids as bigint[] }
+        : "malformed lease expiry";
+  }
+}
+
+// Shape checks of decoded requests: the store checks their meaning (txn-check.ts); these only
+// make sure it is never handed a value of the wrong type.
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v);
+}
+
+function optional(o: Record<string, unknown>, name: string, check: (v: unknown) => boolean) {
+  const v = o[name];
+  return v === undefined || check(v);
+}
+
+const isBool = (v: unknown) => typeof v === "boolean";
+const isBigint = (v: unknown) => typeof v === "bigint";
+
+function isKeyed(o: Record<string, unknown>): boolean {
+  return isBytes(o.key) && optional(o, "rangeEnd", isBytes);
+}
+
+function isRange(o: Record<string, unknown>): o is RangeRequest & Record<string, unknown> {
+  return (
+    isKeyed(o) &&
+    [
+      "limit",
+      "revision",
+      "sortOrder",
+      "sortTarget",
+      "minModRevision",
+      "maxModRevision",
+      "minCreateRevision",
+      "maxCreateRevision",
+    ].every((n) => optional(o, n, isCount)) &&
+    optional(o, "keysOnly", isBool) &&
+    optional(o, "countOnly", isBool)
+  );
+}
+
+function isPut(o: Record<string, unknown>): o is PutRequest & Record<string, unknown> {
+  return (
+    isBytes(o.key) &&
+    optional(o, "value", isBytes) &&
+    optional(o, "lease", isBigint) &&
+    ["prevKv", "ignoreValue", "ignoreLease"].every((n) => optional(o, n, isBool))
+  );
+}
+
+function isDeleteRange(
+  o: Record<string, unknown>,
+): o is DeleteRangeRequest & Record<string, unknown> {
+  return isKeyed(o) && optional(o, "prevKv", isBool);
+}
+
+function isCompare(v: unknown): v is Compare {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    isKeyed(o) &&
+    ["result", "target", "version", "createRevision", "modRevision"].every((n) =>
+      optional(o, n, isCount),
+    ) &&
+    optional(o, "value", isBytes) &&
+    optional(o, "lease", isBigint)
+  );
+}
+
+/** Nested txns deeper than this are refused (etcd limits a txn by its operation count anyway). */
+const MAX_TXN_DEPTH = 64;
+
+function isOps(v: unknown, depth: number): v is RequestOp[] {
+  return Array.isArray(v) && v.every((op) => isOp(op, depth));
+}
+
+function isOp(v: unknown, depth: number): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Record<string, unknown>;
+  const names = Object.keys(o);
+  if (names.length === 0) return true;
+  if (names.length !== 1) return false;
+  const inner = o[names[0] as string];
+  if (typeof inner !== "object" || inner === null) return false;
+  const r = inner as Record<string, unknown>;
+  switch (names[0]) {
+    case "range":
+      return isRange(r);
+    case "put":
+      return isPut(r);
+    case "deleteRange":
+      return isDeleteRange(r);
+    case "txn":
+      return isTxn(r, depth + 1);
+    default:
+      return false;
+  }
+}
+
+function isTxn(
+  o: Record<string, unknown>,
+  depth: number,
+): o is TxnRequest & Record<string, unknown> {
+  return (
+    depth <= MAX_TXN_DEPTH &&
+    optional(o, "compare", (v) => Array.isArray(v) && v.every(isCompare)) &&
+    optional(o, "success", (v) => isOps(v, depth)) &&
+    optional(o, "failure", (v) => isOps(v, depth))
+  );
 }

@@ -14,3 +14,6 @@ export const LIST_MAX_LIMIT = 10_000;
 
 /** The header of a listing the limit cut: the percent-encoded key the next page starts at. */
 export const NEXT_HEADER = "x-raftwork-next";
+
+/** The header of a write's 200 answer: the store revision after the write (README, "etcd compatibility"). */
+export const REVISION_HEADER = "x-raftwork-revision";

@@ -9,8 +9,12 @@
 //
 // Wire (msgpack, both directions, with the x-raftwork-forwarded-by header on the request):
 //   request:  [[op, key, value, expect, clientId, requestId], ...]   (op codes of commands.ts)
-//   answer:   [[status, contentType, body], ...]                     (same order, same length)
+//   answer:   [[status, contentType, body, revision?], ...]          (same order, same length)
 // The leader stamps each command with its own clock, as for a write it gets directly.
+//
+// BatchForwarder is the batching itself (queue per leader, one request per turn or per MiB,
+// 503/504 when the batch is lost); the native writes above are one codec of it, the etcd API's
+// proposals (etcd/leader-link.ts) another.
 
 import { isUtf8 } from "node:buffer";
 import http from "node:http";
@@ -43,6 +47,8 @@ export interface ForwardAnswer {
   status: number;
   type: string;
   body: Buffer;
+  /** A 200's store revision (the X-Raftwork-Revision header). */
+  revision?: number;
 }
 
 const OP_CODES = { put: 1, del: 2, append: 3, cas: 4 } as const;
@@ -56,19 +62,36 @@ export interface ForwarderOptions {
   timeoutMs: number;
 }
 
-interface Pending {
-  items: WireWrite[];
-  bytes: number;
-  answers: ((a: ForwardAnswer) => void)[];
+/** What a batch of one kind carries and answers (the native writes; etcd's proposals). */
+export interface BatchCodec<I, A> {
+  /** The leader's route. */
+  path: string;
+  /** The item's msgpack form and the bytes it counts toward BATCH_BYTES. */
+  encode(item: I): { wire: unknown; bytes: number };
+  /** The answers of a 200, or null if malformed. */
+  parseAnswers(raw: Buffer, n: number): A[] | null;
+  /** The answer to every item of a batch the leader refused (a status other than 200). */
+  refused(status: number, type: string, body: Buffer): A;
+  /** The answer to every item of a batch without an answer: 503 certainly not applied, 504 unknown. */
+  lost(status: 503 | 504, message: string): A;
 }
 
-/** Follower side: queues writes per leader address and sends one batch per turn. */
-export class WriteForwarder {
-  private readonly queues = new Map<string, Pending>();
+interface Pending<A> {
+  items: unknown[];
+  bytes: number;
+  answers: ((a: A) => void)[];
+}
 
-  constructor(private readonly o: ForwarderOptions) {}
+/** Follower side: queues items per leader address and sends one batch per turn. */
+export class BatchForwarder<I, A> {
+  private readonly queues = new Map<string, Pending<A>>();
 
-  forward(target: HostPort, cmd: KvCommand): Promise<ForwardAnswer> {
+  constructor(
+    private readonly o: ForwarderOptions,
+    private readonly codec: BatchCodec<I, A>,
+  ) {}
+
+  forward(target: HostPort, item: I): Promise<A> {
     const key = formatHostPort(target);
     let q = this.queues.get(key);
     if (!q) {
@@ -76,18 +99,10 @@ export class WriteForwarder {
       this.queues.set(key, q);
       setImmediate(() => this.flush(target, key));
     }
-    const value = cmd.op === "del" ? null : cmd.value;
-    const expect = cmd.op === "cas" ? cmd.expect : null;
-    q.items.push([
-      OP_CODES[cmd.op],
-      cmd.key,
-      value,
-      expect,
-      cmd.session?.clientId ?? null,
-      cmd.session?.requestId ?? null,
-    ]);
-    q.bytes += (value?.length ?? 0) + (expect?.length ?? 0) + cmd.key.length;
-    const answer = new Promise<ForwardAnswer>((resolve) => q.answers.push(resolve));
+    const { wire, bytes } = this.codec.encode(item);
+    q.items.push(wire);
+    q.bytes += bytes;
+    const answer = new Promise<A>((resolve) => q.answers.push(resolve));
     if (q.bytes >= BATCH_BYTES) this.flush(target, key);
     return answer;
   }
@@ -96,18 +111,19 @@ export class WriteForwarder {
     const q = this.queues.get(key);
     if (!q) return; // already sent because it was full
     this.queues.delete(key);
+    const { codec } = this;
     const body = packr.pack(q.items);
     let timedOut = false;
-    const settleAll = (answers: ForwardAnswer[] | ForwardAnswer) => {
+    const settleAll = (answers: A[] | null, one: A) => {
       q.answers.forEach((resolve, i) => {
-        resolve(Array.isArray(answers) ? (answers[i] as ForwardAnswer) : answers);
+        resolve(answers === null ? one : (answers[i] as A));
       });
     };
     const preq = http.request({
       host: target.host,
       port: target.port,
       method: "POST",
-      path: FORWARD_PATH,
+      path: codec.path,
       headers: {
         [this.o.headerName]: this.o.from,
         "content-type": "application/msgpack",
@@ -120,28 +136,55 @@ export class WriteForwarder {
       // Once the batch's bytes have left this node the leader may have proposed them: their
       // outcome is unknown (504). A batch that never left is safe to retry (503).
       timedOut || preq.writableFinished
-        ? json(504, "no answer from the leader; the write may or may not have been applied")
-        : json(503, `cannot reach the leader at ${key}; retry later`);
+        ? codec.lost(504, "no answer from the leader; the write may or may not have been applied")
+        : codec.lost(503, `cannot reach the leader at ${key}; retry later`);
     preq.on("timeout", () => {
       timedOut = true;
       preq.destroy();
     });
-    preq.on("error", () => settleAll(lost()));
+    preq.on("error", () => settleAll(null, lost()));
     preq.on("response", (pres) => {
       const chunks: Buffer[] = [];
       pres.on("data", (c: Buffer) => chunks.push(c));
-      pres.on("error", () => settleAll(lost()));
+      pres.on("error", () => settleAll(null, lost()));
       pres.on("end", () => {
         const raw = Buffer.concat(chunks);
         if (pres.statusCode !== 200) {
           const type = pres.headers["content-type"] ?? "application/json";
-          return settleAll({ status: pres.statusCode ?? 502, type, body: raw });
+          return settleAll(null, codec.refused(pres.statusCode ?? 502, type, raw));
         }
-        const answers = parseAnswers(raw, q.items.length);
-        settleAll(answers ?? json(504, "bad answer from the leader; outcome unknown"));
+        const answers = codec.parseAnswers(raw, q.items.length);
+        settleAll(answers, codec.lost(504, "bad answer from the leader; outcome unknown"));
       });
     });
     preq.end(body);
+  }
+}
+
+const WRITES: BatchCodec<KvCommand, ForwardAnswer> = {
+  path: FORWARD_PATH,
+  encode(cmd) {
+    const value = cmd.op === "del" ? null : cmd.value;
+    const expect = cmd.op === "cas" ? cmd.expect : null;
+    const wire: WireWrite = [
+      OP_CODES[cmd.op],
+      cmd.key,
+      value,
+      expect,
+      cmd.session?.clientId ?? null,
+      cmd.session?.requestId ?? null,
+    ];
+    return { wire, bytes: (value?.length ?? 0) + (expect?.length ?? 0) + cmd.key.length };
+  },
+  parseAnswers,
+  refused: (status, type, body) => ({ status, type, body }),
+  lost: json,
+};
+
+/** The native API's writes: answers are the leader's HTTP answers, relayed as they are. */
+export class WriteForwarder extends BatchForwarder<KvCommand, ForwardAnswer> {
+  constructor(o: ForwarderOptions) {
+    super(o, WRITES);
   }
 }
 
@@ -149,22 +192,34 @@ function json(status: number, error: string): ForwardAnswer {
   return { status, type: "application/json", body: Buffer.from(JSON.stringify({ error })) };
 }
 
-function parseAnswers(raw: Buffer, n: number): ForwardAnswer[] | null {
+/** An answer body's `n` items, each an array, or null if it is not that (for codecs). */
+export function unpackAnswers(raw: Buffer, n: number): unknown[][] | null {
   let v: unknown;
   try {
     v = packr.unpack(raw);
   } catch {
     return null;
   }
-  if (!Array.isArray(v) || v.length !== n) return null;
+  if (!Array.isArray(v) || v.length !== n || !v.every(Array.isArray)) return null;
+  return v as unknown[][];
+}
+
+function parseAnswers(raw: Buffer, n: number): ForwardAnswer[] | null {
+  const v = unpackAnswers(raw, n);
+  if (v === null) return null;
   const out: ForwardAnswer[] = [];
   for (const a of v) {
-    if (!Array.isArray(a) || a.length !== 3) return null;
-    const [status, type, body] = a as unknown[];
+    if (a.length !== 3 && a.length !== 4) return null;
+    const [status, type, body, revision] = a as unknown[];
     if (!Number.isInteger(status) || typeof type !== "string" || !(body instanceof Uint8Array)) {
       return null;
     }
-    out.push({ status: status as number, type, body: Buffer.from(body) });
+    const answer: ForwardAnswer = { status: status as number, type, body: Buffer.from(body) };
+    if (a.length === 4) {
+      if (!Number.isSafeInteger(revision)) return null;
+      answer.revision = revision as number;
+    }
+    out.push(answer);
   }
   return out;
 }
@@ -216,5 +271,11 @@ function parseWrite(item: unknown, ts: number): KvCommand | string {
 
 /** Leader side: the answer body. */
 export function encodeAnswers(answers: ForwardAnswer[]): Buffer {
-  return packr.pack(answers.map((a) => [a.status, a.type, a.body]));
+  return packr.pack(
+    answers.map((a) =>
+      a.revision === undefined
+        ? [a.status, a.type, a.body]
+        : [a.status, a.type, a.body, a.revision],
+    ),
+  );
 }

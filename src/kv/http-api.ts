@@ -33,6 +33,7 @@ import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   NEXT_HEADER,
+  REVISION_HEADER,
 } from "./contract.js";
 import {
   encodeAnswers,
@@ -72,6 +73,12 @@ export interface KvHttpOptions {
   now?: () => number;
   /** Pages served beside the API (the dashboard at /ui): true if it answered the request. */
   ui?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * More internal routes, path to handler of a msgpack body answering a msgpack body (the etcd
+   * API's leader side, src/kv/etcd/leader-link.ts). Like the batch route, only requests that
+   * carry the forwarded-by header reach them.
+   */
+  internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -147,12 +154,22 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     timeoutMs: forwardTimeoutMs,
   });
 
-  function send(ctx: Ctx, status: number, body: Buffer | string, type: string) {
+  function send(ctx: Ctx, status: number, body: Buffer | string, type: string, revision?: number) {
     const { res } = ctx;
     if (ctx.reply) {
-      ctx.reply({ status, type, body: typeof body === "string" ? Buffer.from(body) : body });
+      const buf = typeof body === "string" ? Buffer.from(body) : body;
+      ctx.reply(
+        revision === undefined
+          ? { status, type, body: buf }
+          : { status, type, body: buf, revision },
+      );
     } else if (!res.headersSent) {
-      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+      const headers: http.OutgoingHttpHeaders = {
+        "content-type": type,
+        "content-length": Buffer.byteLength(body),
+      };
+      if (revision !== undefined) headers[REVISION_HEADER] = String(revision);
+      res.writeHead(status, headers);
       res.end(body);
     }
     metrics?.request(ctx.route, status, (performance.now() - ctx.start) / 1000);
@@ -235,7 +252,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     const target: HostPort = parsed.value;
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
-      const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type);
+      const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type, a.revision);
       return void forwarder.forward(target, ctx.cmd).then(done);
     }
     const headers: http.OutgoingHttpHeaders = {
@@ -263,7 +280,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     preq.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       const out: http.OutgoingHttpHeaders = {};
-      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER]) {
+      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER, REVISION_HEADER]) {
         const v = pres.headers[h];
         if (v !== undefined) out[h] = v;
       }
@@ -307,7 +324,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   function answer(ctx: Ctx, result: KvResult) {
     switch (result.kind) {
       case "ok":
-        return send(ctx, 200, EMPTY, TEXT_TYPE);
+        return send(ctx, 200, EMPTY, TEXT_TYPE, result.revision);
       case "cas-mismatch":
         return fail(ctx, 409, "cas mismatch: the current value differs from expect", {
           current: result.current === null ? null : Buffer.from(result.current).toString(),
@@ -326,6 +343,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         );
       case "invalid":
         return fail(ctx, 400, result.message);
+      case "etcd":
+        // Only etcd commands answer this way, and this API proposes none.
+        throw new Error("an HTTP write was answered with an etcd result");
     }
   }
 
@@ -490,6 +510,24 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  /** A route of opts.internalRoutes: the body to its handler, its answer back. */
+  function internalRoute(ctx: Ctx, route: (body: Buffer) => Promise<Uint8Array>) {
+    const { req } = ctx;
+    if (req.headers[FORWARDED_HEADER] === undefined) {
+      return fail(ctx, 404, `no route for ${req.url}`);
+    }
+    if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
+    req.on("error", () => {});
+    readBody(ctx, MAX_FORWARD_BODY, (body) => {
+      if (body === null) return tooLarge(ctx, "internal request is too large");
+      settle(
+        ctx,
+        () => route(body),
+        (answer) => send(ctx, 200, Buffer.from(answer), "application/msgpack"),
+      );
+    });
+  }
+
   function handler(req: IncomingMessage, res: ServerResponse) {
     if (opts.ui?.(req, res)) return;
     const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
@@ -507,6 +545,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       }
       if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
+      const internal = opts.internalRoutes?.get(path);
+      if (internal !== undefined) return internalRoute(ctx, internal);
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");

@@ -1,21 +1,36 @@
 // The replicated key-value state machine (README, "KV store"; docs/architecture.md, "The path
-// of a write").
+// of a write"): the MVCC store of the etcd v3 API (src/kv/mvcc) with its leases, and the
+// exactly-once client sessions that both APIs' writes use. The native HTTP API's operations
+// (put, del, append, cas) are MVCC writes on UTF-8 keys; etcd's (Put, DeleteRange, Txn, Compact,
+// lease grant/revoke/expiry) are the store's own.
 //
 // apply() is deterministic: it depends only on the entries, never on the local clock or
 // randomness, so every replica computes the same state and the same results. Time enters only
-// through the leader timestamp in each command, which drives session expiry.
+// through the leader timestamp in each command, which drives session expiry and a granted
+// lease's first deadline; lease expiry itself is decided by the leader (lease-keeper.ts) and
+// arrives as a command.
 //
 // Exactly-once sessions follow the Raft thesis §6.3: each client numbers its writes; the state
 // machine remembers, per client, the latest request id and its result. A retry of that id
 // returns the remembered result without re-applying; an older id is stale. Sessions idle for
 // longer than SESSION_TTL_MS (by the log's clock) are dropped, on every node at the same entry.
+import { isUtf8 } from "node:buffer";
 import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
 import { RaftworkError } from "../util/errors.js";
-import { decodeCommand, type KvCommand } from "./commands.js";
+import { decodeCommand, type EtcdCommand, isEtcdCommand, type KvCommand } from "./commands.js";
 import { MAX_VALUE_BYTES } from "./contract.js";
-import { SortedKeys } from "./sorted-keys.js";
+import {
+  type MvccOptions,
+  MvccStore,
+  prefixEnd,
+  restoreSnapshot,
+  SnapshotAbortedError,
+  SnapshotFormatError,
+  type StoreResult,
+  snapshotChunks,
+} from "./mvcc/index.js";
 
 export { MAX_VALUE_BYTES } from "./contract.js";
 
@@ -27,11 +42,14 @@ export const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** The outcome of one applied command, returned to the proposer through RaftService.propose. */
 export type KvResult =
-  | { kind: "ok" }
+  /** `revision`: the store revision after the write (unchanged if it changed nothing). */
+  | { kind: "ok"; revision: number }
   | { kind: "cas-mismatch"; current: Uint8Array | null }
   | { kind: "too-large"; bytes: number }
   | { kind: "stale-request"; latest: number }
-  | { kind: "invalid"; message: string };
+  | { kind: "invalid"; message: string }
+  /** An etcd command's answer: the store's response or etcd's error. */
+  | { kind: "etcd"; result: StoreResult<unknown> };
 
 interface SessionRecord {
   requestId: number;
@@ -40,16 +58,22 @@ interface SessionRecord {
   lastSeen: number;
 }
 
-const OK: KvResult = Object.freeze({ kind: "ok" });
-const SNAPSHOT_VERSION = 1;
-/** Keys per slice of snapshotAsync(): about 1 ms of encoding between event-loop turns. */
-const SNAPSHOT_SLICE = 2048;
-// copyBuffers: restored values must not alias the snapshot buffer the caller may reuse.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+/** The snapshot's extra section (mvcc/snapshot.ts) holding the clock and the sessions. */
+const SESSIONS_SECTION = "kv-sessions";
+/** Bytes per chunk of snapshotAsync(): about 1 ms of encoding between event-loop turns. */
+const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
+/** The first byte of the pre-MVCC snapshot format (a msgpack fixarray of 5). */
+const LEGACY_SNAPSHOT = 0x95;
+// copyBuffers: restored values must not alias the snapshot buffer the caller may reuse;
+// remembered etcd results carry lease ids as bigints (msgpack int64).
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  copyBuffers: true,
+});
 
 export class KvStateMachine implements StateMachine {
-  private readonly data = new Map<string, Uint8Array>();
-  private readonly keys = new SortedKeys();
+  readonly store: MvccStore;
   /**
    * Insertion order = order of last use (a touched session is deleted and re-inserted), and the
    * log clock never moves backwards, so the oldest sessions are always at the front.
@@ -57,15 +81,13 @@ export class KvStateMachine implements StateMachine {
   private readonly sessions = new Map<string, SessionRecord>();
   /** The log's clock: the highest leader timestamp applied so far. */
   private clock = 0;
-  /** Old values of keys changed since snapshotAsync() started (null when none runs). */
-  private saved: Map<string, Uint8Array> | null = null;
   /** Bumped by restore(): tells a running snapshotAsync() that its state is gone. */
   private generation = 0;
-  /**
-   * An upper bound of the snapshot's key and value bytes, kept up to date by every change, so
-   * that a snapshot sizes its buffer without a pass over the whole state (see entryBound).
-   */
-  private dataBound = 0;
+
+  /** `options` must be the same on every member (they are replicated behaviour). */
+  constructor(options: MvccOptions = {}) {
+    this.store = new MvccStore(options);
+  }
 
   apply(entry: Entry): KvResult {
     const cmd = decodeCommand(entry.data);
@@ -74,7 +96,8 @@ export class KvStateMachine implements StateMachine {
     if (cmd.ts > this.clock) this.clock = cmd.ts;
     this.expireSessions();
     const s = cmd.session;
-    if (!s) return this.execute(cmd);
+    const run = () => (isEtcdCommand(cmd) ? this.executeEtcd(cmd) : this.execute(cmd));
+    if (!s) return run();
     const rec = this.sessions.get(s.clientId);
     if (rec && s.requestId < rec.requestId) {
       return { kind: "stale-request", latest: rec.requestId };
@@ -83,7 +106,7 @@ export class KvStateMachine implements StateMachine {
       this.touch(s.clientId, rec);
       return rec.result;
     }
-    const result = this.execute(cmd);
+    const result = run();
     this.touch(s.clientId, { requestId: s.requestId, result, lastSeen: this.clock });
     return result;
   }
@@ -103,181 +126,186 @@ export class KvStateMachine implements StateMachine {
   }
 
   private execute(cmd: KvCommand): KvResult {
+    const key = Buffer.from(cmd.key, "utf8");
     switch (cmd.op) {
       case "put":
         if (cmd.value.length > MAX_VALUE_BYTES)
           return { kind: "too-large", bytes: cmd.value.length };
-        this.set(cmd.key, cmd.value);
-        return OK;
+        return this.put(key, cmd.value);
       case "del": {
-        this.save(cmd.key);
-        const old = this.data.get(cmd.key);
-        if (old === undefined) return OK;
-        this.data.delete(cmd.key);
-        this.keys.remove(cmd.key);
-        this.dataBound -= entryBound(cmd.key, old);
-        return OK;
+        const r = this.store.deleteRange({ key });
+        return r.ok ? { kind: "ok", revision: r.value.revision } : invalid(r.error.message);
       }
       case "append": {
-        const old = this.data.get(cmd.key);
+        const old = this.getBytes(key);
         const bytes = (old?.length ?? 0) + cmd.value.length;
         if (bytes > MAX_VALUE_BYTES) return { kind: "too-large", bytes };
-        this.set(cmd.key, old ? Buffer.concat([old, cmd.value], bytes) : cmd.value);
-        return OK;
+        return this.put(key, old ? Buffer.concat([old, cmd.value], bytes) : cmd.value);
       }
       case "cas": {
         if (cmd.value.length > MAX_VALUE_BYTES)
           return { kind: "too-large", bytes: cmd.value.length };
-        const current = this.data.get(cmd.key) ?? null;
+        const current = this.getBytes(key) ?? null;
         if (!bytesEqual(current, cmd.expect)) return { kind: "cas-mismatch", current };
-        this.set(cmd.key, cmd.value);
-        return OK;
+        return this.put(key, cmd.value);
       }
     }
   }
 
-  private set(key: string, value: Uint8Array): void {
-    this.save(key);
-    const old = this.data.get(key);
-    if (old === undefined) this.keys.insert(key);
-    else this.dataBound -= entryBound(key, old);
-    this.data.set(key, value);
-    this.dataBound += entryBound(key, value);
+  private put(key: Uint8Array, value: Uint8Array): KvResult {
+    const r = this.store.put({ key, value });
+    return r.ok ? { kind: "ok", revision: r.value.revision } : invalid(r.error.message);
+  }
+
+  private executeEtcd(cmd: EtcdCommand): KvResult {
+    const s = this.store;
+    switch (cmd.op) {
+      case "etcd-put":
+        return etcd(s.put(cmd.req));
+      case "etcd-delete":
+        return etcd(s.deleteRange(cmd.req));
+      case "etcd-txn":
+        return etcd(s.txn(cmd.req));
+      case "compact":
+        return etcd(s.compact(cmd.revision));
+      case "lease-grant":
+        return etcd(s.leaseGrant(cmd.id, cmd.ttl, cmd.ts));
+      case "lease-revoke":
+        return etcd(s.leaseRevoke(cmd.id));
+      case "lease-expire":
+        // A lease revoked (or expired) since the leader looked is simply gone: not an error.
+        for (const id of cmd.ids) if (s.leases.get(id) !== undefined) s.leaseRevoke(id);
+        return { kind: "ok", revision: s.revision };
+    }
+  }
+
+  private getBytes(key: Uint8Array): Uint8Array | undefined {
+    const r = this.store.range({ key });
+    return r.ok ? r.value.kvs[0]?.value : undefined;
   }
 
   /** Local read; linearizable only after RaftService.readBarrier(). The caller must not mutate it. */
   get(key: string): Uint8Array | undefined {
-    return this.data.get(key);
+    return this.getBytes(Buffer.from(key, "utf8"));
   }
 
   /**
-   * Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order),
-   * only keys >= `from` when given.
+   * Up to `limit` entries whose key starts with `prefix`, sorted by key (code point order, which
+   * is UTF-8 byte order), only keys >= `from` when given. Keys that are not UTF-8 (written over
+   * gRPC) are skipped.
    */
   list(prefix: string, limit: number, from?: string): Array<{ key: string; value: Uint8Array }> {
+    const p = Buffer.from(prefix, "utf8");
+    const f = from === undefined ? p : Buffer.from(from, "utf8");
+    // An empty start is etcd's "no key": "\0" is the smallest key there is.
+    let start: Uint8Array = Buffer.compare(f, p) > 0 ? f : p.length > 0 ? p : Buffer.from([0]);
+    const rangeEnd = prefixEnd(p);
     const out: Array<{ key: string; value: Uint8Array }> = [];
-    for (const key of this.keys.withPrefix(prefix, limit, from)) {
-      out.push({ key, value: this.data.get(key) as Uint8Array });
+    while (out.length < limit) {
+      const want = limit - out.length;
+      const r = this.store.range({ key: start, rangeEnd, limit: want });
+      if (!r.ok) throw new Error(`KV listing failed: ${r.error.message}`);
+      for (const kv of r.value.kvs) {
+        if (isUtf8(kv.key))
+          out.push({ key: Buffer.from(kv.key).toString("utf8"), value: kv.value });
+      }
+      const last = r.value.kvs[r.value.kvs.length - 1];
+      if (!r.value.more || last === undefined) break;
+      start = Buffer.concat([last.key, Buffer.from([0])]);
     }
     return out;
   }
 
+  /** Keys with a value. */
   get size(): number {
-    return this.data.size;
+    return this.store.keyCount;
   }
 
   get sessionCount(): number {
     return this.sessions.size;
   }
 
+  /** The store revision (1 when fresh). */
+  get revision(): number {
+    return this.store.revision;
+  }
+
   /**
-   * Snapshot layout (msgpack array):
-   *   [version, clock, keys[], values[], sessions[[clientId, requestId, lastSeen, result]...]]
-   * keys are in sorted order, sessions in last-use order, so restore() rebuilds both indexes
-   * without sorting.
-   *
-   * The keys and values (nearly all of the bytes) are written by hand as str32/bin32 items into
-   * one buffer sized up front: generic packing of ~15 MB (60,000 keys of 256 B) took 50-230 ms
-   * here, growing and copying its buffer, and the node's event loop stalls for as long. Any
-   * msgpack reader decodes the result; restore() uses msgpackr.
+   * The MVCC store's snapshot (mvcc/snapshot.ts) with the clock and the sessions in an extra
+   * section: [clock, [[clientId, requestId, lastSeen, result]...]] in last-use order.
    */
   snapshot(): Uint8Array {
-    const w = this.startSnapshot((k) => this.data.get(k) as Uint8Array);
-    w.writeKeys(0, w.keys.length);
-    w.startValues();
-    w.writeValues(0, w.keys.length);
-    return w.finish();
+    return Buffer.concat([...snapshotChunks(this.store, this.snapshotOptions())]);
   }
 
   /**
-   * The same bytes as snapshot() called now, encoded in slices of SNAPSHOT_SLICE keys that
-   * yield to the event loop in between, so that requests keep flowing while a large state is
-   * encoded. apply() may run meanwhile: the first change to a key after this call saves its old
-   * value (copy-on-write) for the encoder. Resolves with null if restore() replaced the state
-   * before the encoding finished. One at a time (the node runtime never overlaps them).
+   * The same bytes as snapshot() called now, encoded a chunk at a time with a yield to the event
+   * loop in between, so that requests keep flowing while a large state is encoded. apply() may
+   * run meanwhile: the store's history is immutable below the cut, so the chunks describe the
+   * state of the call. Resolves with null if restore() replaced the state before the encoding
+   * finished. Calls may overlap (etcd's Snapshot RPC takes one while the node runtime takes
+   * its own): each pins the history it reads.
    */
   async snapshotAsync(): Promise<Uint8Array | null> {
-    const saved = new Map<string, Uint8Array>();
-    this.saved = saved;
     const generation = this.generation;
-    const w = this.startSnapshot((k) => saved.get(k) ?? (this.data.get(k) as Uint8Array));
+    const chunks = snapshotChunks(this.store, this.snapshotOptions());
+    const parts: Uint8Array[] = [];
     try {
-      const n = w.keys.length;
-      for (let pass = 0; pass < 2; pass++) {
-        for (let i = 0; i < n; i += SNAPSHOT_SLICE) {
-          if (pass === 0) w.writeKeys(i, Math.min(n, i + SNAPSHOT_SLICE));
-          else w.writeValues(i, Math.min(n, i + SNAPSHOT_SLICE));
-          await new Promise((resolve) => setImmediate(resolve));
-          if (this.generation !== generation) return null;
-        }
-        if (pass === 0) w.startValues();
+      for (const c of chunks) {
+        parts.push(c);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.generation !== generation) return null;
       }
-      return w.finish();
-    } finally {
-      if (this.saved === saved) this.saved = null;
+    } catch (e) {
+      if (e instanceof SnapshotAbortedError) return null;
+      throw e;
     }
+    return Buffer.concat(parts);
   }
 
-  /**
-   * Sizes and starts a snapshot of the current state; `valueAt` gives each key's value. Runs in
-   * one event-loop turn, so it does no per-key work beyond copying the key list (the byte bound
-   * is kept by apply): with 70,000 keys a pass computing it here blocked the loop for 10-20 ms.
-   */
-  private startSnapshot(valueAt: (key: string) => Uint8Array) {
-    const keys = this.keys.toArray();
-    const head = packr.pack(this.clock);
-    const sessions = packr.pack(
-      [...this.sessions].map(([id, r]) => [id, r.requestId, r.lastSeen, r.result]),
-    );
-    const out = Buffer.allocUnsafe(2 + head.length + 10 + this.dataBound + sessions.length);
-    out[0] = 0x95; // fixarray of 5
-    out[1] = SNAPSHOT_VERSION; // positive fixint
-    let off = 2 + head.copy(out, 2);
-    out[off] = 0xdd; // array32
-    off = out.writeUInt32BE(keys.length, off + 1);
+  private snapshotOptions() {
+    const sessions = [...this.sessions].map(([id, r]) => [id, r.requestId, r.lastSeen, r.result]);
     return {
-      keys,
-      writeKeys(from: number, to: number): void {
-        for (let i = from; i < to; i++) {
-          out[off] = 0xdb; // str32
-          const n = out.write(keys[i] as string, off + 5);
-          out.writeUInt32BE(n, off + 1);
-          off += 5 + n;
-        }
-      },
-      startValues(): void {
-        out[off] = 0xdd;
-        off = out.writeUInt32BE(keys.length, off + 1);
-      },
-      writeValues(from: number, to: number): void {
-        for (let i = from; i < to; i++) {
-          const v = valueAt(keys[i] as string);
-          out[off] = 0xc6; // bin32
-          off = out.writeUInt32BE(v.length, off + 1);
-          out.set(v, off);
-          off += v.length;
-        }
-      },
-      finish(): Uint8Array {
-        off += sessions.copy(out, off);
-        return out.subarray(0, off);
-      },
+      chunkBytes: SNAPSHOT_CHUNK_BYTES,
+      extras: [[SESSIONS_SECTION, packr.pack([this.clock, sessions])]] as const,
     };
-  }
-
-  /** Copy-on-write for snapshotAsync: keeps a key's value as of the snapshot's start. */
-  private save(key: string): void {
-    const saved = this.saved;
-    if (saved === null || saved.has(key)) return;
-    const v = this.data.get(key);
-    // A key absent at the start is not in the snapshot's key list: nothing to keep.
-    if (v !== undefined) saved.set(key, v);
   }
 
   restore(data: Uint8Array): void {
     this.generation++; // an encoding snapshotAsync() gives up
+    if (data[0] === LEGACY_SNAPSHOT) {
+      this.restoreLegacy(data);
+      return;
+    }
+    let extras: Map<string, Uint8Array>;
+    try {
+      extras = restoreSnapshot(this.store, [data]);
+    } catch (e) {
+      if (e instanceof SnapshotFormatError)
+        throw new KvSnapshotError(`KV snapshot: unsupported format or version (${e.message})`);
+      throw e;
+    }
+    const section = extras.get(SESSIONS_SECTION);
+    if (section === undefined) throw new KvSnapshotError("KV snapshot: no sessions section");
+    const [clock, sessions] = packr.unpack(section) as [
+      number,
+      Array<[string, number, number, KvResult]>,
+    ];
+    this.sessions.clear();
+    for (const [id, requestId, lastSeen, result] of sessions) {
+      this.sessions.set(id, { requestId, lastSeen, result });
+    }
+    this.clock = clock;
+  }
+
+  /**
+   * The snapshot format before the MVCC store, [1, clock, keys[], values[], sessions[]]: a
+   * data directory written by an older raftwork restarts with its keys (each written once, from
+   * revision 2 on) and its sessions.
+   */
+  private restoreLegacy(data: Uint8Array): void {
     const snap = packr.unpack(data) as unknown;
-    if (!Array.isArray(snap) || snap[0] !== SNAPSHOT_VERSION || snap.length !== 5) {
+    if (!Array.isArray(snap) || snap[0] !== 1 || snap.length !== 5) {
       throw new KvSnapshotError("KV snapshot: unsupported format or version");
     }
     const [, clock, keys, values, sessions] = snap as [
@@ -285,31 +313,34 @@ export class KvStateMachine implements StateMachine {
       number,
       string[],
       Uint8Array[],
-      Array<[string, number, number, KvResult]>,
+      Array<[string, number, number, { kind: string }]>,
     ];
-    this.data.clear();
-    this.sessions.clear();
-    this.dataBound = 0;
+    // Reset the store in place (its observers stay attached) to an empty one's state.
+    restoreSnapshot(this.store, snapshotChunks(new MvccStore()));
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
-      const value = values[i] as Uint8Array;
-      this.data.set(key, value);
-      this.dataBound += entryBound(key, value);
+      this.store.put({
+        key: Buffer.from(keys[i] as string, "utf8"),
+        value: values[i] as Uint8Array,
+      });
     }
-    this.keys.load(keys);
+    this.sessions.clear();
     for (const [id, requestId, lastSeen, result] of sessions) {
-      this.sessions.set(id, { requestId, lastSeen, result });
+      // Old results carried no revision; the one of the restored state stands in for it.
+      const r = (
+        result.kind === "ok" ? { kind: "ok", revision: this.store.revision } : result
+      ) as KvResult;
+      this.sessions.set(id, { requestId, lastSeen, result: r });
     }
     this.clock = clock;
   }
 }
 
-/**
- * The most bytes one key and its value take in a snapshot: a str32 and a bin32 header (5 bytes
- * each) and the key's UTF-8, of at most 3 bytes per UTF-16 code unit.
- */
-function entryBound(key: string, value: Uint8Array): number {
-  return 10 + 3 * key.length + value.length;
+function etcd(result: StoreResult<unknown>): KvResult {
+  return { kind: "etcd", result };
+}
+
+function invalid(message: string): KvResult {
+  return { kind: "invalid", message };
 }
 
 function bytesEqual(a: Uint8Array | null, b: Uint8Array | null): boolean {

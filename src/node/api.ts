@@ -61,4 +61,10 @@ export interface RaftService {
    */
   readBarrier(timeoutMs?: number): Promise<void>;
   status(): ServiceStatus;
+  /**
+   * Optional: asks the leader to hand leadership to member `to` (thesis §3.10). Returns false
+   * when this node is not the leader or `to` is not a voter; the transfer itself may still fail
+   * (it aborts after an election timeout): watch status() for its outcome.
+   */
+  transferLeader?(to: NodeId): boolean;
 }

@@ -190,6 +190,13 @@ export class RaftNode implements RaftService {
     };
   }
 
+  transferLeader(to: NodeId): boolean {
+    if (this.stopped || this.role !== "leader") return false;
+    const started = this.raw.transferLeader(to);
+    this.schedule();
+    return started;
+  }
+
   /**
    * Stops timers and the loop and fails every waiter with StoppedError. The caller owns the
    * transport and storage and closes them afterwards.

@@ -2,6 +2,7 @@
 // a data directory that belongs to another node or is in use. Nothing crashes; nothing changes
 // data; refusals name what is wrong.
 import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
@@ -12,11 +13,11 @@ import {
   freePorts,
   freeRange,
   killAll,
+  launchCluster,
   removeTempDirs,
   request,
   runCli,
   sleep,
-  spawnCli,
   TestCluster,
   tempDir,
 } from "./harness.js";
@@ -173,31 +174,23 @@ async function startCluster(
   raftBase: number,
   httpBase: number,
   extra: string[] = [],
-): Promise<{ child: ReturnType<typeof spawnCli>; urls: string[]; pids: number[] }> {
-  const child = spawnCli([
-    "kv",
-    "cluster",
-    "--nodes",
-    "3",
-    "--data",
-    dir,
-    "--raft-port-base",
-    String(raftBase),
-    "--http-port-base",
-    String(httpBase),
-    ...extra,
-  ]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 30_000;
-  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
-    await sleep(50);
-  }
+): Promise<{ child: ChildProcess; urls: string[]; pids: number[] }> {
+  const { child, out } = await launchCluster(
+    [
+      "--nodes",
+      "3",
+      "--data",
+      dir,
+      "--raft-port-base",
+      String(raftBase),
+      "--http-port-base",
+      String(httpBase),
+      // These tests are about the native API; the etcd API's ports have their own test.
+      "--no-grpc",
+      ...extra,
+    ],
+    30_000,
+  );
   assert.match(out, /cluster ready/, out);
   const urls = [...out.matchAll(/node \d+\s+(http:\/\/\S+)/g)].map((m) => m[1] as string);
   const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
@@ -224,6 +217,7 @@ describe("kv cluster", () => {
         String((port as number) - 1),
         "--http-port-base",
         String((port as number) + 100),
+        "--no-grpc",
       ]);
       assert.equal(r.code, 1);
       assert.match(
@@ -236,6 +230,34 @@ describe("kv cluster", () => {
     }
   });
 
+  it("a busy gRPC port names --grpc-port-base; overlapping ranges are a usage error", async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const raftBase = await freeRange(1, [port - 1]);
+    const httpBase = await freeRange(1, [raftBase, port - 1]);
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    try {
+      const args = ["kv", "cluster", "--nodes", "1", "--data", tempDir("cluster-grpc")];
+      const ports = ["--raft-port-base", String(raftBase), "--http-port-base", String(httpBase)];
+      const r = runCli([...args, ...ports, "--grpc-port-base", String(port - 1)]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `127\\.0\\.0\\.1:${port} \\(node 1 gRPC port\\).*already in use.*--grpc-port-base`,
+        ),
+      );
+      const overlap = runCli([...args, ...ports, "--grpc-port-base", String(httpBase)]);
+      assert.equal(overlap.code, 2);
+      assert.match(
+        overlap.stderr,
+        /--http-port-base: its port range overlaps the one of --grpc-port-base/,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
   it("starts, stops on SIGINT, and restarts with its data", async () => {
     const dir = tempDir("cluster");
     // Node i uses BASE+i: bases whose ports BASE+1..BASE+3 are free now.
@@ -243,7 +265,7 @@ describe("kv cluster", () => {
     const httpBase = await freeRange(3, [raftBase]);
     const start = () =>
       startCluster(dir, raftBase, httpBase, ["--election-timeout", "300ms", "--heartbeat", "50ms"]);
-    const stop = async (child: ReturnType<typeof spawnCli>): Promise<number | null> => {
+    const stop = async (child: ChildProcess): Promise<number | null> => {
       const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGINT");
       return exited;

@@ -61,6 +61,29 @@ export function spawnCli(args: string[]): ChildProcess {
   return child;
 }
 
+/**
+ * Starts `raftwork kv cluster ARGS` and resolves, once it says the cluster is ready (or exits,
+ * or `timeoutMs` passes), with the child and what it printed so far.
+ */
+export async function launchCluster(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ child: ChildProcess; out: string }> {
+  const child = spawnCli(["kv", "cluster", ...args]);
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!out.includes("press Ctrl-C") && Date.now() < deadline && child.exitCode === null) {
+    await sleep(50);
+  }
+  return { child, out };
+}
+
 export function killAll(): void {
   for (const c of live) {
     try {

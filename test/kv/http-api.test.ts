@@ -48,6 +48,18 @@ describe("KV HTTP API on one node", () => {
   const data = () =>
     svc.sm.list("", Number.MAX_SAFE_INTEGER).map((e) => [e.key, Buffer.from(e.value)]);
 
+  it("a write's 200 carries the store revision; a write that changes nothing keeps it", async () => {
+    const put = await call("PUT", "/v1/kv/rev", { body: "a" });
+    const rev = Number(put.headers["x-raftwork-revision"]);
+    assert.equal(rev, svc.sm.revision);
+    const again = await call("POST", "/v1/kv/rev?op=append", { body: "b" });
+    assert.equal(Number(again.headers["x-raftwork-revision"]), rev + 1);
+    await call("DELETE", "/v1/kv/rev");
+    const absent = await call("DELETE", "/v1/kv/rev");
+    assert.equal(Number(absent.headers["x-raftwork-revision"]), rev + 2, "deleting nothing");
+    assert.equal((await call("GET", "/v1/kv/rev")).headers["x-raftwork-revision"], undefined);
+  });
+
   it("PUT, GET, DELETE and 404", async () => {
     assert.equal((await call("PUT", "/v1/kv/greeting", { body: "héllo" })).status, 200);
     const got = await call("GET", "/v1/kv/greeting");
@@ -390,7 +402,9 @@ describe("KV HTTP API forwarding", () => {
 
   it("a follower relays writes, reads and errors to the leader", async () => {
     const f = followerSrv.url;
-    assert.equal((await request(f, "PUT", "/v1/kv/x", { body: "1" })).status, 200);
+    const first = await request(f, "PUT", "/v1/kv/x", { body: "1" });
+    assert.equal(first.status, 200);
+    assert.equal(Number(first.headers["x-raftwork-revision"]), leader.sm.revision, "relayed");
     assert.equal(Buffer.from(leader.sm.get("x") ?? []).toString(), "1");
     assert.equal(follower.sm.get("x"), undefined, "the follower applied nothing itself");
     assert.equal((await request(f, "GET", "/v1/kv/x")).body, "1");

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
-import { decodeCommand, encodeCommand, type KvCommand } from "../../src/kv/commands.js";
+import {
+  type Command,
+  decodeCommand,
+  encodeCommand,
+  type KvCommand,
+} from "../../src/kv/commands.js";
 import {
   type KvResult,
   KvSnapshotError,
@@ -15,7 +20,7 @@ import type { Entry } from "../../src/raft/types.js";
 const T0 = 1_700_000_000_000;
 const b = (s: string) => Buffer.from(s);
 let index = 0;
-const entry = (cmd: KvCommand): Entry => ({
+const entry = (cmd: Command): Entry => ({
   index: ++index,
   term: 1,
   type: "normal",
@@ -55,6 +60,7 @@ describe("KvStateMachine", () => {
     const sm = new KvStateMachine();
     assert.deepEqual(sm.apply(entry({ op: "append", key: "k", ts: T0, value: b("a") })), {
       kind: "ok",
+      revision: 2,
     });
     sm.apply(entry({ op: "append", key: "k", ts: T0, value: b("b") }));
     assert.equal(text(sm.get("k")), "ab");
@@ -289,7 +295,7 @@ describe("KvStateMachine", () => {
     );
   });
 
-  it("the hand-encoded snapshot is plain msgpack: keys, values and sessions decode as written", () => {
+  it("a snapshot carries the MVCC state, leases and sessions; an old-format one still restores", () => {
     const sm = new KvStateMachine();
     const keys = ["a", "é/ü", "z", "😀 emoji", "k".repeat(1024)];
     for (const [i, key] of keys.entries()) {
@@ -298,25 +304,102 @@ describe("KvStateMachine", () => {
         entry({ op: "put", key, ts: T0 + i, value, session: { clientId: `c${i}`, requestId: 1 } }),
       );
     }
-    const generic = new Packr({ useRecords: false, mapsAsObjects: true });
-    const [version, clock, ks, vs, sessions] = generic.unpack(sm.snapshot()) as unknown[];
-    assert.equal(version, 1);
-    assert.equal(clock, T0 + keys.length - 1);
-    assert.deepEqual(
-      ks,
-      [...keys].sort((x, y) => Buffer.compare(b(x), b(y))),
+    sm.apply(entry({ op: "lease-grant", ts: T0, id: 7n, ttl: 10 }));
+    sm.apply(
+      entry({ op: "etcd-put", ts: T0, req: { key: b("leased"), value: b("v"), lease: 7n } }),
     );
-    for (const [i, k] of (ks as string[]).entries()) {
-      assert.deepEqual(
-        Buffer.from((vs as Uint8Array[])[i] as Uint8Array),
-        Buffer.from(sm.get(k) ?? []),
-      );
-    }
-    assert.equal((sessions as unknown[]).length, keys.length);
     const copy = new KvStateMachine();
     copy.restore(sm.snapshot());
     assert.deepEqual(copy.list("", 100), sm.list("", 100));
     assert.equal(copy.sessionCount, keys.length);
+    assert.equal(copy.revision, sm.revision);
+    assert.deepEqual(copy.store.leases.get(7n)?.keys, new Set(["leased"]));
+    // The format before the MVCC store: [1, clock, keys, values, sessions].
+    const generic = new Packr({ useRecords: false, mapsAsObjects: true });
+    const legacy = generic.pack([
+      1,
+      T0,
+      ["a", "b"],
+      [b("1"), b("2")],
+      [["c", 3, T0, { kind: "ok" }]],
+    ]);
+    const old = new KvStateMachine();
+    old.restore(legacy);
+    assert.deepEqual(
+      old.list("", 10).map((e) => [e.key, text(e.value)]),
+      [
+        ["a", "1"],
+        ["b", "2"],
+      ],
+    );
+    assert.equal(old.sessionCount, 1);
+  });
+
+  it("etcd commands: put, txn, delete, compact, lease grant, revoke and expiry", () => {
+    const sm = new KvStateMachine();
+    const r1 = sm.apply(entry({ op: "etcd-put", ts: T0, req: { key: b("x"), value: b("1") } }));
+    assert.deepEqual(r1, { kind: "etcd", result: { ok: true, value: { revision: 2 } } });
+    const t = sm.apply(
+      entry({
+        op: "etcd-txn",
+        ts: T0,
+        req: {
+          compare: [{ key: b("x"), target: 3, result: 0, value: b("1") }],
+          success: [{ put: { key: b("y"), value: b("2") } }],
+        },
+      }),
+    );
+    assert.equal(
+      t.kind === "etcd" && t.result.ok && (t.result.value as { succeeded: boolean }).succeeded,
+      true,
+    );
+    assert.equal(text(sm.get("y")), "2");
+    sm.apply(entry({ op: "lease-grant", ts: T0, id: 5n, ttl: 1 }));
+    sm.apply(entry({ op: "etcd-put", ts: T0, req: { key: b("l1"), value: b("a"), lease: 5n } }));
+    sm.apply(entry({ op: "etcd-put", ts: T0, req: { key: b("l2"), value: b("a"), lease: 5n } }));
+    const before = sm.revision;
+    sm.apply(entry({ op: "lease-expire", ts: T0, ids: [5n, 99n] }));
+    assert.equal(sm.revision, before + 1, "all of a lease's keys go in one revision");
+    assert.equal(sm.get("l1"), undefined);
+    const c = sm.apply(entry({ op: "compact", ts: T0, revision: 3 }));
+    assert.deepEqual(c, { kind: "etcd", result: { ok: true, value: { revision: sm.revision } } });
+    const again = sm.apply(entry({ op: "compact", ts: T0, revision: 3 }));
+    assert.equal(again.kind === "etcd" && !again.result.ok && again.result.error.code, "Compacted");
+    const rv = sm.apply(entry({ op: "lease-revoke", ts: T0, id: 5n }));
+    assert.equal(rv.kind === "etcd" && !rv.result.ok && rv.result.error.code, "LeaseNotFound");
+  });
+
+  it("decodes etcd commands and refuses malformed ones", () => {
+    const cmds: Command[] = [
+      { op: "etcd-put", ts: 1, req: { key: b("k"), value: b("v"), lease: 3n, prevKv: true } },
+      {
+        op: "etcd-delete",
+        ts: 1,
+        req: { key: b("a"), rangeEnd: b("b") },
+        session: { clientId: "c", requestId: 2 },
+      },
+      {
+        op: "etcd-txn",
+        ts: 1,
+        req: {
+          compare: [{ key: b("k"), version: 1 }],
+          success: [{ txn: { success: [{ range: { key: b("k") } }] } }],
+          failure: [{}],
+        },
+      },
+      { op: "compact", ts: 1, revision: 9 },
+      { op: "lease-grant", ts: 1, id: 2n ** 62n, ttl: 30 },
+      { op: "lease-revoke", ts: 1, id: 4n },
+      { op: "lease-expire", ts: 1, ids: [1n, 2n] },
+    ];
+    for (const c of cmds) assert.deepEqual(decodeCommand(encodeCommand(c)), c);
+    const generic = new Packr({ useRecords: false, mapsAsObjects: true });
+    assert.equal(decodeCommand(generic.pack([10, 1, { key: "not bytes" }])), "malformed put");
+    assert.equal(decodeCommand(generic.pack([14, 1, { id: 0n, ttl: 5 }])), "malformed lease grant");
+    assert.equal(
+      decodeCommand(generic.pack([12, 1, { success: [{ bogus: {} }] }])),
+      "malformed txn",
+    );
   });
 
   it("snapshotAsync encodes the state of its start while writes keep being applied", async () => {

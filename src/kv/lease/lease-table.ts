@@ -1,4 +1,4 @@
-// Leases (etcd 3.4's lessor, design.md "The etcd v3 API contract"), split in two halves:
+// Leases (etcd 3.4's lessor, README, "etcd compatibility"), split in two halves:
 //
 // - Replicated state, changed only by applied log entries on every member alike: which leases
 //   exist, their granted TTL, and the keys attached to each. grant() and remove() are called by

@@ -1,6 +1,6 @@
 // The errors the MVCC store, the lease table and the watch hub answer with: etcd 3.4's exact
 // messages and gRPC status codes (etcd's etcdserver/api/v3rpc/rpctypes/error.go), because
-// clients match on the text (design.md, "The etcd v3 API contract"). They are values, never
+// clients match on the text (README, "etcd compatibility"). They are values, never
 // thrown: a request that fails changes nothing, on every member alike.
 
 /** gRPC status codes used below (grpc/status codes). */

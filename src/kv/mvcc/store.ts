@@ -1,4 +1,4 @@
-// The MVCC key-value store behind the etcd v3 API (design.md, "The etcd v3 API contract"):
+// The MVCC key-value store behind the etcd v3 API (README, "etcd compatibility"):
 // etcd 3.4's semantics, pure and deterministic. No I/O, no clock (time enters as arguments),
 // no randomness; every member that applies the same calls in the same order holds the same
 // state and gives the same answers.

@@ -110,7 +110,7 @@ export interface TxnRequest {
 }
 
 export interface TxnResponse {
-  /** header.revision; nested txns carry it too (design.md), unlike etcd's zero. */
+  /** header.revision; nested txns carry it too (README, "etcd compatibility"), unlike etcd's zero. */
   revision: number;
   succeeded: boolean;
   responses: ResponseOp[];

@@ -15,10 +15,22 @@ import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
 import { NodeHistory, withHistory } from "../dashboard/history.js";
 import { createDashboard } from "../dashboard/routes.js";
+import { defaultName } from "../etcd/cluster-service.js";
 import { createKvHttpServer } from "../http-api.js";
+import { minLeaseTtl } from "../lease/index.js";
+import { LeaseKeeper } from "../lease-keeper.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
-import { claimDataDir, type Member, raftDir } from "./data-dir.js";
+import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
+
+/**
+ * etcd's cluster id, the same on every member: drawn from the fingerprint of the member list
+ * (data-dir.ts) into [2^60, 2^64) as etcd clients expect (etcdctl prints it with %16x).
+ */
+export function etcdClusterId(fingerprint: string): bigint {
+  const low = 2n ** 60n;
+  return low + (BigInt(`0x${fingerprint.slice(0, 16)}`) % (2n ** 64n - low));
+}
 
 export interface ServeOptions {
   id: NodeId;
@@ -29,7 +41,16 @@ export interface ServeOptions {
   heartbeatMs: number;
   snapshotEntries: number;
   logLevel: string;
+  /** Revisions auto-compaction keeps; 0 turns it off. */
+  autoCompactRevisions?: number;
+  /** Where to serve the etcd v3 gRPC API; absent: not served. */
+  grpc?: HostPort;
+  /** The member name the etcd API shows. Default `node-ID`. */
+  name?: string;
 }
+
+/** Auto-compaction's default: the last 10,000 revisions stay readable. */
+export const DEFAULT_AUTO_COMPACT_REVISIONS = 10_000;
 
 /**
  * Runs the node until SIGINT/SIGTERM or its parent's exit (ok) or a fatal error (error). Needs
@@ -77,17 +98,21 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
 
     step = `listen for Raft on ${self.address}`;
+    const grpcAddress = o.grpc === undefined ? undefined : formatHostPort(o.grpc);
     const transport = await TcpTransport.start({
       id: o.id,
       listen: memberAddress(self),
       peers,
-      hello: { http: httpAddress },
+      hello:
+        grpcAddress === undefined
+          ? { http: httpAddress }
+          : { http: httpAddress, grpc: grpcAddress },
       logger: logger.child({ part: "transport" }),
     });
     opened.push(() => transport.close());
 
     step = `load the Raft state from ${dir}`;
-    const sm = new KvStateMachine();
+    const sm = new KvStateMachine({ minLeaseTtl: minLeaseTtl(o.electionTimeoutMs, o.heartbeatMs) });
     const history = new NodeHistory();
     const metrics = withHistory(createKvMetrics({ nodeId: o.id }), history);
     let onFatal: (err: Error) => void = () => {};
@@ -122,6 +147,33 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       logger: logger.child({ part: "dashboard" }),
     });
     opened.push(() => dashboard.close());
+    const keeper = new LeaseKeeper({
+      service: node,
+      sm,
+      electionTimeoutMs: o.electionTimeoutMs,
+      autoCompactRevisions: o.autoCompactRevisions ?? DEFAULT_AUTO_COMPACT_REVISIONS,
+      logger: logger.child({ part: "leases" }),
+    });
+    opened.push(() => keeper.stop());
+
+    const etcd =
+      o.grpc === undefined
+        ? null
+        : (await import("../etcd/server.js")).createEtcdApi({
+            service: node,
+            sm,
+            id: o.id,
+            name: o.name ?? defaultName(o.id),
+            clusterId: etcdClusterId(clusterFingerprint(o.members)),
+            peerHttp,
+            addresses: {
+              raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
+              grpc: (id) =>
+                id === o.id ? (grpcAddress ?? null) : (transport.peerHello(id)?.grpc ?? null),
+            },
+            electionTimeoutMs: o.electionTimeoutMs,
+            logger: logger.child({ part: "etcd" }),
+          });
 
     step = `listen for HTTP on ${httpAddress}`;
     const http = await createKvHttpServer(o.http.host, o.http.port, {
@@ -132,11 +184,20 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       metrics,
       ui: dashboard.handle,
       logger: logger.child({ part: "http" }),
+      ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
     });
     opened.push(() => http.close());
 
+    let grpcLine = "";
+    if (etcd !== null && o.grpc !== undefined) {
+      step = `listen for gRPC on ${grpcAddress}`;
+      const api = await etcd.listen(o.grpc);
+      opened.push(() => api.close());
+      grpcLine = `, grpc ${api.address}`;
+    }
+
     process.stdout.write(
-      `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}, data ${o.data}\n`,
+      `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}${grpcLine}, data ${o.data}\n`,
     );
     const outcome = await Promise.race([signalled(), parentGone, fatal]);
     await closeAll();

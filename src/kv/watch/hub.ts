@@ -1,5 +1,4 @@
-// The watch hub: one per node, fed by the MVCC store's applied changes (design.md, "The etcd
-// v3 API contract", Watch), serving etcd 3.4's watch semantics to any number of streams. Pure:
+// The watch hub: one per node, fed by the MVCC store's applied changes (README, "etcd compatibility", Watch), serving etcd 3.4's watch semantics to any number of streams. Pure:
 // no I/O and no timers; responses go into per-stream queues that the server drains (take())
 // when its transport can send, and the server calls sync() and progressTick() when it likes.
 //

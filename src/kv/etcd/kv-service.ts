@@ -1,0 +1,80 @@
+// etcd's KV service: Range, Put, DeleteRange, Txn, Compact (README, "etcd compatibility"). Reads run on this member's store after a linearizable barrier unless the request
+// is serializable; a read-only Txn is a read. Writes are checked first (a request the store
+// would refuse for its shape alone is answered without a log entry) and proposed through Raft.
+import type { Command } from "../commands.js";
+import {
+  type CompactResponse,
+  checkDeleteRange,
+  checkPut,
+  checkRange,
+  checkTxn,
+  type DeleteRangeResponse,
+  isReadOnlyTxn,
+  type PutResponse,
+  type TxnResponse,
+} from "../mvcc/index.js";
+import { type EtcdBackend, sessionOf } from "./backend.js";
+import { type UnaryHandler, unary, type Wire } from "./call.js";
+import { fromEtcdError } from "./errors.js";
+import * as wire from "./wire.js";
+
+export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
+  /** Proposes `cmd` with the call's session, if any. */
+  const write = <T>(
+    cmd: Command & { op: `etcd-${string}` | "compact" },
+    md: Parameters<typeof sessionOf>[0],
+  ) => {
+    const session = sessionOf(md);
+    if (session instanceof Error) throw session;
+    if (session) cmd.session = session;
+    return b.propose<T>(cmd);
+  };
+
+  return {
+    Range: unary(async (req) => {
+      const r = wire.rangeRequest(req);
+      const e = checkRange(r);
+      if (e) throw fromEtcdError(e);
+      await b.linearize(req.serializable === true);
+      const res = b.sm.store.range(r);
+      if (!res.ok) throw fromEtcdError(res.error);
+      return wire.rangeResponse(res.value, b.header);
+    }),
+
+    Put: unary(async (req, md) => {
+      const r = wire.putRequest(req);
+      const e = checkPut(r);
+      if (e) throw fromEtcdError(e);
+      const res = await write<PutResponse>({ op: "etcd-put", ts: b.now(), req: r }, md);
+      return wire.putResponse(res, b.header);
+    }),
+
+    DeleteRange: unary(async (req, md) => {
+      const r = wire.deleteRangeRequest(req);
+      const e = checkDeleteRange(r);
+      if (e) throw fromEtcdError(e);
+      const res = await write<DeleteRangeResponse>({ op: "etcd-delete", ts: b.now(), req: r }, md);
+      return wire.deleteRangeResponse(res, b.header);
+    }),
+
+    Txn: unary(async (req, md) => {
+      const r = wire.txnRequest(req);
+      const e = checkTxn(r);
+      if (e) throw fromEtcdError(e);
+      if (isReadOnlyTxn(r)) {
+        await b.linearize(false);
+        const res = b.sm.store.txn(r);
+        if (!res.ok) throw fromEtcdError(res.error);
+        return wire.txnResponse(res.value, b.header);
+      }
+      const res = await write<TxnResponse>({ op: "etcd-txn", ts: b.now(), req: r }, md);
+      return wire.txnResponse(res, b.header);
+    }),
+
+    Compact: unary(async (req, md): Promise<Wire> => {
+      const revision = wire.num(req.revision);
+      const res = await write<CompactResponse>({ op: "compact", ts: b.now(), revision }, md);
+      return { header: b.header(res.revision) };
+    }),
+  };
+}

@@ -1,0 +1,132 @@
+// etcd's Lease service. Grants and revokes are replicated writes (the leader picks a grant's
+// id when the client gives none); deadlines live on the leader only (lease-table.ts), so
+// keep-alives and time-to-live questions are answered by the leader: a follower relays each
+// one over the leader link.
+import type * as Grpc from "@grpc/grpc-js";
+import type { TimeToLive } from "../lease/index.js";
+import {
+  etcdError,
+  fromByteString,
+  type LeaseGrantResponse,
+  type LeaseRevokeResponse,
+} from "../mvcc/index.js";
+import type { EtcdBackend } from "./backend.js";
+import { type UnaryHandler, unary, type Wire } from "./call.js";
+import { fromEtcdError, fromServiceError } from "./errors.js";
+import type { RenewAnswer } from "./leader-link.js";
+import * as wire from "./wire.js";
+
+type KeepAliveCall = Grpc.ServerDuplexStream<Wire, Wire>;
+
+export function leaseService(
+  b: EtcdBackend,
+): Record<string, UnaryHandler | ((c: KeepAliveCall) => void)> {
+  /** A keep-alive on the leader: the lease's TTL, 0 if it does not exist (etcd's answer). */
+  const renew = async (id: bigint): Promise<number> => {
+    const leader = b.leader();
+    const r: RenewAnswer =
+      leader === b.id
+        ? (() => {
+            const x = b.sm.store.leases.renew(id, b.now());
+            return x.ok ? { ttl: x.value } : { error: x.error.code };
+          })()
+        : await b.link.call<RenewAnswer>(leader, { kind: "renew", id });
+    if ("ttl" in r) return r.ttl;
+    if (r.error === "LeaseNotFound") return 0;
+    throw fromEtcdError(etcdError(r.error));
+  };
+
+  const timeToLive = async (id: bigint): Promise<TimeToLive | null> => {
+    const leader = b.leader();
+    if (leader === b.id && b.sm.store.leases.isPrimary) {
+      return b.sm.store.leases.timeToLive(id, b.now()) ?? null;
+    }
+    const r = await b.link.call<{ ttl: TimeToLive | null } | { error: "NotPrimary" }>(leader, {
+      kind: "ttl",
+      id,
+    });
+    if ("error" in r) throw fromEtcdError(etcdError(r.error));
+    return r.ttl;
+  };
+
+  return {
+    LeaseGrant: unary(async (req) => {
+      const ttl = wire.num(req.TTL);
+      const res = await b.propose<LeaseGrantResponse>({
+        op: "lease-grant",
+        ts: b.now(),
+        id: wire.big(req.ID),
+        ttl,
+      });
+      return {
+        header: b.header(res.revision),
+        ID: res.id.toString(),
+        TTL: String(res.ttl),
+        error: "",
+      };
+    }),
+
+    LeaseRevoke: unary(async (req) => {
+      const res = await b.propose<LeaseRevokeResponse>({
+        op: "lease-revoke",
+        ts: b.now(),
+        id: wire.big(req.ID),
+      });
+      return { header: b.header(res.revision) };
+    }),
+
+    LeaseKeepAlive: (call: KeepAliveCall) => {
+      // Answers go out in request order, one renewal at a time per stream.
+      let chain = Promise.resolve();
+      let done = false;
+      const finish = (err?: unknown) => {
+        if (done) return;
+        done = true;
+        if (err === undefined) call.end();
+        else call.destroy(fromServiceError(err));
+      };
+      call.on("data", (req: Wire) => {
+        const id = wire.big(req.ID);
+        chain = chain.then(async () => {
+          if (done) return;
+          try {
+            const ttl = await renew(id);
+            if (!done) call.write({ header: b.header(), ID: id.toString(), TTL: String(ttl) });
+          } catch (err) {
+            finish(err);
+          }
+        });
+      });
+      call.on("end", () => void chain.then(() => finish()));
+      call.on("cancelled", () => {
+        done = true;
+      });
+      call.on("error", () => {
+        done = true;
+      });
+    },
+
+    LeaseTimeToLive: unary(async (req) => {
+      const id = wire.big(req.ID);
+      const t = await timeToLive(id);
+      // etcd answers an unknown lease with TTL -1 (and no error).
+      if (t === null)
+        return { header: b.header(), ID: id.toString(), TTL: "-1", grantedTTL: "0", keys: [] };
+      return {
+        header: b.header(),
+        ID: id.toString(),
+        TTL: String(t.ttl),
+        grantedTTL: String(t.grantedTtl),
+        keys: req.keys === true ? t.keys.map(fromByteString) : [],
+      };
+    }),
+
+    LeaseLeases: unary(async (): Promise<Wire> => {
+      await b.linearize(false);
+      return {
+        header: b.header(),
+        leases: b.sm.store.leases.ids().map((id) => ({ ID: id.toString() })),
+      };
+    }),
+  };
+}
