@@ -217,7 +217,7 @@ function failedSoFar(failed: number[]): number {
   return failed.length > 0 ? EXIT_FAILED : 0;
 }
 
-/** Exactly the contract's keys, in the contract's order. */
+/** Exactly the contract's keys, in the contract's order (`reads` and `config` come last). */
 function jsonLine(r: SimResult): string {
   return JSON.stringify({
     seed: r.seed,
@@ -232,13 +232,15 @@ function jsonLine(r: SimResult): string {
       message: v.message,
     })),
     traceHash: r.traceHash,
+    reads: r.reads,
   });
 }
 
 function humanLine(r: SimResult): string {
   const head =
     `seed ${r.seed}: ${plural(r.nodes, "node")}, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
-    `${plural(r.commits, "commit")}, ${plural(r.leaderChanges, "leader change")}, ` +
+    `${plural(r.commits, "commit")}, ${plural(r.reads, "read")}, ` +
+    `${plural(r.leaderChanges, "leader change")}, ` +
     `${plural(r.messages, "request")}, ` +
     `trace ${r.traceHash.slice(0, 16)}`;
   if (r.violations.length === 0) return `${head}: ok`;

@@ -46,6 +46,14 @@ export interface ClusterOptions {
   listener?: (rec: TraceRecord) => void;
 }
 
+/** What the simulated clients need to hear from the nodes (client.ts). */
+export interface ClusterClients {
+  /** `node` applied `entry`; `first` if no node had applied that index before. */
+  onApply(node: SimNode, entry: Entry, command: string | null, first: boolean): void;
+  /** Read `ctx` at `node` is confirmed and applied up to `index`: serve it now. */
+  onRead(node: SimNode, ctx: number, index: number): void;
+}
+
 export class SimCluster implements NodeObserver {
   readonly sched = new Scheduler();
   readonly rng: Rng;
@@ -57,6 +65,8 @@ export class SimCluster implements NodeObserver {
   readonly committed: (string | null)[] = [null];
   /** Client commands committed (applied by some node). */
   commits = 0;
+  /** The simulated clients, if any (the runner's). */
+  clients: ClusterClients | null = null;
   private readonly nodes = new Map<NodeId, SimNode>();
   /** Per node, its log's last index, commit and term as written to its disk (trace records). */
   private readonly written = new Map<NodeId, { last: number; commit: number; term: number }>();
@@ -238,6 +248,11 @@ export class SimCluster implements NodeObserver {
     }
     this.record({ t: this.sched.now, ev: "apply", node: node.id, index: e.index });
     this.traceViolations();
+    this.clients?.onApply(node, e, command, first);
+  }
+
+  onRead(node: SimNode, ctx: number, index: number): void {
+    this.clients?.onRead(node, ctx, index);
   }
 
   onRestore(node: SimNode, index: number, term: number, hash: number): void {

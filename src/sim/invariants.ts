@@ -10,6 +10,8 @@
 //   committed-durable      a committed entry is never overwritten, and after any crash a
 //                          majority still holds it (the disk kept what was acknowledged)
 //   liveness               (checked by the runner) the healed cluster commits within 10 s
+//   linearizability        (checked by the runner) the clients' history of puts and reads is
+//                          linearizable (linearizability.ts)
 //
 // "Committed" here means applied by some node: only then has the simulator seen proof of it.
 
@@ -25,6 +27,7 @@ export type InvariantName =
   | "applied-monotonic"
   | "committed-durable"
   | "liveness"
+  | "linearizability"
   | "node-error";
 
 export interface Violation {

@@ -1,6 +1,6 @@
 // runSimulation: one seeded run of a cluster under random faults (design.md, "The simulator
 // contract"). Three actors share the virtual clock:
-//   - a client that keeps proposing commands to whichever node leads;
+//   - clients that put and read (client.ts), their history checked for linearizability at the end;
 //   - a nemesis that partitions, heals, crashes and restarts nodes until `timeMs`;
 //   - the network's own faults (drop, delay, reorder, dup), on for the whole run.
 // At `timeMs` the nemesis stops, every partition heals and every crashed node restarts; then a
@@ -11,6 +11,7 @@
 import type { RaftConfig, RawNodeApi } from "../raft/api.js";
 import { RawNode } from "../raft/raw-node.js";
 import type { NodeId } from "../raft/types.js";
+import { describeIllegal, SimClients } from "./client.js";
 import { SimCluster } from "./cluster.js";
 import type { Violation } from "./invariants.js";
 import type { NetworkFaults } from "./network.js";
@@ -41,6 +42,8 @@ export interface SimResult {
   simulatedMs: number;
   /** Client commands committed. */
   commits: number;
+  /** Linearizable reads the clients completed. */
+  reads: number;
   leaderChanges: number;
   /** Requests sent (pre-vote, vote, append, heartbeat, snapshot, timeout-now). */
   messages: number;
@@ -81,13 +84,18 @@ export function runSimulation(opts: SimOptions): SimResult {
   });
   const faults = new Set(opts.faults);
   cluster.start();
-  const client = startClient(cluster, cluster.rng.fork("client"));
+  const clients = new SimClients(cluster, cluster.rng.fork("client"));
+  clients.start();
   const nemesis = startNemesis(cluster, cluster.rng.fork("nemesis"), faults);
 
   if (cluster.runFor(opts.timeMs)) {
-    client.stop();
+    clients.stop();
     nemesis.stop();
     checkLiveness(cluster, opts.livenessMs ?? DEFAULT_LIVENESS_MS);
+  }
+  if (cluster.ok) {
+    const r = clients.check();
+    if (r.result === "illegal") cluster.fail("linearizability", describeIllegal(r));
   }
   const violations = cluster.violations.slice(0, 1);
   return {
@@ -95,6 +103,7 @@ export function runSimulation(opts: SimOptions): SimResult {
     nodes: opts.nodes,
     simulatedMs: cluster.sched.now,
     commits: cluster.commits,
+    reads: clients.reads,
     leaderChanges: cluster.checker.leaderChanges,
     messages: cluster.net.stats.requests,
     violations,
@@ -105,20 +114,6 @@ export function runSimulation(opts: SimOptions): SimResult {
 
 interface Actor {
   stop(): void;
-}
-
-/** Proposes a fresh command to the current leader every 10–60 ms. */
-function startClient(cluster: SimCluster, rng: Rng): Actor {
-  let stopped = false;
-  let next = 1;
-  const loop = (): void => {
-    if (stopped) return;
-    const leader = cluster.leader();
-    if (leader !== 0 && cluster.propose(leader, `c${next}`) !== null) next++;
-    cluster.sched.after(rng.int(10, 60), loop);
-  };
-  cluster.sched.after(rng.int(10, 60), loop);
-  return { stop: () => (stopped = true) };
 }
 
 /**

@@ -4,20 +4,31 @@
 //
 //   tick every tickMs ──► raw.tick() ─┐
 //   message arrives   ──► raw.step()  ├─► drain: rd = ready()
-//   client proposes   ──► propose()  ─┘     write rd to disk (volatile)
+//   client proposes   ──► propose()   │     write rd to disk (volatile)
+//   client reads      ──► read()     ─┘
 //                                            send leader traffic (app/heartbeat/snap) now
 //                                            if rd.mustSync: fsync completes after a random
 //                                              latency; nothing else leaves before it
 //                                            send the other messages (votes, replies)
 //                                            apply snapshot + committed entries, advance(rd)
+//                                            serve confirmed reads once applied >= their index
 //                                            snapshot policy: compact every N applied entries
 //
 // One Ready is in flight at a time (the fsync gate): inputs that arrive meanwhile are stepped
 // into the core and come out in the next Ready, so the disk sees group commits.
 // crash() drops everything volatile (the core, the state machine, unsynced writes: the disk
 // decides what survives); restart() rebuilds from disk.load() like a real reboot.
+// An exception from the core is a bug (or a disk that broke its promise): the node reports it
+// (a `node-error` violation) and stops, as the node runtime does (design.md, "Disk faults").
 
-import type { PersistedState, RaftConfig, Random, RawNodeApi, Ready } from "../raft/api.js";
+import type {
+  PersistedState,
+  RaftConfig,
+  Random,
+  RawNodeApi,
+  ReadState,
+  Ready,
+} from "../raft/api.js";
 import type { Entry, Message, NodeId, Role } from "../raft/types.js";
 import type { WriteBatch } from "../storage/storage.js";
 import type { Rng } from "./rng.js";
@@ -63,8 +74,10 @@ export interface NodeObserver {
   onCrash(node: SimNode, durable: PersistedState): void;
   /** The node came back; `persisted` is what its disk held. */
   onStart(node: SimNode, persisted: PersistedState): void;
-  /** Malformed state (a broken snapshot): a bug, reported as a violation. */
+  /** Malformed state (a broken snapshot, the core threw): a bug, reported as a violation. */
   onError(node: SimNode, message: string): void;
+  /** A linearizable read `ctx` is confirmed (ReadIndex) and applied up to its `index`. */
+  onRead(node: SimNode, ctx: number, index: number): void;
 }
 
 export interface SimNodeOptions {
@@ -96,6 +109,8 @@ export class SimNode {
   private syncing = false;
   private tickEvent: ScheduledEvent | null = null;
   private snapshotIndex = 0;
+  /** Reads confirmed by the core, waiting for the state machine to reach their index. */
+  private reads: ReadState[] = [];
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
@@ -140,47 +155,75 @@ export class SimNode {
   /** Power loss: everything volatile is gone; the disk keeps what was synced. */
   crash(): void {
     if (!this.raw) return;
-    this.raw = null;
-    this.incarnation++;
-    this.syncing = false;
-    this.opts.sched.cancel(this.tickEvent);
-    this.tickEvent = null;
+    this.stop();
     const o = this.opts;
     o.disk.crash(() => o.rng.float());
     o.observer.onCrash(this, o.disk.load());
   }
 
+  /** Everything volatile ends: the core, timers, pending fsyncs and reads. */
+  private stop(): void {
+    this.raw = null;
+    this.incarnation++;
+    this.syncing = false;
+    this.reads = [];
+    this.opts.sched.cancel(this.tickEvent);
+    this.tickEvent = null;
+  }
+
   receive(m: Message): void {
-    if (!this.raw) return;
-    this.raw.step(m);
-    this.drain();
+    this.guard((raw) => raw.step(m));
   }
 
   /** The network reports `peer` down (its connections closed): a hint for the core. */
   peerLost(peer: NodeId): void {
-    if (!this.raw) return;
-    this.raw.forgetLeader(peer);
-    this.drain();
+    this.guard((raw) => raw.forgetLeader(peer));
   }
 
-  /** Client proposal; only a leader accepts. */
+  /** Client proposal; only a leader accepts. Null if the node is down. */
   propose(data: Uint8Array): ReturnType<RawNodeApi["propose"]> | null {
+    return this.guard((raw) => raw.propose(data));
+  }
+
+  /**
+   * Client linearizable read `ctx` (ReadIndex, thesis §6.4): true if the core took it; the
+   * observer's onRead says when it may be served. Null if the node is down.
+   */
+  read(ctx: number): boolean | null {
+    return this.guard((raw) => raw.readIndex(ctx));
+  }
+
+  /**
+   * Runs `f` on the live core, then drains it. An exception is the core refusing to go on
+   * (an internal invariant broke): the node reports it and stops.
+   */
+  private guard<T>(f: (raw: RawNodeApi) => T): T | null {
     if (!this.raw) return null;
-    const r = this.raw.propose(data);
-    this.drain();
-    return r;
+    try {
+      const r = f(this.raw);
+      this.drain();
+      return r;
+    } catch (e) {
+      this.fatal(e);
+      return null;
+    }
+  }
+
+  private fatal(e: unknown): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.stop();
+    this.opts.observer.onError(this, `stopped: the core threw: ${message}`);
   }
 
   private scheduleTick(delay = this.opts.timing.tickMs): void {
     const inc = this.incarnation;
     this.tickEvent = this.opts.sched.after(delay, () => {
       if (inc !== this.incarnation || !this.raw) return;
-      this.raw.tick();
-      if (this.raw.hasReady()) {
-        this.opts.observer.onTimer(this);
-        this.drain();
-      }
-      this.scheduleTick();
+      this.guard((raw) => {
+        raw.tick();
+        if (raw.hasReady()) this.opts.observer.onTimer(this);
+      });
+      if (inc === this.incarnation) this.scheduleTick();
     });
   }
 
@@ -220,8 +263,7 @@ export class SimNode {
       o.disk.sync();
       this.syncing = false;
       o.observer.onSync(this);
-      this.finish(rd, later);
-      this.drain();
+      this.guard(() => this.finish(rd, later));
     });
   }
 
@@ -241,7 +283,21 @@ export class SimNode {
       this.opts.observer.onApply(this, e, command);
     }
     raw.advance(rd);
+    if (rd.readStates.length > 0) this.reads.push(...rd.readStates);
+    this.serveReads();
     this.maybeCompact(raw);
+  }
+
+  /** Reads wait until the state machine has applied their read index (thesis §6.4 step 4). */
+  private serveReads(): void {
+    if (this.reads.length === 0) return;
+    const applied = this.sm.state.applied;
+    const waiting: ReadState[] = [];
+    for (const r of this.reads) {
+      if (r.index <= applied) this.opts.observer.onRead(this, r.ctx, r.index);
+      else waiting.push(r);
+    }
+    this.reads = waiting;
   }
 
   private applySnapshot(rd: Ready): void {

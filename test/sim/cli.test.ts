@@ -49,6 +49,7 @@ const KEYS = [
   "messages",
   "violations",
   "traceHash",
+  "reads",
 ];
 
 describe("raftwork sim", () => {
@@ -175,6 +176,7 @@ describe("raftwork sim", () => {
       nodes: 3,
       simulatedMs: 1000,
       commits: 0,
+      reads: 0,
       leaderChanges: 0,
       messages: 0,
       violations:
