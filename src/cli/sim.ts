@@ -2,7 +2,7 @@
 // `raftwork sim --demo`, a narrated tour of any seed.
 //
 //   raftwork sim --nodes 5 --seed 42 --time 600s [--faults drop,delay,reorder,dup,partition,crash]
-//                [--trace FILE] [--json]
+//                [--config random|default] [--trace FILE] [--json]
 //   raftwork sim --seeds 1..500 --nodes 5 --time 300s [--json]
 //   raftwork sim --demo [--seed N] [--nodes N] [--trace FILE] [--json] [--view]
 //   raftwork sim view TRACE.jsonl [--http HOST:PORT]     (sim-view.ts, with `... --view`)
@@ -11,6 +11,7 @@
 import { closeSync, openSync } from "node:fs";
 import type * as CliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { CONFIG_MODES, type ConfigMode } from "../sim/config.js";
 import { runDemo } from "../sim/demo.js";
 import {
   FAULTS,
@@ -32,6 +33,7 @@ export interface SimFlags extends ViewFlags {
   seeds?: { from: number; to: number };
   time: number;
   faults: FaultName[];
+  config: ConfigMode;
   trace?: string;
   json?: boolean;
   demo?: boolean;
@@ -85,13 +87,21 @@ export function registerSim(program: Command): void {
         .argParser(parseFaults)
         .default([...FAULTS], FAULTS.join(",")),
     )
+    .addOption(
+      new Option(
+        "--config <mode>",
+        "core and timing configuration: drawn from each seed (random) or today's defaults",
+      )
+        .choices(CONFIG_MODES)
+        .default("random"),
+    )
     .option("--trace <file>", "write the JSON Lines trace to FILE (single seed only)")
     .option("--json", "print one JSON object per seed (with --demo: per narrated event)")
     .addOption(
       new Option(
         "--demo",
         "a narrated run of --seed on --nodes: election, replication, leader crash, recovery",
-      ).conflicts(["seeds", "time", "faults"]),
+      ).conflicts(["seeds", "time", "faults", "config"]),
     );
   describeExitStatus(sim, {
     0: "every seed ran without a violation (--demo: the tour completed)",
@@ -190,6 +200,7 @@ export async function sweep(
       seed,
       timeMs: flags.time,
       faults: flags.faults,
+      config: flags.config,
       ...(flags.trace ? { traceFile: flags.trace } : {}),
     });
     if (result.violations.length > 0) failed.push(seed);
@@ -232,6 +243,7 @@ function jsonLine(r: SimResult): string {
       message: v.message,
     })),
     traceHash: r.traceHash,
+    config: r.config,
     reads: r.reads,
   });
 }

@@ -13,6 +13,13 @@ import { RawNode } from "../raft/raw-node.js";
 import type { NodeId } from "../raft/types.js";
 import { describeIllegal, SimClients } from "./client.js";
 import { SimCluster } from "./cluster.js";
+import {
+  type ConfigMode,
+  raftOptionsOf,
+  resolveConfig,
+  type SimConfig,
+  timingOf,
+} from "./config.js";
 import type { Violation } from "./invariants.js";
 import type { NetworkFaults } from "./network.js";
 import type { Rng } from "./rng.js";
@@ -32,6 +39,9 @@ export interface SimOptions {
   traceFile?: string;
   /** Time the healed cluster gets to commit a new proposal on every node. Default 10 s. */
   livenessMs?: number;
+  /** The core and timing configuration: drawn from the seed (default), today's, or given. */
+  config?: ConfigMode | SimConfig;
+  /** Overrides of the configuration's node timing. */
   timing?: Partial<SimNodeTiming>;
   createRawNode?: (config: RaftConfig) => RawNodeApi;
 }
@@ -39,6 +49,8 @@ export interface SimOptions {
 export interface SimResult {
   seed: number;
   nodes: number;
+  /** The configuration the run used. */
+  config: SimConfig;
   simulatedMs: number;
   /** Client commands committed. */
   commits: number;
@@ -54,8 +66,6 @@ export interface SimResult {
 }
 
 const DEFAULT_LIVENESS_MS = 10_000;
-/** Snapshots often enough that lagging and restarted followers need InstallSnapshot. */
-const SNAPSHOT_EVERY = 64;
 
 /** The network faults that the enabled fault names switch on. */
 export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
@@ -74,14 +84,17 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
 
 export function runSimulation(opts: SimOptions): SimResult {
   const trace = new Trace(opts.traceFile ? { file: opts.traceFile } : {});
+  const config = resolveConfig(opts.config ?? "random", opts.seed);
   const cluster = new SimCluster({
     nodes: opts.nodes,
     seed: opts.seed,
     createRawNode: opts.createRawNode ?? ((c) => new RawNode(c)),
     faults: networkFaults(opts.faults),
-    timing: { snapshotEvery: SNAPSHOT_EVERY, ...opts.timing },
+    timing: { ...timingOf(config), ...opts.timing },
+    raftOptions: raftOptionsOf(config),
     trace,
   });
+  cluster.record({ t: 0, ev: "config", ...config });
   const faults = new Set(opts.faults);
   cluster.start();
   const clients = new SimClients(cluster, cluster.rng.fork("client"));
@@ -101,6 +114,7 @@ export function runSimulation(opts: SimOptions): SimResult {
   return {
     seed: opts.seed,
     nodes: opts.nodes,
+    config,
     simulatedMs: cluster.sched.now,
     commits: cluster.commits,
     reads: clients.reads,

@@ -52,6 +52,10 @@ export interface SimNodeTiming {
   /** fsync latency, uniform in [min, max] virtual ms. */
   fsyncMinMs: number;
   fsyncMaxMs: number;
+  /** A stall: this share of fsyncs takes longer by a delay uniform in [tailMin, tailMax] ms. */
+  fsyncTailRate?: number;
+  fsyncTailMinMs?: number;
+  fsyncTailMaxMs?: number;
   /** Take a snapshot every this many applied entries (0: never). */
   snapshotEvery: number;
 }
@@ -258,13 +262,21 @@ export class SimNode {
     }
     this.syncing = true;
     const inc = this.incarnation;
-    o.sched.after(o.rng.int(o.timing.fsyncMinMs, o.timing.fsyncMaxMs), () => {
+    o.sched.after(this.fsyncLatency(), () => {
       if (inc !== this.incarnation) return; // crashed before the fsync completed
       o.disk.sync();
       this.syncing = false;
       o.observer.onSync(this);
       this.guard(() => this.finish(rd, later));
     });
+  }
+
+  private fsyncLatency(): number {
+    const { rng, timing: t } = this.opts;
+    const ms = rng.int(t.fsyncMinMs, t.fsyncMaxMs);
+    const tail = t.fsyncTailRate ?? 0;
+    if (tail <= 0 || !rng.chance(tail)) return ms;
+    return ms + rng.int(t.fsyncTailMinMs ?? 0, t.fsyncTailMaxMs ?? 0);
   }
 
   private finish(rd: Ready, later: Message[]): void {

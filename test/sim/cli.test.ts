@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CliExit, EXIT_FAILED } from "../../src/cli/exit.js";
 import { type SimFlags, sweep } from "../../src/cli/sim.js";
+import { DEFAULT_CONFIG } from "../../src/sim/config.js";
 import { runDemo } from "../../src/sim/demo.js";
 import type { SimResult } from "../../src/sim/runner.js";
 
@@ -49,6 +50,7 @@ const KEYS = [
   "messages",
   "violations",
   "traceHash",
+  "config",
   "reads",
 ];
 
@@ -71,6 +73,20 @@ describe("raftwork sim", () => {
       assert.match(o.traceHash as string, /^[0-9a-f]{64}$/);
       assert.ok((o.simulatedMs as number) >= 5000);
     }
+    // Each seed draws its own configuration; --config default pins today's.
+    assert.notDeepEqual(objs[0]?.config, objs[1]?.config);
+    const pinned = sim(
+      "--seed",
+      "2",
+      "--nodes",
+      "3",
+      "--time",
+      "5s",
+      "--config",
+      "default",
+      "--json",
+    );
+    assert.deepEqual(JSON.parse(pinned.stdout).config, DEFAULT_CONFIG);
     // A sweep's seed 2 is the same run as --seed 2 alone.
     const single = sim("--seed", "2", "--nodes", "3", "--time", "5s", "--json");
     assert.equal(JSON.parse(single.stdout).traceHash, objs[1]?.traceHash);
@@ -88,6 +104,7 @@ describe("raftwork sim", () => {
   it("usage errors exit 2 with a message naming the flag", async () => {
     const cases: [string[], RegExp][] = [
       [["--faults", "drop,bogus"], /--faults/],
+      [["--config", "bogus"], /--config/],
       [["--seeds", "5..1"], /--seeds/],
       [["--nodes", "0"], /--nodes/],
       [["--time", "10d"], /--time/],
@@ -170,10 +187,11 @@ describe("raftwork sim", () => {
   });
 
   it("a violation in any seed makes the sweep fail with exit status 1, naming the seed", async () => {
-    const flags: SimFlags = { nodes: 3, time: 1000, faults: [], json: true };
+    const flags: SimFlags = { nodes: 3, time: 1000, faults: [], config: "random", json: true };
     const fake = (o: { seed: number }): SimResult => ({
       seed: o.seed,
       nodes: 3,
+      config: DEFAULT_CONFIG,
       simulatedMs: 1000,
       commits: 0,
       reads: 0,
