@@ -16,6 +16,7 @@ import { runDemo } from "../sim/demo.js";
 import {
   FAULTS,
   type FaultName,
+  PLANNED_FAULTS,
   runSimulation,
   type SimOptions,
   type SimResult,
@@ -54,11 +55,14 @@ export function parseSeedRange(text: string): { from: number; to: number } {
 export function parseFaults(text: string): FaultName[] {
   if (text.trim() === "none") return [];
   const names = text.split(",").map((s) => s.trim());
-  for (const n of names)
+  for (const n of names) {
+    const planned = PLANNED_FAULTS[n];
+    if (planned) throw new InvalidArgumentError(`fault "${n}" is not simulated yet: ${planned}`);
     if (!(FAULTS as readonly string[]).includes(n))
       throw new InvalidArgumentError(
         `unknown fault "${n}" (choose from ${FAULTS.join(",")}, or none)`,
       );
+  }
   return [...new Set(names)] as FaultName[];
 }
 
@@ -204,7 +208,7 @@ export async function sweep(
       ...(flags.trace ? { traceFile: flags.trace } : {}),
     });
     if (result.violations.length > 0) failed.push(seed);
-    const line = flags.json ? jsonLine(result) : humanLine(result);
+    const line = flags.json ? jsonLine(result) : humanLine(result, flags);
     process.stdout.write(`${line}\n`);
     bar?.update(seed - range.from + 1, { failed: failed.length });
     // Let the progress bar repaint (and Ctrl-C through) between seeds.
@@ -248,7 +252,19 @@ function jsonLine(r: SimResult): string {
   });
 }
 
-function humanLine(r: SimResult): string {
+/**
+ * The command that reproduces seed `seed` of this run exactly (the same trace hash): every
+ * option that changes the run, with `--time` the fault phase (the heal phase follows by itself).
+ */
+export function replayCommand(flags: SimFlags, seed: number): string {
+  const faults = flags.faults.length === 0 ? "none" : flags.faults.join(",");
+  return (
+    `raftwork sim --seed ${seed} --nodes ${flags.nodes} --time ${flags.time}ms ` +
+    `--faults ${faults} --config ${flags.config} --trace trace.jsonl`
+  );
+}
+
+function humanLine(r: SimResult, flags: SimFlags): string {
   const head =
     `seed ${r.seed}: ${plural(r.nodes, "node")}, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
     `${plural(r.commits, "commit")}, ${plural(r.reads, "read")}, ` +
@@ -259,8 +275,6 @@ function humanLine(r: SimResult): string {
   const lines = [`${head}: VIOLATION`];
   for (const v of r.violations) lines.push(`  ${v.invariant} at event ${v.event}: ${v.message}`);
   if (r.traceTail.length > 0) lines.push("  trace tail:", ...r.traceTail.map((l) => `    ${l}`));
-  lines.push(
-    `  replay: raftwork sim --seed ${r.seed} --nodes ${r.nodes} --time ${r.simulatedMs}ms --trace trace.jsonl`,
-  );
+  lines.push(`  replay: ${replayCommand(flags, r.seed)}`);
   return lines.join("\n");
 }

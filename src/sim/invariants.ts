@@ -4,7 +4,10 @@
 //
 //   election-safety        at most one leader per term
 //   log-matching           two logs with an entry of the same index and term agree up to it
-//   leader-completeness    a new leader's log holds every entry committed before it won
+//   leader-completeness    a new leader's log holds every entry committed in an earlier term
+//                          (the commit's term is bounded above by the applier's term: a leader
+//                          elected in term 2 whose vote replies it handled late, after term 3
+//                          committed more, is still a legitimate leader of term 2)
 //   state-machine-safety   no two nodes apply different entries (or states) at one index
 //   applied-monotonic      a node applies index applied+1, never skips or goes back
 //   committed-durable      a committed entry is never overwritten, and after any crash a
@@ -109,6 +112,13 @@ export class InvariantChecker {
   /** Per committed index: prefix hash of the log, and the state machine hash after it. */
   private readonly committedPrefix: number[] = [0];
   private readonly committedState: (number | undefined)[] = [HASH_SEED];
+  /**
+   * Per committed index, an upper bound of the term it was committed in: the term of the node
+   * that applied it first (it learned the commit from a leader of that term or an earlier one).
+   */
+  private readonly commitTermBound: number[] = [0];
+  /** Each node's term as last persisted (its Readys' hard states, its disk at restart). */
+  private readonly termOf = new Map<NodeId, number>();
 
   constructor(
     private readonly voters: NodeId[],
@@ -128,6 +138,7 @@ export class InvariantChecker {
   /** A Ready left the core of `id` (before it is persisted or sent). */
   onReady(id: NodeId, rd: Ready, term: number): void {
     const log = this.mirror(id);
+    if (rd.hardState) this.termOf.set(id, rd.hardState.term);
     if (rd.snapshot)
       this.installSnapshot(id, log, rd.snapshot.metadata.index, rd.snapshot.metadata.term);
     if (rd.entries.length > 0) this.append(id, log, rd.entries);
@@ -157,6 +168,7 @@ export class InvariantChecker {
       }
       this.committedPrefix[e.index] = prefix;
       this.committedState[e.index] = stateHash;
+      this.commitTermBound[e.index] = this.termOf.get(id) ?? 0;
       this.committedIndex = Math.max(this.committedIndex, e.index);
       return;
     }
@@ -201,6 +213,7 @@ export class InvariantChecker {
    */
   onDurableState(id: NodeId, persisted: PersistedState, afterCrash: boolean): void {
     const log = this.mirror(id);
+    this.termOf.set(id, persisted.hardState.term);
     const snap = persisted.snapshot;
     if (snap) {
       const h = this.committedPrefix[snap.metadata.index];
@@ -320,7 +333,9 @@ export class InvariantChecker {
       this.leaderOfTerm.set(term, id);
       this.leaderChanges++;
     }
-    const c = this.committedIndex;
+    // The newest index committed in a term before `term` (holding it means holding its prefix).
+    let c = this.committedIndex;
+    while (c > 0 && (this.commitTermBound[c] as number) >= term) c--;
     if (c > 0 && !this.holds(log, c))
       this.fail(
         "leader-completeness",

@@ -1,12 +1,21 @@
 // runSimulation: one seeded run of a cluster under random faults (design.md, "The simulator
 // contract"). Three actors share the virtual clock:
 //   - clients that put and read (client.ts), their history checked for linearizability at the end;
-//   - a nemesis that partitions, heals, crashes and restarts nodes until `timeMs`;
-//   - the network's own faults (drop, delay, reorder, dup), on for the whole run.
-// At `timeMs` the nemesis stops, every partition heals and every crashed node restarts; then a
-// new proposal must commit on every node within `livenessMs` (10 s), or the run reports a
-// liveness violation. Safety invariants are checked throughout (invariants.ts); the first
-// violation ends the run.
+//   - a nemesis that, until `timeMs`, partitions the network (groups, one-way cuts, bridges) and
+//     heals it, crashes nodes (anywhere, or at a Ready boundary) and restarts them, pauses them,
+//     skews their clocks, transfers leadership and raises false peer-lost alarms;
+//   - the network's own faults (drop, delay, reorder, dup, corrupt), on for the whole run.
+// At `timeMs` the nemesis stops, every partition heals, pauses and skew end and every crashed
+// node restarts; then a new proposal must commit on every node within `livenessMs` (10 s), or
+// the run reports a liveness violation. Safety invariants are checked throughout
+// (invariants.ts); the first violation ends the run.
+//
+// Fault names (the contract's; `--faults` defaults to all of them):
+//   drop delay reorder dup corrupt     network.ts, the whole run
+//   partition                          groups of any sizes, one-way cuts, bridge partitions
+//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts)
+//   pause skew transfer alarm          a stopped process, clock rates, leader transfers, false
+//                                      peer-lost reports (the core's forgetLeader path)
 
 import type { RaftConfig, RawNodeApi } from "../raft/api.js";
 import { RawNode } from "../raft/raw-node.js";
@@ -23,11 +32,29 @@ import {
 import type { Violation } from "./invariants.js";
 import type { NetworkFaults } from "./network.js";
 import type { Rng } from "./rng.js";
-import type { SimNodeTiming } from "./sim-node.js";
+import { CRASH_POINTS, type SimNodeTiming } from "./sim-node.js";
 import { Trace } from "./trace.js";
 
-export const FAULTS = ["drop", "delay", "reorder", "dup", "partition", "crash"] as const;
+export const FAULTS = [
+  "drop",
+  "delay",
+  "reorder",
+  "dup",
+  "partition",
+  "crash",
+  "pause",
+  "skew",
+  "transfer",
+  "corrupt",
+  "alarm",
+] as const;
 export type FaultName = (typeof FAULTS)[number];
+
+/** Fault names the contract reserves for what the simulator cannot do yet, and why. */
+export const PLANNED_FAULTS: Readonly<Record<string, string>> = {
+  disk: "fsync errors, stalls and a full disk need FileStorage on a simulated disk",
+  member: "membership changes do not exist in the simulator yet",
+};
 
 export interface SimOptions {
   nodes: number;
@@ -79,6 +106,7 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
     longDelayRate: on.has("delay") ? 0.005 : on.has("reorder") ? 0.02 : 0,
     longDelayMaxMs: on.has("delay") ? 3000 : 200,
     reorder: on.has("reorder"),
+    corruptRate: on.has("corrupt") ? 0.01 : 0,
   };
 }
 
@@ -95,6 +123,7 @@ export function runSimulation(opts: SimOptions): SimResult {
     trace,
   });
   cluster.record({ t: 0, ev: "config", ...config });
+  cluster.record({ t: 0, ev: "phase", phase: "faults" });
   const faults = new Set(opts.faults);
   cluster.start();
   const clients = new SimClients(cluster, cluster.rng.fork("client"));
@@ -131,27 +160,79 @@ interface Actor {
 }
 
 /**
- * Every 200–1500 ms: partition the cluster (into 2 or 3 groups of any sizes, or cut a few
- * one-way links), heal it, crash a node (restarted 0.1–3 s later) or do nothing.
+ * Every 200–1500 ms, one action drawn by weight among the enabled faults (or nothing).
  */
 function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultName>): Actor {
   let stopped = false;
   const ids = cluster.ids;
+  const up = () => ids.filter((id) => cluster.node(id).up);
+  const restartLater = (id: NodeId, min: number, max: number) =>
+    cluster.sched.after(rng.int(min, max), () => {
+      if (!stopped) cluster.restart(id);
+    });
+  const actions: [number, () => void][] = [[1, () => {}]];
+  // A single node has no links to cut and no one to hand leadership to.
+  if (faults.has("partition") && ids.length > 1)
+    actions.push([3, () => partitionRandomly(cluster, rng)], [2.5, () => cluster.heal()]);
+  if (faults.has("crash"))
+    actions.push([
+      2.5,
+      () => {
+        const live = up();
+        if (live.length === 0) return;
+        const victim = rng.pick(live);
+        if (rng.chance(0.5)) {
+          cluster.crash(victim);
+          restartLater(victim, 100, 3000);
+        } else {
+          // At a Ready boundary, and often back quickly: a reboot within one election.
+          cluster.armCrash(victim, rng.pick(CRASH_POINTS), () => restartLater(victim, 10, 2000));
+        }
+      },
+    ]);
+  if (faults.has("pause"))
+    actions.push([
+      1,
+      () => {
+        const live = up();
+        if (live.length > 0) cluster.pause(rng.pick(live), rng.int(50, 3000));
+      },
+    ]);
+  if (faults.has("skew"))
+    actions.push([1, () => cluster.skew(rng.pick(ids), rng.pick([0.5, 0.8, 1, 1.25, 2]))]);
+  if (faults.has("transfer") && ids.length > 1)
+    actions.push([
+      1,
+      () => {
+        const leader = cluster.leader();
+        if (leader !== 0) cluster.transfer(leader, rng.pick(ids.filter((id) => id !== leader)));
+      },
+    ]);
+  if (faults.has("alarm") && ids.length > 1)
+    actions.push([
+      1,
+      () => {
+        const live = up();
+        if (live.length === 0) return;
+        const node = cluster.node(rng.pick(live));
+        // Mostly about its leader: the report that makes the core forget it and campaign.
+        const others = ids.filter((id) => id !== node.id);
+        const peer =
+          node.leader !== 0 && node.leader !== node.id && rng.chance(0.8)
+            ? node.leader
+            : rng.pick(others);
+        cluster.net.falseAlarm(node.id, peer);
+      },
+    ]);
+  const total = actions.reduce((sum, [w]) => sum + w, 0);
   const act = (): void => {
     if (stopped) return;
-    const roll = rng.float();
-    // A single node has no links to cut.
-    const partitions = faults.has("partition") && ids.length > 1;
-    if (partitions && roll < 0.3) partitionRandomly(cluster, rng);
-    else if (partitions && roll < 0.55) cluster.heal();
-    else if (faults.has("crash") && roll < 0.8) {
-      const up = ids.filter((id) => cluster.node(id).up);
-      if (up.length > 0) {
-        const victim = rng.pick(up);
-        cluster.crash(victim);
-        cluster.sched.after(rng.int(100, 3000), () => {
-          if (!stopped) cluster.restart(victim);
-        });
+    let roll = rng.float() * total;
+    for (const [w, run] of actions) {
+      roll -= w;
+      if (roll < 0) {
+        run();
+        break;
       }
     }
     cluster.sched.after(rng.int(200, 1500), act);
@@ -160,9 +241,11 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
   return { stop: () => (stopped = true) };
 }
 
+/** Two or three groups of any sizes (20%: a few one-way cuts; 15%: a bridge partition). */
 function partitionRandomly(cluster: SimCluster, rng: Rng): void {
   const ids = rng.shuffle(cluster.ids);
-  if (rng.chance(0.2)) {
+  const roll = rng.float();
+  if (roll < 0.2) {
     // Asymmetric: a few one-way links fail.
     for (let i = rng.int(1, ids.length); i > 0; i--) {
       const from = rng.pick(ids);
@@ -171,20 +254,31 @@ function partitionRandomly(cluster: SimCluster, rng: Rng): void {
     }
     return;
   }
+  const sorted = (g: NodeId[]) => g.sort((a, b) => a - b);
+  if (roll < 0.35 && ids.length >= 3) {
+    // A bridge: one node reaches both sides, which do not reach each other.
+    const [bridge, ...rest] = ids as [NodeId, ...NodeId[]];
+    const cut = rng.int(1, rest.length - 1);
+    cluster.partition([
+      sorted([bridge, ...rest.slice(0, cut)]),
+      sorted([bridge, ...rest.slice(cut)]),
+    ]);
+    return;
+  }
   const k = ids.length >= 3 && rng.chance(0.3) ? 3 : 2;
   const groups: NodeId[][] = Array.from({ length: k }, () => []);
   ids.forEach((id, i) => {
     // Each group gets at least one node, the rest land anywhere.
     (groups[i < k ? i : rng.int(0, k - 1)] as NodeId[]).push(id);
   });
-  cluster.partition(groups.map((g) => g.sort((a, b) => a - b)));
+  cluster.partition(groups.map(sorted));
 }
 
 /** Heal, restart, then require a new command to be applied on every node in time. */
 function checkLiveness(cluster: SimCluster, livenessMs: number): void {
   const healedAt = cluster.sched.now;
-  cluster.heal();
-  for (const id of cluster.ids) cluster.restart(id);
+  cluster.record({ t: healedAt, ev: "phase", phase: "liveness" });
+  cluster.healAll();
   const command = `final@${healedAt}`;
   let lastTry = Number.NEGATIVE_INFINITY;
   const done = (): boolean => {

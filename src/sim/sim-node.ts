@@ -18,6 +18,12 @@
 // into the core and come out in the next Ready, so the disk sees group commits.
 // crash() drops everything volatile (the core, the state machine, unsynced writes: the disk
 // decides what survives); restart() rebuilds from disk.load() like a real reboot.
+// Faults a node suffers in itself (the nemesis's): pause() stops it processing anything (its
+// messages wait, as in a stopped process's socket buffers; its ticks are missed) until resume();
+// setClockRate() makes its ticks come faster or slower than virtual time (clock skew);
+// armCrash(point) crashes it at the next Ready boundary of that kind that needs an fsync
+// (`after-send`: the leader traffic left and the batch is written but not synced;
+// `after-fsync`: synced, the replies not yet sent).
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
 // (a `node-error` violation) and stops, as the node runtime does (design.md, "Disk faults").
 
@@ -74,8 +80,10 @@ export interface NodeObserver {
   onSync(node: SimNode): void;
   /** A tick produced work (an election timeout, a heartbeat). */
   onTimer(node: SimNode): void;
-  /** The node lost power; `durable` is what its disk kept. */
-  onCrash(node: SimNode, durable: PersistedState): void;
+  /** The node lost power; `durable` is what its disk kept; `point` where an armed crash hit. */
+  onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void;
+  /** An armed crash point was reached: the observer crashes the node (SimCluster.crash). */
+  onCrashPoint(node: SimNode, point: CrashPoint): void;
   /** The node came back; `persisted` is what its disk held. */
   onStart(node: SimNode, persisted: PersistedState): void;
   /** Malformed state (a broken snapshot, the core threw): a bug, reported as a violation. */
@@ -101,6 +109,10 @@ export interface SimNodeOptions {
 
 const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
 
+/** Where in the Ready cycle an armed crash strikes (see the header). */
+export const CRASH_POINTS = ["after-send", "after-fsync"] as const;
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
 export class SimNode {
   readonly id: NodeId;
   /** Null while crashed. */
@@ -115,6 +127,11 @@ export class SimNode {
   private snapshotIndex = 0;
   /** Reads confirmed by the core, waiting for the state machine to reach their index. */
   private reads: ReadState[] = [];
+  /** While paused: what happened meanwhile, run in order at resume(). Null: running. */
+  private deferred: (() => void)[] | null = null;
+  /** Clock skew: ticks come every tickMs / clockRate virtual ms. */
+  clockRate = 1;
+  private armed: CrashPoint | null = null;
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
@@ -157,12 +174,44 @@ export class SimNode {
   }
 
   /** Power loss: everything volatile is gone; the disk keeps what was synced. */
-  crash(): void {
+  crash(point?: CrashPoint): void {
     if (!this.raw) return;
     this.stop();
     const o = this.opts;
     o.disk.crash(() => o.rng.float());
-    o.observer.onCrash(this, o.disk.load());
+    o.observer.onCrash(this, o.disk.load(), point);
+  }
+
+  get paused(): boolean {
+    return this.deferred !== null;
+  }
+
+  /** Stop processing until resume() (a stopped process, a long GC pause). */
+  pause(): void {
+    if (this.raw && !this.deferred) this.deferred = [];
+  }
+
+  /** Go on with everything that waited, in the order it came. */
+  resume(): void {
+    const waiting = this.deferred;
+    this.deferred = null;
+    if (waiting) for (const f of waiting) f();
+  }
+
+  setClockRate(rate: number): void {
+    if (!(rate > 0)) throw new Error(`clock rate must be > 0, got ${rate}`);
+    this.clockRate = rate;
+  }
+
+  /** Crash at the next Ready boundary `point` (null: disarm). */
+  armCrash(point: CrashPoint | null): void {
+    this.armed = point;
+  }
+
+  /** Leader transfer to `to` (thesis §3.10); false if the core refused it or the node is down. */
+  transferLeader(to: NodeId): boolean {
+    if (this.deferred) return false;
+    return this.guard((raw) => raw.transferLeader(to)) ?? false;
   }
 
   /** Everything volatile ends: the core, timers, pending fsyncs and reads. */
@@ -171,29 +220,38 @@ export class SimNode {
     this.incarnation++;
     this.syncing = false;
     this.reads = [];
+    this.deferred = null;
+    this.armed = null;
     this.opts.sched.cancel(this.tickEvent);
     this.tickEvent = null;
   }
 
   receive(m: Message): void {
-    this.guard((raw) => raw.step(m));
+    if (this.deferred) this.deferred.push(() => this.receive(m));
+    else this.guard((raw) => raw.step(m));
   }
 
   /** The network reports `peer` down (its connections closed): a hint for the core. */
   peerLost(peer: NodeId): void {
-    this.guard((raw) => raw.forgetLeader(peer));
+    if (this.deferred) this.deferred.push(() => this.peerLost(peer));
+    else this.guard((raw) => raw.forgetLeader(peer));
   }
 
-  /** Client proposal; only a leader accepts. Null if the node is down. */
+  /**
+   * Client proposal; only a leader accepts. Null if the node is down or paused (the client's
+   * request never reaches the core: it certainly had no effect).
+   */
   propose(data: Uint8Array): ReturnType<RawNodeApi["propose"]> | null {
+    if (this.deferred) return null;
     return this.guard((raw) => raw.propose(data));
   }
 
   /**
    * Client linearizable read `ctx` (ReadIndex, thesis §6.4): true if the core took it; the
-   * observer's onRead says when it may be served. Null if the node is down.
+   * observer's onRead says when it may be served. Null if the node is down or paused.
    */
   read(ctx: number): boolean | null {
+    if (this.deferred) return null;
     return this.guard((raw) => raw.readIndex(ctx));
   }
 
@@ -219,14 +277,18 @@ export class SimNode {
     this.opts.observer.onError(this, `stopped: the core threw: ${message}`);
   }
 
-  private scheduleTick(delay = this.opts.timing.tickMs): void {
+  private scheduleTick(
+    delay = Math.max(1, Math.round(this.opts.timing.tickMs / this.clockRate)),
+  ): void {
     const inc = this.incarnation;
     this.tickEvent = this.opts.sched.after(delay, () => {
       if (inc !== this.incarnation || !this.raw) return;
-      this.guard((raw) => {
-        raw.tick();
-        if (raw.hasReady()) this.opts.observer.onTimer(this);
-      });
+      // A paused process misses its ticks.
+      if (!this.deferred)
+        this.guard((raw) => {
+          raw.tick();
+          if (raw.hasReady()) this.opts.observer.onTimer(this);
+        });
       if (inc === this.incarnation) this.scheduleTick();
     });
   }
@@ -260,15 +322,30 @@ export class SimNode {
       this.finish(rd, later);
       return;
     }
+    if (this.armed === "after-send") {
+      this.strike("after-send");
+      return;
+    }
     this.syncing = true;
     const inc = this.incarnation;
-    o.sched.after(this.fsyncLatency(), () => {
+    const synced = (): void => {
       if (inc !== this.incarnation) return; // crashed before the fsync completed
+      if (this.deferred) {
+        this.deferred.push(synced);
+        return;
+      }
       o.disk.sync();
       this.syncing = false;
       o.observer.onSync(this);
-      this.guard(() => this.finish(rd, later));
-    });
+      if (this.armed === "after-fsync") this.strike("after-fsync");
+      else this.guard(() => this.finish(rd, later));
+    };
+    o.sched.after(this.fsyncLatency(), synced);
+  }
+
+  private strike(point: CrashPoint): void {
+    this.armed = null;
+    this.opts.observer.onCrashPoint(this, point);
   }
 
   private fsyncLatency(): number {

@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CliExit, EXIT_FAILED } from "../../src/cli/exit.js";
-import { type SimFlags, sweep } from "../../src/cli/sim.js";
+import { replayCommand, type SimFlags, sweep } from "../../src/cli/sim.js";
 import { DEFAULT_CONFIG } from "../../src/sim/config.js";
 import { runDemo } from "../../src/sim/demo.js";
-import type { SimResult } from "../../src/sim/runner.js";
+import { runSimulation, type SimResult } from "../../src/sim/runner.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "raftwork-sim-cli-"));
@@ -101,10 +101,32 @@ describe("raftwork sim", () => {
     assert.match(r.stdout, /1 seed, 0 with violations/);
   });
 
+  it("the printed replay command reproduces the run exactly (faults, config, fault time)", () => {
+    const flags: SimFlags = {
+      nodes: 3,
+      time: 4_000,
+      faults: ["drop", "pause", "crash", "corrupt"],
+      config: "random",
+    };
+    const original = runSimulation({ nodes: 3, seed: 11, timeMs: 4_000, faults: flags.faults });
+    const cmd = replayCommand(flags, 11);
+    assert.match(cmd, /--time 4000ms --faults drop,pause,crash,corrupt --config random/);
+    const args = cmd
+      .replace(/^raftwork sim /, "")
+      .replace(/ --trace trace\.jsonl$/, "")
+      .split(" ");
+    const replayed = JSON.parse(sim(...args, "--json").stdout) as Record<string, unknown>;
+    assert.equal(replayed.traceHash, original.traceHash);
+    assert.equal(replayed.simulatedMs, original.simulatedMs);
+    const pinned = replayCommand({ ...flags, faults: [], config: "default" }, 11);
+    assert.match(pinned, /--faults none --config default/);
+  });
+
   it("usage errors exit 2 with a message naming the flag", async () => {
     const cases: [string[], RegExp][] = [
       [["--faults", "drop,bogus"], /--faults/],
       [["--config", "bogus"], /--config/],
+      [["--faults", "drop,member"], /--faults.*member.*not simulated yet/],
       [["--seeds", "5..1"], /--seeds/],
       [["--nodes", "0"], /--nodes/],
       [["--time", "10d"], /--time/],
