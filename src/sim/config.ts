@@ -26,6 +26,11 @@ export interface SimConfig {
   /** Take a snapshot every this many applied entries. */
   snapshotEvery: number;
   fsync: FsyncProfile;
+  /**
+   * Readys the driver takes before the earlier ones are advanced (1: one at a time, as RaftNode
+   * today; more: pipelined Readys, where a leader that counted its own unsynced entries shows).
+   */
+  pipeline: number;
 }
 
 export const CONFIG_MODES = ["random", "default"] as const;
@@ -45,6 +50,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   heartbeatTick: 5,
   snapshotEvery: 64,
   fsync: "fast",
+  pipeline: 1,
 };
 
 /** Draw a configuration from the seed (its own stream: other draws do not shift it). */
@@ -63,6 +69,7 @@ export function drawConfig(seed: number | string): SimConfig {
     heartbeatTick: rng.int(1, Math.max(1, Math.floor(electionTick / 3))),
     snapshotEvery: rng.pick([8, 32, 64, 256, 1024]),
     fsync: rng.pick(FSYNC_PROFILES),
+    pipeline: rng.pick([1, 1, 2, 4]),
   };
 }
 
@@ -80,6 +87,7 @@ export function resolveConfig(mode: ConfigMode | SimConfig, seed: number | strin
     heartbeatTick: mode.heartbeatTick,
     snapshotEvery: mode.snapshotEvery,
     fsync: mode.fsync,
+    pipeline: mode.pipeline,
   };
 }
 
@@ -102,6 +110,7 @@ export function timingOf(c: SimConfig): SimNodeTiming {
     fsyncTailMinMs: 2 * electionMs,
     fsyncTailMaxMs: 4 * electionMs,
     snapshotEvery: c.snapshotEvery,
+    pipeline: c.pipeline,
   };
 }
 

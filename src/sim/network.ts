@@ -11,8 +11,10 @@
 // range, occasional long delays, reordering, corruption; plus links: partition(groups) cuts
 // every link between nodes that share no group (any shape, groups may overlap: a bridge node in
 // two groups reaches both sides), cutLink(a, b) cuts one direction only, disconnect(id) cuts a
-// node off entirely (the 6.5840 lab's disconnect), heal() restores every link; falseAlarm()
-// reports a peer lost that is not.
+// node off entirely (the 6.5840 lab's disconnect), slowLink(a, b, ms) holds back everything
+// from a to b by `ms` more (a congested route, a stalled TCP connection that later releases its
+// backlog: replies of old terms arrive in bulk), heal() restores every link; falseAlarm() reports
+// a peer lost that is not.
 //
 // A corrupted copy is sealed in the transport's own frame (wire.ts encodeMessageFrame: the kind
 // byte and CRC-32 checksums TcpTransport puts on the wire), a bit of it flipped, and opened again
@@ -169,6 +171,8 @@ export class SimNetwork {
   private readonly cut = new Set<number>();
   /** Per directed link, the latest scheduled delivery time (FIFO mode). */
   private readonly lastDelivery = new Map<number, number>();
+  /** Extra delay per directed link (slowLink), keyed by linkKey(from, to). */
+  private readonly slow = new Map<number, number>();
   /** The last message id given out (trace records name messages by id). */
   private lastId = 0;
 
@@ -262,9 +266,17 @@ export class SimNetwork {
     this.traceEvent({ t: this.sched.now, ev: "cut", from, to });
   }
 
-  /** Restore every cut link and reconnect every disconnected node. */
+  /** Hold back every message from `from` to `to` by `ms` more (0: back to normal). */
+  slowLink(from: NodeId, to: NodeId, ms: number): void {
+    if (ms > 0) this.slow.set(linkKey(from, to), ms);
+    else this.slow.delete(linkKey(from, to));
+    this.trace?.record({ t: this.sched.now, ev: "slow", from, to, ms });
+  }
+
+  /** Restore every cut or slow link and reconnect every disconnected node. */
   heal(): void {
     this.cut.clear();
+    this.slow.clear();
     this.disconnected.clear();
     this.traceEvent({ t: this.sched.now, ev: "heal" });
   }
@@ -360,6 +372,7 @@ export class SimNetwork {
       delay += this.rng.int(0, f.longDelayMaxMs);
       flags |= LATE;
     }
+    if (this.slow.size > 0) delay += this.slow.get(linkKey(m.from, m.to)) ?? 0;
     const corrupt = f.corruptRate ?? 0;
     if (corrupt > 0 && this.rng.chance(corrupt)) flags |= CORRUPT;
     let at = sent + delay;

@@ -160,12 +160,22 @@ interface Actor {
 }
 
 /**
- * Every 200–1500 ms, one action drawn by weight among the enabled faults (or nothing).
+ * One action drawn by weight among the enabled faults (or nothing), every 200–1500 ms, or every
+ * 50–600 ms in a hectic seed (a third of them). Half the node faults aim at the leader: the
+ * dangerous moments (a commit, an election) are around it.
  */
 function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultName>): Actor {
   let stopped = false;
   const ids = cluster.ids;
+  const [minGap, maxGap] = rng.chance(1 / 3) ? [50, 600] : [200, 1500];
   const up = () => ids.filter((id) => cluster.node(id).up);
+  /** A live node, the leader half the time. */
+  const target = (): NodeId | null => {
+    const live = up();
+    if (live.length === 0) return null;
+    const leader = cluster.leader();
+    return leader !== 0 && rng.chance(0.5) ? leader : rng.pick(live);
+  };
   const restartLater = (id: NodeId, min: number, max: number) =>
     cluster.sched.after(rng.int(min, max), () => {
       if (!stopped) cluster.restart(id);
@@ -178,9 +188,8 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
     actions.push([
       2.5,
       () => {
-        const live = up();
-        if (live.length === 0) return;
-        const victim = rng.pick(live);
+        const victim = target();
+        if (victim === null) return;
         if (rng.chance(0.5)) {
           cluster.crash(victim);
           restartLater(victim, 100, 3000);
@@ -194,8 +203,25 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
     actions.push([
       1,
       () => {
-        const live = up();
-        if (live.length > 0) cluster.pause(rng.pick(live), rng.int(50, 3000));
+        const victim = target();
+        if (victim !== null) cluster.pause(victim, rng.int(50, 3000));
+      },
+    ]);
+  if (faults.has("delay") && ids.length > 1)
+    actions.push([
+      1.5,
+      () => {
+        // A slow route for a while: everything on a few links arrives 0.2-3 s late.
+        const ms = rng.int(200, 3000);
+        const links: [NodeId, NodeId][] = [];
+        for (let i = rng.int(1, ids.length); i > 0; i--) {
+          const from = rng.pick(ids);
+          links.push([from, rng.pick(ids.filter((x) => x !== from))]);
+        }
+        for (const [from, to] of links) cluster.net.slowLink(from, to, ms);
+        cluster.sched.after(rng.int(500, 5000), () => {
+          if (!stopped) for (const [from, to] of links) cluster.net.slowLink(from, to, 0);
+        });
       },
     ]);
   if (faults.has("skew"))
@@ -235,9 +261,9 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
         break;
       }
     }
-    cluster.sched.after(rng.int(200, 1500), act);
+    cluster.sched.after(rng.int(minGap, maxGap), act);
   };
-  cluster.sched.after(rng.int(200, 1500), act);
+  cluster.sched.after(rng.int(minGap, maxGap), act);
   return { stop: () => (stopped = true) };
 }
 

@@ -8,14 +8,18 @@
 //   client reads      ──► read()     ─┘
 //                                            send leader traffic (app/heartbeat/snap) now
 //                                            if rd.mustSync: fsync completes after a random
-//                                              latency; nothing else leaves before it
+//                                              latency; nothing else of it (or of any later
+//                                              Ready) leaves before it
 //                                            send the other messages (votes, replies)
 //                                            apply snapshot + committed entries, advance(rd)
 //                                            serve confirmed reads once applied >= their index
 //                                            snapshot policy: compact every N applied entries
 //
-// One Ready is in flight at a time (the fsync gate): inputs that arrive meanwhile are stepped
-// into the core and come out in the next Ready, so the disk sees group commits.
+// Up to `timing.pipeline` Readys are in flight (default 1, the fsync gate RaftNode keeps): inputs
+// that arrive meanwhile are stepped into the core and come out in a later Ready, so the disk sees
+// group commits. With more, the next Ready is taken while an fsync runs (api.ts, pipelined
+// Readys): its leader traffic leaves at once, everything else waits for every earlier fsync, and
+// Readys are finished (replies sent, entries applied, advance) in the order they were taken.
 // crash() drops everything volatile (the core, the state machine, unsynced writes: the disk
 // decides what survives); restart() rebuilds from disk.load() like a real reboot.
 // Faults a node suffers in itself (the nemesis's): pause() stops it processing anything (its
@@ -23,7 +27,8 @@
 // setClockRate() makes its ticks come faster or slower than virtual time (clock skew);
 // armCrash(point) crashes it at the next Ready boundary of that kind that needs an fsync
 // (`after-send`: the leader traffic left and the batch is written but not synced;
-// `after-fsync`: synced, the replies not yet sent).
+// `after-fsync`: synced, the replies not yet sent; `vote-...`: the same at the next Ready that
+// casts a vote).
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
 // (a `node-error` violation) and stops, as the node runtime does (design.md, "Disk faults").
 
@@ -35,6 +40,7 @@ import type {
   ReadState,
   Ready,
 } from "../raft/api.js";
+import { mutant } from "../raft/mutants.js";
 import type { Entry, Message, NodeId, Role } from "../raft/types.js";
 import type { WriteBatch } from "../storage/storage.js";
 import type { Rng } from "./rng.js";
@@ -64,6 +70,11 @@ export interface SimNodeTiming {
   fsyncTailMaxMs?: number;
   /** Take a snapshot every this many applied entries (0: never). */
   snapshotEvery: number;
+  /**
+   * Readys taken before the earlier ones are advanced (api.ts: pipelined Readys, each one's
+   * messages still wait for every earlier fsync). Default 1: one at a time, as RaftNode.
+   */
+  pipeline?: number;
 }
 
 /** What a node reports to the cluster (invariant checker, trace, harness). */
@@ -109,9 +120,27 @@ export interface SimNodeOptions {
 
 const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
 
-/** Where in the Ready cycle an armed crash strikes (see the header). */
-export const CRASH_POINTS = ["after-send", "after-fsync"] as const;
+/**
+ * Where in the Ready cycle an armed crash strikes (see the header); `vote-` points wait for a
+ * Ready that casts a vote (an election's boundary).
+ */
+export const CRASH_POINTS = [
+  "after-send",
+  "after-fsync",
+  "vote-after-send",
+  "vote-after-fsync",
+] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/** A Ready taken from the core and not yet advanced. */
+interface InFlight {
+  rd: Ready;
+  /** Its messages that wait until it (and every earlier Ready) is durable. */
+  later: Message[];
+  durable: boolean;
+  /** Crash when its fsync completes (an armed after-fsync point). */
+  strike: CrashPoint | null;
+}
 
 export class SimNode {
   readonly id: NodeId;
@@ -122,7 +151,12 @@ export class SimNode {
   leader: NodeId = 0;
   /** Incremented at every crash: events of a dead incarnation check it and do nothing. */
   private incarnation = 0;
-  private syncing = false;
+  /** Readys taken and not yet advanced, oldest first (at most timing.pipeline). */
+  private inFlight: InFlight[] = [];
+  /** When the last scheduled fsync completes (fsyncs complete in order). */
+  private lastSyncAt = 0;
+  /** The hard state of the last Ready that carried one (to tell a fresh vote). */
+  private lastHard = { term: 0, vote: 0, commit: 0 };
   private tickEvent: ScheduledEvent | null = null;
   private snapshotIndex = 0;
   /** Reads confirmed by the core, waiting for the state machine to reach their index. */
@@ -132,6 +166,9 @@ export class SimNode {
   /** Clock skew: ticks come every tickMs / clockRate virtual ms. */
   clockRate = 1;
   private armed: CrashPoint | null = null;
+
+  /** The disk before its last fsync (only for the disk-loses-last-fsync mutant). */
+  private beforeLastSync: PersistedState | null = null;
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
@@ -145,7 +182,10 @@ export class SimNode {
   start(): void {
     if (this.raw) return;
     const o = this.opts;
-    const persisted = o.disk.load();
+    const stored = o.disk.load();
+    const persisted = mutant("lost-vote")
+      ? { ...stored, hardState: { ...stored.hardState, vote: 0 } }
+      : stored;
     const snap = persisted.snapshot;
     this.sm = new SimStateMachine();
     if (snap) {
@@ -155,6 +195,7 @@ export class SimNode {
     this.snapshotIndex = snap?.metadata.index ?? 0;
     this.role = "follower";
     this.leader = 0;
+    this.lastHard = persisted.hardState;
     const fresh = persisted.hardState.term === 0 && snap === null && persisted.entries.length === 0;
     const random = o.rng.fork(`raft/${this.incarnation}`);
     this.raw = o.createRawNode({
@@ -179,6 +220,7 @@ export class SimNode {
     this.stop();
     const o = this.opts;
     o.disk.crash(() => o.rng.float());
+    if (mutant("disk-loses-last-fsync")) this.loseLastSync();
     o.observer.onCrash(this, o.disk.load(), point);
   }
 
@@ -206,6 +248,7 @@ export class SimNode {
   /** Crash at the next Ready boundary `point` (null: disarm). */
   armCrash(point: CrashPoint | null): void {
     this.armed = point;
+    if (point === null) for (const f of this.inFlight) f.strike = null;
   }
 
   /** Leader transfer to `to` (thesis §3.10); false if the core refused it or the node is down. */
@@ -218,7 +261,8 @@ export class SimNode {
   private stop(): void {
     this.raw = null;
     this.incarnation++;
-    this.syncing = false;
+    this.inFlight = [];
+    this.lastSyncAt = 0;
     this.reads = [];
     this.deferred = null;
     this.armed = null;
@@ -293,9 +337,11 @@ export class SimNode {
     });
   }
 
-  /** Handle Ready batches until the core has nothing more or an fsync is pending. */
+  /** Take Readys until the core has nothing more or the pipeline is full. */
   private drain(): void {
-    while (this.raw && !this.syncing && this.raw.hasReady()) this.handleReady(this.raw.ready());
+    const depth = this.opts.timing.pipeline ?? 1;
+    while (this.raw && this.inFlight.length < depth && this.raw.hasReady())
+      this.handleReady(this.raw.ready());
   }
 
   private handleReady(rd: Ready): void {
@@ -305,6 +351,7 @@ export class SimNode {
       this.role = rd.softState.role;
       this.leader = rd.softState.leader;
     }
+    const votes = rd.hardState !== undefined && this.votedNow(rd.hardState);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       o.disk.write({
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
@@ -315,32 +362,83 @@ export class SimNode {
     const later: Message[] = [];
     for (const m of rd.messages) {
       // Leader exception (api.ts, thesis §10.2.1): replication may overlap the leader's fsync.
-      if (LEADER_TRAFFIC.has(m.type)) o.send(m);
+      if (LEADER_TRAFFIC.has(m.type) || (isVoteReply(m) && mutant("vote-before-fsync"))) o.send(m);
       else later.push(m);
     }
-    if (!rd.mustSync && !rd.snapshot) {
-      this.finish(rd, later);
-      return;
+    const needsSync = rd.mustSync || rd.snapshot !== undefined;
+    const flight: InFlight = { rd, later, durable: !needsSync, strike: null };
+    this.inFlight.push(flight);
+    if (needsSync) {
+      const armed = this.armed;
+      if (armed && (!armed.startsWith("vote-") || votes)) {
+        if (armed.endsWith("after-send")) {
+          this.strike(armed);
+          return;
+        }
+        this.armed = null;
+        flight.strike = armed;
+      }
+      this.scheduleSync(flight);
     }
-    if (this.armed === "after-send") {
-      this.strike("after-send");
-      return;
-    }
-    this.syncing = true;
+    this.settle();
+  }
+
+  /** Does this hard state record a vote just cast (a new term or vote)? */
+  private votedNow(hs: NonNullable<Ready["hardState"]>): boolean {
+    const prev = this.lastHard;
+    this.lastHard = hs;
+    return hs.vote !== 0 && (hs.vote !== prev.vote || hs.term !== prev.term);
+  }
+
+  /**
+   * An fsync for `flight` completes after a random latency, never before an earlier one (one
+   * disk: a later fsync covers every earlier write).
+   */
+  private scheduleSync(flight: InFlight): void {
+    const o = this.opts;
     const inc = this.incarnation;
+    const at = Math.max(o.sched.now + this.fsyncLatency(), this.lastSyncAt);
+    this.lastSyncAt = at;
     const synced = (): void => {
       if (inc !== this.incarnation) return; // crashed before the fsync completed
       if (this.deferred) {
         this.deferred.push(synced);
         return;
       }
+      if (mutant("disk-loses-last-fsync")) this.beforeLastSync = o.disk.load();
       o.disk.sync();
-      this.syncing = false;
       o.observer.onSync(this);
-      if (this.armed === "after-fsync") this.strike("after-fsync");
-      else this.guard(() => this.finish(rd, later));
+      // Everything written so far is durable now.
+      for (const f of this.inFlight) f.durable = true;
+      if (flight.strike) this.strike(flight.strike);
+      else this.guard(() => this.settle());
     };
-    o.sched.after(this.fsyncLatency(), synced);
+    o.sched.at(at, synced);
+  }
+
+  /** Finish the Readys at the head of the pipeline that are durable, in order. */
+  private settle(): void {
+    while (this.raw && this.inFlight.length > 0 && (this.inFlight[0] as InFlight).durable) {
+      const f = this.inFlight.shift() as InFlight;
+      this.finish(f.rd, f.later);
+    }
+  }
+
+  /**
+   * The disk-loses-last-fsync mutant: the crash also takes back the last fsynced batch (its
+   * entries and hard state), as a disk that acknowledged a flush it never did.
+   */
+  private loseLastSync(): void {
+    const before = this.beforeLastSync;
+    this.beforeLastSync = null;
+    const disk = this.opts.disk;
+    const now = disk.load();
+    const first = before?.entries[0];
+    // Only the common case: the same snapshot, entries to rewrite from.
+    if (!before || !first || before.snapshot?.metadata.index !== now.snapshot?.metadata.index)
+      return;
+    disk.write({ entries: before.entries, hardState: before.hardState });
+    disk.sync();
   }
 
   private strike(point: CrashPoint): void {
@@ -391,7 +489,15 @@ export class SimNode {
 
   private applySnapshot(rd: Ready): void {
     const snap = rd.snapshot;
-    if (!snap || snap.metadata.index <= this.sm.state.applied) return;
+    if (!snap) return;
+    // The core hands out only snapshots beyond its commit index, so beyond what was applied.
+    if (snap.metadata.index <= this.sm.state.applied) {
+      this.opts.observer.onError(
+        this,
+        `snapshot at ${snap.metadata.index} would take the state machine back from ${this.sm.state.applied}`,
+      );
+      return;
+    }
     const err = this.sm.restore(snap.data);
     if (err) {
       this.opts.observer.onError(this, `install snapshot: ${err}`);
@@ -413,4 +519,8 @@ export class SimNode {
     this.snapshotIndex = snapshot.metadata.index;
     this.opts.observer.onCompact(this, snapshot.metadata.index);
   }
+}
+
+function isVoteReply(m: Message): boolean {
+  return m.type === "vote-resp" || m.type === "prevote-resp";
 }

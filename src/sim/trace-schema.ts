@@ -97,6 +97,8 @@ export interface ConfigRecord extends Rec<"config"> {
   snapshotEvery: number;
   /** The fsync latency profile's name. */
   fsync: string;
+  /** Readys in flight in the driver (1: one at a time). */
+  pipeline?: number;
 }
 
 /** The run moved to another phase (`faults` from the start; `liveness`: faults stopped, healed, waiting for a commit). */
@@ -183,6 +185,16 @@ export interface PartitionRecord extends Rec<"partition"> {
 export interface CutRecord extends Rec<"cut"> {
   from: number;
   to: number;
+}
+
+/**
+ * From now on every message from `from` to `to` is held back `ms` longer (the `delay` fault's
+ * slow links); `ms` 0 ends it. The heal ends every slow link.
+ */
+export interface SlowRecord extends Rec<"slow"> {
+  from: number;
+  to: number;
+  ms: number;
 }
 
 /** Every cut link is restored and every disconnected node reconnected. */
@@ -422,6 +434,7 @@ export type TraceRecordOf =
   | DupRecord
   | PartitionRecord
   | CutRecord
+  | SlowRecord
   | HealRecord
   | DisconnectRecord
   | ConnectRecord
@@ -459,6 +472,7 @@ export const FAULT_KINDS: readonly TraceKind[] = [
   "start",
   "partition",
   "cut",
+  "slow",
   "heal",
   "disconnect",
   "connect",
@@ -527,6 +541,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
     "heartbeatTick:int",
     "snapshotEvery:int",
     "fsync:str",
+    "pipeline:int?",
   ],
   phase: ["phase:str"],
   deliver: MESSAGE_SPEC,
@@ -534,6 +549,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
   dup: MESSAGE_SPEC,
   partition: ["groups:str"],
   cut: ["from:id", "to:id"],
+  slow: ["from:id", "to:id", "ms:num"],
   heal: [],
   disconnect: ["node:id"],
   connect: ["node:id"],
