@@ -99,7 +99,13 @@ export class SimCluster implements NodeObserver {
         sched: this.sched,
         rng: this.rng.fork(`node/${id}`),
         disk,
-        send: (m) => this.net.send(m),
+        send: (m) => {
+          if (m.type === "vote-resp" && m.granted) {
+            this.checker.onVoteGranted(m.from, m.term, m.to);
+            this.traceViolations();
+          }
+          this.net.send(m);
+        },
         timing,
         createRawNode: opts.createRawNode,
         observer: this,
@@ -325,6 +331,7 @@ export class SimCluster implements NodeObserver {
   }
 
   onSync(node: SimNode): void {
+    this.checker.onSync(node.id);
     const w = this.writtenState(node.id);
     this.record({ t: this.sched.now, ev: "sync", node: node.id, last: w.last, commit: w.commit });
   }

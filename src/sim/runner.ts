@@ -194,8 +194,11 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
           cluster.crash(victim);
           restartLater(victim, 100, 3000);
         } else {
-          // At a Ready boundary, and often back quickly: a reboot within one election.
-          cluster.armCrash(victim, rng.pick(CRASH_POINTS), () => restartLater(victim, 10, 2000));
+          // At a Ready boundary. A voter is back within a network delay or two (a reboot in the
+          // middle of the election, while other candidates' requests are still on their way).
+          const point = rng.pick(CRASH_POINTS);
+          const back = point.startsWith("vote-") ? 60 : 2000;
+          cluster.armCrash(victim, point, () => restartLater(victim, 1, back));
         }
       },
     ]);
@@ -240,6 +243,13 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
       () => {
         const live = up();
         if (live.length === 0) return;
+        const leader = cluster.leader();
+        if (leader !== 0 && rng.chance(0.3)) {
+          // A blip on the leader's links: every follower hears that it died, and they all
+          // campaign at once (split votes, concurrent candidates of one term).
+          for (const id of live) if (id !== leader) cluster.net.falseAlarm(id, leader);
+          return;
+        }
         const node = cluster.node(rng.pick(live));
         // Mostly about its leader: the report that makes the core forget it and campaign.
         const others = ids.filter((id) => id !== node.id);

@@ -28,7 +28,8 @@
 // armCrash(point) crashes it at the next Ready boundary of that kind that needs an fsync
 // (`after-send`: the leader traffic left and the batch is written but not synced;
 // `after-fsync`: synced, the replies not yet sent; `vote-...`: the same at the next Ready that
-// casts a vote).
+// casts a vote, and `vote-after-reply` once its reply left; `commit-after-send`: a leader,
+// right after sending a new commit index).
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
 // (a `node-error` violation) and stops, as the node runtime does (design.md, "Disk faults").
 
@@ -129,6 +130,8 @@ export const CRASH_POINTS = [
   "after-fsync",
   "vote-after-send",
   "vote-after-fsync",
+  "vote-after-reply",
+  "commit-after-send",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
@@ -157,6 +160,7 @@ export class SimNode {
   private lastSyncAt = 0;
   /** The hard state of the last Ready that carried one (to tell a fresh vote). */
   private lastHard = { term: 0, vote: 0, commit: 0 };
+  private lastCommit = 0;
   private tickEvent: ScheduledEvent | null = null;
   private snapshotIndex = 0;
   /** Reads confirmed by the core, waiting for the state machine to reach their index. */
@@ -196,6 +200,7 @@ export class SimNode {
     this.role = "follower";
     this.leader = 0;
     this.lastHard = persisted.hardState;
+    this.lastCommit = persisted.hardState.commit;
     const fresh = persisted.hardState.term === 0 && snap === null && persisted.entries.length === 0;
     const random = o.rng.fork(`raft/${this.incarnation}`);
     this.raw = o.createRawNode({
@@ -352,6 +357,8 @@ export class SimNode {
       this.leader = rd.softState.leader;
     }
     const votes = rd.hardState !== undefined && this.votedNow(rd.hardState);
+    const commits = rd.hardState !== undefined && rd.hardState.commit > this.lastCommit;
+    if (rd.hardState) this.lastCommit = rd.hardState.commit;
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       o.disk.write({
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
@@ -368,10 +375,15 @@ export class SimNode {
     const needsSync = rd.mustSync || rd.snapshot !== undefined;
     const flight: InFlight = { rd, later, durable: !needsSync, strike: null };
     this.inFlight.push(flight);
+    if (this.armed === "commit-after-send" && commits && this.role === "leader") {
+      // The leader told its followers a new commit index and died with it.
+      this.strike(this.armed);
+      return;
+    }
     if (needsSync) {
       const armed = this.armed;
-      if (armed && (!armed.startsWith("vote-") || votes)) {
-        if (armed.endsWith("after-send")) {
+      if (armed && armed !== "commit-after-send" && (!armed.startsWith("vote-") || votes)) {
+        if (armed.endsWith("after-send") || (armed === "vote-after-reply" && !needsSync)) {
           this.strike(armed);
           return;
         }
@@ -421,6 +433,11 @@ export class SimNode {
     while (this.raw && this.inFlight.length > 0 && (this.inFlight[0] as InFlight).durable) {
       const f = this.inFlight.shift() as InFlight;
       this.finish(f.rd, f.later);
+      if (f.strike === "vote-after-reply") {
+        // The vote is cast, durable and answered; the node dies before anything else.
+        this.strike(f.strike);
+        return;
+      }
     }
   }
 

@@ -165,7 +165,7 @@ describe("faults", () => {
 
   it("every fault appears in the trace of a run with all of them", () => {
     const file = join(dir, "all.jsonl");
-    const r = runSimulation({ nodes: 5, seed: 3, timeMs: 60_000, faults: FAULTS, traceFile: file });
+    const r = runSimulation({ nodes: 5, seed: 1, timeMs: 60_000, faults: FAULTS, traceFile: file });
     assert.deepEqual(r.violations, []);
     const recs = readFileSync(file, "utf8")
       .trimEnd()
@@ -173,7 +173,7 @@ describe("faults", () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     const has = (what: string, f: (r: Record<string, unknown>) => boolean) =>
       assert.ok(recs.some(f), `no ${what} in the trace`);
-    for (const ev of ["pause", "resume", "skew", "transfer", "partition", "cut", "heal"])
+    for (const ev of ["pause", "resume", "skew", "transfer", "partition", "cut", "slow", "heal"])
       has(ev, (r) => r.ev === ev);
     has("false alarm", (r) => r.ev === "peer-lost" && r.alarm === true);
     has("corrupted message", (r) => r.ev === "drop" && r.reason === "corrupt");
