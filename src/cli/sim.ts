@@ -2,7 +2,7 @@
 // `raftwork sim --demo`, a narrated tour of any seed.
 //
 //   raftwork sim --nodes 5 --seed 42 --time 600s [--faults drop,delay,reorder,dup,partition,crash]
-//                [--trace FILE] [--json]
+//                [--config random|default] [--trace FILE] [--json]
 //   raftwork sim --seeds 1..500 --nodes 5 --time 300s [--json]
 //   raftwork sim --demo [--seed N] [--nodes N] [--trace FILE] [--json] [--view]
 //   raftwork sim view TRACE.jsonl [--http HOST:PORT]     (sim-view.ts, with `... --view`)
@@ -11,10 +11,12 @@
 import { closeSync, openSync } from "node:fs";
 import type * as CliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { CONFIG_MODES, type ConfigMode } from "../sim/config.js";
 import { runDemo } from "../sim/demo.js";
 import {
   FAULTS,
   type FaultName,
+  PLANNED_FAULTS,
   runSimulation,
   type SimOptions,
   type SimResult,
@@ -32,6 +34,7 @@ export interface SimFlags extends ViewFlags {
   seeds?: { from: number; to: number };
   time: number;
   faults: FaultName[];
+  config: ConfigMode;
   trace?: string;
   json?: boolean;
   demo?: boolean;
@@ -52,11 +55,14 @@ export function parseSeedRange(text: string): { from: number; to: number } {
 export function parseFaults(text: string): FaultName[] {
   if (text.trim() === "none") return [];
   const names = text.split(",").map((s) => s.trim());
-  for (const n of names)
+  for (const n of names) {
+    const planned = PLANNED_FAULTS[n];
+    if (planned) throw new InvalidArgumentError(`fault "${n}" is not simulated yet: ${planned}`);
     if (!(FAULTS as readonly string[]).includes(n))
       throw new InvalidArgumentError(
         `unknown fault "${n}" (choose from ${FAULTS.join(",")}, or none)`,
       );
+  }
   return [...new Set(names)] as FaultName[];
 }
 
@@ -85,13 +91,21 @@ export function registerSim(program: Command): void {
         .argParser(parseFaults)
         .default([...FAULTS], FAULTS.join(",")),
     )
+    .addOption(
+      new Option(
+        "--config <mode>",
+        "core and timing configuration: drawn from each seed (random) or today's defaults",
+      )
+        .choices(CONFIG_MODES)
+        .default("random"),
+    )
     .option("--trace <file>", "write the JSON Lines trace to FILE (single seed only)")
     .option("--json", "print one JSON object per seed (with --demo: per narrated event)")
     .addOption(
       new Option(
         "--demo",
         "a narrated run of --seed on --nodes: election, replication, leader crash, recovery",
-      ).conflicts(["seeds", "time", "faults"]),
+      ).conflicts(["seeds", "time", "faults", "config"]),
     );
   describeExitStatus(sim, {
     0: "every seed ran without a violation (--demo: the tour completed)",
@@ -190,10 +204,11 @@ export async function sweep(
       seed,
       timeMs: flags.time,
       faults: flags.faults,
+      config: flags.config,
       ...(flags.trace ? { traceFile: flags.trace } : {}),
     });
     if (result.violations.length > 0) failed.push(seed);
-    const line = flags.json ? jsonLine(result) : humanLine(result);
+    const line = flags.json ? jsonLine(result) : humanLine(result, flags);
     process.stdout.write(`${line}\n`);
     bar?.update(seed - range.from + 1, { failed: failed.length });
     // Let the progress bar repaint (and Ctrl-C through) between seeds.
@@ -217,7 +232,7 @@ function failedSoFar(failed: number[]): number {
   return failed.length > 0 ? EXIT_FAILED : 0;
 }
 
-/** Exactly the contract's keys, in the contract's order. */
+/** Exactly the contract's keys, in the contract's order (`reads` and `config` come last). */
 function jsonLine(r: SimResult): string {
   return JSON.stringify({
     seed: r.seed,
@@ -232,21 +247,34 @@ function jsonLine(r: SimResult): string {
       message: v.message,
     })),
     traceHash: r.traceHash,
+    config: r.config,
+    reads: r.reads,
   });
 }
 
-function humanLine(r: SimResult): string {
+/**
+ * The command that reproduces seed `seed` of this run exactly (the same trace hash): every
+ * option that changes the run, with `--time` the fault phase (the heal phase follows by itself).
+ */
+export function replayCommand(flags: SimFlags, seed: number): string {
+  const faults = flags.faults.length === 0 ? "none" : flags.faults.join(",");
+  return (
+    `raftwork sim --seed ${seed} --nodes ${flags.nodes} --time ${flags.time}ms ` +
+    `--faults ${faults} --config ${flags.config} --trace trace.jsonl`
+  );
+}
+
+function humanLine(r: SimResult, flags: SimFlags): string {
   const head =
     `seed ${r.seed}: ${plural(r.nodes, "node")}, ${(r.simulatedMs / 1000).toFixed(1)}s simulated, ` +
-    `${plural(r.commits, "commit")}, ${plural(r.leaderChanges, "leader change")}, ` +
+    `${plural(r.commits, "commit")}, ${plural(r.reads, "read")}, ` +
+    `${plural(r.leaderChanges, "leader change")}, ` +
     `${plural(r.messages, "request")}, ` +
     `trace ${r.traceHash.slice(0, 16)}`;
   if (r.violations.length === 0) return `${head}: ok`;
   const lines = [`${head}: VIOLATION`];
   for (const v of r.violations) lines.push(`  ${v.invariant} at event ${v.event}: ${v.message}`);
   if (r.traceTail.length > 0) lines.push("  trace tail:", ...r.traceTail.map((l) => `    ${l}`));
-  lines.push(
-    `  replay: raftwork sim --seed ${r.seed} --nodes ${r.nodes} --time ${r.simulatedMs}ms --trace trace.jsonl`,
-  );
+  lines.push(`  replay: ${replayCommand(flags, r.seed)}`);
   return lines.join("\n");
 }

@@ -11,6 +11,7 @@
 // A conflict truncation (§5.3) below `stable` pulls it back, and the next Ready re-sends from the
 // truncation point, which tells storage to drop its tail (api.ts Ready.entries).
 
+import { mutant } from "./mutants.js";
 import type { Entry, Snapshot } from "./types.js";
 
 export class RaftLog {
@@ -89,6 +90,7 @@ export class RaftLog {
   /** §5.4.1: is a log ending at (index, term) at least as up-to-date as ours? */
   isUpToDate(index: number, term: number): boolean {
     const lt = this.lastTerm();
+    if (mutant("up-to-date-by-length")) return index >= this.lastIndex();
     return term > lt || (term === lt && index >= this.lastIndex());
   }
 
@@ -119,7 +121,8 @@ export class RaftLog {
   maybeAppend(prevIndex: number, prevTerm: number, entries: readonly Entry[]): number | undefined {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
     const lastNew = prevIndex + entries.length;
-    const ci = this.findConflict(entries);
+    const stale = mutant("truncate-on-stale-append") && entries.length > 0;
+    const ci = stale ? (entries[0] as Entry).index : this.findConflict(entries);
     if (ci !== 0) {
       if (ci <= this.committed)
         throw new Error(
@@ -212,7 +215,7 @@ export class RaftLog {
   private applyLimit(): number {
     // A snapshot awaiting application comes first; entries after it wait for it.
     if (this.pendingSnapshot !== null) return 0;
-    return Math.min(this.committed, this.stable);
+    return Math.min(mutant("apply-before-commit") ? this.lastIndex() : this.committed, this.stable);
   }
 
   appliedTo(i: number): void {

@@ -27,6 +27,7 @@ import { applyConfChange, isVoter, members } from "./confchange.js";
 import { decodeConfChangeEntry, encodeConfChangeEntry } from "./confchange-codec.js";
 import { LogInconsistencyError } from "./errors.js";
 import { RaftLog } from "./log.js";
+import { mutant } from "./mutants.js";
 import { Progress } from "./progress.js";
 import { jointCommittedIndex, jointHasQuorum, jointVoteResult } from "./quorum.js";
 import { ReadOnly } from "./read-only.js";
@@ -223,7 +224,7 @@ export class RawNode implements RawNodeApi {
         const fromLeader = m.type === "app" || m.type === "heartbeat" || m.type === "snap";
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this.term && !(m.type === "app-resp" && mutant("stale-append-reply"))) {
       if ((this.checkQuorum || this.preVote) && (m.type === "app" || m.type === "heartbeat")) {
         // A stale leader that was cut off: with pre-vote/check-quorum nobody else would tell it
         // about the new term (its vote requests are ignored), so answer and make it step down.
@@ -265,7 +266,7 @@ export class RawNode implements RawNodeApi {
     // commit index (earlier terms' entries commit only indirectly).
     if (this.log.term(this.log.committed) !== this.term) return false;
     const index = this.log.committed;
-    if (jointHasQuorum(this.conf, (id) => id === this.id)) {
+    if (jointHasQuorum(this.conf, (id) => id === this.id) || mutant("read-without-quorum")) {
       this.readStates.push({ index, ctx });
       return true;
     }
@@ -720,6 +721,7 @@ export class RawNode implements RawNodeApi {
     // is granted again); a pre-vote for a later term promises nothing, so it is always allowed.
     const canVote =
       this.vote === m.from ||
+      mutant("double-vote") ||
       (this.vote === NONE && this.leader === NONE) ||
       (m.type === "prevote" && m.term > this.term);
     // §5.4.1: only a candidate whose log is at least as up-to-date as ours.
@@ -763,7 +765,8 @@ export class RawNode implements RawNodeApi {
     }
     const lastNew = this.log.maybeAppend(prevIndex, prevTerm, entries);
     if (lastNew !== undefined) {
-      this.log.commitTo(Math.min(m.commit, lastNew));
+      const last = mutant("follower-commits-leader-commit") ? this.log.lastIndex() : lastNew;
+      this.log.commitTo(Math.min(m.commit, last));
       this.replyAppend(m.from, true, lastNew);
       return;
     }
@@ -804,7 +807,7 @@ export class RawNode implements RawNodeApi {
 
   private handleSnapshot(m: SnapshotRequest): void {
     const md = m.snapshot.metadata;
-    if (md.index <= this.log.committed) {
+    if (md.index <= this.log.committed && !mutant("accept-older-snapshot")) {
       // §7: an older snapshot (reordered or duplicated) would move the state machine back.
       this.replyAppend(m.from, true, this.log.committed);
       return;
@@ -876,10 +879,11 @@ export class RawNode implements RawNodeApi {
 
   /** Figure 8 / §5.4.2: commit the majority's index only if it holds an entry of our term. */
   private maybeCommit(): boolean {
+    const own = mutant("leader-counts-unsynced") ? this.log.lastIndex() : this.log.stable;
     const mci = jointCommittedIndex(this.conf, (id) =>
-      id === this.id ? this.log.stable : this.progressOf(id).match,
+      id === this.id ? own : this.progressOf(id).match,
     );
-    if (this.log.term(mci) !== this.term) return false;
+    if (this.log.term(mci) !== this.term && !mutant("commit-earlier-term")) return false;
     return this.log.commitTo(mci);
   }
 

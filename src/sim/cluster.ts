@@ -15,7 +15,7 @@ import { InvariantChecker, type InvariantName, type Violation } from "./invarian
 import { type NetworkFaults, RELIABLE, SimNetwork } from "./network.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
-import { type NodeObserver, SimNode, type SimNodeTiming } from "./sim-node.js";
+import { type CrashPoint, type NodeObserver, SimNode, type SimNodeTiming } from "./sim-node.js";
 import { encodeCommand } from "./state-machine.js";
 import type { Trace, TraceRecord } from "./trace.js";
 import { TRACE_VERSION } from "./trace-schema.js";
@@ -46,6 +46,14 @@ export interface ClusterOptions {
   listener?: (rec: TraceRecord) => void;
 }
 
+/** What the simulated clients need to hear from the nodes (client.ts). */
+export interface ClusterClients {
+  /** `node` applied `entry`; `first` if no node had applied that index before. */
+  onApply(node: SimNode, entry: Entry, command: string | null, first: boolean): void;
+  /** Read `ctx` at `node` is confirmed and applied up to `index`: serve it now. */
+  onRead(node: SimNode, ctx: number, index: number): void;
+}
+
 export class SimCluster implements NodeObserver {
   readonly sched = new Scheduler();
   readonly rng: Rng;
@@ -57,9 +65,13 @@ export class SimCluster implements NodeObserver {
   readonly committed: (string | null)[] = [null];
   /** Client commands committed (applied by some node). */
   commits = 0;
+  /** The simulated clients, if any (the runner's). */
+  clients: ClusterClients | null = null;
   private readonly nodes = new Map<NodeId, SimNode>();
   /** Per node, its log's last index, commit and term as written to its disk (trace records). */
   private readonly written = new Map<NodeId, { last: number; commit: number; term: number }>();
+  /** Armed crash points: what to do once the node crashed there (the nemesis's restart). */
+  private readonly afterArmedCrash = new Map<NodeId, () => void>();
   /** Violations already in the trace. */
   private violationsTraced = 0;
   private readonly trace: Trace | null;
@@ -87,7 +99,13 @@ export class SimCluster implements NodeObserver {
         sched: this.sched,
         rng: this.rng.fork(`node/${id}`),
         disk,
-        send: (m) => this.net.send(m),
+        send: (m) => {
+          if (m.type === "vote-resp" && m.granted) {
+            this.checker.onVoteGranted(m.from, m.term, m.to);
+            this.traceViolations();
+          }
+          this.net.send(m);
+        },
         timing,
         createRawNode: opts.createRawNode,
         observer: this,
@@ -116,11 +134,66 @@ export class SimCluster implements NodeObserver {
     for (const id of this.ids) this.restart(id);
   }
 
-  crash(id: NodeId): void {
+  crash(id: NodeId, point?: CrashPoint): void {
     const n = this.node(id);
     if (!n.up) return;
     this.net.detach(id);
-    n.crash();
+    n.crash(point);
+  }
+
+  /** Crash `id` when it next reaches `point` in its Ready loop, then call `then`. */
+  armCrash(id: NodeId, point: CrashPoint, then: () => void): void {
+    const n = this.node(id);
+    if (!n.up) return;
+    n.armCrash(point);
+    this.afterArmedCrash.set(id, then);
+  }
+
+  /** `id` stops processing for `ms` (then resumes by itself unless healed earlier). */
+  pause(id: NodeId, ms: number): void {
+    const n = this.node(id);
+    if (!n.up || n.paused) return;
+    n.pause();
+    this.record({ t: this.sched.now, ev: "pause", node: id, ms });
+    this.sched.after(ms, () => this.resume(id));
+  }
+
+  resume(id: NodeId): void {
+    const n = this.node(id);
+    if (!n.paused) return;
+    this.record({ t: this.sched.now, ev: "resume", node: id });
+    n.resume();
+  }
+
+  /** From now on `id`'s clock runs at `rate` times virtual time. */
+  skew(id: NodeId, rate: number): void {
+    const n = this.node(id);
+    if (n.clockRate === rate) return;
+    n.setClockRate(rate);
+    this.record({ t: this.sched.now, ev: "skew", node: id, rate });
+  }
+
+  /** Ask leader `id` to hand over to `to`. */
+  transfer(id: NodeId, to: NodeId): boolean {
+    const ok = this.node(id).transferLeader(to);
+    this.record({ t: this.sched.now, ev: "transfer", node: id, to, ok });
+    return ok;
+  }
+
+  /**
+   * The end of the fault phase: every link restored, pauses and clock skew ended, armed crashes
+   * disarmed, every crashed node restarted.
+   */
+  healAll(): void {
+    this.heal();
+    for (const id of this.ids) {
+      const n = this.node(id);
+      n.armCrash(null);
+      this.resume(id);
+      this.skew(id, 1);
+    }
+    this.afterArmedCrash.clear();
+    for (const id of this.ids) this.restart(id);
   }
 
   restart(id: NodeId): void {
@@ -238,6 +311,11 @@ export class SimCluster implements NodeObserver {
     }
     this.record({ t: this.sched.now, ev: "apply", node: node.id, index: e.index });
     this.traceViolations();
+    this.clients?.onApply(node, e, command, first);
+  }
+
+  onRead(node: SimNode, ctx: number, index: number): void {
+    this.clients?.onRead(node, ctx, index);
   }
 
   onRestore(node: SimNode, index: number, term: number, hash: number): void {
@@ -253,6 +331,7 @@ export class SimCluster implements NodeObserver {
   }
 
   onSync(node: SimNode): void {
+    this.checker.onSync(node.id);
     const w = this.writtenState(node.id);
     this.record({ t: this.sched.now, ev: "sync", node: node.id, last: w.last, commit: w.commit });
   }
@@ -261,13 +340,21 @@ export class SimCluster implements NodeObserver {
     this.record({ t: this.sched.now, ev: "timer", node: node.id });
   }
 
-  onCrash(node: SimNode, durable: PersistedState): void {
+  onCrashPoint(node: SimNode, point: CrashPoint): void {
+    this.crash(node.id, point);
+    const then = this.afterArmedCrash.get(node.id);
+    this.afterArmedCrash.delete(node.id);
+    then?.();
+  }
+
+  onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void {
     this.record({
       t: this.sched.now,
       ev: "crash",
       node: node.id,
       durableLast: lastIndex(durable),
       term: durable.hardState.term,
+      ...(point ? { point } : {}),
     });
     this.checker.onDurableState(node.id, durable, true);
     this.traceViolations();

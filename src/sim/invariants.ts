@@ -2,14 +2,27 @@
 // incremental and O(entries touched): a node's log is mirrored as rolling prefix hashes, so
 // "same index and term => identical prefixes" is one number comparison.
 //
-//   election-safety        at most one leader per term
+//   election-safety        at most one leader per term, and no node grants its vote to two
+//                          candidates in one term (§5.2: first come, first served, once)
 //   log-matching           two logs with an entry of the same index and term agree up to it
-//   leader-completeness    a new leader's log holds every entry committed before it won
+//   leader-completeness    a new leader's log holds every entry committed in an earlier term
+//                          (the commit's term is bounded above by the applier's term: a leader
+//                          elected in term 2 whose vote replies it handled late, after term 3
+//                          committed more, is still a legitimate leader of term 2)
 //   state-machine-safety   no two nodes apply different entries (or states) at one index
 //   applied-monotonic      a node applies index applied+1, never skips or goes back
-//   committed-durable      a committed entry is never overwritten, and after any crash a
-//                          majority still holds it (the disk kept what was acknowledged)
+//   committed-durable      a committed entry is never overwritten, after any crash a majority
+//                          still holds it (the disk kept what was acknowledged), and whenever a
+//                          node's commit index reaches an entry, a majority holds that entry
+//                          durably (written and fsynced: §5.3 with Figure 2's persistence)
+//   vote-durable           after a crash, and at a restart, a node's durable term and vote
+//                          cover every vote it granted (Figure 2: persist before replying)
+//   commit-safety          when a node's commit index reaches an entry, no node that lacks it
+//                          could still win an election (its log at least as up-to-date as a
+//                          majority's): otherwise the entry could be lost (Figure 8)
 //   liveness               (checked by the runner) the healed cluster commits within 10 s
+//   linearizability        (checked by the runner) the clients' history of puts and reads is
+//                          linearizable (linearizability.ts)
 //
 // "Committed" here means applied by some node: only then has the simulator seen proof of it.
 
@@ -24,7 +37,10 @@ export type InvariantName =
   | "state-machine-safety"
   | "applied-monotonic"
   | "committed-durable"
+  | "commit-safety"
+  | "vote-durable"
   | "liveness"
+  | "linearizability"
   | "node-error";
 
 export interface Violation {
@@ -41,6 +57,10 @@ class LogMirror {
   baseHash = HASH_SEED;
   terms: number[] = [];
   hashes: number[] = [];
+  /** Entries up to here are fsynced (as far as the disk promised). */
+  synced = 0;
+  /** The node's commit index, as last written. */
+  commit = 0;
 
   get lastIndex(): number {
     return this.base + this.terms.length;
@@ -62,10 +82,12 @@ class LogMirror {
     this.baseHash = baseHash;
     this.terms = [];
     this.hashes = [];
+    this.synced = Math.min(this.synced, base);
   }
 
   /** Drop entries from `index` on. */
   truncateFrom(index: number): void {
+    this.synced = Math.min(this.synced, index - 1);
     const keep = Math.max(0, index - this.base - 1);
     this.terms.length = Math.min(this.terms.length, keep);
     this.hashes.length = Math.min(this.hashes.length, keep);
@@ -106,6 +128,15 @@ export class InvariantChecker {
   /** Per committed index: prefix hash of the log, and the state machine hash after it. */
   private readonly committedPrefix: number[] = [0];
   private readonly committedState: (number | undefined)[] = [HASH_SEED];
+  /**
+   * Per committed index, an upper bound of the term it was committed in: the term of the node
+   * that applied it first (it learned the commit from a leader of that term or an earlier one).
+   */
+  private readonly commitTermBound: number[] = [0];
+  /** Each node's term as last persisted (its Readys' hard states, its disk at restart). */
+  private readonly termOf = new Map<NodeId, number>();
+  /** Per node, per term, the candidate it granted its vote to. */
+  private readonly votedFor = new Map<NodeId, Map<number, NodeId>>();
 
   constructor(
     private readonly voters: NodeId[],
@@ -125,17 +156,89 @@ export class InvariantChecker {
   /** A Ready left the core of `id` (before it is persisted or sent). */
   onReady(id: NodeId, rd: Ready, term: number): void {
     const log = this.mirror(id);
+    if (rd.hardState) this.termOf.set(id, rd.hardState.term);
     if (rd.snapshot)
       this.installSnapshot(id, log, rd.snapshot.metadata.index, rd.snapshot.metadata.term);
     if (rd.entries.length > 0) this.append(id, log, rd.entries);
     if (rd.softState?.role === "leader") this.onLeader(id, log, term);
+    if (rd.hardState && rd.hardState.commit > log.commit) {
+      log.commit = rd.hardState.commit;
+      if (this.ok) this.checkCommit(id, log, log.commit);
+    }
+  }
+
+  /** `id` completed an fsync: everything it wrote is durable. */
+  onSync(id: NodeId): void {
+    const log = this.mirror(id);
+    log.synced = log.lastIndex;
+  }
+
+  /** `id` sent a granted vote to `candidate` for `term`. */
+  onVoteGranted(id: NodeId, term: number, candidate: NodeId): void {
+    let mine = this.votedFor.get(id);
+    if (!mine) {
+      mine = new Map();
+      this.votedFor.set(id, mine);
+    }
+    const earlier = mine.get(term);
+    if (earlier === undefined) mine.set(term, candidate);
+    else if (earlier !== candidate)
+      this.fail(
+        "election-safety",
+        `node ${id} voted for ${earlier} and then for ${candidate} in term ${term}`,
+      );
+  }
+
+  /**
+   * `id`'s commit index reached `c`: a majority must hold `id`'s entry at `c` durably, and no
+   * node without it may be electable. In correct Raft the holders' last entries are at least
+   * (term of c, c), and a node lacking c has a log less up-to-date than each of them (§5.4.1),
+   * so it cannot gather a majority. Nodes whose snapshot covers c count as holders.
+   */
+  private checkCommit(id: NodeId, log: LogMirror, c: number): void {
+    if (c < log.base) return;
+    const h = log.hashAt(c);
+    if (h === undefined) return;
+    const has = (m: LogMirror) => c < m.base || m.hashAt(c) === h;
+    let durable = 0;
+    for (const m of this.mirrors.values()) if (has(m) && (c < m.base || c <= m.synced)) durable++;
+    const n = this.voters.length;
+    if (durable * 2 <= n) {
+      this.fail(
+        "committed-durable",
+        `node ${id}'s commit index reached ${c}, which only ${durable} of ${n} nodes hold durably`,
+      );
+      return;
+    }
+    for (const [other, m] of this.mirrors) {
+      if (has(m)) continue;
+      const last = m.lastIndex;
+      const lastTerm = m.termAt(last) as number;
+      let supporters = 0;
+      for (const v of this.mirrors.values()) {
+        const vLast = v.lastIndex;
+        const vTerm = v.termAt(vLast) as number;
+        if (lastTerm > vTerm || (lastTerm === vTerm && last >= vLast)) supporters++;
+      }
+      if (supporters * 2 > n) {
+        this.fail(
+          "commit-safety",
+          `node ${id}'s commit index reached ${c}, but node ${other} lacks that entry and could ` +
+            `still win an election (its log is at least as up-to-date as ${supporters} of ${n})`,
+        );
+        return;
+      }
+    }
   }
 
   /** `id` applied `e`; `stateHash` is its state machine hash afterwards. */
   onApply(id: NodeId, e: Entry, stateHash: number): void {
     const log = this.mirror(id);
-    const prefix = log.hashAt(e.index);
-    if (prefix === undefined || log.termAt(e.index) !== e.term) {
+    // With pipelined Readys a snapshot taken after this entry's Ready may already cover it in
+    // the mirror: then the entry's prefix is the one written with it.
+    const covered = e.index <= log.base;
+    const prefix = covered ? this.prefixOf.get(e.index * 4_194_304 + e.term) : log.hashAt(e.index);
+    if (prefix === undefined || (!covered && log.termAt(e.index) !== e.term)) {
       this.fail(
         "state-machine-safety",
         `node ${id} applied index ${e.index} term ${e.term}, which is not in its log`,
@@ -154,6 +257,7 @@ export class InvariantChecker {
       }
       this.committedPrefix[e.index] = prefix;
       this.committedState[e.index] = stateHash;
+      this.commitTermBound[e.index] = this.termOf.get(id) ?? 0;
       this.committedIndex = Math.max(this.committedIndex, e.index);
       return;
     }
@@ -198,6 +302,9 @@ export class InvariantChecker {
    */
   onDurableState(id: NodeId, persisted: PersistedState, afterCrash: boolean): void {
     const log = this.mirror(id);
+    this.termOf.set(id, persisted.hardState.term);
+    log.commit = persisted.hardState.commit;
+    this.checkVotesKept(id, persisted, afterCrash);
     const snap = persisted.snapshot;
     if (snap) {
       const h = this.committedPrefix[snap.metadata.index];
@@ -222,7 +329,24 @@ export class InvariantChecker {
       prev = entryHash(prev, e);
       log.push(e.term, prev);
     }
+    log.synced = log.lastIndex;
     if (afterCrash) this.checkMajorityHolds(id);
+  }
+
+  /** Every vote `id` granted is in `persisted`, or a later term replaced it. */
+  private checkVotesKept(id: NodeId, persisted: PersistedState, afterCrash: boolean): void {
+    const { term, vote } = persisted.hardState;
+    const mine = this.votedFor.get(id);
+    if (!mine) return;
+    for (const [t, candidate] of mine) {
+      if (t < term || (t === term && vote === candidate)) continue;
+      this.fail(
+        "vote-durable",
+        `node ${id} granted its vote to ${candidate} in term ${t}, but ${afterCrash ? "after the crash its disk" : "at restart its state"} ` +
+          `holds term ${term} with vote ${vote || "none"}`,
+      );
+      return;
+    }
   }
 
   private checkMajorityHolds(crashed: NodeId): void {
@@ -317,7 +441,9 @@ export class InvariantChecker {
       this.leaderOfTerm.set(term, id);
       this.leaderChanges++;
     }
-    const c = this.committedIndex;
+    // The newest index committed in a term before `term` (holding it means holding its prefix).
+    let c = this.committedIndex;
+    while (c > 0 && (this.commitTermBound[c] as number) >= term) c--;
     if (c > 0 && !this.holds(log, c))
       this.fail(
         "leader-completeness",

@@ -8,9 +8,18 @@
 // independently and some take a detour.
 //
 // Faults (NetworkFaults, changeable at any time): drop rate, duplication rate, a typical delay
-// range, occasional long delays, reordering; plus links: partition(groups) cuts every link
-// between groups (any shape), cutLink(a, b) cuts one direction only, disconnect(id) cuts a node
-// off entirely (the 6.5840 lab's disconnect), heal() restores every link.
+// range, occasional long delays, reordering, corruption; plus links: partition(groups) cuts
+// every link between nodes that share no group (any shape, groups may overlap: a bridge node in
+// two groups reaches both sides), cutLink(a, b) cuts one direction only, disconnect(id) cuts a
+// node off entirely (the 6.5840 lab's disconnect), slowLink(a, b, ms) holds back everything
+// from a to b by `ms` more (a congested route, a stalled TCP connection that later releases its
+// backlog: replies of old terms arrive in bulk), heal() restores every link; falseAlarm() reports
+// a peer lost that is not.
+//
+// A corrupted copy is sealed in the transport's own frame (wire.ts encodeMessageFrame: the kind
+// byte and CRC-32 checksums TcpTransport puts on the wire), a bit of it flipped, and opened again
+// at the receiver with decodeMessageFrame: a frame the checksum rejects is dropped (reason
+// `corrupt`); one it accepted would be delivered as decoded, never the original.
 //
 // Other components use it two ways:
 //   - The simulator attaches each SimNode's receive function with attach(id, fn).
@@ -26,6 +35,7 @@
 
 import type { Message, MessageType, NodeId } from "../raft/types.js";
 import type { PeerUpdates, Transport } from "../transport/transport.js";
+import { decodeMessageFrame, encodeMessageFrame } from "../transport/wire.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
 import type { Trace } from "./trace.js";
@@ -54,6 +64,8 @@ export interface NetworkFaults {
   longDelayMaxMs: number;
   /** Let messages on one link overtake each other (otherwise each link is FIFO). */
   reorder: boolean;
+  /** Probability that a copy has a bit flipped in flight (the `corrupt` fault). Default 0. */
+  corruptRate?: number;
 }
 
 /** No faults: every message arrives after 1 ms, in order. */
@@ -83,6 +95,8 @@ export type Receiver = (m: Message) => void;
 /** A copy's trace flags: held back on a long detour; the second copy of a duplicated message. */
 const LATE = 1;
 const DUP = 2;
+/** Not traced: a bit of this copy flips in flight. */
+const CORRUPT = 4;
 
 export interface NetworkStats {
   /** Requests sent (REQUEST_TYPES: the lab's RPC count), whatever became of them. */
@@ -92,6 +106,8 @@ export interface NetworkStats {
   delivered: number;
   dropped: number;
   duplicated: number;
+  /** Copies corrupted in flight (each one dropped by the receiver's checksum). */
+  corrupted: number;
 }
 
 /**
@@ -136,7 +152,14 @@ function payloadBytes(m: Message): number {
 
 export class SimNetwork {
   faults: NetworkFaults;
-  readonly stats: NetworkStats = { requests: 0, bytes: 0, delivered: 0, dropped: 0, duplicated: 0 };
+  readonly stats: NetworkStats = {
+    requests: 0,
+    bytes: 0,
+    delivered: 0,
+    dropped: 0,
+    duplicated: 0,
+    corrupted: 0,
+  };
   /** Messages sent, per message type. */
   readonly sentByType = new Map<Message["type"], number>();
   private readonly receivers = new Map<NodeId, Receiver>();
@@ -148,6 +171,8 @@ export class SimNetwork {
   private readonly cut = new Set<number>();
   /** Per directed link, the latest scheduled delivery time (FIFO mode). */
   private readonly lastDelivery = new Map<number, number>();
+  /** Extra delay per directed link (slowLink), keyed by linkKey(from, to). */
+  private readonly slow = new Map<number, number>();
   /** The last message id given out (trace records name messages by id). */
   private lastId = 0;
 
@@ -203,18 +228,31 @@ export class SimNetwork {
     return !this.disconnected.has(id);
   }
 
-  /** Cut every link between different groups. Nodes in no group keep their links to nobody. */
+  /**
+   * Cut every link between two nodes that share no group. Groups may overlap (a bridge
+   * partition: a node in two groups keeps its links to both). Nodes in no group keep their
+   * links to nobody.
+   */
   partition(groups: NodeId[][]): void {
-    const groupOf = new Map<NodeId, number>();
+    const groupsOf = new Map<NodeId, Set<number>>();
     groups.forEach((g, i) => {
-      for (const id of g) groupOf.set(id, i);
+      for (const id of g) {
+        const mine = groupsOf.get(id) ?? new Set<number>();
+        mine.add(i);
+        groupsOf.set(id, mine);
+      }
     });
-    const all = [...new Set([...groupOf.keys(), ...this.known])];
+    const together = (a: NodeId, b: NodeId): boolean => {
+      const ga = groupsOf.get(a);
+      const gb = groupsOf.get(b);
+      if (!ga || !gb) return false;
+      for (const g of ga) if (gb.has(g)) return true;
+      return false;
+    };
+    const all = [...new Set([...groupsOf.keys(), ...this.known])];
     this.cut.clear();
     for (const a of all)
-      for (const b of all)
-        if (a !== b && (groupOf.get(a) ?? -1 - a) !== (groupOf.get(b) ?? -1 - b))
-          this.cut.add(linkKey(a, b));
+      for (const b of all) if (a !== b && !together(a, b)) this.cut.add(linkKey(a, b));
     this.traceEvent({
       t: this.sched.now,
       ev: "partition",
@@ -228,11 +266,29 @@ export class SimNetwork {
     this.traceEvent({ t: this.sched.now, ev: "cut", from, to });
   }
 
-  /** Restore every cut link and reconnect every disconnected node. */
+  /** Hold back every message from `from` to `to` by `ms` more (0: back to normal). */
+  slowLink(from: NodeId, to: NodeId, ms: number): void {
+    if (ms > 0) this.slow.set(linkKey(from, to), ms);
+    else this.slow.delete(linkKey(from, to));
+    this.trace?.record({ t: this.sched.now, ev: "slow", from, to, ms });
+  }
+
+  /** Restore every cut or slow link and reconnect every disconnected node. */
   heal(): void {
     this.cut.clear();
+    this.slow.clear();
     this.disconnected.clear();
     this.traceEvent({ t: this.sched.now, ev: "heal" });
+  }
+
+  /**
+   * A false alarm (the `alarm` fault): tell `node` that `peer` is gone although it is up and
+   * reachable, as a transport whose liveness check misfired would.
+   */
+  falseAlarm(node: NodeId, peer: NodeId): void {
+    if (!this.receivers.has(node)) return;
+    this.trace?.record({ t: this.sched.now, ev: "peer-lost", node, peer, alarm: true });
+    this.lostHandlers.get(node)?.(peer);
   }
 
   canReach(from: NodeId, to: NodeId): boolean {
@@ -316,6 +372,9 @@ export class SimNetwork {
       delay += this.rng.int(0, f.longDelayMaxMs);
       flags |= LATE;
     }
+    if (this.slow.size > 0) delay += this.slow.get(linkKey(m.from, m.to)) ?? 0;
+    const corrupt = f.corruptRate ?? 0;
+    if (corrupt > 0 && this.rng.chance(corrupt)) flags |= CORRUPT;
     let at = sent + delay;
     if (!f.reorder) {
       const key = linkKey(m.from, m.to);
@@ -335,9 +394,27 @@ export class SimNetwork {
       this.drop(m, id, sent, flags, "down");
       return;
     }
+    if (flags & CORRUPT) {
+      const opened = this.corrupt(m);
+      if (!opened) {
+        this.drop(m, id, sent, flags, "corrupt");
+        return;
+      }
+      m = opened;
+    }
     this.stats.delivered++;
     this.traceMessage("deliver", m, id, sent, flags);
     receive(m);
+  }
+
+  /** Seal `m` as TcpTransport does, flip one bit, open it: what the receiver gets, or null. */
+  private corrupt(m: Message): Message | null {
+    this.stats.corrupted++;
+    const frame = encodeMessageFrame(m);
+    const bit = this.rng.int(0, frame.length * 8 - 1);
+    frame[bit >>> 3] = (frame[bit >>> 3] as number) ^ (1 << (bit & 7));
+    const opened = decodeMessageFrame(frame);
+    return opened.ok ? opened.value : null;
   }
 
   private drop(m: Message, id: number, sent: number, flags: number, reason: DropReason): void {

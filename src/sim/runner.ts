@@ -1,25 +1,60 @@
 // runSimulation: one seeded run of a cluster under random faults (README,
 // "Simulator"). Three actors share the virtual clock:
-//   - a client that keeps proposing commands to whichever node leads;
-//   - a nemesis that partitions, heals, crashes and restarts nodes until `timeMs`;
-//   - the network's own faults (drop, delay, reorder, dup), on for the whole run.
-// At `timeMs` the nemesis stops, every partition heals and every crashed node restarts; then a
-// new proposal must commit on every node within `livenessMs` (10 s), or the run reports a
-// liveness violation. Safety invariants are checked throughout (invariants.ts); the first
-// violation ends the run.
+//   - clients that put and read (client.ts), their history checked for linearizability at the end;
+//   - a nemesis that, until `timeMs`, partitions the network (groups, one-way cuts, bridges) and
+//     heals it, crashes nodes (anywhere, or at a Ready boundary) and restarts them, pauses them,
+//     skews their clocks, transfers leadership and raises false peer-lost alarms;
+//   - the network's own faults (drop, delay, reorder, dup, corrupt), on for the whole run.
+// At `timeMs` the nemesis stops, every partition heals, pauses and skew end and every crashed
+// node restarts; then a new proposal must commit on every node within `livenessMs` (10 s), or
+// the run reports a liveness violation. Safety invariants are checked throughout
+// (invariants.ts); the first violation ends the run.
+//
+// Fault names (the contract's; `--faults` defaults to all of them):
+//   drop delay reorder dup corrupt     network.ts, the whole run
+//   partition                          groups of any sizes, one-way cuts, bridge partitions
+//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts)
+//   pause skew transfer alarm          a stopped process, clock rates, leader transfers, false
+//                                      peer-lost reports (the core's forgetLeader path)
 
 import type { RaftConfig, RawNodeApi } from "../raft/api.js";
 import { RawNode } from "../raft/raw-node.js";
 import type { NodeId } from "../raft/types.js";
+import { describeIllegal, SimClients } from "./client.js";
 import { SimCluster } from "./cluster.js";
+import {
+  type ConfigMode,
+  raftOptionsOf,
+  resolveConfig,
+  type SimConfig,
+  timingOf,
+} from "./config.js";
 import type { Violation } from "./invariants.js";
 import type { NetworkFaults } from "./network.js";
 import type { Rng } from "./rng.js";
-import type { SimNodeTiming } from "./sim-node.js";
+import { CRASH_POINTS, type SimNodeTiming } from "./sim-node.js";
 import { Trace } from "./trace.js";
 
-export const FAULTS = ["drop", "delay", "reorder", "dup", "partition", "crash"] as const;
+export const FAULTS = [
+  "drop",
+  "delay",
+  "reorder",
+  "dup",
+  "partition",
+  "crash",
+  "pause",
+  "skew",
+  "transfer",
+  "corrupt",
+  "alarm",
+] as const;
 export type FaultName = (typeof FAULTS)[number];
+
+/** Fault names the contract reserves for what the simulator cannot do yet, and why. */
+export const PLANNED_FAULTS: Readonly<Record<string, string>> = {
+  disk: "fsync errors, stalls and a full disk need FileStorage on a simulated disk",
+  member: "membership changes do not exist in the simulator yet",
+};
 
 export interface SimOptions {
   nodes: number;
@@ -31,6 +66,9 @@ export interface SimOptions {
   traceFile?: string;
   /** Time the healed cluster gets to commit a new proposal on every node. Default 10 s. */
   livenessMs?: number;
+  /** The core and timing configuration: drawn from the seed (default), today's, or given. */
+  config?: ConfigMode | SimConfig;
+  /** Overrides of the configuration's node timing. */
   timing?: Partial<SimNodeTiming>;
   createRawNode?: (config: RaftConfig) => RawNodeApi;
 }
@@ -38,9 +76,13 @@ export interface SimOptions {
 export interface SimResult {
   seed: number;
   nodes: number;
+  /** The configuration the run used. */
+  config: SimConfig;
   simulatedMs: number;
   /** Client commands committed. */
   commits: number;
+  /** Linearizable reads the clients completed. */
+  reads: number;
   leaderChanges: number;
   /** Requests sent (pre-vote, vote, append, heartbeat, snapshot, timeout-now). */
   messages: number;
@@ -51,8 +93,6 @@ export interface SimResult {
 }
 
 const DEFAULT_LIVENESS_MS = 10_000;
-/** Snapshots often enough that lagging and restarted followers need InstallSnapshot. */
-const SNAPSHOT_EVERY = 64;
 
 /** The network faults that the enabled fault names switch on. */
 export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
@@ -66,35 +106,47 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
     longDelayRate: on.has("delay") ? 0.005 : on.has("reorder") ? 0.02 : 0,
     longDelayMaxMs: on.has("delay") ? 3000 : 200,
     reorder: on.has("reorder"),
+    corruptRate: on.has("corrupt") ? 0.01 : 0,
   };
 }
 
 export function runSimulation(opts: SimOptions): SimResult {
   const trace = new Trace(opts.traceFile ? { file: opts.traceFile } : {});
+  const config = resolveConfig(opts.config ?? "random", opts.seed);
   const cluster = new SimCluster({
     nodes: opts.nodes,
     seed: opts.seed,
     createRawNode: opts.createRawNode ?? ((c) => new RawNode(c)),
     faults: networkFaults(opts.faults),
-    timing: { snapshotEvery: SNAPSHOT_EVERY, ...opts.timing },
+    timing: { ...timingOf(config), ...opts.timing },
+    raftOptions: raftOptionsOf(config),
     trace,
   });
+  cluster.record({ t: 0, ev: "config", ...config });
+  cluster.record({ t: 0, ev: "phase", phase: "faults" });
   const faults = new Set(opts.faults);
   cluster.start();
-  const client = startClient(cluster, cluster.rng.fork("client"));
+  const clients = new SimClients(cluster, cluster.rng.fork("client"));
+  clients.start();
   const nemesis = startNemesis(cluster, cluster.rng.fork("nemesis"), faults);
 
   if (cluster.runFor(opts.timeMs)) {
-    client.stop();
+    clients.stop();
     nemesis.stop();
     checkLiveness(cluster, opts.livenessMs ?? DEFAULT_LIVENESS_MS);
+  }
+  if (cluster.ok) {
+    const r = clients.check();
+    if (r.result === "illegal") cluster.fail("linearizability", describeIllegal(r));
   }
   const violations = cluster.violations.slice(0, 1);
   return {
     seed: opts.seed,
     nodes: opts.nodes,
+    config,
     simulatedMs: cluster.sched.now,
     commits: cluster.commits,
+    reads: clients.reads,
     leaderChanges: cluster.checker.leaderChanges,
     messages: cluster.net.stats.requests,
     violations,
@@ -107,53 +159,129 @@ interface Actor {
   stop(): void;
 }
 
-/** Proposes a fresh command to the current leader every 10–60 ms. */
-function startClient(cluster: SimCluster, rng: Rng): Actor {
-  let stopped = false;
-  let next = 1;
-  const loop = (): void => {
-    if (stopped) return;
-    const leader = cluster.leader();
-    if (leader !== 0 && cluster.propose(leader, `c${next}`) !== null) next++;
-    cluster.sched.after(rng.int(10, 60), loop);
-  };
-  cluster.sched.after(rng.int(10, 60), loop);
-  return { stop: () => (stopped = true) };
-}
-
 /**
- * Every 200–1500 ms: partition the cluster (into 2 or 3 groups of any sizes, or cut a few
- * one-way links), heal it, crash a node (restarted 0.1–3 s later) or do nothing.
+ * One action drawn by weight among the enabled faults (or nothing), every 200–1500 ms, or every
+ * 50–600 ms in a hectic seed (a third of them). Half the node faults aim at the leader: the
+ * dangerous moments (a commit, an election) are around it.
  */
 function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultName>): Actor {
   let stopped = false;
   const ids = cluster.ids;
+  const [minGap, maxGap] = rng.chance(1 / 3) ? [50, 600] : [200, 1500];
+  const up = () => ids.filter((id) => cluster.node(id).up);
+  /** A live node, the leader half the time. */
+  const target = (): NodeId | null => {
+    const live = up();
+    if (live.length === 0) return null;
+    const leader = cluster.leader();
+    return leader !== 0 && rng.chance(0.5) ? leader : rng.pick(live);
+  };
+  const restartLater = (id: NodeId, min: number, max: number) =>
+    cluster.sched.after(rng.int(min, max), () => {
+      if (!stopped) cluster.restart(id);
+    });
+  const actions: [number, () => void][] = [[1, () => {}]];
+  // A single node has no links to cut and no one to hand leadership to.
+  if (faults.has("partition") && ids.length > 1)
+    actions.push([3, () => partitionRandomly(cluster, rng)], [2.5, () => cluster.heal()]);
+  if (faults.has("crash"))
+    actions.push([
+      2.5,
+      () => {
+        const victim = target();
+        if (victim === null) return;
+        if (rng.chance(0.5)) {
+          cluster.crash(victim);
+          restartLater(victim, 100, 3000);
+        } else {
+          // At a Ready boundary. A voter is back within a network delay or two (a reboot in the
+          // middle of the election, while other candidates' requests are still on their way).
+          const point = rng.pick(CRASH_POINTS);
+          const back = point.startsWith("vote-") ? 60 : 2000;
+          cluster.armCrash(victim, point, () => restartLater(victim, 1, back));
+        }
+      },
+    ]);
+  if (faults.has("pause"))
+    actions.push([
+      1,
+      () => {
+        const victim = target();
+        if (victim !== null) cluster.pause(victim, rng.int(50, 3000));
+      },
+    ]);
+  if (faults.has("delay") && ids.length > 1)
+    actions.push([
+      1.5,
+      () => {
+        // A slow route for a while: everything on a few links arrives 0.2-3 s late.
+        const ms = rng.int(200, 3000);
+        const links: [NodeId, NodeId][] = [];
+        for (let i = rng.int(1, ids.length); i > 0; i--) {
+          const from = rng.pick(ids);
+          links.push([from, rng.pick(ids.filter((x) => x !== from))]);
+        }
+        for (const [from, to] of links) cluster.net.slowLink(from, to, ms);
+        cluster.sched.after(rng.int(500, 5000), () => {
+          if (!stopped) for (const [from, to] of links) cluster.net.slowLink(from, to, 0);
+        });
+      },
+    ]);
+  if (faults.has("skew"))
+    actions.push([1, () => cluster.skew(rng.pick(ids), rng.pick([0.5, 0.8, 1, 1.25, 2]))]);
+  if (faults.has("transfer") && ids.length > 1)
+    actions.push([
+      1,
+      () => {
+        const leader = cluster.leader();
+        if (leader !== 0) cluster.transfer(leader, rng.pick(ids.filter((id) => id !== leader)));
+      },
+    ]);
+  if (faults.has("alarm") && ids.length > 1)
+    actions.push([
+      1,
+      () => {
+        const live = up();
+        if (live.length === 0) return;
+        const leader = cluster.leader();
+        if (leader !== 0 && rng.chance(0.3)) {
+          // A blip on the leader's links: every follower hears that it died, and they all
+          // campaign at once (split votes, concurrent candidates of one term).
+          for (const id of live) if (id !== leader) cluster.net.falseAlarm(id, leader);
+          return;
+        }
+        const node = cluster.node(rng.pick(live));
+        // Mostly about its leader: the report that makes the core forget it and campaign.
+        const others = ids.filter((id) => id !== node.id);
+        const peer =
+          node.leader !== 0 && node.leader !== node.id && rng.chance(0.8)
+            ? node.leader
+            : rng.pick(others);
+        cluster.net.falseAlarm(node.id, peer);
+      },
+    ]);
+  const total = actions.reduce((sum, [w]) => sum + w, 0);
   const act = (): void => {
     if (stopped) return;
-    const roll = rng.float();
-    // A single node has no links to cut.
-    const partitions = faults.has("partition") && ids.length > 1;
-    if (partitions && roll < 0.3) partitionRandomly(cluster, rng);
-    else if (partitions && roll < 0.55) cluster.heal();
-    else if (faults.has("crash") && roll < 0.8) {
-      const up = ids.filter((id) => cluster.node(id).up);
-      if (up.length > 0) {
-        const victim = rng.pick(up);
-        cluster.crash(victim);
-        cluster.sched.after(rng.int(100, 3000), () => {
-          if (!stopped) cluster.restart(victim);
-        });
+    let roll = rng.float() * total;
+    for (const [w, run] of actions) {
+      roll -= w;
+      if (roll < 0) {
+        run();
+        break;
       }
     }
-    cluster.sched.after(rng.int(200, 1500), act);
+    cluster.sched.after(rng.int(minGap, maxGap), act);
   };
-  cluster.sched.after(rng.int(200, 1500), act);
+  cluster.sched.after(rng.int(minGap, maxGap), act);
   return { stop: () => (stopped = true) };
 }
 
+/** Two or three groups of any sizes (20%: a few one-way cuts; 15%: a bridge partition). */
 function partitionRandomly(cluster: SimCluster, rng: Rng): void {
   const ids = rng.shuffle(cluster.ids);
-  if (rng.chance(0.2)) {
+  const roll = rng.float();
+  if (roll < 0.2) {
     // Asymmetric: a few one-way links fail.
     for (let i = rng.int(1, ids.length); i > 0; i--) {
       const from = rng.pick(ids);
@@ -162,20 +290,31 @@ function partitionRandomly(cluster: SimCluster, rng: Rng): void {
     }
     return;
   }
+  const sorted = (g: NodeId[]) => g.sort((a, b) => a - b);
+  if (roll < 0.35 && ids.length >= 3) {
+    // A bridge: one node reaches both sides, which do not reach each other.
+    const [bridge, ...rest] = ids as [NodeId, ...NodeId[]];
+    const cut = rng.int(1, rest.length - 1);
+    cluster.partition([
+      sorted([bridge, ...rest.slice(0, cut)]),
+      sorted([bridge, ...rest.slice(cut)]),
+    ]);
+    return;
+  }
   const k = ids.length >= 3 && rng.chance(0.3) ? 3 : 2;
   const groups: NodeId[][] = Array.from({ length: k }, () => []);
   ids.forEach((id, i) => {
     // Each group gets at least one node, the rest land anywhere.
     (groups[i < k ? i : rng.int(0, k - 1)] as NodeId[]).push(id);
   });
-  cluster.partition(groups.map((g) => g.sort((a, b) => a - b)));
+  cluster.partition(groups.map(sorted));
 }
 
 /** Heal, restart, then require a new command to be applied on every node in time. */
 function checkLiveness(cluster: SimCluster, livenessMs: number): void {
   const healedAt = cluster.sched.now;
-  cluster.heal();
-  for (const id of cluster.ids) cluster.restart(id);
+  cluster.record({ t: healedAt, ev: "phase", phase: "liveness" });
+  cluster.healAll();
   const command = `final@${healedAt}`;
   let lastTry = Number.NEGATIVE_INFINITY;
   const done = (): boolean => {

@@ -1,6 +1,6 @@
 // The simulator's trace format: one JSON object per line (JSON Lines), in the order things
 // happened. This file is the format's definition: every record kind the simulator writes today
-// and the ones planned (client operations, the new faults, membership), with what each field
+// and the ones planned (disk faults, which timer fired, membership), with what each field
 // means. Readers (src/sim/view/, the viewer page, `raftwork sim summary`) and writers
 // (network.ts, cluster.ts, runner.ts) both follow it.
 //
@@ -57,7 +57,7 @@ export type DropReason =
   | "down"
   /** The sender's transport does not count `to` among its peers (after setPeers). */
   | "not-a-peer"
-  /** Planned (`corrupt` fault): bits flipped in flight; the receiver's checksum rejected it. */
+  /** The `corrupt` fault: a bit flipped in flight; the receiver's frame checksum rejected it. */
   | "corrupt";
 
 export type TraceRole = "follower" | "precandidate" | "candidate" | "leader";
@@ -83,8 +83,8 @@ export interface HeaderRecord extends Rec<"trace"> {
 }
 
 /**
- * Planned (issue 11, "every seed draws its configuration"): the core and timing configuration
- * this seed drew, right after the header, with the keys and order of `--json`'s `config`.
+ * The core and timing configuration the run used (drawn from the seed with `--config random`),
+ * right after the header, with the keys and order of `--json`'s `config` (src/sim/config.ts).
  */
 export interface ConfigRecord extends Rec<"config"> {
   maxEntriesPerMsg: number;
@@ -97,9 +97,11 @@ export interface ConfigRecord extends Rec<"config"> {
   snapshotEvery: number;
   /** The fsync latency profile's name. */
   fsync: string;
+  /** Readys in flight in the driver (1: one at a time). */
+  pipeline?: number;
 }
 
-/** Planned: the run moved to another phase (`liveness`: faults stopped, healed, waiting for a commit). */
+/** The run moved to another phase (`faults` from the start; `liveness`: faults stopped, healed, waiting for a commit). */
 export interface PhaseRecord extends Rec<"phase"> {
   phase: "faults" | "liveness";
 }
@@ -172,7 +174,7 @@ export type MessageRecord = DeliverRecord | DropRecord | DupRecord;
  * Every link between nodes that share no group is cut; every other link is restored (a
  * partition replaces earlier partitions and one-way cuts, not disconnects). Groups are
  * separated by `|`, ids in a group by `,`: `"1,2|3,4,5"`. A node in no group is cut off from
- * everyone. Planned (bridge partitions): a node may appear in two groups (`"1,2,3|3,4,5"`: 3
+ * everyone. A bridge partition has a node in two groups (`"1,2,3|3,4,5"`: 3
  * reaches both sides, 1 and 5 do not reach each other).
  */
 export interface PartitionRecord extends Rec<"partition"> {
@@ -183,6 +185,16 @@ export interface PartitionRecord extends Rec<"partition"> {
 export interface CutRecord extends Rec<"cut"> {
   from: number;
   to: number;
+}
+
+/**
+ * From now on every message from `from` to `to` is held back `ms` longer (the `delay` fault's
+ * slow links); `ms` 0 ends it. The heal ends every slow link.
+ */
+export interface SlowRecord extends Rec<"slow"> {
+  from: number;
+  to: number;
+  ms: number;
 }
 
 /** Every cut link is restored and every disconnected node reconnected. */
@@ -200,7 +212,7 @@ export interface ConnectRecord extends Rec<"connect"> {
 
 /**
  * The network told `node` that `peer` is gone (its connections closed), a hint for the core
- * (RawNodeApi.forgetLeader). Planned (`alarm` fault): `alarm: true` marks a false report:
+ * (RawNodeApi.forgetLeader). The `alarm` fault: `alarm: true` marks a false report:
  * `peer` is up and reachable.
  */
 export interface PeerLostRecord extends Rec<"peer-lost"> {
@@ -275,9 +287,10 @@ export interface CompactRecord extends Rec<"compact"> {
 
 /**
  * `node` lost power (or stopped). `durableLast` is the last log index its disk kept, `term` the
- * term on disk. Planned: `point` says where in the Ready cycle it stopped (`after-send`,
- * `before-fsync`, ...; absent: anywhere), and `reason` why if not the nemesis (`disk`: a failed
- * write or fsync stopped it; `error`: the core threw).
+ * term on disk. `point` says where in the Ready cycle it stopped (`after-send`: the leader's
+ * traffic left, the batch written but not synced; `after-fsync`: synced, replies not sent;
+ * absent: anywhere). Planned: `reason` why if not the nemesis (`disk`: a failed write or fsync
+ * stopped it; `error`: the core threw).
  */
 export interface CrashRecord extends Rec<"crash"> {
   node: number;
@@ -296,7 +309,7 @@ export interface StartRecord extends Rec<"start"> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Planned faults (issue 11). Each starts and ends with its own record: the heal at the end of
+// Faults (issue 11; `disk` is planned). Each starts and ends with its own record: the heal at the end of
 // the fault phase writes the ending record for whatever it ends, so a reader need not know what
 // the heal implies.
 
@@ -334,7 +347,7 @@ export interface DiskRecord extends Rec<"disk"> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Planned client operations (issue 11, "clients that read"): the history the linearizability
+// Client operations (src/sim/client.ts): the history the linearizability
 // checker sees (src/sim/linearizability.ts, KvOperation), one `call` and one `return` per op.
 
 /** Client `client` issued operation `op` (1, 2, ... across the run) to `node`. */
@@ -421,6 +434,7 @@ export type TraceRecordOf =
   | DupRecord
   | PartitionRecord
   | CutRecord
+  | SlowRecord
   | HealRecord
   | DisconnectRecord
   | ConnectRecord
@@ -458,6 +472,7 @@ export const FAULT_KINDS: readonly TraceKind[] = [
   "start",
   "partition",
   "cut",
+  "slow",
   "heal",
   "disconnect",
   "connect",
@@ -526,6 +541,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
     "heartbeatTick:int",
     "snapshotEvery:int",
     "fsync:str",
+    "pipeline:int?",
   ],
   phase: ["phase:str"],
   deliver: MESSAGE_SPEC,
@@ -533,6 +549,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
   dup: MESSAGE_SPEC,
   partition: ["groups:str"],
   cut: ["from:id", "to:id"],
+  slow: ["from:id", "to:id", "ms:num"],
   heal: [],
   disconnect: ["node:id"],
   connect: ["node:id"],

@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CliExit, EXIT_FAILED } from "../../src/cli/exit.js";
-import { type SimFlags, sweep } from "../../src/cli/sim.js";
+import { replayCommand, type SimFlags, sweep } from "../../src/cli/sim.js";
+import { DEFAULT_CONFIG } from "../../src/sim/config.js";
 import { runDemo } from "../../src/sim/demo.js";
-import type { SimResult } from "../../src/sim/runner.js";
+import { runSimulation, type SimResult } from "../../src/sim/runner.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "raftwork-sim-cli-"));
@@ -49,6 +50,8 @@ const KEYS = [
   "messages",
   "violations",
   "traceHash",
+  "config",
+  "reads",
 ];
 
 describe("raftwork sim", () => {
@@ -70,6 +73,20 @@ describe("raftwork sim", () => {
       assert.match(o.traceHash as string, /^[0-9a-f]{64}$/);
       assert.ok((o.simulatedMs as number) >= 5000);
     }
+    // Each seed draws its own configuration; --config default pins today's.
+    assert.notDeepEqual(objs[0]?.config, objs[1]?.config);
+    const pinned = sim(
+      "--seed",
+      "2",
+      "--nodes",
+      "3",
+      "--time",
+      "5s",
+      "--config",
+      "default",
+      "--json",
+    );
+    assert.deepEqual(JSON.parse(pinned.stdout).config, DEFAULT_CONFIG);
     // A sweep's seed 2 is the same run as --seed 2 alone.
     const single = sim("--seed", "2", "--nodes", "3", "--time", "5s", "--json");
     assert.equal(JSON.parse(single.stdout).traceHash, objs[1]?.traceHash);
@@ -84,9 +101,32 @@ describe("raftwork sim", () => {
     assert.match(r.stdout, /1 seed, 0 with violations/);
   });
 
+  it("the printed replay command reproduces the run exactly (faults, config, fault time)", () => {
+    const flags: SimFlags = {
+      nodes: 3,
+      time: 4_000,
+      faults: ["drop", "pause", "crash", "corrupt"],
+      config: "random",
+    };
+    const original = runSimulation({ nodes: 3, seed: 11, timeMs: 4_000, faults: flags.faults });
+    const cmd = replayCommand(flags, 11);
+    assert.match(cmd, /--time 4000ms --faults drop,pause,crash,corrupt --config random/);
+    const args = cmd
+      .replace(/^raftwork sim /, "")
+      .replace(/ --trace trace\.jsonl$/, "")
+      .split(" ");
+    const replayed = JSON.parse(sim(...args, "--json").stdout) as Record<string, unknown>;
+    assert.equal(replayed.traceHash, original.traceHash);
+    assert.equal(replayed.simulatedMs, original.simulatedMs);
+    const pinned = replayCommand({ ...flags, faults: [], config: "default" }, 11);
+    assert.match(pinned, /--faults none --config default/);
+  });
+
   it("usage errors exit 2 with a message naming the flag", async () => {
     const cases: [string[], RegExp][] = [
       [["--faults", "drop,bogus"], /--faults/],
+      [["--config", "bogus"], /--config/],
+      [["--faults", "drop,member"], /--faults.*member.*not simulated yet/],
       [["--seeds", "5..1"], /--seeds/],
       [["--nodes", "0"], /--nodes/],
       [["--time", "10d"], /--time/],
@@ -169,12 +209,14 @@ describe("raftwork sim", () => {
   });
 
   it("a violation in any seed makes the sweep fail with exit status 1, naming the seed", async () => {
-    const flags: SimFlags = { nodes: 3, time: 1000, faults: [], json: true };
+    const flags: SimFlags = { nodes: 3, time: 1000, faults: [], config: "random", json: true };
     const fake = (o: { seed: number }): SimResult => ({
       seed: o.seed,
       nodes: 3,
+      config: DEFAULT_CONFIG,
       simulatedMs: 1000,
       commits: 0,
+      reads: 0,
       leaderChanges: 0,
       messages: 0,
       violations:

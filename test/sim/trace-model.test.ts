@@ -221,7 +221,9 @@ describe("trace model, on simulator runs", () => {
       }
       const inFlight = Math.max(...firstFates) - firstFates.size;
       assert.ok(
-        inFlight >= 0 && inFlight < 50,
+        // Slow links (the delay fault) hold messages back for up to 3 s, so a few hundred may
+        // still be on their way when the healed cluster has committed.
+        inFlight >= 0 && inFlight < 300,
         `seed ${seed}: ${inFlight} messages without a fate`,
       );
       assert.equal(m.violation, null);
