@@ -31,10 +31,16 @@ export type HeaderAt = (revision?: number) => Header;
 
 type Wire = Record<string, unknown>;
 
-/** An int64/uint64 field (a decimal string, a number or a Long-like) as a number. */
+/**
+ * An int64/uint64 field (a decimal string, a number or a Long-like) as a number, clamped to the
+ * safe integers: no revision, TTL or count gets near 2^53, so a larger value answers as the
+ * largest one would (a future revision, a TTL too large) instead of losing precision.
+ */
 export function num(v: unknown): number {
   if (v === undefined || v === null || v === "") return 0;
-  return Number(typeof v === "object" ? String(v) : v);
+  const n = Number(typeof v === "object" ? String(v) : v);
+  if (Number.isNaN(n)) return 0;
+  return Math.max(Number.MIN_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, Math.trunc(n)));
 }
 
 /** An int64 field as a bigint (lease ids use all 64 bits). */

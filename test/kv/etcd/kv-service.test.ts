@@ -160,6 +160,19 @@ describe("etcd KV service", () => {
     assert.equal(bad.code, 3);
   });
 
+  it("out-of-range numbers answer etcd's errors, not a crash or a precision loss", async () => {
+    const huge = "9223372036854775807";
+    const compact = await failure(leader.client.KV.Compact({ revision: huge }));
+    assert.equal(compact.details, "etcdserver: mvcc: required revision is a future revision");
+    const ttl = await failure(leader.client.Lease.LeaseGrant({ TTL: huge }));
+    assert.equal(ttl.details, "etcdserver: too large lease TTL");
+    const range = await failure(leader.client.KV.Range({ key: b("k1"), revision: huge }));
+    assert.equal(range.code, 11);
+    const odd = await leader.client.KV.Range({ key: b("k1"), sort_order: 99, limit: -5 });
+    assert.ok(odd.header, "unknown enum values and negative limits read as etcd reads them");
+    assert.ok((await leader.client.KV.Put({ key: b("still"), value: b("serving") })).header);
+  });
+
   it("keys written over gRPC that are not UTF-8 are skipped by HTTP listings", async () => {
     await leader.client.KV.Put({ key: Buffer.from([0x68, 0xff]), value: b("bin") });
     await leader.client.KV.Put({ key: b("h2"), value: b("text") });
