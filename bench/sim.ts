@@ -1,35 +1,47 @@
 // Simulator speed: simulated seconds per real second for 3- and 5-node clusters, with and
-// without faults, and proposals committed per real second in a fault-free 3-node cluster.
+// without faults, with seeded or default configurations, with and without the linearizability
+// check, and proposals committed per real second in a fault-free 3-node cluster.
 // The design target: 10,000 simulated seconds of a 5-node cluster under every fault in under
 // 30 s of real time (bench/RESULTS.md, "Simulator: simulated seconds per real second").
 //
 //   node --import tsx bench/sim.ts [simulatedSecondsPerCase=2000] [seeds=10]
 import { RawNode } from "../src/raft/raw-node.js";
 import { SimCluster } from "../src/sim/cluster.js";
+import type { ConfigMode } from "../src/sim/config.js";
 import { FAULTS, runSimulation } from "../src/sim/runner.js";
 
 const perCase = Number(process.argv[2] ?? 2000);
 const seeds = Number(process.argv[3] ?? 10);
 
-function speed(nodes: number, faulty: boolean): void {
+function speed(nodes: number, faulty: boolean, config: ConfigMode = "random", check = true): void {
   const timeMs = (perCase * 1000) / seeds;
   let simulatedMs = 0;
   let commits = 0;
   let messages = 0;
+  let reads = 0;
   const started = performance.now();
   for (let seed = 1; seed <= seeds; seed++) {
-    const r = runSimulation({ nodes, seed, timeMs, faults: faulty ? FAULTS : [] });
+    const r = runSimulation({
+      nodes,
+      seed,
+      timeMs,
+      faults: faulty ? FAULTS : [],
+      config,
+      linearizability: check,
+    });
     if (r.violations.length > 0) throw new Error(`seed ${seed}: ${JSON.stringify(r.violations)}`);
     simulatedMs += r.simulatedMs;
     commits += r.commits;
     messages += r.messages;
+    reads += r.reads;
   }
   const realS = (performance.now() - started) / 1000;
   const simS = simulatedMs / 1000;
   console.log(
-    `${nodes} nodes, ${faulty ? "all faults" : "no faults "}: ${simS.toFixed(0)} simulated s in ` +
+    `${nodes} nodes, ${faulty ? "all faults" : "no faults "}, config ${config}` +
+      `${check ? "" : ", no linearizability check"}: ${simS.toFixed(0)} simulated s in ` +
       `${realS.toFixed(2)} s real = ${(simS / realS).toFixed(0)} simulated s/s ` +
-      `(${commits} commits, ${messages} requests; 10,000 simulated s would take ${((10_000 * realS) / simS).toFixed(1)} s)`,
+      `(${commits} commits, ${reads} reads, ${messages} requests; 10,000 simulated s would take ${((10_000 * realS) / simS).toFixed(1)} s)`,
   );
 }
 
@@ -60,5 +72,10 @@ function proposalThroughput(): void {
 }
 
 console.log(`node ${process.version}, ${perCase} simulated s per case over ${seeds} seeds`);
-for (const nodes of [3, 5]) for (const faulty of [false, true]) speed(nodes, faulty);
+speed(5, true); // the design's target
+speed(5, true, "random", false);
+speed(5, true, "default");
+speed(5, false);
+speed(3, true);
+speed(3, false);
 proposalThroughput();
