@@ -11,6 +11,7 @@ import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
 import { CliExit, describeExitStatus, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 import type { LocalClusterOptions } from "./local-cluster.js";
 import { plural } from "./text.js";
+import { type PeerTlsFlags, readPeerTls } from "./tls-flags.js";
 
 const MAX_NODE_ID = 2 ** 31 - 1;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -119,6 +120,15 @@ export function registerKvServerCommands(kv: Command): void {
         "keep this many store revisions readable (Range --rev, watch from a past revision); 0 keeps all",
         parseIntIn(0, 1_000_000_000),
         10_000,
+      )
+      .option(
+        "--peer-cert-file <file>",
+        "this member's certificate for mutual TLS with peers (PEM)",
+      )
+      .option("--peer-key-file <file>", "its private key (PEM)")
+      .option(
+        "--peer-trusted-ca-file <file>",
+        "the CA that signs every member's certificate (PEM)",
       ),
   );
   describeExitStatus(serve, {
@@ -135,12 +145,13 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
-      },
+      } & PeerTlsFlags,
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
       }
       await checkTiming(o.electionTimeout, o.heartbeat);
+      const peerTls = readPeerTls(o);
       const { serveNode } = await import("../kv/server/serve.js");
       const result = await serveNode({
         id: o.id,
@@ -154,6 +165,7 @@ export function registerKvServerCommands(kv: Command): void {
         autoCompactRevisions: o.autoCompactionRetention,
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(peerTls ? { peerTls } : {}),
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },

@@ -10,6 +10,7 @@ import { RawNode } from "../../raft/raw-node.js";
 import type { NodeId } from "../../raft/types.js";
 import { FileStorage } from "../../storage/file-storage.js";
 import { TcpTransport } from "../../transport/tcp-transport.js";
+import type { PeerTls } from "../../transport/tls.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
@@ -47,6 +48,8 @@ export interface ServeOptions {
   grpc?: HostPort;
   /** The member name the etcd API shows. Default `node-ID`. */
   name?: string;
+  /** Mutual TLS between members (etcd's --peer-* flags); absent: plaintext Raft port. */
+  peerTls?: PeerTls;
 }
 
 /** Auto-compaction's default: the last 10,000 revisions stay readable. */
@@ -108,6 +111,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
           ? { http: httpAddress }
           : { http: httpAddress, grpc: grpcAddress },
       logger: logger.child({ part: "transport" }),
+      ...(o.peerTls ? { tls: o.peerTls } : {}),
     });
     opened.push(() => transport.close());
 
