@@ -38,6 +38,8 @@ export interface ServiceStatus {
    * §5.3 matchIndex/nextIndex) and its lag, the leader's last log index minus `match`.
    */
   progress?: FollowerProgress[];
+  /** This member's raised alarms (etcd's names): "NOSPACE" while its disk is full. */
+  alarms?: string[];
 }
 
 export interface FollowerProgress {
@@ -67,4 +69,9 @@ export interface RaftService {
    * (it aborts after an election timeout): watch status() for its outcome.
    */
   transferLeader?(to: NodeId): boolean;
+  /**
+   * Optional: clears this member's alarms (etcd's Alarm DEACTIVATE) and retries what raised
+   * them at once; a disk still full raises NOSPACE again. Returns the alarms that were raised.
+   */
+  disarmAlarms?(): string[];
 }

@@ -13,4 +13,6 @@ export interface NodeMetrics {
   observeFsync(seconds: number): void;
   /** Entries written per Ready batch (group commit effectiveness). */
   observeBatch(entries: number): void;
+  /** An alarm of this member (disk-health.ts: "NOSPACE") was raised (true) or cleared. */
+  setAlarm?(alarm: string, active: boolean): void;
 }

@@ -36,6 +36,7 @@ import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
 import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
+import { DiskHealth } from "./disk-health.js";
 import {
   CoreFailureError,
   LeadershipLostError,
@@ -109,6 +110,8 @@ export class RaftNode implements RaftService {
   /** The applied index at which the next snapshot is due, for snapshots up to `after`. */
   private nextSnapshot = { after: -1, at: 0 };
   private stopped = false;
+  /** Full and slow disks (disk-health.ts): every storage wait goes through it. */
+  private readonly disk: DiskHealth;
 
   /** Loads the durable state, restores the state machine and starts the node. */
   static async start(options: RaftNodeOptions): Promise<RaftNode> {
@@ -144,6 +147,17 @@ export class RaftNode implements RaftService {
     this.applied = snapshotIndex;
     this.snapshotIndex = snapshotIndex;
     this.reads = new ReadQueue(timing.electionTick);
+    this.disk = new DiskHealth(
+      {
+        status: () => this.raw.status(),
+        transferLeader: (to) => void this.transferLeader(to),
+        stepDown: () => {
+          if (this.inCore("a step-down", () => this.raw.stepDown?.()))
+            this.onSoftState("follower", NONE);
+        },
+      },
+      { electionTick: timing.electionTick, logger: options.logger, metrics: options.metrics },
+    );
     options.transport.onMessage((m) => this.onMessage(m));
     options.transport.onPeerLost((id) => this.onPeerLost(id));
     this.ticker = setInterval(() => this.onTick(), timing.tickMs);
@@ -159,6 +173,8 @@ export class RaftNode implements RaftService {
 
   propose(data: Uint8Array, timeoutMs?: number): Promise<unknown> {
     if (this.stopped) return Promise.reject(new StoppedError());
+    const full = this.disk.writeRefusal();
+    if (full) return Promise.reject(full);
     const r = this.raw.propose(data);
     if (!r.ok) return Promise.reject(notLeader(r.leader));
     this.options.metrics?.proposal();
@@ -187,7 +203,12 @@ export class RaftNode implements RaftService {
       appliedIndex: this.applied,
       members: [...s.voters].sort((a, b) => a - b),
       ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
+      alarms: this.disk.alarms,
     };
+  }
+
+  disarmAlarms(): string[] {
+    return this.disk.disarm();
   }
 
   transferLeader(to: NodeId): boolean {
@@ -205,6 +226,7 @@ export class RaftNode implements RaftService {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ticker);
+    this.disk.stop();
     await this.running?.catch(() => undefined);
     await this.snapshotting;
     this.failWaiters(() => new StoppedError());
@@ -219,6 +241,7 @@ export class RaftNode implements RaftService {
   private onTick(): void {
     if (this.stopped) return;
     this.ticks++;
+    this.disk.tick();
     if (this.inCore("a tick", () => this.raw.tick())) this.schedule();
   }
 
@@ -318,7 +341,7 @@ export class RaftNode implements RaftService {
     if (!rd.snapshot) this.applyAll(rd);
     if (rd.mustSync || rd.snapshot) {
       const started = process.hrtime.bigint();
-      await this.options.storage.sync();
+      await this.disk.persist("sync", () => this.options.storage.sync());
       this.options.metrics?.observeFsync(Number(process.hrtime.bigint() - started) / 1e9);
       this.options.metrics?.observeBatch(rd.entries.length);
     }
@@ -446,8 +469,8 @@ export class RaftNode implements RaftService {
     // proposal's fsync never waits for it. The core's log is compacted already, but the WAL
     // keeps every entry until the marker is durable, so a crash meanwhile restarts from the
     // previous snapshot and replays.
-    this.snapshotting = storage
-      .prepareSnapshot(snapshot)
+    this.snapshotting = this.disk
+      .persist("snapshot file", () => storage.prepareSnapshot?.(snapshot))
       .then(() => (this.stopped ? undefined : this.installSnapshot(snapshot)))
       .catch((err: unknown) => this.fail(err))
       .finally(() => {
@@ -478,6 +501,7 @@ export class RaftNode implements RaftService {
     if (!this.stopped) {
       this.stopped = true;
       clearInterval(this.ticker);
+      this.disk.stop();
       this.failWaiters(() => new StoppedError());
     }
     this.options.onFatal?.(error);

@@ -183,6 +183,14 @@ export interface RawNodeApi {
   /** Campaign at once (tests, operator). */
   campaign(): void;
   /**
+   * Leader only (raftwork's; etcd-io/raft has none): become a follower of nobody in the same
+   * term, so the other voters elect a new leader once their election timers fire. The shell
+   * calls it when its own disk holds the cluster up (an fsync stalled past an election timeout,
+   * or a full disk: docs/architecture.md, "Disk faults"). Returns false if not leader.
+   * Optional so that test doubles of the core need not have it; RawNode has it.
+   */
+  stepDown?(): boolean;
+  /**
    * Forget the leader if it is `id`, as etcd's ForgetLeader does, and campaign soon. The shell
    * calls it when the transport lost its connection to `id` (closed by the peer, or its process
    * died). A follower whose leader that is drops it (ending its lease, so it grants pre-votes at

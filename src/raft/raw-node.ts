@@ -290,6 +290,14 @@ export class RawNode implements RawNodeApi {
     this.startCampaign(false);
   }
 
+  stepDown(): boolean {
+    if (this.role !== "leader") return false;
+    // Same term, vote kept: a follower of nobody, which sends nothing until it hears a leader
+    // or its election timer fires. Stepping down is always safe (§5.2).
+    this.becomeFollower(this.term, NONE);
+    return true;
+  }
+
   /**
    * etcd's ForgetLeader, plus an early campaign.
    * Not in the Raft paper. A leader whose process dies (a crash, kill -9) closes its connections
