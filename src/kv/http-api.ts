@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import type * as Zod from "zod";
 import type { RaftService } from "../node/api.js";
+import { NoSpaceAlarmError } from "../node/disk-health.js";
 import {
   LeadershipLostError,
   NotLeaderError,
@@ -223,7 +224,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
 
   function serviceError(ctx: Ctx, err: unknown) {
     if (err instanceof NotLeaderError) return forward(ctx, err.leader);
-    if (err instanceof StoppedError) return fail(ctx, 503, err.message);
+    if (err instanceof StoppedError || err instanceof NoSpaceAlarmError) {
+      return fail(ctx, 503, err.message);
+    }
     if (err instanceof ProposalTimeoutError || err instanceof LeadershipLostError) {
       return fail(ctx, 504, err.message);
     }

@@ -84,6 +84,15 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
     registers: [registry],
   });
 
+  // Set to 0 up front so that a dashboard or alert sees the series before the first alarm.
+  const alarm = new Gauge({
+    name: "raftwork_alarm_active",
+    help: "1 while this member has raised the alarm (NOSPACE: its disk is full), else 0",
+    labelNames: ["alarm"],
+    registers: [registry],
+  });
+  alarm.set({ alarm: "NOSPACE" }, 0);
+
   // prom-client's labels() looks children up by a joined string on every call; caching the
   // children keeps the request path to one Map lookup.
   const requestChildren = new Map<string, Prom.Counter.Internal>();
@@ -121,5 +130,6 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
     proposal: () => proposals.inc(),
     observeFsync: (s) => fsync.observe(s),
     observeBatch: (n) => batch.observe(n),
+    setAlarm: (name, active) => alarm.set({ alarm: name }, active ? 1 : 0),
   };
 }

@@ -1,6 +1,7 @@
 // gRPC errors of the etcd API: etcd 3.4's codes and exact messages (etcd's
 // etcdserver/api/v3rpc/rpctypes/error.go), which clients match on: clientv3 retries on
 // Unavailable, the etcd3 npm client maps messages to error classes.
+import { NoSpaceAlarmError } from "../../node/disk-health.js";
 import {
   LeadershipLostError,
   NotLeaderError,
@@ -13,6 +14,7 @@ import { type EtcdError, GrpcStatus } from "../mvcc/index.js";
 export const Status = {
   ...GrpcStatus,
   Unknown: 2,
+  ResourceExhausted: 8,
   Unimplemented: 12,
   Internal: 13,
   Unavailable: 14,
@@ -36,14 +38,18 @@ export const NO_LEADER = "etcdserver: no leader";
 export const TIMEOUT = "etcdserver: request timed out";
 export const LEADER_CHANGED = "etcdserver: leader changed";
 export const STOPPED = "etcdserver: server stopped";
+/** etcd's answer to a write while the NOSPACE alarm is raised (ErrGRPCNoSpace). */
+export const NO_SPACE = "etcdserver: mvcc: database space exceeded";
 
 /**
  * A RaftService or leader-link failure as etcd reports it. Every one is Unavailable: a client
  * retries, and (as with etcd's own "request timed out") a write that timed out may have been
- * applied.
+ * applied. The exception is a write refused by a member whose disk is full: etcd's
+ * ResourceExhausted "database space exceeded" (certainly not applied).
  */
 export function fromServiceError(err: unknown): GrpcError {
   if (isGrpcError(err)) return err;
+  if (err instanceof NoSpaceAlarmError) return grpcError(Status.ResourceExhausted, NO_SPACE);
   if (err instanceof NotLeaderError) return grpcError(Status.Unavailable, NO_LEADER);
   if (err instanceof ProposalTimeoutError) return grpcError(Status.Unavailable, TIMEOUT);
   if (err instanceof LeadershipLostError) return grpcError(Status.Unavailable, LEADER_CHANGED);

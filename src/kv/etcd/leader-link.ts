@@ -18,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Packr } from "msgpackr";
 import type { RaftService } from "../../node/api.js";
+import { NoSpaceAlarmError } from "../../node/disk-health.js";
 import {
   LeadershipLostError,
   NotLeaderError,
@@ -196,8 +197,11 @@ export class LeaderLink {
           if (err instanceof ProposalTimeoutError || err instanceof LeadershipLostError) {
             return [504, err.message];
           }
-          if (err instanceof NotLeaderError || err instanceof StoppedError)
-            return [503, err.message];
+          const refused =
+            err instanceof NotLeaderError ||
+            err instanceof StoppedError ||
+            err instanceof NoSpaceAlarmError;
+          if (refused) return [503, err.message];
           throw err;
         }
       }),

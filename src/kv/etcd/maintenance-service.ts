@@ -2,7 +2,11 @@
 //
 // - Status: this member's Raft progress; dbSize is an estimate of the store's bytes (raftwork
 //   keeps the store in memory: there is no database file to measure), never 0.
-// - Alarm: raftwork raises no alarms yet, so every action answers an empty list.
+// - Alarm: this member's own alarms (docs/architecture.md, "Disk faults: full and slow disks"):
+//   NOSPACE while its disk is full. They are not replicated as etcd's are, so GET answers what
+//   the member called has raised, and DEACTIVATE clears an alarm of that member only (it then
+//   retries at once; a disk still full raises NOSPACE again). ACTIVATE is refused: a member
+//   raises its alarms itself. Status lists them in `errors`, as etcd does.
 // - Defragment: nothing to defragment (no bbolt file): success.
 // - Hash / HashKV: a CRC-32 of the key-value state at a revision (key, value, create and mod
 //   revision, version, lease of every live key in key order). Members at the same revision
@@ -30,6 +34,10 @@ const TRANSFER_WAIT_MS = 5000;
 /** A store of no keys still "occupies" this much (etcd's smallest db file is 20 KiB). */
 const DB_BASE_BYTES = 20 * 1024;
 const PER_VERSION_BYTES = 48;
+/** etcd's AlarmType and AlarmRequest.AlarmAction numbers. */
+const ALARM_TYPE: Record<string, number> = { NOSPACE: 1, CORRUPT: 2 };
+const ALARM_NONE = 0;
+const Action = { GET: 0, ACTIVATE: 1, DEACTIVATE: 2 } as const;
 
 type SnapshotCall = Grpc.ServerWritableStream<Wire, Wire>;
 
@@ -70,6 +78,12 @@ export function maintenanceService(
     return { hash: h, revision: rev };
   };
 
+  /** This member's raised alarms as etcd's AlarmMember messages. */
+  const alarms = (): { memberID: string; alarm: number }[] =>
+    (b.service.status().alarms ?? [])
+      .filter((name) => ALARM_TYPE[name] !== undefined)
+      .map((name) => ({ memberID: String(b.id), alarm: ALARM_TYPE[name] as number }));
+
   return {
     Status: unary(() => {
       const s = b.service.status();
@@ -82,13 +96,40 @@ export function maintenanceService(
         raftIndex: String(s.commitIndex),
         raftTerm: String(s.term),
         raftAppliedIndex: String(s.appliedIndex),
-        errors: [],
+        // etcd: "etcdserver: no leader" and one AlarmMember text per alarm.
+        errors: [
+          ...(s.leader === null ? ["etcdserver: no leader"] : []),
+          ...(s.alarms ?? []).map((name) => `memberID:${b.id} alarm:${name}`),
+        ],
         dbSizeInUse: size,
         isLearner: false,
       };
     }),
 
-    Alarm: unary(() => ({ header: b.header(), alarms: [] })),
+    Alarm: unary((req) => {
+      const action = wire.num(req.action);
+      const type = wire.num(req.alarm);
+      if (action === Action.GET) {
+        const all = alarms();
+        return {
+          header: b.header(),
+          alarms: type === ALARM_NONE ? all : all.filter((a) => a.alarm === type),
+        };
+      }
+      if (action === Action.DEACTIVATE) {
+        // As etcd's alarm store: one member's alarm of one type, or nothing.
+        const raised = alarms().filter((a) => a.alarm === type && wire.num(req.memberID) === b.id);
+        if (raised.length > 0) b.service.disarmAlarms?.();
+        return { header: b.header(), alarms: raised };
+      }
+      if (action === Action.ACTIVATE) {
+        throw grpcError(
+          Status.Unimplemented,
+          "raftwork: a member raises its own alarms (NOSPACE when its disk is full); ACTIVATE is not supported",
+        );
+      }
+      throw grpcError(Status.InvalidArgument, `raftwork: unknown alarm action ${action}`);
+    }),
 
     Defragment: unary(() => ({ header: b.header() })),
 
