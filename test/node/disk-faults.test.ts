@@ -68,7 +68,7 @@ class Cluster {
   readonly members = new Map<NodeId, Member>();
   private readonly rng = new Rng(SEED);
 
-  async start(): Promise<void> {
+  async start(snapshotEntries?: number): Promise<void> {
     for (const id of IDS) {
       const disk = new Disk(this.rng.fork(`disk ${id}`));
       // No preallocation: every batch grows the segment, so a full disk shows at the next one.
@@ -90,6 +90,7 @@ class Cluster {
         metrics,
         dataDir: `/n${id}`,
         onFatal: (err) => fatal.push(err),
+        ...(snapshotEntries ? { snapshotEntries } : {}),
       });
       this.members.set(id, { node, storage, disk, sm, metrics, fatal });
     }
@@ -147,9 +148,9 @@ afterEach(async () => {
   cluster = null;
 });
 
-async function startCluster(): Promise<Cluster> {
+async function startCluster(snapshotEntries?: number): Promise<Cluster> {
   cluster = new Cluster();
-  await cluster.start();
+  await cluster.start(snapshotEntries);
   return cluster;
 }
 
@@ -295,5 +296,40 @@ describe("disk faults on real nodes (FileStorage on a simulated disk)", () => {
       "d",
       IDS.filter((id) => id !== bad),
     );
+  });
+
+  it("no space for a snapshot file: alarm, leadership handed over, the file is retried and written once space returns", async () => {
+    const c = await startCluster(4);
+    await c.write("a");
+    const full = await c.leader();
+    const m = c.get(full);
+    // Only the snapshot directory is short of space: the log itself keeps working.
+    let noSpace = true;
+    m.disk.sim.faults = (op) =>
+      noSpace && op.path.includes("/snap/") && (op.kind === "write" || op.kind === "writeSync")
+        ? { error: "ENOSPC" }
+        : undefined;
+    let n = 0;
+    while (!m.node.status().alarms?.includes(NOSPACE)) {
+      await c.write(`v${n++}`);
+      assert.ok(n < 40, "a snapshot was due within 40 writes");
+    }
+    const others = IDS.filter((id) => id !== full);
+    // Its loop is not stuck here, so the hand-off (TimeoutNow) leaves at once.
+    await c.leader(others, 10 * ELECTION_MS);
+    await c.write("after", others);
+    assert.equal(m.fatal.length, 0, "a full disk is not fatal");
+    assert.ok(m.node.status().alarms?.includes(NOSPACE), "still full");
+
+    noSpace = false;
+    await waitFor(() => m.node.status().alarms?.length === 0, "alarm cleared", 5000);
+    const files = await m.disk.sim.fs.readdir(`/n${full}/snap`);
+    assert.ok(
+      files.some((f) => f.endsWith(".snap")),
+      `a snapshot file was written: ${files}`,
+    );
+    await c.write("last");
+    await waitFor(() => m.sm.items.at(-1) === "last", "the node applies new writes");
+    assert.equal(m.fatal.length, 0);
   });
 });

@@ -18,6 +18,10 @@ import { fromEtcdError, type GrpcError, grpcError, NO_LEADER, Status, TIMEOUT } 
 import { type LeaderLink, pickLeaseId } from "./leader-link.js";
 import type { Header } from "./wire.js";
 
+export const BEHIND_FULL_DISK =
+  "raftwork: this member's disk is full (NOSPACE alarm) and it is behind the leader: ask " +
+  "another member for a linearizable read, or read serializable here";
+
 /** How long a member waits to apply, locally, a write the leader applied or a read index. */
 const CATCH_UP_MS = 5000;
 
@@ -85,6 +89,11 @@ export class EtcdBackend {
       if (err.leader === null || err.leader === this.id)
         throw grpcError(Status.Unavailable, NO_LEADER);
       const { revision } = await this.link.call<{ revision: number }>(err.leader, { kind: "read" });
+      // A member whose disk is full applies nothing new until space returns: say so at once,
+      // so the client asks another member instead of waiting out CATCH_UP_MS.
+      if (this.sm.revision < revision && (this.service.status().alarms?.length ?? 0) > 0) {
+        throw grpcError(Status.Unavailable, BEHIND_FULL_DISK);
+      }
       await this.caughtUp(revision);
     }
   }

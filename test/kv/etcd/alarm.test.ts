@@ -8,11 +8,15 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { BEHIND_FULL_DISK, EtcdBackend } from "../../../src/kv/etcd/backend.js";
 import { NO_SPACE } from "../../../src/kv/etcd/errors.js";
+import type { LeaderLink } from "../../../src/kv/etcd/leader-link.js";
 import { createKvMetrics } from "../../../src/kv/metrics.js";
+import { KvStateMachine } from "../../../src/kv/state-machine.js";
+import type { WatchHub } from "../../../src/kv/watch/index.js";
 import type { RaftService } from "../../../src/node/api.js";
 import { NOSPACE, NoSpaceAlarmError } from "../../../src/node/disk-health.js";
-import { request } from "../fake-service.js";
+import { FakeService, request } from "../fake-service.js";
 import {
   b,
   failure,
@@ -168,5 +172,27 @@ describe("the NOSPACE alarm over the HTTP and etcd APIs", () => {
     assert.equal(disarm.stdout, "memberID:2 alarm:NOSPACE \n");
     assert.equal((await etcdctl([at, "alarm", "list"])).stdout, "");
     assert.equal((await etcdctl([at, "put", "e", "1"])).stdout, "OK\n");
+  });
+
+  it("a full member behind the leader refuses a linearizable read at once instead of waiting to catch up", async () => {
+    const service = new FakeService(2, 1);
+    const disk = withDisk(service as SharedService);
+    const link = { call: async () => ({ revision: 99 }) } as unknown as LeaderLink;
+    const backend = new EtcdBackend({
+      service,
+      sm: new KvStateMachine(),
+      hub: {} as WatchHub,
+      link,
+      id: 2,
+      clusterId: 2n ** 61n,
+      name: "m2",
+    });
+    disk.full = true;
+    const started = Date.now();
+    const e = await failure(backend.linearize(false));
+    assert.equal(e.code, 14);
+    assert.equal(e.details, BEHIND_FULL_DISK);
+    assert.ok(Date.now() - started < 1000, "at once");
+    await backend.linearize(true); // serializable: no barrier
   });
 });
