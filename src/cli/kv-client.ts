@@ -249,6 +249,9 @@ export function registerKvClientCommands(kv: Command, io: CliIo = PROCESS_IO): v
 
 function statusTable(rows: Awaited<ReturnType<KvClient["status"]>>): string {
   const header = ["ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "MEMBERS"];
+  // A node's alarms (NOSPACE: its disk is full) get a column only when some node has one.
+  const alarmed = rows.some((r) => r.ok && (r.status.alarms?.length ?? 0) > 0);
+  if (alarmed) header.push("ALARMS");
   const cells = rows.map((r) =>
     r.ok
       ? [
@@ -260,6 +263,7 @@ function statusTable(rows: Awaited<ReturnType<KvClient["status"]>>): string {
           String(r.status.commitIndex),
           String(r.status.appliedIndex),
           r.status.members.join(","),
+          ...(alarmed ? [r.status.alarms?.join(",") || "-"] : []),
         ]
       : [r.endpoint, "-", `unreachable: ${r.error}`],
   );

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { runCli } from "../../../src/cli/program.js";
 import { BEHIND_FULL_DISK, EtcdBackend } from "../../../src/kv/etcd/backend.js";
 import { NO_SPACE } from "../../../src/kv/etcd/errors.js";
 import type { LeaderLink } from "../../../src/kv/etcd/leader-link.js";
@@ -146,6 +147,21 @@ describe("the NOSPACE alarm over the HTTP and etcd APIs", () => {
     const fwd = await request(nodes[2]?.http.url as string, "PUT", "/v1/kv/h", { body: "z" });
     assert.equal(fwd.status, 503);
     assert.equal((await request(leader.http.url, "GET", "/v1/kv/h")).body, "y");
+  });
+
+  it("kv status shows an ALARMS column when a node has an alarm", async () => {
+    let stdout = "";
+    const io = { out: (t: string) => void (stdout += t), err: () => {} };
+    const eps = nodes.map((n) => n.http.url).join(",");
+    assert.equal(await runCli(["node", "raftwork", "kv", "status", "--endpoints", eps], io), 0);
+    const lines = stdout.trimEnd().split("\n");
+    assert.match(lines[0] as string, /MEMBERS {2}ALARMS$/);
+    assert.match(lines[1] as string, / -$/);
+    assert.match(lines[2] as string, / NOSPACE$/);
+    (disks[1] as { full: boolean }).full = false;
+    stdout = "";
+    await runCli(["node", "raftwork", "kv", "status", "--endpoints", eps], io);
+    assert.doesNotMatch(stdout, /ALARMS/, "no column without alarms");
   });
 
   it('/metrics: raftwork_alarm_active{alarm="NOSPACE"} follows the alarm', async () => {
