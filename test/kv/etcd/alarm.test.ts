@@ -151,7 +151,12 @@ describe("the NOSPACE alarm over the HTTP and etcd APIs", () => {
 
   it("kv status shows an ALARMS column when a node has an alarm", async () => {
     let stdout = "";
-    const io = { out: (t: string) => void (stdout += t), err: () => {} };
+    const io = {
+      out: (t: string) => {
+        stdout += t;
+      },
+      err: () => {},
+    };
     const eps = nodes.map((n) => n.http.url).join(",");
     assert.equal(await runCli(["node", "raftwork", "kv", "status", "--endpoints", eps], io), 0);
     const lines = stdout.trimEnd().split("\n");
