@@ -95,6 +95,14 @@ export class DiskHealth {
     return this.raised ? [NOSPACE] : [];
   }
 
+  /**
+   * Whether the disk holds the node up (full, or a leader stepped down for a stall): the Ready
+   * that would report a leader change waits for it, so ask the core who leads.
+   */
+  get degraded(): boolean {
+    return this.raised !== null || this.steppedDownFor !== null;
+  }
+
   /** The error a write proposed here gets while the disk is full, or null. */
   writeRefusal(): NoSpaceAlarmError | null {
     return this.raised ? new NoSpaceAlarmError(this.raised.path) : null;

@@ -185,7 +185,8 @@ export class RaftNode implements RaftService {
   readBarrier(timeoutMs?: number): Promise<void> {
     if (this.stopped) return Promise.reject(new StoppedError());
     if (this.role !== "leader") {
-      return Promise.reject(notLeader(this.leader));
+      // A disk that holds the loop holds the Ready that would report a new leader too.
+      return Promise.reject(notLeader(this.disk.degraded ? this.raw.status().leader : this.leader));
     }
     const p = this.reads.add(timeoutMs ?? this.requestTimeoutMs);
     this.schedule();

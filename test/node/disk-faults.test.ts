@@ -12,8 +12,8 @@ import type { NodeId } from "../../src/raft/types.js";
 import { Rng } from "../../src/sim/rng.js";
 import { StorageFailedError } from "../../src/storage/errors.js";
 import { FileStorage } from "../../src/storage/file-storage.js";
-import { SimDisk } from "../../src/storage/fs/sim-disk.js";
 import { ListMachine, RecordingMetrics, utf8, waitFor } from "./fakes.js";
+import { FaultDisk as Disk } from "./fault-disk.js";
 import { LocalNetwork } from "./local-network.js";
 
 const IDS: NodeId[] = [1, 2, 3];
@@ -25,32 +25,6 @@ class AlarmMetrics extends RecordingMetrics {
   alarms: [string, boolean][] = [];
   setAlarm(alarm: string, active: boolean): void {
     this.alarms.push([alarm, active]);
-  }
-}
-
-/** A disk whose operations can be held back (a stall) and released. */
-class Disk {
-  held: (() => void)[] | null = null;
-  readonly sim: SimDisk;
-  constructor(rng: Rng) {
-    this.sim = new SimDisk({
-      random: () => rng.float(),
-      complete: (_ms, fn) => (this.held ? this.held.push(fn) : queueMicrotask(fn)),
-    });
-  }
-  stall(): void {
-    this.held ??= [];
-  }
-  release(): void {
-    const held = this.held ?? [];
-    this.held = null;
-    for (const fn of held) fn();
-  }
-  fill(): void {
-    this.sim.capacity = this.sim.used;
-  }
-  free(): void {
-    this.sim.capacity = Number.POSITIVE_INFINITY;
   }
 }
 

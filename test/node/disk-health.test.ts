@@ -87,6 +87,7 @@ describe("DiskHealth", () => {
     });
     await turn();
     assert.deepEqual(disk.alarms, [NOSPACE]);
+    assert.equal(disk.degraded, true);
     assert.ok(disk.writeRefusal() instanceof NoSpaceAlarmError);
     assert.match(String(disk.writeRefusal()?.message), /\/d\/wal\/.*could not be allocated/);
     assert.deepEqual(host.transfers, [3], "to voter 3, the one with match = last index");
@@ -100,6 +101,7 @@ describe("DiskHealth", () => {
     assert.equal(calls, 4);
     assert.deepEqual(delays, [10, 20, 40], "exponential backoff");
     assert.deepEqual(disk.alarms, []);
+    assert.equal(disk.degraded, false);
     assert.equal(disk.writeRefusal(), null);
     assert.deepEqual(alarms, [
       [NOSPACE, true],
@@ -126,13 +128,16 @@ describe("DiskHealth", () => {
     const done = disk.persist("sync", () => new Promise<void>((r) => (release = r)));
     for (let i = 0; i < 9; i++) disk.tick();
     assert.equal(host.stepDowns, 0, "not before an election timeout");
+    assert.equal(disk.degraded, false, "a slow fsync is no fault yet");
     disk.tick();
     assert.equal(host.stepDowns, 1);
+    assert.equal(disk.degraded, true);
     host.role = "leader"; // even if it somehow led again, one step-down per stall
     for (let i = 0; i < 30; i++) disk.tick();
     assert.equal(host.stepDowns, 1);
     release();
     await done;
+    assert.equal(disk.degraded, false, "the disk answered");
     // A later stall counts from its own start.
     const again = disk.persist("sync", () => new Promise<void>((r) => (release = r)));
     for (let i = 0; i < 10; i++) disk.tick();
