@@ -25,6 +25,8 @@ export interface KvMetrics extends NodeMetrics {
   /** Record one answered HTTP request. */
   request(route: Route, status: number, seconds: number): void;
   forwarded(route: Route): void;
+  /** Required here (optional in NodeMetrics) so that every wrapper passes alarms on. */
+  setAlarm(alarm: string, active: boolean): void;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

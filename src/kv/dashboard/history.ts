@@ -196,5 +196,6 @@ export function withHistory(metrics: KvMetrics, history: NodeHistory): KvMetrics
       history.observeFsync(seconds);
     },
     observeBatch: (n) => metrics.observeBatch(n),
+    setAlarm: (alarm, active) => metrics.setAlarm(alarm, active),
   };
 }
