@@ -21,7 +21,8 @@
 // messages and proposals, so the next Ready carries everything that arrived meanwhile and is
 // persisted with one more sync: the fsync rate stays bounded however many proposals arrive.
 // Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
-// state is unknown), and so is an exception from the core (see inCore).
+// state is unknown), and so is an exception from the core (see inCore). The exception: a full
+// disk, met before a byte was written, is waited out (disk-health.ts), and so is a slow one.
 
 import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
 import {
