@@ -210,15 +210,24 @@ export class DiskHealth {
     this.handOff();
   }
 
-  /** A leader with a full disk asks its most caught-up voter to take over (thesis §3.10). */
+  /**
+   * A leader with a full disk asks its most caught-up voter to take over (thesis §3.10),
+   * preferring one it is replicating to (a follower in probe or snapshot state has just
+   * rejected or fallen behind, so it may be the next one with a bad disk).
+   */
   private handOff(): void {
     const s = this.host.status();
     if (s.role !== "leader" || !s.progress) return;
-    let best: { id: NodeId; match: number } | null = null;
+    let best: { id: NodeId; match: number; replicating: boolean } | null = null;
     for (const id of s.voters) {
-      const match = s.progress[id]?.match;
-      if (id === s.id || match === undefined) continue;
-      if (best === null || match > best.match) best = { id, match };
+      const pr = s.progress[id];
+      if (id === s.id || pr === undefined) continue;
+      const c = { id, match: pr.match, replicating: pr.state === "replicate" };
+      const better =
+        best === null ||
+        (c.replicating && !best.replicating) ||
+        (c.replicating === best.replicating && c.match > best.match);
+      if (better) best = c;
     }
     if (best === null) return;
     this.o.logger?.info({ to: best.id, match: best.match }, "handing leadership over");

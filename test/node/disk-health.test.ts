@@ -23,13 +23,15 @@ class Host {
       lastIndex: 7,
       firstIndex: 1,
       snapshotIndex: 0,
-      voters: [1, 2, 3],
-      conf: simpleConf([1, 2, 3]),
+      voters: [1, 2, 3, 4],
+      conf: simpleConf([1, 2, 3, 4]),
       progress:
         this.role === "leader"
           ? {
               2: { match: 5, next: 6, state: "replicate" },
-              3: { match: 7, next: 8, state: "replicate" },
+              3: { match: 6, next: 8, state: "replicate" },
+              // The furthest along, but being probed (it just rejected): not the first choice.
+              4: { match: 7, next: 8, state: "probe" },
             }
           : undefined,
     };
@@ -90,7 +92,7 @@ describe("DiskHealth", () => {
     assert.equal(disk.degraded, true);
     assert.ok(disk.writeRefusal() instanceof NoSpaceAlarmError);
     assert.match(String(disk.writeRefusal()?.message), /\/d\/wal\/.*could not be allocated/);
-    assert.deepEqual(host.transfers, [3], "to voter 3, the one with match = last index");
+    assert.deepEqual(host.transfers, [3], "to 3: the furthest along of those being replicated to");
     assert.deepEqual(alarms, [[NOSPACE, true]]);
     const delays = [timers.fire()];
     await turn();
