@@ -64,6 +64,8 @@ export interface DiskHealthOptions {
 
 interface Pending {
   what: string;
+  /** The Ready loop waits for it (a sync), unlike a snapshot file written beside the loop. */
+  holdsLoop: boolean;
   /** The tick it started at. */
   since: number;
   /** Set while it waits for space to retry. */
@@ -112,10 +114,22 @@ export class DiskHealth {
    * Runs `op` (a storage operation that may wait on the disk) and, while it fails with
    * StorageNoSpaceError, raises the alarm and runs it again with backoff. Any other error is
    * rethrown. After stop() a retry ends without the operation done: the caller checks that it
-   * stopped before it relies on the result.
+   * stopped before it relies on the result. Only an operation that `holdsLoop` (default true)
+   * counts for the stall rule: a large snapshot file may take longer than an election timeout
+   * to write while the loop, and the cluster, go on.
    */
-  async persist(what: string, op: () => void | Promise<void>): Promise<void> {
-    const p: Pending = { what, since: this.ticks, noSpace: null, wake: null };
+  async persist(
+    what: string,
+    op: () => void | Promise<void>,
+    opts: { holdsLoop?: boolean } = {},
+  ): Promise<void> {
+    const p: Pending = {
+      what,
+      holdsLoop: opts.holdsLoop ?? true,
+      since: this.ticks,
+      noSpace: null,
+      wake: null,
+    };
     this.pending.add(p);
     try {
       for (let attempt = 0; !this.stopped; attempt++) {
@@ -155,7 +169,9 @@ export class DiskHealth {
     this.ticks++;
     if (this.pending.size === 0 || this.stopped) return;
     let oldest: Pending | null = null;
-    for (const p of this.pending) if (oldest === null || p.since < oldest.since) oldest = p;
+    for (const p of this.pending) {
+      if (p.holdsLoop && (oldest === null || p.since < oldest.since)) oldest = p;
+    }
     if (oldest === null || oldest === this.steppedDownFor) return;
     if (this.ticks - oldest.since < this.o.electionTick) return;
     if (this.host.status().role !== "leader") return;

@@ -472,7 +472,7 @@ export class RaftNode implements RaftService {
     // keeps every entry until the marker is durable, so a crash meanwhile restarts from the
     // previous snapshot and replays.
     this.snapshotting = this.disk
-      .persist("snapshot file", () => storage.prepareSnapshot?.(snapshot))
+      .persist("snapshot file", () => storage.prepareSnapshot?.(snapshot), { holdsLoop: false })
       .then(() => (this.stopped ? undefined : this.installSnapshot(snapshot)))
       .catch((err: unknown) => this.fail(err))
       .finally(() => {

@@ -148,6 +148,18 @@ describe("DiskHealth", () => {
     await again;
   });
 
+  it("a snapshot file written beside the loop may take longer than an election timeout", async () => {
+    const { host, disk } = setup();
+    let release = () => {};
+    const done = disk.persist("snapshot file", () => new Promise<void>((r) => (release = r)), {
+      holdsLoop: false,
+    });
+    for (let i = 0; i < 50; i++) disk.tick();
+    assert.equal(host.stepDowns, 0);
+    release();
+    await done;
+  });
+
   it("a follower waiting on its disk does nothing", async () => {
     const { host, disk } = setup();
     host.role = "follower";
