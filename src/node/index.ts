@@ -4,6 +4,7 @@
 
 export { type Logger, silentLogger } from "../util/logger.js";
 export type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
+export { NOSPACE, type NodeAlarm, NoSpaceAlarmError } from "./disk-health.js";
 export {
   CoreFailureError,
   LeadershipLostError,
