@@ -11,7 +11,7 @@ import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
 import { CliExit, describeExitStatus, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 import type { LocalClusterOptions } from "./local-cluster.js";
 import { plural } from "./text.js";
-import { type PeerTlsFlags, readPeerTls } from "./tls-flags.js";
+import { type ClientTlsFlags, type PeerTlsFlags, readClientTls, readPeerTls } from "./tls-flags.js";
 
 const MAX_NODE_ID = 2 ** 31 - 1;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -126,10 +126,17 @@ export function registerKvServerCommands(kv: Command): void {
         "this member's certificate for mutual TLS with peers (PEM)",
       )
       .option("--peer-key-file <file>", "its private key (PEM)")
+      .option("--peer-trusted-ca-file <file>", "the CA that signs every member's certificate (PEM)")
       .option(
-        "--peer-trusted-ca-file <file>",
-        "the CA that signs every member's certificate (PEM)",
-      ),
+        "--cert-file <file>",
+        "serve clients over TLS (HTTPS, gRPC over TLS) with this certificate (PEM)",
+      )
+      .option("--key-file <file>", "the private key of --cert-file (PEM)")
+      .option(
+        "--trusted-ca-file <file>",
+        "require client certificates signed by this CA (PEM; as etcd 3.4, even without --client-cert-auth)",
+      )
+      .option("--client-cert-auth", "require client certificates (needs --trusted-ca-file)"),
   );
   describeExitStatus(serve, {
     0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
@@ -145,13 +152,15 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
-      } & PeerTlsFlags,
+      } & PeerTlsFlags &
+        ClientTlsFlags,
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
       }
       await checkTiming(o.electionTimeout, o.heartbeat);
       const peerTls = readPeerTls(o);
+      const clientTls = readClientTls(o);
       const { serveNode } = await import("../kv/server/serve.js");
       const result = await serveNode({
         id: o.id,
@@ -166,6 +175,7 @@ export function registerKvServerCommands(kv: Command): void {
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),
+        ...(clientTls ? { clientTls } : {}),
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },

@@ -28,6 +28,7 @@ import type { Message, NodeId } from "../raft/types.js";
 import type { HostPort } from "../util/host-port.js";
 import { type Logger, silentLogger } from "../util/logger.js";
 import { err, ok, type Result } from "../util/result.js";
+import { onRefusedHandshake } from "../util/tls.js";
 import { isClusterId } from "./cluster-id.js";
 import { MAX_FRAME_LIMIT } from "./framing.js";
 import { acceptInbound, type Inbound } from "./inbound.js";
@@ -39,7 +40,7 @@ import {
 } from "./instrumentation.js";
 import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
-import { describeTlsError, type PeerTls, tlsServerOptions } from "./tls.js";
+import { type PeerTls, tlsServerOptions } from "./tls.js";
 import type { PeerUpdates, Transport } from "./transport.js";
 import { type Advertised, CHUNK_OVERHEAD, checkOwnHandshake, type Handshake } from "./wire.js";
 
@@ -225,9 +226,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         onSocket(socket);
       });
       // A connection refused during the TLS handshake never reaches onSocket: say why here.
-      server.on("tlsClientError", (err, socket) => {
-        const error = describeTlsError(err);
-        const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      onRefusedHandshake(server, (remote, error) => {
         const level = this.refusals.level(`tls: ${error}`, "error");
         this.logger[level](
           { remote, error },
@@ -382,6 +381,7 @@ export class TcpTransport implements Transport, PeerUpdates {
     const advertised: Advertised = {};
     if (h.http !== undefined) advertised.http = h.http;
     if (h.grpc !== undefined) advertised.grpc = h.grpc;
+    if (h.secret !== undefined) advertised.secret = h.secret;
     this.hellos.set(h.id, advertised);
     for (const handler of this.helloHandlers) handler(h.id, advertised);
     return ok(undefined);

@@ -14,12 +14,14 @@ import type { PeerTls } from "../../transport/tls.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
+import type { ServerTls } from "../../util/tls.js";
 import { NodeHistory, withHistory } from "../dashboard/history.js";
 import { createDashboard } from "../dashboard/routes.js";
 import { defaultName } from "../etcd/cluster-service.js";
 import { createKvHttpServer } from "../http-api.js";
 import { minLeaseTtl } from "../lease/index.js";
 import { LeaseKeeper } from "../lease-keeper.js";
+import { MemberLink } from "../member-link.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
 import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
@@ -50,6 +52,11 @@ export interface ServeOptions {
   name?: string;
   /** Mutual TLS between members (etcd's --peer-* flags); absent: plaintext Raft port. */
   peerTls?: PeerTls;
+  /**
+   * TLS for clients (etcd's --cert-file, --key-file, --trusted-ca-file): HTTPS and gRPC over
+   * TLS; absent: plaintext. Members call each other's API the same way (member-link.ts).
+   */
+  clientTls?: ServerTls;
 }
 
 /** Auto-compaction's default: the last 10,000 revisions stay readable. */
@@ -99,6 +106,21 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       return claim;
     }
     const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
+    // Other members' APIs are called like a client calls them, checking their certificate
+    // against the client CA (else the peer CA) and presenting this member's own.
+    const ct = o.clientTls;
+    const members = new MemberLink({
+      ...(ct
+        ? {
+            tls: {
+              cert: ct.cert,
+              key: ct.key,
+              ...((ct.ca ?? o.peerTls?.ca) ? { ca: ct.ca ?? o.peerTls?.ca } : {}),
+            },
+          }
+        : {}),
+      peerSecret: (id) => transport.peerHello(id)?.secret,
+    });
 
     step = `listen for Raft on ${self.address}`;
     const grpcAddress = o.grpc === undefined ? undefined : formatHostPort(o.grpc);
@@ -106,10 +128,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       id: o.id,
       listen: memberAddress(self),
       peers,
-      hello:
-        grpcAddress === undefined
-          ? { http: httpAddress }
-          : { http: httpAddress, grpc: grpcAddress },
+      hello: {
+        http: httpAddress,
+        ...(grpcAddress === undefined ? {} : { grpc: grpcAddress }),
+        secret: members.secret,
+      },
       logger: logger.child({ part: "transport" }),
       ...(o.peerTls ? { tls: o.peerTls } : {}),
     });
@@ -146,6 +169,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       status: () => node.status(),
       history,
       peerHttp,
+      members,
       selfHttp: httpAddress,
       listenHost: o.http.host,
       logger: logger.child({ part: "dashboard" }),
@@ -170,6 +194,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             name: o.name ?? defaultName(o.id),
             clusterId: etcdClusterId(clusterFingerprint(o.members)),
             peerHttp,
+            members,
+            ...(o.clientTls ? { tls: o.clientTls } : {}),
             addresses: {
               raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
               grpc: (id) =>
@@ -180,16 +206,22 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
           });
 
     step = `listen for HTTP on ${httpAddress}`;
-    const http = await createKvHttpServer(o.http.host, o.http.port, {
-      service: node,
-      sm,
-      id: o.id,
-      peerHttp,
-      metrics,
-      ui: dashboard.handle,
-      logger: logger.child({ part: "http" }),
-      ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
-    });
+    const http = await createKvHttpServer(
+      o.http.host,
+      o.http.port,
+      {
+        service: node,
+        sm,
+        id: o.id,
+        peerHttp,
+        members,
+        metrics,
+        ui: dashboard.handle,
+        logger: logger.child({ part: "http" }),
+        ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
+      },
+      o.clientTls,
+    );
     opened.push(() => http.close());
 
     let grpcLine = "";
