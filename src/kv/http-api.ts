@@ -26,7 +26,7 @@ import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.
 import type { Logger } from "../util/logger.js";
 import { requireOptional } from "../util/optional.js";
 import { err, ok, type Result } from "../util/result.js";
-import { onRefusedHandshake, type ServerTls, serverTlsOptions } from "../util/tls.js";
+import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../util/tls.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
   LIST_DEFAULT_LIMIT,
@@ -673,12 +673,9 @@ export function createKvHttpServer(
     server = http.createServer({ keepAlive: true }, handler);
   } else {
     const secure = https.createServer({ keepAlive: true, ...serverTlsOptions(tls) }, handler);
-    onRefusedHandshake(secure, (remote, error) =>
-      opts.logger?.warn(
-        { remote, error },
-        "refused a client's connection during the TLS handshake",
-      ),
-    );
+    if (opts.logger) {
+      logRefusedHandshakes(secure, opts.logger, "refused a client during the TLS handshake");
+    }
     server = secure;
   }
   // Longer than typical client pools' idle timeouts, so clients close idle sockets first.

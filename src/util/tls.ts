@@ -7,6 +7,8 @@
 import type { Socket } from "node:net";
 import { isIP } from "node:net";
 import type { ConnectionOptions, TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
+import type { Logger } from "./logger.js";
+import { RepeatFilter } from "./repeat-filter.js";
 
 /** A client-facing TLS port: HTTPS for the HTTP API, TLS for gRPC, the MapReduce servers. */
 export interface ServerTls {
@@ -53,6 +55,19 @@ export function clientTlsOptions(t: ClientTls, host?: string): ConnectionOptions
     // SNI takes a host name only; for an IP address Node checks the certificate's IP entries.
     ...(host !== undefined && isIP(host) === 0 ? { servername: host } : {}),
   };
+}
+
+/**
+ * Logs every connection a client-facing `server` refuses during the TLS handshake: `what`, the
+ * client's address and one sentence saying why, at warn (a client retrying with the same
+ * mistake is logged again at warn once a minute, at debug in between).
+ */
+export function logRefusedHandshakes(server: TlsServer, logger: Logger, what: string): void {
+  const repeats = new RepeatFilter();
+  onRefusedHandshake(server, (remote, error) => {
+    const host = remote.slice(0, remote.lastIndexOf(":"));
+    logger[repeats.level(`${host} ${error}`, "warn")]({ remote, error }, what);
+  });
 }
 
 /**
@@ -106,10 +121,7 @@ export function isTlsError(err: unknown): boolean {
  * server's verdict on the client's certificate when that refused it (with TLS 1.3 the client
  * may hang up first, so the error itself then only says "socket hang up").
  */
-export function describeTlsError(
-  err: unknown,
-  authorizationError?: Error | string | null,
-): string {
+export function describeTlsError(err: unknown, authorizationError?: Error | string | null): string {
   const e = err as NodeJS.ErrnoException;
   const verdict =
     authorizationError === undefined || authorizationError === null
@@ -140,5 +152,5 @@ export function describeTlsError(
   } else {
     meaning = "TLS handshake failed";
   }
-  return `${meaning} (${code || "no code"}: ${e.message})`;
+  return `${meaning} (${code || "no code"}: ${e.message.trim()})`;
 }

@@ -16,7 +16,7 @@ import type { NodeId } from "../../raft/types.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
 import { requireOptional } from "../../util/optional.js";
-import { onRefusedHandshake, type ServerTls, serverTlsOptions } from "../../util/tls.js";
+import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../../util/tls.js";
 import type { MemberLink } from "../member-link.js";
 import type { KvStateMachine } from "../state-machine.js";
 import { WatchHub } from "../watch/index.js";
@@ -130,9 +130,9 @@ export function createEtcdApi(o: EtcdServerOptions): {
         if (socket.alpnProtocol === false) socket.alpnProtocol = "h2";
         front(socket);
       });
-      onRefusedHandshake(secure, (remote, error) =>
-        o.logger?.warn({ remote, error }, "refused a gRPC client during the TLS handshake"),
-      );
+      if (o.logger) {
+        logRefusedHandshakes(secure, o.logger, "refused a gRPC client during the TLS handshake");
+      }
       tcp = secure;
     }
     await new Promise<void>((resolve, reject) => {
