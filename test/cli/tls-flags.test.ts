@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { EXIT_USAGE } from "../../src/cli/exit.js";
-import { readPeerTls } from "../../src/cli/tls-flags.js";
+import { readCliTls, readClientTls, readPeerTls } from "../../src/cli/tls-flags.js";
 
 const dir = mkdtempSync(join(tmpdir(), "raftwork-tls-flags-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,5 +59,52 @@ describe("kv serve --peer-* TLS flags", () => {
       () => readPeerTls({ peerCertFile: cert, peerKeyFile: junk, peerTrustedCaFile: ca }),
       usageError(/^--peer-key-file: .* is not a PEM file/),
     );
+  });
+});
+
+describe("kv serve's client TLS flags (etcd 3.4's meaning)", () => {
+  it("none: plaintext; cert and key only: no client certificate asked for", () => {
+    assert.equal(readClientTls({}), undefined);
+    const t = readClientTls({ certFile: cert, keyFile: key });
+    assert.ok(t);
+    assert.equal(t.ca, undefined);
+  });
+
+  it("--trusted-ca-file, with or without --client-cert-auth, gives the CA to check clients with", () => {
+    for (const clientCertAuth of [false, true]) {
+      const t = readClientTls({ certFile: cert, keyFile: key, trustedCaFile: ca, clientCertAuth });
+      assert.match(String(t?.ca), /BEGIN CERTIFICATE/);
+    }
+  });
+
+  it("half a setup is a usage error naming the flags", () => {
+    assert.throws(() => readClientTls({ certFile: cert }), usageError(/--cert-file and --key-file/));
+    assert.throws(() => readClientTls({ keyFile: key }), usageError(/--cert-file and --key-file/));
+    assert.throws(
+      () => readClientTls({ trustedCaFile: ca }),
+      usageError(/--trusted-ca-file needs --cert-file/),
+    );
+    assert.throws(
+      () => readClientTls({ clientCertAuth: true }),
+      usageError(/--client-cert-auth needs --cert-file/),
+    );
+    assert.throws(
+      () => readClientTls({ certFile: cert, keyFile: key, clientCertAuth: true }),
+      usageError(/--client-cert-auth needs --trusted-ca-file/),
+    );
+    assert.throws(
+      () => readClientTls({ certFile: cert, keyFile: join(dir, "nope") }),
+      usageError(/--key-file: cannot read/),
+    );
+  });
+});
+
+describe("the client commands' --cacert, --cert, --key", () => {
+  it("any subset with --cert and --key together", () => {
+    assert.equal(readCliTls({}), undefined);
+    assert.deepEqual(Object.keys(readCliTls({ cacert: ca }) ?? {}), ["ca"]);
+    assert.deepEqual(Object.keys(readCliTls({ cert, key }) ?? {}).sort(), ["cert", "key"]);
+    assert.throws(() => readCliTls({ cert }), usageError(/--cert and --key go together/));
+    assert.throws(() => readCliTls({ cacert: key.replace("m.key", "x") }), usageError(/--cacert/));
   });
 });
