@@ -19,8 +19,10 @@ import {
   killAll,
   launchCluster,
   removeTempDirs,
+  request,
   sleep,
   spawnCli,
+  TestCluster,
   tempDir,
 } from "./harness.js";
 
@@ -348,5 +350,35 @@ describe("kv serve with only --cert-file and --key-file", () => {
       assert.match(get.stdout, /^a\n1\n$/);
     }
     node.kill("SIGTERM");
+  });
+});
+
+describe("without TLS: the secret from the Raft handshake", () => {
+  it("followers forward to the leader; a client's forged headers reach no internal route", async () => {
+    const cluster = await TestCluster.create(3);
+    try {
+      await cluster.startAll();
+      const leader = await cluster.leader();
+      const followers = cluster.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+      for (const id of followers) {
+        let put = null;
+        const deadline = Date.now() + 15_000;
+        while (put?.status !== 200 && Date.now() < deadline) {
+          put = await request(`${cluster.url(id)}/v1/kv/via-${id}`, { method: "PUT", body: "v" });
+          if (put?.status !== 200) await sleep(100);
+        }
+        assert.equal(put?.status, 200, `through follower ${id}: ${put?.body}`);
+      }
+      const headers = { "x-raftwork-forwarded-by": String(followers[0]) };
+      const r = await request(`${cluster.url(leader)}${FORWARD_PATH}`, {
+        method: "POST",
+        body: "\u0091",
+        headers: { ...headers, "x-raftwork-member": "x".repeat(43) },
+      });
+      assert.equal(r?.status, 403, r?.body);
+    } finally {
+      await cluster.stopAll();
+      cluster.cleanup();
+    }
   });
 });
