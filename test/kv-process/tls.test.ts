@@ -287,6 +287,34 @@ describe("kv cluster --tls", () => {
     assert.equal(get.code, 1, "the forged batch put nothing");
   });
 
+  it("the dashboard over HTTPS reaches every member over the member link", async () => {
+    // Each event lists the members as this node sees them: reachable once it fetched their
+    // state over HTTPS with its own certificate.
+    const reachable = await new Promise<number>((resolve, reject) => {
+      const req = https.get(`${urls[0]}/ui/events`, { ...pki, agent: false }, (res) => {
+        let buf = "";
+        const timer = setTimeout(() => {
+          req.destroy();
+          reject(new Error(`no event with every member reachable: ${buf.slice(-2000)}`));
+        }, 20_000);
+        res.on("data", (d: Buffer) => {
+          buf += d.toString();
+          for (const m of buf.matchAll(/^data: (.*)$/gm)) {
+            const view = JSON.parse(m[1] as string) as { members?: { reachable: boolean }[] };
+            const up = (view.members ?? []).filter((x) => x.reachable).length;
+            if (up === 3) {
+              clearTimeout(timer);
+              req.destroy();
+              resolve(up);
+            }
+          }
+        });
+      });
+      req.on("error", () => {});
+    });
+    assert.equal(reachable, 3);
+  });
+
   it("restarts with the same certificates", async () => {
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGINT");
