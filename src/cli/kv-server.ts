@@ -178,6 +178,12 @@ export function registerKvServerCommands(kv: Command): void {
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),
         ...(clientTls ? { clientTls } : {}),
+        // SIGHUP reads the same files again.
+        reloadTls: () => {
+          const peer = readPeerTls(o);
+          const client = readClientTls(o);
+          return { ...(peer ? { peerTls: peer } : {}), ...(client ? { clientTls: client } : {}) };
+        },
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },

@@ -652,8 +652,10 @@ export function parseQuery(query: string): Result<Map<string, string>> {
 
 export interface KvHttpServer {
   server: http.Server;
-  /** http://HOST:PORT actually bound (port 0 resolved). */
+  /** http://HOST:PORT actually bound (port 0 resolved); https:// with TLS. */
   url: string;
+  /** New certificates for connections from now on (only for a server started with TLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
@@ -669,6 +671,7 @@ export function createKvHttpServer(
 ): Promise<KvHttpServer> {
   const handler = createKvHttpHandler(opts);
   let server: http.Server;
+  let secureServer: https.Server | undefined;
   if (tls === undefined) {
     server = http.createServer({ keepAlive: true }, handler);
   } else {
@@ -677,6 +680,7 @@ export function createKvHttpServer(
       logRefusedHandshakes(secure, opts.logger, "refused a client during the TLS handshake");
     }
     server = secure;
+    secureServer = secure;
   }
   // Longer than typical client pools' idle timeouts, so clients close idle sockets first.
   server.keepAliveTimeout = 65_000;
@@ -689,6 +693,10 @@ export function createKvHttpServer(
       resolve({
         server,
         url: `${tls ? "https" : "http"}://${formatHostPort({ host: addr.address, port: addr.port })}`,
+        reloadTls: (t) => {
+          if (!secureServer) throw new Error("this HTTP server was started without TLS");
+          secureServer.setSecureContext(serverTlsOptions(t));
+        },
         close: () =>
           new Promise<void>((done) => {
             handler.close();

@@ -41,15 +41,28 @@ export class MemberLink {
   /** This member's secret, announced in its Raft handshake (transport hello `secret`). */
   readonly secret = randomBytes(SECRET_BYTES).toString("base64url");
   readonly scheme: "http" | "https";
-  readonly agent: http.Agent;
+  private agent: http.Agent;
+  private readonly sockets: http.AgentOptions;
+  /** Agents replaced by reloadTls: closed with this link. */
+  private readonly retired: http.Agent[] = [];
   private readonly own = Buffer.from(this.secret);
 
   constructor(private readonly o: MemberLinkOptions) {
-    const sockets = { keepAlive: true, maxSockets: o.maxSockets ?? 256 };
+    this.sockets = { keepAlive: true, maxSockets: o.maxSockets ?? 256 };
     this.scheme = o.tls ? "https" : "http";
     this.agent = o.tls
-      ? new https.Agent({ ...sockets, ...clientTlsOptions(o.tls) })
-      : new http.Agent(sockets);
+      ? new https.Agent({ ...this.sockets, ...clientTlsOptions(o.tls) })
+      : new http.Agent(this.sockets);
+  }
+
+  /**
+   * New certificates for calls from now on. Connections already open keep theirs until they
+   * close (the old agent is retired, not destroyed, so requests in flight finish).
+   */
+  reloadTls(tls: ClientTls): void {
+    if (this.scheme !== "https") throw new Error("this member link was made without TLS");
+    this.retired.push(this.agent);
+    this.agent = new https.Agent({ ...this.sockets, ...clientTlsOptions(tls) });
   }
 
   /**
@@ -105,5 +118,6 @@ export class MemberLink {
 
   close(): void {
     this.agent.destroy();
+    for (const a of this.retired.splice(0)) a.destroy();
   }
 }

@@ -23,7 +23,7 @@
 // other. A peer without an id is accepted by one with an id: it is such a node.
 
 import { createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import type { Message, NodeId } from "../raft/types.js";
 import type { HostPort } from "../util/host-port.js";
 import { type Logger, silentLogger } from "../util/logger.js";
@@ -114,6 +114,8 @@ function withDefaults(opts: TcpTransportOptions): Settings {
     random: Math.random,
     ...definedOnly(opts),
   };
+  // A copy of our own: reloadTls updates it in place for every peer link.
+  if (o.tls) o.tls = { ...o.tls };
   const int = (name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER) => {
     if (!Number.isSafeInteger(v) || v < min || v > max) {
       throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
@@ -321,6 +323,19 @@ export class TcpTransport implements Transport, PeerUpdates {
   }
 
   /** Stops listening, closes every connection; resolves once every socket has closed. */
+  /**
+   * Uses new certificates (a SIGHUP in `kv serve`) for every handshake from now on, both ways;
+   * established connections keep theirs. Only for a transport started with TLS.
+   */
+  reloadTls(t: PeerTls): void {
+    const current = this.settings.tls;
+    if (current === undefined) throw new Error("this transport was started without TLS");
+    const next = tlsServerOptions(t, this.settings.handshakeTimeoutMs);
+    (this.server as TlsServer).setSecureContext(next);
+    // Every peer link holds this same object and reads it at each dial.
+    Object.assign(current, { cert: t.cert, key: t.key, ca: t.ca });
+  }
+
   close(): Promise<void> {
     if (this.closing === null) {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));

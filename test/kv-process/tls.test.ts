@@ -5,7 +5,7 @@
 // Refusals are checked on both sides: the client fails, the node logs why and from where.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -328,7 +328,7 @@ describe("kv cluster --tls", () => {
 });
 
 describe("kv serve with only --cert-file and --key-file", () => {
-  it("serves HTTPS and gRPC over TLS to clients without a certificate; plaintext is refused", async () => {
+  it("serves HTTPS and gRPC over TLS to clients without a certificate, refuses plaintext, reloads on SIGHUP", async () => {
     const dir = tempDir("tls-one");
     const pki = writeThrowawayPki(join(dir, "pki"), ["node-1"]);
     const own = pki.members.get("node-1");
@@ -377,6 +377,38 @@ describe("kv serve with only --cert-file and --key-file", () => {
       assert.equal(get.code, 0, get.stderr);
       assert.match(get.stdout, /^a\n1\n$/);
     }
+
+    // SIGHUP: certificates from another CA replace the files; the node serves with them
+    // without a restart. A broken file then leaves it on the ones it has.
+    let stderr = "";
+    node.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const next = writeThrowawayPki(join(dir, "next"), ["node-1"]);
+    const nextOwn = next.members.get("node-1");
+    assert.ok(nextOwn);
+    copyFileSync(nextOwn.certFile, own.certFile);
+    copyFileSync(nextOwn.keyFile, own.keyFile);
+    node.kill("SIGHUP");
+    const withNext = ["--endpoints", url, "--cacert", next.caFile, "--retries", "0"];
+    let got: Ran | undefined;
+    for (let i = 0; i < 100 && got?.code !== 0; i++) {
+      got = await kvCli(["get", "a", ...withNext]);
+      if (got.code !== 0) await sleep(100);
+    }
+    assert.equal(got?.stdout.trim(), "1", got?.stderr);
+    assert.match(stderr, /reloaded the TLS certificates/);
+    const old = await kvCli(["get", "a", ...flags, "--retries", "0"]);
+    assert.equal(old.code, 3, "the old CA no longer vouches for the node");
+    writeFileSync(own.keyFile, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    node.kill("SIGHUP");
+    const deadline2 = Date.now() + 10_000;
+    while (!/cannot reload the TLS certificates/.test(stderr) && Date.now() < deadline2) {
+      await sleep(50);
+    }
+    assert.match(stderr, /cannot reload the TLS certificates/);
+    assert.equal((await kvCli(["get", "a", ...withNext])).stdout.trim(), "1");
+    assert.equal(node.exitCode, null, "a SIGHUP does not stop a TLS node");
     node.kill("SIGTERM");
   });
 });

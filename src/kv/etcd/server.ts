@@ -56,6 +56,8 @@ export interface EtcdServer {
   address: string;
   hub: WatchHub;
   link: LeaderLink;
+  /** New certificates for connections from now on (only for a port started with TLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
       });
     };
     let tcp: net.Server;
+    let secureServer: tls.Server | undefined;
     if (o.tls === undefined) {
       tcp = net.createServer(front);
     } else {
@@ -134,6 +137,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
         logRefusedHandshakes(secure, o.logger, "refused a gRPC client during the TLS handshake");
       }
       tcp = secure;
+      secureServer = secure;
     }
     await new Promise<void>((resolve, reject) => {
       tcp.once("error", reject);
@@ -149,6 +153,10 @@ export function createEtcdApi(o: EtcdServerOptions): {
       address: formatHostPort({ host: bound.address, port: bound.port }),
       hub,
       link,
+      reloadTls: (t) => {
+        if (!secureServer) throw new Error("this gRPC port was started without TLS");
+        secureServer.setSecureContext(serverTlsOptions(t, ["h2"]));
+      },
       close: async () => {
         clearInterval(progress);
         injector.destroy();
