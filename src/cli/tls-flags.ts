@@ -3,6 +3,7 @@
 // failure minutes later.
 
 import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import type { PeerTls } from "../transport/tls.js";
 import type { ClientTls, ServerTls } from "../util/tls.js";
 import { CliExit, EXIT_USAGE } from "./exit.js";
@@ -38,11 +39,29 @@ export function readPeerTls(o: PeerTlsFlags): PeerTls | undefined {
       "--peer-cert-file, --peer-key-file and --peer-trusted-ca-file go together (all three or none)",
     );
   }
-  return {
+  return usable(["--peer-cert-file", "--peer-key-file", "--peer-trusted-ca-file"], {
     cert: readPemFlag("--peer-cert-file", o.peerCertFile),
     key: readPemFlag("--peer-key-file", o.peerKeyFile),
     ca: readPemFlag("--peer-trusted-ca-file", o.peerTrustedCaFile),
-  };
+  });
+}
+
+/**
+ * `t` if OpenSSL takes it (the key matches the certificate, every PEM parses), else a usage
+ * error naming `flags` (cert, key, ca) with OpenSSL's reason: said at start, not at the first
+ * connection.
+ */
+function usable<T extends { cert?: string; key?: string; ca?: string }>(
+  flags: readonly string[],
+  t: T,
+): T {
+  try {
+    createSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new CliExit(EXIT_USAGE, `${flags.join(", ")}: not usable together (${reason})`);
+  }
+  return t;
 }
 
 export interface ClientTlsFlags {
@@ -81,13 +100,13 @@ export function readClientTls(o: ClientTlsFlags): ServerTls | undefined {
       "--client-cert-auth needs --trusted-ca-file (the CA that signs client certificates)",
     );
   }
-  return {
+  return usable(["--cert-file", "--key-file", "--trusted-ca-file"], {
     cert: readPemFlag("--cert-file", o.certFile),
     key: readPemFlag("--key-file", o.keyFile),
     ...(o.trustedCaFile !== undefined
       ? { ca: readPemFlag("--trusted-ca-file", o.trustedCaFile) }
       : {}),
-  };
+  });
 }
 
 export interface CliTlsFlags {
@@ -102,9 +121,9 @@ export function readCliTls(o: CliTlsFlags): ClientTls | undefined {
   if ((o.cert === undefined) !== (o.key === undefined)) {
     throw new CliExit(EXIT_USAGE, "--cert and --key go together");
   }
-  return {
+  return usable(["--cert", "--key", "--cacert"], {
     ...(o.cacert !== undefined ? { ca: readPemFlag("--cacert", o.cacert) } : {}),
     ...(o.cert !== undefined ? { cert: readPemFlag("--cert", o.cert) } : {}),
     ...(o.key !== undefined ? { key: readPemFlag("--key", o.key) } : {}),
-  };
+  });
 }
