@@ -28,7 +28,7 @@ import {
   EXIT_USAGE,
   type ExitMeanings,
 } from "./exit.js";
-import { readPemFlag } from "./tls-flags.js";
+import { readPemFlag, usable } from "./tls-flags.js";
 
 const SPLIT_SIZE = "64MiB";
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -391,11 +391,11 @@ async function applySecurity(o: SecurityFlags): Promise<void> {
   configureSecurity({
     ...(o.certFile && o.keyFile && o.trustedCaFile
       ? {
-          tls: {
+          tls: usable(["--cert-file", "--key-file", "--trusted-ca-file"], {
             cert: readPemFlag("--cert-file", o.certFile),
             key: readPemFlag("--key-file", o.keyFile),
             ca: readPemFlag("--trusted-ca-file", o.trustedCaFile),
-          },
+          }),
         }
       : {}),
     ...(token !== undefined ? { token } : {}),

@@ -51,7 +51,7 @@ export function readPeerTls(o: PeerTlsFlags): PeerTls | undefined {
  * error naming `flags` (cert, key, ca) with OpenSSL's reason: said at start, not at the first
  * connection.
  */
-function usable<T extends { cert?: string; key?: string; ca?: string }>(
+export function usable<T extends { cert?: string; key?: string; ca?: string }>(
   flags: readonly string[],
   t: T,
 ): T {

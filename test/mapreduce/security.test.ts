@@ -44,6 +44,30 @@ function get(
 }
 
 describe("mr with --cert-file/--key-file/--trusted-ca-file and --token-file", () => {
+  it("half a TLS setup, a mismatched key or a short token is a usage error naming the flag", async () => {
+    const dir = tempDir();
+    const pki = writeThrowawayPki(join(dir, "pki"), ["a", "b"]);
+    const a = pki.members.get("a");
+    const b = pki.members.get("b");
+    assert.ok(a && b);
+    const short = join(dir, "short");
+    writeFileSync(short, "tiny");
+    const cases: [string[], RegExp][] = [
+      [["--cert-file", a.certFile], /all three or none/],
+      [
+        ["--cert-file", a.certFile, "--key-file", b.keyFile, "--trusted-ca-file", pki.caFile],
+        /not usable together/,
+      ],
+      [["--token-file", short], /--token-file: .* 16\.\.4096 printable/],
+      [["--token-file", join(dir, "none")], /--token-file: cannot read/],
+    ];
+    for (const [flags, message] of cases) {
+      const w = startWorker("127.0.0.1:1", join(APPS, "gated.mjs"), flags);
+      assert.equal(await w.exited, 2, w.stderr());
+      assert.match(w.stderr(), message);
+    }
+  });
+
   it("runs a job over mutual TLS with the token; refuses the wrong token, plaintext and strangers", async () => {
     const dir = tempDir();
     const pki = writeThrowawayPki(join(dir, "pki"), ["coordinator", "w1", "w2"]);
