@@ -25,6 +25,7 @@ import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
 import { requireOptional } from "../util/optional.js";
+import { RepeatFilter } from "../util/repeat-filter.js";
 import { err, ok, type Result } from "../util/result.js";
 import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../util/tls.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
@@ -158,6 +159,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   const timeoutMs = opts.requestTimeoutMs;
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? 10_000;
   const members = opts.members ?? new MemberLink({ peerSecret: () => undefined });
+  // Once a minute per address at warn: a client hammering an internal route must not flood the log.
+  const strangers = new RepeatFilter();
   const forwarder = new WriteForwarder({
     link: members,
     from: String(id),
@@ -529,8 +532,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
 
   /** An internal route called by someone who is not a member (whatever headers it sent). */
   function membersOnly(ctx: Ctx) {
-    logger?.warn(
-      { remote: ctx.req.socket.remoteAddress, path: ctx.req.url },
+    const remote = ctx.req.socket.remoteAddress;
+    logger?.[strangers.level(`${remote}`, "warn")](
+      { remote, path: ctx.req.url },
       "refused a call of an internal route without a member's proof",
     );
     fail(ctx, 403, "internal route: only members of the cluster may call it");
