@@ -21,6 +21,7 @@ import {
   readSync,
   statSync,
 } from "node:fs";
+import http from "node:http";
 import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -227,25 +228,27 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
     ...(tls ? { tls } : {}),
   };
 
-  const deadline = Date.now() + opts.startTimeoutMs;
-  while (Date.now() < deadline) {
-    const dead = nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null);
-    if (dead) {
-      await cluster.stop();
-      const why = lastLine(dead.logFile);
-      return err(
-        `node ${dead.id} exited during start (status ${dead.child.exitCode ?? dead.child.signalCode})${why ? `: ${why}` : ""}; see ${dead.logFile}`,
-      );
+  try {
+    const deadline = Date.now() + opts.startTimeoutMs;
+    while (Date.now() < deadline) {
+      const dead = nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null);
+      if (dead) {
+        await cluster.stop();
+        const why = lastLine(dead.logFile);
+        return err(
+          `node ${dead.id} exited during start (status ${dead.child.exitCode ?? dead.child.signalCode})${why ? `: ${why}` : ""}; see ${dead.logFile}`,
+        );
+      }
+      const leader = await findLeader(nodes, statusAgent);
+      if (leader !== null) {
+        cluster.leader = leader;
+        return ok(cluster);
+      }
+      await sleep(100);
     }
-    const leader = await findLeader(nodes, statusAgent);
-    if (leader !== null) {
-      statusAgent?.destroy();
-      cluster.leader = leader;
-      return ok(cluster);
-    }
-    await sleep(100);
+  } finally {
+    statusAgent?.destroy();
   }
-  statusAgent?.destroy();
   await cluster.stop();
   return err(
     `no leader elected within ${opts.startTimeoutMs} ms; see the logs in ${resolve(opts.data)}`,
@@ -278,9 +281,7 @@ async function findLeader(
   nodes: readonly LocalNode[],
   agent: https.Agent | undefined,
 ): Promise<number | null> {
-  const seen = await Promise.all(
-    nodes.map((n) => (agent ? statusLeaderTls(n.url, agent) : statusLeader(n.url))),
-  );
+  const seen = await Promise.all(nodes.map((n) => statusLeader(n.url, agent)));
   for (const candidate of seen) {
     if (candidate === null) continue;
     const votes = seen.filter((l) => l === candidate).length;
@@ -289,21 +290,14 @@ async function findLeader(
   return null;
 }
 
-async function statusLeader(url: string): Promise<number | null> {
-  try {
-    const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) return null;
-    const body = (await res.json()) as { leader?: unknown };
-    return typeof body.leader === "number" ? body.leader : null;
-  } catch {
-    return null;
-  }
-}
-
-/** statusLeader over HTTPS with the cluster's CA and client certificate (fetch takes no CA). */
-function statusLeaderTls(url: string, agent: https.Agent): Promise<number | null> {
+/**
+ * The leader node `url` reports, or null. Over node:http(s) rather than fetch, which takes no
+ * CA or client certificate (`agent` carries them for a TLS cluster).
+ */
+function statusLeader(url: string, agent: http.Agent | undefined): Promise<number | null> {
   return new Promise((resolve) => {
-    const req = https.get(`${url}/v1/status`, { agent, timeout: 1000 }, (res) => {
+    const get = url.startsWith("https:") ? https.get : http.get;
+    const req = get(`${url}/v1/status`, { ...(agent ? { agent } : {}), timeout: 1000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", () => resolve(null));
