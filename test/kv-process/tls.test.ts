@@ -10,6 +10,7 @@ import https from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { Etcd3 } from "etcd3";
 import { createThrowawayCa, writeThrowawayPki } from "../../src/cli/tls-certs.js";
 import { FORWARD_PATH } from "../../src/kv/forward-batch.js";
 import {
@@ -210,6 +211,19 @@ describe("kv cluster --tls", () => {
       "1",
     ]);
     assert.equal(viaFollower.code, 0, viaFollower.stderr);
+  });
+
+  it("the etcd3 npm client with credentials, through every member", async () => {
+    const client = new Etcd3({
+      hosts: grpc.map((e) => `https://${e}`),
+      credentials: { rootCertificate: pki.ca, privateKey: pki.key, certChain: pki.cert },
+    });
+    try {
+      await client.put("etcd3-tls").value("yes");
+      assert.equal(await client.get("etcd3-tls").string(), "yes");
+    } finally {
+      client.close();
+    }
   });
 
   it("etcdctl without a client certificate, or without TLS, is refused and the node says why", {
