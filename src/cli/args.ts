@@ -61,10 +61,11 @@ export function parseEndpoints(text: string): string[] {
     } catch {
       throw new InvalidArgumentError(`"${s}" is not a URL (example: http://127.0.0.1:8001)`);
     }
-    if (url.protocol !== "http:" || !url.port || (url.pathname !== "/" && url.pathname !== "")) {
-      throw new InvalidArgumentError(`"${s}" must look like http://HOST:PORT`);
+    const scheme = url.protocol === "https:" ? "https" : url.protocol === "http:" ? "http" : null;
+    if (scheme === null || !url.port || (url.pathname !== "/" && url.pathname !== "")) {
+      throw new InvalidArgumentError(`"${s}" must look like http://HOST:PORT or https://HOST:PORT`);
     }
-    return `http://${url.host}`;
+    return `${scheme}://${url.host}`;
   });
 }
 

@@ -15,10 +15,11 @@ import {
   type ExitMeanings,
 } from "./exit.js";
 import { type CliIo, PROCESS_IO } from "./io.js";
+import { type CliTlsFlags, readCliTls } from "./tls-flags.js";
 
 const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
 
-interface CommonOpts {
+interface CommonOpts extends CliTlsFlags {
   endpoints: string[];
   timeout: number;
   retries: number;
@@ -42,7 +43,10 @@ function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
   describeExitStatus(cmd, exits);
   return cmd
     .addOption(
-      new Option("--endpoints <urls>", "comma-separated http://HOST:PORT URLs, tried in turn")
+      new Option(
+        "--endpoints <urls>",
+        "comma-separated http://HOST:PORT or https://HOST:PORT URLs, tried in turn",
+      )
         .default(parseEndpoints(DEFAULT_ENDPOINTS), DEFAULT_ENDPOINTS)
         .argParser(parseEndpoints),
     )
@@ -55,13 +59,21 @@ function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
       new Option("--retries <n>", "extra rounds over all endpoints")
         .default(3)
         .argParser(parseIntIn(0, 100)),
-    );
+    )
+    .option(
+      "--cacert <file>",
+      "for https:// endpoints: the CA that signs the servers' certificates",
+    )
+    .option("--cert <file>", "a client certificate, for servers that require one (PEM)")
+    .option("--key <file>", "the private key of --cert (PEM)");
 }
 
 /** Run `fn` with a client and turn its failures into exit statuses. */
 async function withClient(opts: CommonOpts, fn: (c: KvClient) => Promise<void>): Promise<void> {
+  const tls = readCliTls(opts);
   const client = new KvClient({
     endpoints: opts.endpoints,
+    ...(tls ? { tls } : {}),
     timeoutMs: opts.timeout,
     retries: opts.retries,
   });

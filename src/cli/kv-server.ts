@@ -3,6 +3,7 @@
 // launcher (local-cluster.ts) are imported by the action that runs them, so other commands
 // (and --help) never load them.
 
+import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Member } from "../kv/server/data-dir.js";
 import type { HostPort } from "../util/host-port.js";
@@ -11,7 +12,8 @@ import { parseDuration, parseHostPort, parseIntIn } from "./args.js";
 import { CliExit, describeExitStatus, EXIT_FAILED, EXIT_USAGE } from "./exit.js";
 import type { LocalClusterOptions } from "./local-cluster.js";
 import { plural } from "./text.js";
-import { type PeerTlsFlags, readPeerTls } from "./tls-flags.js";
+import { P12_PASSWORD, type ThrowawayPki } from "./tls-certs.js";
+import { type ClientTlsFlags, type PeerTlsFlags, readClientTls, readPeerTls } from "./tls-flags.js";
 
 const MAX_NODE_ID = 2 ** 31 - 1;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -126,10 +128,17 @@ export function registerKvServerCommands(kv: Command): void {
         "this member's certificate for mutual TLS with peers (PEM)",
       )
       .option("--peer-key-file <file>", "its private key (PEM)")
+      .option("--peer-trusted-ca-file <file>", "the CA that signs every member's certificate (PEM)")
       .option(
-        "--peer-trusted-ca-file <file>",
-        "the CA that signs every member's certificate (PEM)",
-      ),
+        "--cert-file <file>",
+        "serve clients over TLS (HTTPS, gRPC over TLS) with this certificate (PEM)",
+      )
+      .option("--key-file <file>", "the private key of --cert-file (PEM)")
+      .option(
+        "--trusted-ca-file <file>",
+        "require client certificates signed by this CA (PEM; as etcd 3.4, even without --client-cert-auth)",
+      )
+      .option("--client-cert-auth", "require client certificates (needs --trusted-ca-file)"),
   );
   describeExitStatus(serve, {
     0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
@@ -145,13 +154,15 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
-      } & PeerTlsFlags,
+      } & PeerTlsFlags &
+        ClientTlsFlags,
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
       }
       await checkTiming(o.electionTimeout, o.heartbeat);
       const peerTls = readPeerTls(o);
+      const clientTls = readClientTls(o);
       const { serveNode } = await import("../kv/server/serve.js");
       const result = await serveNode({
         id: o.id,
@@ -166,6 +177,13 @@ export function registerKvServerCommands(kv: Command): void {
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),
+        ...(clientTls ? { clientTls } : {}),
+        // SIGHUP reads the same files again.
+        reloadTls: () => {
+          const peer = readPeerTls(o);
+          const client = readClientTls(o);
+          return { ...(peer ? { peerTls: peer } : {}), ...(client ? { clientTls: client } : {}) };
+        },
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },
@@ -191,6 +209,10 @@ export function registerKvServerCommands(kv: Command): void {
         2378,
       )
       .option("--no-grpc", "do not serve the etcd v3 gRPC API")
+      .option(
+        "--tls",
+        "mutual TLS between members and for clients, with a throwaway CA made in DIR/tls",
+      )
       .option("--walkthrough", "print example commands once the cluster is up"),
   );
   describeExitStatus(cluster, {
@@ -206,6 +228,7 @@ export function registerKvServerCommands(kv: Command): void {
         httpPortBase: number;
         grpcPortBase: number;
         grpc: boolean;
+        tls?: boolean;
         walkthrough?: boolean;
       },
     ) => {
@@ -244,6 +267,7 @@ export function registerKvServerCommands(kv: Command): void {
         ],
         command: [process.execPath, ...process.execArgv, script],
         startTimeoutMs: 30_000,
+        ...(o.tls ? { tlsDir: join(o.data, "tls") } : {}),
       };
       const { checkDataDir, startLocalCluster } = await import("./local-cluster.js");
       const data = checkDataDir(opts); // startLocalCluster checks too; this says it before "starting"
@@ -257,12 +281,21 @@ export function registerKvServerCommands(kv: Command): void {
           `  node ${n.id}  ${n.url}${n.grpc ? `  grpc ${n.grpc}` : ""}  pid ${n.child.pid}  log ${n.logFile}${n.id === cluster.leader ? "  (leader)" : ""}`,
       );
       process.stdout.write(`cluster ready:\n${lines.join("\n")}\n`);
+      const pki = cluster.tls?.pki;
+      if (pki !== undefined) {
+        const made = cluster.tls?.created ? "made" : "kept";
+        process.stdout.write(
+          `TLS everywhere; certificates (${made}) in ${dirOf(pki.caFile)}. Clients need:\n` +
+            `  ${clientFlags(pki)}\n`,
+        );
+      }
       if (o.walkthrough) {
         const grpc = cluster.nodes.flatMap((n) => (n.grpc === undefined ? [] : [n.grpc]));
         process.stdout.write(
           walkthrough(
             cluster.nodes.map((n) => n.url),
             grpc,
+            pki,
           ),
         );
       }
@@ -293,29 +326,63 @@ export function registerKvServerCommands(kv: Command): void {
   );
 }
 
-function walkthrough(urls: readonly string[], grpc: readonly string[]): string {
+/**
+ * The flags a client passes to reach a `kv cluster --tls`: the same three for the raftwork
+ * CLI, curl and etcdctl (the names are etcdctl's, and curl's too).
+ */
+export function clientFlags(pki: ThrowawayPki): string {
+  const { caFile, client } = pki;
+  return `--cacert ${q(caFile)} --cert ${q(client.certFile)} --key ${q(client.keyFile)}`;
+}
+
+/** A path as one shell word. */
+function q(path: string): string {
+  return /^[\w./:@%+=,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+}
+
+function dirOf(file: string): string {
+  return file.slice(0, Math.max(0, file.lastIndexOf("/"))) || ".";
+}
+
+function walkthrough(
+  urls: readonly string[],
+  grpc: readonly string[],
+  pki: ThrowawayPki | undefined,
+): string {
   const [a, b] = [urls[0], urls[1] ?? urls[0]];
+  const flags = pki === undefined ? undefined : clientFlags(pki);
+  const curl = flags === undefined ? "curl" : `curl ${flags}`;
+  const etcdctl = flags === undefined ? "etcdctl" : `etcdctl ${flags}`;
+  const client = flags === undefined ? "" : ` ${flags}`;
   const etcd =
     grpc.length === 0
       ? []
       : [
           "the etcd v3 API (etcdctl 3.4, etcd client libraries) on every node:",
-          `  etcdctl --endpoints ${grpc.join(",")} put greeting hi`,
-          `  etcdctl --endpoints ${grpc.join(",")} watch greeting`,
-          `  etcdctl --endpoints ${grpc.join(",")} endpoint status -w table`,
+          `  ${etcdctl} --endpoints ${grpc.join(",")} put greeting hi`,
+          `  ${etcdctl} --endpoints ${grpc.join(",")} watch greeting`,
+          `  ${etcdctl} --endpoints ${grpc.join(",")} endpoint status -w table`,
+        ];
+  const browser =
+    pki === undefined
+      ? []
+      : [
+          `  (the nodes want a client certificate: import ${pki.clientP12}, password "${P12_PASSWORD}",`,
+          `   into the browser, and trust ${pki.caFile} or accept the warning)`,
         ];
   return [
     "",
     `watch it: open ${a}/ui in a browser (the cluster dashboard; every node serves one)`,
+    ...browser,
     "try it (any node answers; followers forward to the leader):",
-    `  curl -X PUT --data 'hello' ${a}/v1/kv/greeting`,
-    `  curl ${b}/v1/kv/greeting`,
-    `  curl -X POST --data ', world' '${a}/v1/kv/greeting?op=append'`,
-    `  curl -X POST --data '{"expect":"hello, world","value":"bye"}' '${b}/v1/kv/greeting?op=cas'`,
-    `  curl '${a}/v1/kv?prefix=gr'`,
-    `  curl ${a}/v1/status`,
-    `  curl ${a}/metrics`,
-    `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}`,
+    `  ${curl} -X PUT --data 'hello' ${a}/v1/kv/greeting`,
+    `  ${curl} ${b}/v1/kv/greeting`,
+    `  ${curl} -X POST --data ', world' '${a}/v1/kv/greeting?op=append'`,
+    `  ${curl} -X POST --data '{"expect":"hello, world","value":"bye"}' '${b}/v1/kv/greeting?op=cas'`,
+    `  ${curl} '${a}/v1/kv?prefix=gr'`,
+    `  ${curl} ${a}/v1/status`,
+    `  ${curl} ${a}/metrics`,
+    `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}${client}`,
     ...etcd,
     "kill -9 the leader's pid: the others elect a new leader and writes continue;",
     "run the same command again to restart the cluster with its data.",

@@ -6,6 +6,9 @@
 //
 // Each child gets an IPC channel it never uses for messages: when this process dies, even by
 // kill -9, the kernel closes the channel and the child stops itself (kv/server/serve.ts).
+//
+// With `tls` every node runs with mutual TLS between members and TLS for clients that
+// requires a client certificate, all from a throwaway CA under DATA/tls (tls-certs.ts).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import {
@@ -14,9 +17,12 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   statSync,
 } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,6 +31,7 @@ import { SERVE_V8_FLAGS } from "../kv/server/v8-flags.js";
 import { formatHostPort } from "../util/host-port.js";
 import { err, ok, type Result } from "../util/result.js";
 import { plural } from "./text.js";
+import { ensureThrowawayPki, type ThrowawayPki } from "./tls-certs.js";
 
 export interface LocalClusterOptions {
   nodes: number;
@@ -39,6 +46,8 @@ export interface LocalClusterOptions {
   /** How the children run the CLI: [execPath, ...execArgv, script]; SERVE_V8_FLAGS are added. */
   command: string[];
   startTimeoutMs: number;
+  /** Run everything over TLS with a throwaway CA and certificates in this directory. */
+  tlsDir?: string;
 }
 
 export interface LocalNode {
@@ -56,6 +65,8 @@ export interface LocalNode {
 export interface LocalCluster {
   nodes: LocalNode[];
   leader: number;
+  /** The certificates, when started with tlsDir (`created`: made by this start). */
+  tls?: { pki: ThrowawayPki; created: boolean };
   /** SIGTERM every child, SIGKILL the ones still alive after graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -71,7 +82,7 @@ export function clusterLayout(opts: LocalClusterOptions): Omit<LocalNode, "child
         : { grpc: formatHostPort({ host: opts.host, port: opts.grpcPortBase + id }) };
     return {
       id,
-      url: `http://${http}`,
+      url: `${opts.tlsDir === undefined ? "http" : "https"}://${http}`,
       raft: formatHostPort({ host: opts.host, port: opts.raftPortBase + id }),
       http,
       ...grpc,
@@ -172,11 +183,36 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
   if (exe === undefined) return err("no command to start nodes with");
   mkdirSync(resolve(opts.data), { recursive: true });
   const peers = layout.map((n) => `${n.id}=${n.raft}`).join(",");
+  const tls =
+    opts.tlsDir === undefined
+      ? undefined
+      : ensureThrowawayPki(
+          opts.tlsDir,
+          layout.map((n) => `node-${n.id}`),
+        );
+  const tlsArgs = (id: number): string[] => {
+    const own = tls?.pki.members.get(`node-${id}`);
+    if (tls === undefined || own === undefined) return [];
+    const ca = tls.pki.caFile;
+    return [
+      ...["--peer-cert-file", own.certFile, "--peer-key-file", own.keyFile],
+      ...["--peer-trusted-ca-file", ca],
+      ...["--cert-file", own.certFile, "--key-file", own.keyFile, "--trusted-ca-file", ca],
+    ];
+  };
+  const statusAgent = tls
+    ? new https.Agent({
+        ca: readFileSync(tls.pki.caFile),
+        cert: readFileSync(tls.pki.client.certFile),
+        key: readFileSync(tls.pki.client.keyFile),
+      })
+    : undefined;
 
   const nodes: LocalNode[] = layout.map((n) => {
     const log = openSync(n.logFile, "a");
     const args = ["kv", "serve", "--id", String(n.id), "--peers", peers, "--http", n.http];
     if (n.grpc !== undefined) args.push("--grpc", n.grpc);
+    args.push(...tlsArgs(n.id));
     const child = spawn(
       exe,
       [...SERVE_V8_FLAGS, ...prefix, ...args, "--data", n.dataDir, ...opts.serveArgs],
@@ -185,24 +221,33 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
     closeSync(log); // the child holds its own copy
     return { ...n, child };
   });
-  const cluster: LocalCluster = { nodes, leader: 0, stop: (grace) => stopAll(nodes, grace) };
+  const cluster: LocalCluster = {
+    nodes,
+    leader: 0,
+    stop: (grace) => stopAll(nodes, grace),
+    ...(tls ? { tls } : {}),
+  };
 
-  const deadline = Date.now() + opts.startTimeoutMs;
-  while (Date.now() < deadline) {
-    const dead = nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null);
-    if (dead) {
-      await cluster.stop();
-      const why = lastLine(dead.logFile);
-      return err(
-        `node ${dead.id} exited during start (status ${dead.child.exitCode ?? dead.child.signalCode})${why ? `: ${why}` : ""}; see ${dead.logFile}`,
-      );
+  try {
+    const deadline = Date.now() + opts.startTimeoutMs;
+    while (Date.now() < deadline) {
+      const dead = nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null);
+      if (dead) {
+        await cluster.stop();
+        const why = lastLine(dead.logFile);
+        return err(
+          `node ${dead.id} exited during start (status ${dead.child.exitCode ?? dead.child.signalCode})${why ? `: ${why}` : ""}; see ${dead.logFile}`,
+        );
+      }
+      const leader = await findLeader(nodes, statusAgent);
+      if (leader !== null) {
+        cluster.leader = leader;
+        return ok(cluster);
+      }
+      await sleep(100);
     }
-    const leader = await findLeader(nodes);
-    if (leader !== null) {
-      cluster.leader = leader;
-      return ok(cluster);
-    }
-    await sleep(100);
+  } finally {
+    statusAgent?.destroy();
   }
   await cluster.stop();
   return err(
@@ -232,8 +277,11 @@ function lastLine(file: string): string {
 }
 
 /** The leader id that a majority of the nodes reports, or null. */
-async function findLeader(nodes: readonly LocalNode[]): Promise<number | null> {
-  const seen = await Promise.all(nodes.map((n) => statusLeader(n.url)));
+async function findLeader(
+  nodes: readonly LocalNode[],
+  agent: https.Agent | undefined,
+): Promise<number | null> {
+  const seen = await Promise.all(nodes.map((n) => statusLeader(n.url, agent)));
   for (const candidate of seen) {
     if (candidate === null) continue;
     const votes = seen.filter((l) => l === candidate).length;
@@ -242,15 +290,29 @@ async function findLeader(nodes: readonly LocalNode[]): Promise<number | null> {
   return null;
 }
 
-async function statusLeader(url: string): Promise<number | null> {
-  try {
-    const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(1000) });
-    if (!res.ok) return null;
-    const body = (await res.json()) as { leader?: unknown };
-    return typeof body.leader === "number" ? body.leader : null;
-  } catch {
-    return null;
-  }
+/**
+ * The leader node `url` reports, or null. Over node:http(s) rather than fetch, which takes no
+ * CA or client certificate (`agent` carries them for a TLS cluster).
+ */
+function statusLeader(url: string, agent: http.Agent | undefined): Promise<number | null> {
+  return new Promise((resolve) => {
+    const get = url.startsWith("https:") ? https.get : http.get;
+    const req = get(`${url}/v1/status`, { ...(agent ? { agent } : {}), timeout: 1000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", () => resolve(null));
+      res.on("end", () => {
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as { leader?: unknown };
+          resolve(res.statusCode === 200 && typeof body.leader === "number" ? body.leader : null);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(null));
+  });
 }
 
 async function stopAll(nodes: readonly LocalNode[], graceMs = 10_000): Promise<void> {

@@ -5,7 +5,7 @@
 // pino, cli-progress) when it starts: a worker process never loads the coordinator, and --help
 // loads none of them.
 
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { availableParallelism, constants } from "node:os";
 import { resolve } from "node:path";
 import type { SingleBar } from "cli-progress";
@@ -28,6 +28,7 @@ import {
   EXIT_USAGE,
   type ExitMeanings,
 } from "./exit.js";
+import { readPemFlag, usable } from "./tls-flags.js";
 
 const SPLIT_SIZE = "64MiB";
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -115,8 +116,9 @@ export function registerMr(program: Command): void {
           "127.0.0.1:7070",
         ),
       ),
-  ).action(async (files: string[], o: JobFlags & { listen: HostPort }) => {
+  ).action(async (files: string[], o: JobFlags & { listen: HostPort } & SecurityFlags) => {
     const inputs = checkJob(files, o.out, o.overwrite === true);
+    await applySecurity(o);
     const tty = process.stderr.isTTY === true;
     const interrupt = onInterrupt();
     // On a terminal the progress bar shows what info-level logs would: keep them quiet there.
@@ -126,7 +128,7 @@ export function registerMr(program: Command): void {
     await finishJob(c, o, tty, interrupt);
   });
 
-  describeExitStatus(mr.command("worker"), EXIT_STATUS.worker)
+  securityFlags(describeExitStatus(mr.command("worker"), EXIT_STATUS.worker))
     .description("run a worker: asks the coordinator for tasks until the job is done")
     .requiredOption(
       "--coordinator <host:port>",
@@ -164,17 +166,20 @@ export function registerMr(program: Command): void {
     )
     .addOption(new Option("--log-level <level>").choices(LOG_LEVELS).default("info"))
     .action(
-      async (o: {
-        coordinator: HostPort;
-        app: string;
-        scratch?: string;
-        listen: HostPort;
-        advertise?: Advertise;
-        memory: number;
-        connectTimeout: number;
-        logLevel: string;
-      }) => {
+      async (
+        o: {
+          coordinator: HostPort;
+          app: string;
+          scratch?: string;
+          listen: HostPort;
+          advertise?: Advertise;
+          memory: number;
+          connectTimeout: number;
+          logLevel: string;
+        } & SecurityFlags,
+      ) => {
         const advertiseProblem = checkAdvertise(o.listen, o.advertise);
+        await applySecurity(o);
         if (advertiseProblem?.refuse) throw new CliExit(EXIT_USAGE, advertiseProblem.message);
         checkAppFile(o.app);
         const interrupt = onInterrupt();
@@ -213,72 +218,76 @@ export function registerMr(program: Command): void {
       .argument("<files...>", "input files")
       .requiredOption("--app <file>", "application module (.js, .mjs or .ts)")
       .requiredOption("--workers <n>", "number of worker processes", parseIntIn(1, 256)),
-  ).action(async (files: string[], o: JobFlags & { app: string; workers: number }) => {
-    const inputs = checkJob(files, o.out, o.overwrite === true);
-    let workers: LocalWorkers | undefined;
-    const interrupt = onInterrupt(() => void workers?.stop(5000, "SIGTERM"));
-    // The app is loaded once here, before anything starts: a bad one is refused now, in the
-    // user's terms, instead of failing in every worker, task after task. The logger and
-    // the engine load meanwhile.
-    const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
-    const [log, localWorkers, { listenEarly }] = await Promise.all([
-      logger(workerLog),
-      import("../mapreduce/worker/local-workers.js"),
-      import("../mapreduce/protocol/http-server.js"),
-      checkAppLoads(o.app),
-    ]);
-    if (interrupt.signal.aborted) throw new CliExit(interrupt.exitStatus(), "interrupted");
-    // Listen first and start the workers at once: they boot while the coordinator loads and
-    // plans the job (their requests wait for it), instead of after.
-    const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control").catch(
-      (err: unknown) => {
-        throw engineExit(err, {}) ?? err;
-      },
-    );
-    let c: Coordinator | undefined;
-    let gaveUp: string | undefined;
-    workers = new localWorkers.LocalWorkers({
-      count: o.workers,
-      args: [
-        ...process.execArgv,
-        // As many workers as cores keep every core busy with app code; V8's helper threads
-        // (concurrent GC, background compilation) then only take turns with it. Without
-        // them, 2 workers on 2 cores ran word count 8% faster (bench/RESULTS.md); with a
-        // core to spare, the helpers win.
-        ...(o.workers >= availableParallelism() ? ["--single-threaded"] : []),
-        // The entry point running this command (dist/cli/main.js, or src through tsx).
-        process.argv[1] as string,
-        "mr",
-        "worker",
-        "--coordinator",
-        early.address,
-        "--app",
-        resolve(o.app),
-        "--log-level",
-        workerLog,
-        "--connect-timeout",
-        `${Math.max(o.taskTimeout, 5000)}ms`,
-      ],
-      maxRestarts: Math.max(10, 5 * o.workers),
-      onRestart: (why) => log.warn(`${why}: starting another`),
-      onGiveUp: (why) => {
-        if (c) c.abort(why);
-        else gaveUp = why;
-      },
-    });
-    try {
-      // A coordinator that cannot start closes `early`: the workers' held requests then
-      // fail, and the finally below stops them.
-      c = await startJob(inputs, o, early, log);
-      if (gaveUp) c.abort(gaveUp);
-      await finishJob(c, o, process.stderr.isTTY === true, interrupt);
-    } finally {
-      // Workers exit by themselves once the job is over; on an interrupt or a failed
-      // start they are told to (SIGTERM: each removes its scratch directory).
-      const failed = c === undefined || interrupt.signal.aborted;
-      await workers.stop(5000, failed ? "SIGTERM" : undefined);
-    }
-  });
+  ).action(
+    async (files: string[], o: JobFlags & { app: string; workers: number } & SecurityFlags) => {
+      const inputs = checkJob(files, o.out, o.overwrite === true);
+      await applySecurity(o);
+      let workers: LocalWorkers | undefined;
+      const interrupt = onInterrupt(() => void workers?.stop(5000, "SIGTERM"));
+      // The app is loaded once here, before anything starts: a bad one is refused now, in the
+      // user's terms, instead of failing in every worker, task after task. The logger and
+      // the engine load meanwhile.
+      const workerLog = o.logLevel === "info" ? "warn" : o.logLevel;
+      const [log, localWorkers, { listenEarly }] = await Promise.all([
+        logger(workerLog),
+        import("../mapreduce/worker/local-workers.js"),
+        import("../mapreduce/protocol/http-server.js"),
+        checkAppLoads(o.app),
+      ]);
+      if (interrupt.signal.aborted) throw new CliExit(interrupt.exitStatus(), "interrupted");
+      // Listen first and start the workers at once: they boot while the coordinator loads and
+      // plans the job (their requests wait for it), instead of after.
+      const early = await listenEarly({ host: "127.0.0.1", port: 0 }, "control").catch(
+        (err: unknown) => {
+          throw engineExit(err, {}) ?? err;
+        },
+      );
+      let c: Coordinator | undefined;
+      let gaveUp: string | undefined;
+      workers = new localWorkers.LocalWorkers({
+        count: o.workers,
+        args: [
+          ...process.execArgv,
+          // As many workers as cores keep every core busy with app code; V8's helper threads
+          // (concurrent GC, background compilation) then only take turns with it. Without
+          // them, 2 workers on 2 cores ran word count 8% faster (bench/RESULTS.md); with a
+          // core to spare, the helpers win.
+          ...(o.workers >= availableParallelism() ? ["--single-threaded"] : []),
+          // The entry point running this command (dist/cli/main.js, or src through tsx).
+          process.argv[1] as string,
+          "mr",
+          "worker",
+          "--coordinator",
+          early.address,
+          "--app",
+          resolve(o.app),
+          "--log-level",
+          workerLog,
+          "--connect-timeout",
+          `${Math.max(o.taskTimeout, 5000)}ms`,
+          ...securityArgs(o),
+        ],
+        maxRestarts: Math.max(10, 5 * o.workers),
+        onRestart: (why) => log.warn(`${why}: starting another`),
+        onGiveUp: (why) => {
+          if (c) c.abort(why);
+          else gaveUp = why;
+        },
+      });
+      try {
+        // A coordinator that cannot start closes `early`: the workers' held requests then
+        // fail, and the finally below stops them.
+        c = await startJob(inputs, o, early, log);
+        if (gaveUp) c.abort(gaveUp);
+        await finishJob(c, o, process.stderr.isTTY === true, interrupt);
+      } finally {
+        // Workers exit by themselves once the job is over; on an interrupt or a failed
+        // start they are told to (SIGTERM: each removes its scratch directory).
+        const failed = c === undefined || interrupt.signal.aborted;
+        await workers.stop(5000, failed ? "SIGTERM" : undefined);
+      }
+    },
+  );
 
   describeExitStatus(mr.command("seq"), EXIT_STATUS.seq)
     .description("sequential reference run: one process, one pass, writes DIR/mr-out-0")
@@ -322,8 +331,79 @@ function defaulted<T>(flags: string, description: string, parse: (v: string) => 
 }
 
 /** Flags shared by `coordinator` and `run`. */
-function jobFlags(cmd: Command): Command {
+interface SecurityFlags {
+  certFile?: string;
+  keyFile?: string;
+  trustedCaFile?: string;
+  tokenFile?: string;
+}
+
+/** The flags that secure a job's traffic (src/mapreduce/protocol/security.ts). */
+function securityFlags(cmd: Command): Command {
   return cmd
+    .option(
+      "--cert-file <file>",
+      "mutual TLS for the job's traffic: this process's certificate (PEM)",
+    )
+    .option("--key-file <file>", "its private key (PEM)")
+    .option("--trusted-ca-file <file>", "the CA that signs every certificate of the job (PEM)")
+    .option("--token-file <file>", "a shared secret every request of the job must carry");
+}
+
+/** The security flags as given, for the workers `mr run` starts. */
+function securityArgs(o: SecurityFlags): string[] {
+  const flags: [string, string | undefined][] = [
+    ["--cert-file", o.certFile],
+    ["--key-file", o.keyFile],
+    ["--trusted-ca-file", o.trustedCaFile],
+    ["--token-file", o.tokenFile],
+  ];
+  return flags.flatMap(([flag, v]) => (v === undefined ? [] : [flag, resolve(v)]));
+}
+
+/** Reads the security flags (usage errors name the flag) and sets them for this process. */
+async function applySecurity(o: SecurityFlags): Promise<void> {
+  const given = [o.certFile, o.keyFile, o.trustedCaFile].filter((v) => v !== undefined).length;
+  if (given !== 0 && given !== 3) {
+    throw new CliExit(
+      EXIT_USAGE,
+      "--cert-file, --key-file and --trusted-ca-file go together (all three or none)",
+    );
+  }
+  let token: string | undefined;
+  if (o.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.tokenFile, "utf8").trim();
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new CliExit(EXIT_USAGE, `--token-file: cannot read ${o.tokenFile} (${reason})`);
+    }
+    if (!/^[\x21-\x7e]{16,4096}$/.test(text)) {
+      throw new CliExit(
+        EXIT_USAGE,
+        `--token-file: ${o.tokenFile} must hold 16..4096 printable characters without spaces`,
+      );
+    }
+    token = text;
+  }
+  const { configureSecurity } = await import("../mapreduce/protocol/security.js");
+  configureSecurity({
+    ...(o.certFile && o.keyFile && o.trustedCaFile
+      ? {
+          tls: usable(["--cert-file", "--key-file", "--trusted-ca-file"], {
+            cert: readPemFlag("--cert-file", o.certFile),
+            key: readPemFlag("--key-file", o.keyFile),
+            ca: readPemFlag("--trusted-ca-file", o.trustedCaFile),
+          }),
+        }
+      : {}),
+    ...(token !== undefined ? { token } : {}),
+  });
+}
+
+function jobFlags(cmd: Command): Command {
+  return securityFlags(cmd)
     .requiredOption("--reduce <n>", "number of reduce tasks (output files)", parseIntIn(1, 100_000))
     .requiredOption("--out <dir>", "output directory (created once the job starts)")
     .addOption(

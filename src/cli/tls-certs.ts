@@ -8,7 +8,7 @@
 // written here.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type * as Forge from "node-forge";
@@ -32,6 +32,9 @@ export interface ThrowawayCa {
   /** A certificate for a server and client both (members talk both ways). */
   issue(opts: IssueOptions): Pem;
 }
+
+/** The password of the client's PKCS #12 file (for importing it into a browser). */
+export const P12_PASSWORD = "raftwork";
 
 function forge(): typeof Forge {
   return requireOptional<typeof Forge>("node-forge", "raftwork kv cluster --tls");
@@ -112,6 +115,8 @@ export interface ThrowawayPki {
   members: Map<string, CertPaths>;
   /** For clients (the CLI, etcdctl). */
   client: CertPaths;
+  /** The client's certificate and key as PKCS #12 (password P12_PASSWORD), for browsers. */
+  clientP12: string;
 }
 
 const LOCAL_HOSTS = ["127.0.0.1", "::1", "localhost"];
@@ -136,6 +141,55 @@ export function writeThrowawayPki(dir: string, members: readonly string[]): Thro
   for (const name of members) {
     out.set(name, write(name, ca.issue({ commonName: name, hosts: LOCAL_HOSTS })));
   }
-  const client = write("client", ca.issue({ commonName: "client", hosts: LOCAL_HOSTS }));
-  return { caFile, members: out, client };
+  const clientPem = ca.issue({ commonName: "client", hosts: LOCAL_HOSTS });
+  const client = write("client", clientPem);
+  const clientP12 = join(dir, "client.p12");
+  writeFileSync(clientP12, toP12(clientPem, ca.pem.cert), { mode: 0o600 });
+  return { caFile, members: out, client, clientP12 };
+}
+
+function toP12(pem: Pem, caCert: string): Buffer {
+  const f = forge();
+  // Triple DES: the PKCS #12 encryption every browser and OS keychain imports.
+  const asn1 = f.pkcs12.toPkcs12Asn1(
+    f.pki.privateKeyFromPem(pem.key),
+    [f.pki.certificateFromPem(pem.cert), f.pki.certificateFromPem(caCert)],
+    P12_PASSWORD,
+    { algorithm: "3des", friendlyName: "raftwork client" },
+  );
+  return Buffer.from(f.asn1.toDer(asn1).getBytes(), "binary");
+}
+
+/** The paths writeThrowawayPki(dir, members) writes. */
+export function pkiPaths(dir: string, members: readonly string[]): ThrowawayPki {
+  const paths = (name: string): CertPaths => ({
+    certFile: join(dir, `${name}.crt`),
+    keyFile: join(dir, `${name}.key`),
+  });
+  return {
+    caFile: join(dir, "ca.crt"),
+    members: new Map(members.map((m) => [m, paths(m)])),
+    client: paths("client"),
+    clientP12: join(dir, "client.p12"),
+  };
+}
+
+/**
+ * The PKI under `dir` for `members`: the one already there when every file is (a restarted
+ * cluster keeps its certificates), else a new one. Returns whether it was created.
+ */
+export function ensureThrowawayPki(
+  dir: string,
+  members: readonly string[],
+): { pki: ThrowawayPki; created: boolean } {
+  const want = pkiPaths(dir, members);
+  const files = [
+    want.caFile,
+    want.client.certFile,
+    want.client.keyFile,
+    want.clientP12,
+    ...[...want.members.values()].flatMap((p) => [p.certFile, p.keyFile]),
+  ];
+  if (files.every((f) => existsSync(f))) return { pki: want, created: false };
+  return { pki: writeThrowawayPki(dir, members), created: true };
 }

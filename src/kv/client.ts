@@ -11,13 +11,20 @@
 // one operation.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
+import https from "node:https";
 import type { ServiceStatus } from "../node/api.js";
 import { RaftworkError } from "../util/errors.js";
+import { type ClientTls, clientTlsOptions } from "../util/tls.js";
 import { NEXT_HEADER } from "./contract.js";
 
 export interface KvClientOptions {
-  /** Base URLs, e.g. http://127.0.0.1:8001. */
+  /** Base URLs, e.g. http://127.0.0.1:8001 or https://127.0.0.1:8001. */
   endpoints: string[];
+  /**
+   * For https:// endpoints: the CA that signs the servers' certificates (default: the
+   * system's) and a client certificate for servers that require one.
+   */
+  tls?: ClientTls;
   /** Session identity; a random UUID by default. Up to 128 bytes. */
   clientId?: string;
   /** First request id to use (a reused clientId must continue above its last id). Default 1. */
@@ -86,6 +93,7 @@ export class KvClient {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly tlsAgent: https.Agent;
   /** Index of the endpoint that answered last; tried first next time. */
   private preferred = 0;
   /** Serializes writes: one outstanding write per client (session contract). */
@@ -95,6 +103,12 @@ export class KvClient {
     if (opts.endpoints.length === 0)
       throw new KvConfigError("KvClient needs at least one endpoint");
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
+    for (const e of this.endpoints) {
+      if (!/^https?:\/\//.test(e)) {
+        throw new KvConfigError(`endpoint ${e}: expected http://HOST:PORT or https://HOST:PORT`);
+      }
+    }
+    this.tlsAgent = new https.Agent({ keepAlive: true, ...clientTlsOptions(opts.tls ?? {}) });
     this.clientId = opts.clientId ?? randomUUID();
     this.nextRequestId = opts.firstRequestId ?? 1;
     this.timeoutMs = opts.timeoutMs ?? 5000;
@@ -182,6 +196,7 @@ export class KvClient {
 
   close(): void {
     this.agent.destroy();
+    this.tlsAgent.destroy();
   }
 
   private expectOk(a: Answer): void {
@@ -240,9 +255,10 @@ export class KvClient {
   ): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(body);
-      const req = http.request(`${endpoint}${path}`, {
+      const secure = endpoint.startsWith("https:");
+      const req = (secure ? https : http).request(`${endpoint}${path}`, {
         method,
-        agent: this.agent,
+        agent: secure ? this.tlsAgent : this.agent,
         timeout: this.timeoutMs,
         headers: { ...headers, "content-length": payload?.length ?? 0 },
       });

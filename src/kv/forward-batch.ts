@@ -7,7 +7,8 @@
 // proposals inside Raft (MsgProp); here it stays at the HTTP layer, so the Raft core and its
 // transport are unchanged.
 //
-// Wire (msgpack, both directions, with the x-raftwork-forwarded-by header on the request):
+// Wire (msgpack, both directions, with the x-raftwork-forwarded-by header on the request; the
+// leader accepts only requests a member sent over member-link.ts, never because of a header):
 //   request:  [[op, key, value, expect, clientId, requestId], ...]   (op codes of commands.ts)
 //   answer:   [[status, contentType, body, revision?], ...]          (same order, same length)
 // The leader stamps each command with its own clock, as for a write it gets directly.
@@ -17,11 +18,12 @@
 // proposals (etcd/leader-link.ts) another.
 
 import { isUtf8 } from "node:buffer";
-import http from "node:http";
 import { Packr } from "msgpackr";
+import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort } from "../util/host-port.js";
 import type { KvCommand, Session } from "./commands.js";
 import { MAX_VALUE_BYTES } from "./contract.js";
+import type { MemberLink } from "./member-link.js";
 
 export const FORWARD_PATH = "/v1/internal/forward";
 /** A batch is sent once it holds this many bytes of values, or at the end of the turn. */
@@ -55,7 +57,8 @@ const OP_CODES = { put: 1, del: 2, append: 3, cas: 4 } as const;
 const OPS = [undefined, "put", "del", "append", "cas"] as const;
 
 export interface ForwarderOptions {
-  agent: http.Agent;
+  /** Carries the batches, with the proof that they come from a member. */
+  link: MemberLink;
   /** Sent in the forwarded-by header. */
   from: string;
   headerName: string;
@@ -91,23 +94,24 @@ export class BatchForwarder<I, A> {
     private readonly codec: BatchCodec<I, A>,
   ) {}
 
-  forward(target: HostPort, item: I): Promise<A> {
-    const key = formatHostPort(target);
+  /** Queues `item` for leader `to`, whose HTTP API is at `target`. */
+  forward(to: NodeId, target: HostPort, item: I): Promise<A> {
+    const key = `${to}@${formatHostPort(target)}`;
     let q = this.queues.get(key);
     if (!q) {
       q = { items: [], bytes: 0, answers: [] };
       this.queues.set(key, q);
-      setImmediate(() => this.flush(target, key));
+      setImmediate(() => this.flush(to, target, key));
     }
     const { wire, bytes } = this.codec.encode(item);
     q.items.push(wire);
     q.bytes += bytes;
     const answer = new Promise<A>((resolve) => q.answers.push(resolve));
-    if (q.bytes >= BATCH_BYTES) this.flush(target, key);
+    if (q.bytes >= BATCH_BYTES) this.flush(to, target, key);
     return answer;
   }
 
-  private flush(target: HostPort, key: string): void {
+  private flush(to: NodeId, target: HostPort, key: string): void {
     const q = this.queues.get(key);
     if (!q) return; // already sent because it was full
     this.queues.delete(key);
@@ -119,9 +123,7 @@ export class BatchForwarder<I, A> {
         resolve(answers === null ? one : (answers[i] as A));
       });
     };
-    const preq = http.request({
-      host: target.host,
-      port: target.port,
+    const preq = this.o.link.request(to, target, {
       method: "POST",
       path: codec.path,
       headers: {
@@ -129,15 +131,18 @@ export class BatchForwarder<I, A> {
         "content-type": "application/msgpack",
         "content-length": body.length,
       },
-      agent: this.o.agent,
       timeout: this.o.timeoutMs,
     });
+    if (preq === null) {
+      settleAll(null, codec.lost(503, `no Raft handshake with leader ${to} yet; retry later`));
+      return;
+    }
     const lost = () =>
       // Once the batch's bytes have left this node the leader may have proposed them: their
       // outcome is unknown (504). A batch that never left is safe to retry (503).
       timedOut || preq.writableFinished
         ? codec.lost(504, "no answer from the leader; the write may or may not have been applied")
-        : codec.lost(503, `cannot reach the leader at ${key}; retry later`);
+        : codec.lost(503, `cannot reach the leader at ${formatHostPort(target)}; retry later`);
     preq.on("timeout", () => {
       timedOut = true;
       preq.destroy();

@@ -10,6 +10,7 @@
 // 504 outcome unknown (retry with the same request id to learn it).
 import { isUtf8 } from "node:buffer";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import type * as Zod from "zod";
@@ -25,7 +26,9 @@ import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
 import { requireOptional } from "../util/optional.js";
+import { RepeatFilter } from "../util/repeat-filter.js";
 import { err, ok, type Result } from "../util/result.js";
+import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../util/tls.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
   LIST_DEFAULT_LIMIT,
@@ -44,10 +47,14 @@ import {
   parseForwardBatch,
   WriteForwarder,
 } from "./forward-batch.js";
+import { MemberLink } from "./member-link.js";
 import type { KvMetrics, Route } from "./metrics.js";
 import type { KvResult, KvStateMachine } from "./state-machine.js";
 
-/** Header a forwarding follower adds; a node never forwards a request that carries it. */
+/**
+ * Header a forwarding follower adds; a node never forwards again a request that a member
+ * (member-link.ts) sent with it. From anyone else it means nothing.
+ */
 export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
 /**
  * A CAS body holds two JSON strings of up to 1 MiB each; JSON escaping can grow them, so the
@@ -64,6 +71,11 @@ export interface KvHttpOptions {
    * leader's. `kv serve` learns it from the Raft transport's handshake.
    */
   peerHttp?: (id: NodeId) => string | null;
+  /**
+   * How this member calls the others' APIs, and how it tells their calls from a client's: only
+   * members reach the internal routes. Absent: a link that knows no member (nothing forwards).
+   */
+  members?: MemberLink;
   metrics?: KvMetrics;
   logger?: Logger;
   /** Passed to propose/readBarrier; undefined = the service's default. */
@@ -76,8 +88,8 @@ export interface KvHttpOptions {
   ui?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /**
    * More internal routes, path to handler of a msgpack body answering a msgpack body (the etcd
-   * API's leader side, src/kv/etcd/leader-link.ts). Like the batch route, only requests that
-   * carry the forwarded-by header reach them.
+   * API's leader side, src/kv/etcd/leader-link.ts). Like the batch route, only members
+   * (opts.members) reach them.
    */
   internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
 }
@@ -147,9 +159,11 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   const now = opts.now ?? Date.now;
   const timeoutMs = opts.requestTimeoutMs;
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? 10_000;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const members = opts.members ?? new MemberLink({ peerSecret: () => undefined });
+  // Once a minute per address at warn: a client hammering an internal route must not flood the log.
+  const strangers = new RepeatFilter();
   const forwarder = new WriteForwarder({
-    agent,
+    link: members,
     from: String(id),
     headerName: FORWARDED_HEADER,
     timeoutMs: forwardTimeoutMs,
@@ -240,7 +254,10 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     if (leaderId === null) return fail(ctx, 503, "no leader known; retry later");
     // A request that was forwarded once, or a node that names itself leader while refusing
     // (a leader transfer in progress), must not forward again: that could loop.
-    if (req.headers[FORWARDED_HEADER] !== undefined || leaderId === id) {
+    if (
+      leaderId === id ||
+      (req.headers[FORWARDED_HEADER] !== undefined && members.fromMember(req))
+    ) {
       return fail(ctx, 503, "not the leader (leadership is changing); retry later");
     }
     const leader = opts.peerHttp?.(leaderId) ?? null;
@@ -256,26 +273,31 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
       const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type, a.revision);
-      return void forwarder.forward(target, ctx.cmd).then(done);
+      return void forwarder.forward(leaderId, target, ctx.cmd).then(done);
     }
     const headers: http.OutgoingHttpHeaders = {
       [FORWARDED_HEADER]: String(id),
       "content-length": ctx.body.length,
     };
-    for (const h of ["content-type", "x-client-id", "x-request-id"]) {
+    // The client's credentials go along: the leader decides what the client may do.
+    for (const h of ["content-type", "x-client-id", "x-request-id", "authorization", "cookie"]) {
       const v = req.headers[h];
       if (v !== undefined) headers[h] = v;
     }
     let timedOut = false;
-    const preq = http.request({
-      host: target.host,
-      port: target.port,
+    const preq = members.request(leaderId, target, {
       method: req.method,
       path: req.url,
       headers,
-      agent,
       timeout: forwardTimeoutMs,
     });
+    if (preq === null) {
+      return fail(
+        ctx,
+        503,
+        `no Raft handshake with the leader (node ${leaderId}) yet; retry later`,
+      );
+    }
     preq.on("timeout", () => {
       timedOut = true;
       preq.destroy();
@@ -486,13 +508,11 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
 
   /**
    * Leader side of forward-batch.ts: proposes every write of a follower's batch and answers
-   * once each has its answer. Only forwarded requests may use it (anything else gets 404).
+   * once each has its answer. Only members may use it (anything else gets 403).
    */
   function forwardedBatch(ctx: Ctx) {
     const { req } = ctx;
-    if (req.headers[FORWARDED_HEADER] === undefined) {
-      return fail(ctx, 404, `no route for ${FORWARD_PATH}`);
-    }
+    if (!members.fromMember(req)) return membersOnly(ctx);
     if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
     req.on("error", () => {});
     readBody(ctx, MAX_FORWARD_BODY, (body) => {
@@ -513,12 +533,20 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  /** An internal route called by someone who is not a member (whatever headers it sent). */
+  function membersOnly(ctx: Ctx) {
+    const remote = ctx.req.socket.remoteAddress;
+    logger?.[strangers.level(`${remote}`, "warn")](
+      { remote, path: ctx.req.url },
+      "refused a call of an internal route without a member's proof",
+    );
+    fail(ctx, 403, "internal route: only members of the cluster may call it");
+  }
+
   /** A route of opts.internalRoutes: the body to its handler, its answer back. */
   function internalRoute(ctx: Ctx, route: (body: Buffer) => Promise<Uint8Array>) {
     const { req } = ctx;
-    if (req.headers[FORWARDED_HEADER] === undefined) {
-      return fail(ctx, 404, `no route for ${req.url}`);
-    }
+    if (!members.fromMember(req)) return membersOnly(ctx);
     if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
     req.on("error", () => {});
     readBody(ctx, MAX_FORWARD_BODY, (body) => {
@@ -572,7 +600,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
   }
 
-  return Object.assign(handler, { close: () => agent.destroy() });
+  return Object.assign(handler, { close: () => members.close() });
 }
 
 function withSession<T extends KvCommand>(cmd: T, session: Session | undefined): T {
@@ -631,19 +659,36 @@ export function parseQuery(query: string): Result<Map<string, string>> {
 
 export interface KvHttpServer {
   server: http.Server;
-  /** http://HOST:PORT actually bound (port 0 resolved). */
+  /** http://HOST:PORT actually bound (port 0 resolved); https:// with TLS. */
   url: string;
+  /** New certificates for connections from now on (only for a server started with TLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
-/** Start the API on host:port (port 0 = any free port). */
+/**
+ * Start the API on host:port (port 0 = any free port); with `tls`, HTTPS only (a plaintext
+ * request is refused during the handshake, and each refused handshake is logged).
+ */
 export function createKvHttpServer(
   host: string,
   port: number,
   opts: KvHttpOptions,
+  tls?: ServerTls,
 ): Promise<KvHttpServer> {
   const handler = createKvHttpHandler(opts);
-  const server = http.createServer({ keepAlive: true }, handler);
+  let server: http.Server;
+  let secureServer: https.Server | undefined;
+  if (tls === undefined) {
+    server = http.createServer({ keepAlive: true }, handler);
+  } else {
+    const secure = https.createServer({ keepAlive: true, ...serverTlsOptions(tls) }, handler);
+    if (opts.logger) {
+      logRefusedHandshakes(secure, opts.logger, "refused a client during the TLS handshake");
+    }
+    server = secure;
+    secureServer = secure;
+  }
   // Longer than typical client pools' idle timeouts, so clients close idle sockets first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -654,7 +699,11 @@ export function createKvHttpServer(
       const addr = server.address() as AddressInfo;
       resolve({
         server,
-        url: `http://${formatHostPort({ host: addr.address, port: addr.port })}`,
+        url: `${tls ? "https" : "http"}://${formatHostPort({ host: addr.address, port: addr.port })}`,
+        reloadTls: (t) => {
+          if (!secureServer) throw new Error("this HTTP server was started without TLS");
+          secureServer.setSecureContext(serverTlsOptions(t));
+        },
         close: () =>
           new Promise<void>((done) => {
             handler.close();

@@ -78,23 +78,5 @@ export function emptyStats(): TransportStats {
   };
 }
 
-/**
- * Keeps a repeated complaint from flooding the log: the first time a key is seen, and again
- * once `windowMs` has passed since it was last logged loudly, it gets the loud level; repeats
- * in between go to debug. A refused peer redials every backoffMaxMs and must not log an error
- * each time, but an operator should still see a misconfiguration that persists.
- */
-export class RepeatFilter {
-  private readonly loggedAt = new Map<string, number>();
-
-  constructor(private readonly windowMs = 60_000) {}
-
-  level<L extends string>(key: string, loud: L): L | "debug" {
-    const now = performance.now();
-    const at = this.loggedAt.get(key);
-    if (at !== undefined && now - at < this.windowMs) return "debug";
-    if (this.loggedAt.size >= 1024) this.loggedAt.clear(); // bounded: keys come from peers
-    this.loggedAt.set(key, now);
-    return loud;
-  }
-}
+// Shared with the client-facing TLS ports (src/util/tls.ts).
+export { RepeatFilter } from "../util/repeat-filter.js";

@@ -23,11 +23,12 @@
 // other. A peer without an id is accepted by one with an id: it is such a node.
 
 import { createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import type { Message, NodeId } from "../raft/types.js";
 import type { HostPort } from "../util/host-port.js";
 import { type Logger, silentLogger } from "../util/logger.js";
 import { err, ok, type Result } from "../util/result.js";
+import { onRefusedHandshake } from "../util/tls.js";
 import { isClusterId } from "./cluster-id.js";
 import { MAX_FRAME_LIMIT } from "./framing.js";
 import { acceptInbound, type Inbound } from "./inbound.js";
@@ -39,7 +40,7 @@ import {
 } from "./instrumentation.js";
 import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
-import { describeTlsError, type PeerTls, tlsServerOptions } from "./tls.js";
+import { type PeerTls, tlsServerOptions } from "./tls.js";
 import type { PeerUpdates, Transport } from "./transport.js";
 import { type Advertised, CHUNK_OVERHEAD, checkOwnHandshake, type Handshake } from "./wire.js";
 
@@ -113,6 +114,8 @@ function withDefaults(opts: TcpTransportOptions): Settings {
     random: Math.random,
     ...definedOnly(opts),
   };
+  // A copy of our own: reloadTls updates it in place for every peer link.
+  if (o.tls) o.tls = { ...o.tls };
   const int = (name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER) => {
     if (!Number.isSafeInteger(v) || v < min || v > max) {
       throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${v}`);
@@ -225,9 +228,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         onSocket(socket);
       });
       // A connection refused during the TLS handshake never reaches onSocket: say why here.
-      server.on("tlsClientError", (err, socket) => {
-        const error = describeTlsError(err);
-        const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      onRefusedHandshake(server, (remote, error) => {
         const level = this.refusals.level(`tls: ${error}`, "error");
         this.logger[level](
           { remote, error },
@@ -322,6 +323,19 @@ export class TcpTransport implements Transport, PeerUpdates {
   }
 
   /** Stops listening, closes every connection; resolves once every socket has closed. */
+  /**
+   * Uses new certificates (a SIGHUP in `kv serve`) for every handshake from now on, both ways;
+   * established connections keep theirs. Only for a transport started with TLS.
+   */
+  reloadTls(t: PeerTls): void {
+    const current = this.settings.tls;
+    if (current === undefined) throw new Error("this transport was started without TLS");
+    const next = tlsServerOptions(t, this.settings.handshakeTimeoutMs);
+    (this.server as TlsServer).setSecureContext(next);
+    // Every peer link holds this same object and reads it at each dial.
+    Object.assign(current, { cert: t.cert, key: t.key, ca: t.ca });
+  }
+
   close(): Promise<void> {
     if (this.closing === null) {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -382,6 +396,7 @@ export class TcpTransport implements Transport, PeerUpdates {
     const advertised: Advertised = {};
     if (h.http !== undefined) advertised.http = h.http;
     if (h.grpc !== undefined) advertised.grpc = h.grpc;
+    if (h.secret !== undefined) advertised.secret = h.secret;
     this.hellos.set(h.id, advertised);
     for (const handler of this.helloHandlers) handler(h.id, advertised);
     return ok(undefined);

@@ -44,43 +44,5 @@ export function tlsClientOptions(t: PeerTls, host: string): ConnectionOptions {
   };
 }
 
-/** Whether a socket error came from TLS (a handshake or certificate problem). */
-export function isTlsError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== "string") return false;
-  return (
-    code.startsWith("ERR_SSL_") ||
-    code.startsWith("ERR_TLS_") ||
-    code.includes("CERT") ||
-    code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" ||
-    code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" ||
-    code === "EPROTO"
-  );
-}
-
-/** One sentence for the log: what the TLS error means for a member, and its code. */
-export function describeTlsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const code = e.code ?? "";
-  let meaning: string;
-  if (/UNABLE_TO_VERIFY|SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNKNOWN_CA/.test(code)) {
-    meaning = "the other side's certificate is not signed by the trusted CA";
-  } else if (/ALTNAME/.test(code)) {
-    meaning = "the certificate is not valid for the address dialed";
-  } else if (/EXPIRED|NOT_YET_VALID/.test(code)) {
-    meaning = "the certificate is outside its validity period";
-  } else if (
-    /CERTIFICATE_REQUIRED|PEER_DID_NOT_RETURN/.test(code) ||
-    /certificate required/i.test(e.message)
-  ) {
-    meaning = "the other side presented no certificate";
-  } else if (
-    /WRONG_VERSION_NUMBER|HTTP_REQUEST|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL/.test(code) ||
-    /wrong version number|packet length too long|unknown protocol/.test(e.message)
-  ) {
-    meaning = "the other side does not speak TLS (is TLS configured on every member?)";
-  } else {
-    meaning = "TLS handshake failed";
-  }
-  return `${meaning} (${code || "no code"}: ${e.message})`;
-}
+// The meaning of TLS errors is the same for members and clients (src/util/tls.ts).
+export { describeTlsError, isTlsError } from "../util/tls.js";

@@ -58,6 +58,12 @@ export interface Advertised {
   http?: string;
   /** HOST:PORT of its etcd v3 gRPC API. */
   grpc?: string;
+  /**
+   * An opaque secret the node's HTTP API accepts as proof that a caller is a member (the KV
+   * layer's forwarding, src/kv/member-link.ts). It travels only in handshakes, which peer TLS
+   * keeps among members.
+   */
+  secret?: string;
 }
 
 export interface Handshake extends Advertised {
@@ -94,7 +100,8 @@ export function parsePreamble(b: Buffer): Result<number> {
   return err("the peer is not a raftwork node (no raftwork preamble)");
 }
 
-const HANDSHAKE_FIELDS = new Set(["id", "cluster", "http", "grpc"]);
+const HANDSHAKE_FIELDS = new Set(["id", "cluster", "http", "grpc", "secret"]);
+const SECRET = /^[A-Za-z0-9_-]{16,128}$/;
 const CLOSE_FIELDS = new Set(["code", "reason"]);
 const CLOSE_CODE = /^[a-z][a-z-]{0,63}$/;
 
@@ -111,6 +118,11 @@ function readHandshake(v: unknown): Handshake {
     if (typeof a !== "string" || a.length > MAX_ADDRESS_CHARS || !parseHostPort(a).ok)
       fail(`record.${key}`, "expected HOST:PORT");
     h[key] = a;
+  }
+  if (o.secret !== undefined) {
+    if (typeof o.secret !== "string" || !SECRET.test(o.secret))
+      fail("record.secret", "expected 16..128 base64url characters");
+    h.secret = o.secret;
   }
   return h;
 }
@@ -139,7 +151,7 @@ export function checkOwnHandshake(h: Handshake): void {
 /** A HELLO (kind KIND_HELLO) or WELCOME (KIND_WELCOME) payload. */
 export function handshakePayload(kind: number, h: Handshake): Payload {
   const record: Record<string, unknown> = { id: h.id };
-  for (const key of ["cluster", "http", "grpc"] as const) {
+  for (const key of ["cluster", "http", "grpc", "secret"] as const) {
     if (h[key] !== undefined) record[key] = h[key];
   }
   return [Uint8Array.of(kind), encodeValue(record)];

@@ -30,7 +30,8 @@ describe("flag value conventions", () => {
       "http://127.0.0.1:8001",
       "http://127.0.0.1:8002",
     ]);
-    for (const bad of ["", "127.0.0.1:8001", "https://h:1", "http://h"])
+    assert.deepEqual(parseEndpoints("https://h:1/"), ["https://h:1"]);
+    for (const bad of ["", "127.0.0.1:8001", "ftp://h:1", "http://h", "https://h:1/x"])
       assert.throws(() => parseEndpoints(bad), bad);
   });
 });

@@ -3,6 +3,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KvHttpServer } from "../../src/kv/http-api.js";
+import { MemberLink } from "../../src/kv/member-link.js";
 import { KvStateMachine } from "../../src/kv/state-machine.js";
 import type { RaftService, ServiceStatus } from "../../src/node/api.js";
 import { NotLeaderError } from "../../src/node/errors.js";
@@ -132,4 +133,21 @@ export async function deadPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/**
+ * The member links of an in-process cluster: each knows every other's secret, as their Raft
+ * handshakes would tell it in a real cluster.
+ */
+export class MemberRoster {
+  private readonly links = new Map<NodeId, MemberLink>();
+
+  link(id: NodeId): MemberLink {
+    let l = this.links.get(id);
+    if (!l) {
+      l = new MemberLink({ peerSecret: (peer) => this.links.get(peer)?.secret });
+      this.links.set(id, l);
+    }
+    return l;
+  }
 }

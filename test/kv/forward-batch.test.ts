@@ -1,13 +1,14 @@
 // Batched forwarding of writes (src/kv/forward-batch.ts): one HTTP request per batch, an answer
 // per item in order, strict validation on the leader's side.
 import assert from "node:assert/strict";
-import http from "node:http";
+import type http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Packr } from "msgpackr";
 import type { KvCommand } from "../../src/kv/commands.js";
 import { FORWARD_PATH, parseForwardBatch, WriteForwarder } from "../../src/kv/forward-batch.js";
 import { createKvHttpServer, FORWARDED_HEADER, type KvHttpServer } from "../../src/kv/http-api.js";
-import { FakeService, request, serverAddress } from "./fake-service.js";
+import { MEMBER_HEADER } from "../../src/kv/member-link.js";
+import { FakeService, MemberRoster, request, serverAddress } from "./fake-service.js";
 
 const packr = new Packr({ useRecords: false });
 const bytes = (s: string) => Buffer.from(s);
@@ -16,9 +17,9 @@ describe("batched forwarding of writes", () => {
   let leader: FakeService;
   let srv: KvHttpServer;
   let batches = 0;
-  const agent = new http.Agent({ keepAlive: true });
+  const roster = new MemberRoster();
   const forwarder = new WriteForwarder({
-    agent,
+    link: roster.link(2),
     from: "2",
     headerName: FORWARDED_HEADER,
     timeoutMs: 2000,
@@ -26,13 +27,18 @@ describe("batched forwarding of writes", () => {
 
   before(async () => {
     leader = new FakeService(1, 1);
-    srv = await createKvHttpServer("127.0.0.1", 0, { service: leader, sm: leader.sm, id: 1 });
+    srv = await createKvHttpServer("127.0.0.1", 0, {
+      service: leader,
+      sm: leader.sm,
+      id: 1,
+      members: roster.link(1),
+    });
     srv.server.on("request", (req: http.IncomingMessage) => {
       if (req.url === FORWARD_PATH) batches++;
     });
   });
   after(async () => {
-    agent.destroy();
+    roster.link(2).close();
     await srv.close();
   });
 
@@ -47,7 +53,7 @@ describe("batched forwarding of writes", () => {
       { op: "put", key: "s", ts: 0, value: bytes("y"), session: { clientId: "c", requestId: 4 } },
       { op: "del", key: "gone", ts: 0 },
     ];
-    const answers = await Promise.all(cmds.map((c) => forwarder.forward(target, c)));
+    const answers = await Promise.all(cmds.map((c) => forwarder.forward(1, target, c)));
     assert.equal(batches - before, 1, "one HTTP request for the whole turn");
     assert.deepEqual(
       answers.map((a) => a.status),
@@ -65,7 +71,7 @@ describe("batched forwarding of writes", () => {
     const big = Buffer.alloc(400 * 1024, 0x61);
     const answers = await Promise.all(
       [1, 2, 3, 4, 5].map((i) =>
-        forwarder.forward(target, { op: "put", key: `b${i}`, ts: 0, value: big }),
+        forwarder.forward(1, target, { op: "put", key: `b${i}`, ts: 0, value: big }),
       ),
     );
     assert.deepEqual(
@@ -75,9 +81,23 @@ describe("batched forwarding of writes", () => {
     assert.equal(batches - before, 2);
   });
 
-  it("the leader's route refuses requests that are not forwarded, and malformed batches", async () => {
-    const h = { [FORWARDED_HEADER]: "2" };
-    assert.equal((await request(srv.url, "POST", FORWARD_PATH, { body: "x" })).status, 404);
+  it("the leader's route refuses requests that are not a member's, and malformed batches", async () => {
+    const h = { [FORWARDED_HEADER]: "2", [MEMBER_HEADER]: roster.link(1).secret };
+    const ok = packr.pack([[1, "forged", bytes("v"), null, null, null]]);
+    const proposed = leader.proposals;
+    // No proof, a forged forwarded-by header, a wrong secret: refused, nothing proposed.
+    for (const headers of <Record<string, string>[]>[
+      {},
+      { [FORWARDED_HEADER]: "2" },
+      { [FORWARDED_HEADER]: "2", [MEMBER_HEADER]: roster.link(2).secret },
+      { [FORWARDED_HEADER]: "2", [MEMBER_HEADER]: "" },
+    ]) {
+      const r = await request(srv.url, "POST", FORWARD_PATH, { body: ok, headers });
+      assert.equal(r.status, 403, JSON.stringify(headers));
+      assert.match(r.body, /only members/);
+    }
+    assert.equal(leader.proposals, proposed);
+    assert.equal(leader.sm.get("forged"), undefined);
     assert.equal((await request(srv.url, "GET", FORWARD_PATH, { headers: h })).status, 405);
     const garbage = await request(srv.url, "POST", FORWARD_PATH, { body: "\xc1", headers: h });
     assert.equal(garbage.status, 400);

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { MAX_VALUE_BYTES } from "../../src/kv/contract.js";
+import { FORWARD_PATH } from "../../src/kv/forward-batch.js";
 import {
   createKvHttpServer,
   type KvHttpOptions,
   type KvHttpServer,
 } from "../../src/kv/http-api.js";
+import { MemberLink } from "../../src/kv/member-link.js";
 import { createKvMetrics } from "../../src/kv/metrics.js";
 import {
   LeadershipLostError,
@@ -13,7 +15,7 @@ import {
   ProposalTimeoutError,
   StoppedError,
 } from "../../src/node/errors.js";
-import { deadPort, FakeService, PeerAddresses, request } from "./fake-service.js";
+import { deadPort, FakeService, MemberRoster, PeerAddresses, request } from "./fake-service.js";
 
 describe("KV HTTP API on one node", () => {
   let svc: FakeService;
@@ -381,14 +383,26 @@ describe("KV HTTP API forwarding", () => {
 
   const followerKnows = new PeerAddresses();
   const otherKnows = new PeerAddresses();
+  const roster = new MemberRoster();
+  /** What the leader's server was asked, headers included. */
+  const leaderSaw: { url: string; headers: Record<string, unknown> }[] = [];
 
   /** An API server in front of `svc` (node svc.id). */
   const serve = (svc: FakeService, extra: Partial<KvHttpOptions> = {}) =>
-    createKvHttpServer("127.0.0.1", 0, { service: svc, sm: svc.sm, id: svc.id, ...extra });
+    createKvHttpServer("127.0.0.1", 0, {
+      service: svc,
+      sm: svc.sm,
+      id: svc.id,
+      members: roster.link(svc.id),
+      ...extra,
+    });
 
   before(async () => {
     leader = new FakeService(1, 1);
     leaderSrv = await serve(leader);
+    leaderSrv.server.on("request", (req) =>
+      leaderSaw.push({ url: req.url ?? "", headers: req.headers }),
+    );
     follower = new FakeService(2, 1);
     followerKnows.set(1, leaderSrv.url);
     followerSrv = await serve(follower, { peerHttp: followerKnows.lookup, forwardTimeoutMs: 300 });
@@ -429,6 +443,42 @@ describe("KV HTTP API forwarding", () => {
     await request(followerSrv.url, "POST", "/v1/kv/once?op=append", { body: "a", headers });
     await request(leaderSrv.url, "POST", "/v1/kv/once?op=append", { body: "a", headers });
     assert.equal(Buffer.from(leader.sm.get("once") ?? []).toString(), "a");
+  });
+
+  it("forwarding keeps the client's credentials; a client's forwarded-by header means nothing", async () => {
+    leaderSaw.length = 0;
+    const headers = { authorization: "Bearer t0ken", "x-raftwork-forwarded-by": "9" };
+    await request(leaderSrv.url, "PUT", "/v1/kv/cred", { body: "v" });
+    const r = await request(followerSrv.url, "GET", "/v1/kv/cred", { headers });
+    assert.equal(r.status, 200, "still forwarded: the header is not a member's");
+    assert.equal(r.body, "v");
+    const relayed = leaderSaw.find(
+      (s) => s.url === "/v1/kv/cred" && s.headers["x-raftwork-member"],
+    );
+    assert.equal(relayed?.headers.authorization, "Bearer t0ken");
+    // Straight to the leader, the header does not open the internal routes.
+    const forged = await request(leaderSrv.url, "POST", FORWARD_PATH, { body: "x", headers });
+    assert.equal(forged.status, 403);
+  });
+
+  it("a follower that has no handshake with the leader (no secret) answers 503", async () => {
+    const lonely = new FakeService(4, 1);
+    const known = new PeerAddresses();
+    known.set(1, leaderSrv.url);
+    const srv = await serve(lonely, {
+      peerHttp: known.lookup,
+      members: new MemberLink({ peerSecret: () => undefined }),
+    });
+    try {
+      const w = await request(srv.url, "PUT", "/v1/kv/lonely", { body: "v" });
+      assert.equal(w.status, 503);
+      assert.match(w.body, /no Raft handshake with leader 1/);
+      const g = await request(srv.url, "GET", "/v1/kv/lonely");
+      assert.equal(g.status, 503);
+      assert.equal(leader.sm.get("lonely"), undefined);
+    } finally {
+      await srv.close();
+    }
   });
 
   it("never forwards twice (a follower pointing at a follower answers 503)", async () => {

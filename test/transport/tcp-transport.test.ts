@@ -90,7 +90,7 @@ function welcomeFrom(id: NodeId): Buffer {
 describe("TcpTransport", () => {
   it("learns what a peer advertises from either direction's handshake", async () => {
     const { transports } = await startTcpCluster([1, 2], {
-      hello: { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001" },
+      hello: { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001", secret: "A".repeat(43) },
     });
     try {
       const [t1, t2] = [transports.get(1), transports.get(2)] as [TcpTransport, TcpTransport];
@@ -100,7 +100,7 @@ describe("TcpTransport", () => {
       assert.equal(t2.peerHello(1), undefined);
       t1.send(heartbeat(1, 2));
       await waitFor(() => seen.length === 2, "hello and welcome");
-      const advertised = { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001" };
+      const advertised = { http: "127.0.0.1:8001", grpc: "127.0.0.1:9001", secret: "A".repeat(43) };
       // Node 2 learns from node 1's HELLO, node 1 from node 2's WELCOME.
       assert.deepStrictEqual(
         seen.sort((a, b) => a[0] - b[0]),

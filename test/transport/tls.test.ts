@@ -86,3 +86,56 @@ describe("TcpTransport: who TLS refuses", () => {
     );
   });
 });
+
+describe("TcpTransport.reloadTls", () => {
+  it("new handshakes use the new certificates, both ways", async () => {
+    const next = createThrowawayCa("the next CA");
+    const renewed: PeerTls = {
+      ...next.issue({ commonName: "member", hosts: [LOOPBACK, "localhost"] }),
+      ca: next.pem.cert,
+    };
+    const peers = new Map([
+      [1, { host: LOOPBACK, port: 0 }],
+      [2, { host: LOOPBACK, port: 0 }],
+    ]);
+    const base = { listen: { host: LOOPBACK, port: 0 }, peers, backoffMaxMs: 100 };
+    const log1 = recordingLogger();
+    const t2 = await TcpTransport.start({ id: 2, ...base, tls });
+    peers.set(2, t2.address());
+    const t1 = await TcpTransport.start({ id: 1, ...base, tls, logger: log1 });
+    try {
+      // Node 2 moved to the next CA; node 1 has not yet: it is refused.
+      t2.reloadTls(renewed);
+      const got: Message[] = [];
+      t2.onMessage((m) => got.push(m));
+      t1.send(heartbeat(1, 2));
+      await waitFor(
+        () => logged(log1.records, "error", /not signed by the trusted CA/).length > 0,
+        "node 1 refuses node 2's new certificate",
+      );
+      assert.deepEqual(got, []);
+      t1.reloadTls(renewed);
+      const send = setInterval(() => t1.send(heartbeat(1, 2)), 50);
+      try {
+        await waitFor(() => got.length > 0, "a heartbeat over the renewed certificates");
+      } finally {
+        clearInterval(send);
+      }
+    } finally {
+      await Promise.all([t1.close(), t2.close()]);
+    }
+  });
+
+  it("is refused for a transport started without TLS", async () => {
+    const t = await TcpTransport.start({
+      id: 1,
+      listen: { host: LOOPBACK, port: 0 },
+      peers: new Map([[1, { host: LOOPBACK, port: 0 }]]),
+    });
+    try {
+      assert.throws(() => t.reloadTls(tls), /without TLS/);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -34,7 +34,8 @@ function rejects(r: { ok: boolean; error?: unknown }, re: RegExp): void {
 describe("wire", () => {
   it("round-trips a handshake with every field, and one with only an id", () => {
     const cluster = newClusterId();
-    const full = { id: 3, cluster, http: "10.0.0.3:8003", grpc: "[::1]:2379" };
+    const secret = "s3cr3t_-".repeat(5);
+    const full = { id: 3, cluster, http: "10.0.0.3:8003", grpc: "[::1]:2379", secret };
     const [body] = bodies([handshakePayload(KIND_HELLO, full)]);
     assert.deepStrictEqual(parseHandshake(body as Buffer), { ok: true, value: full });
     const [bare] = bodies([handshakePayload(KIND_HELLO, { id: 9 })]);
@@ -50,6 +51,10 @@ describe("wire", () => {
       [{ id: 3, http: "x".repeat(300) }, /http/],
       [{ id: 3, http: "no-port" }, /http: expected HOST:PORT/],
       [{ id: 3, grpc: 5 }, /grpc/],
+      [{ id: 3, secret: "short" }, /secret: expected 16\.\.128 base64url/],
+      [{ id: 3, secret: "x".repeat(129) }, /secret/],
+      [{ id: 3, secret: "not base64url at all!" }, /secret/],
+      [{ id: 3, secret: 42 }, /secret/],
       [{ id: 3, cluster: "12" }, /cluster: expected a cluster id/],
       [{ id: 3, cluster: 2 ** 61 }, /cluster/],
       [{ id: 3, cluster: (2n ** 64n).toString() }, /cluster/],

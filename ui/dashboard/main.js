@@ -98,7 +98,8 @@ function dashboardUrl(http) {
   const m = /^(\[[^\]]*\]|[^:]+):(\d+)$/.exec(http);
   if (!m) return null;
   const host = m[1] === "0.0.0.0" || m[1] === "[::]" ? location.hostname : m[1];
-  return `http://${host}:${m[2]}/ui`;
+  // Every member serves its API the same way: over TLS when this one does.
+  return `${location.protocol}//${host}:${m[2]}/ui`;
 }
 
 /** Cells that hold elements: the same element every redraw, so focus stays on a link. */

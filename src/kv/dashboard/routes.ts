@@ -27,6 +27,7 @@ import {
   sendText,
   UI_DIR,
 } from "../../util/static-assets.js";
+import type { MemberLink } from "../member-link.js";
 import type { LeaderChange, NodeHistory, Sample } from "./history.js";
 
 export interface DashboardOptions {
@@ -35,6 +36,8 @@ export interface DashboardOptions {
   history: NodeHistory;
   /** Where member `id` serves HTTP ("HOST:PORT"), if known (its Raft handshake says). */
   peerHttp: (id: NodeId) => string | null;
+  /** How to call the other members (HTTPS when they serve TLS); absent: plain HTTP. */
+  members?: MemberLink;
   /** Where this node serves HTTP ("HOST:PORT"), as it tells its peers. */
   selfHttp: string;
   /** The host the HTTP server listens on: on loopback, foreign Host headers are refused. */
@@ -106,6 +109,25 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     return known ?? learnt.get(id) ?? null;
   };
 
+  /** A member's /ui/api/node, parsed; HttpStatus when it answers but not 200. */
+  const fetchNode = async (id: NodeId, http: string): Promise<unknown> => {
+    if (opts.members === undefined) {
+      const res = await fetch(`http://${http}/ui/api/node`, {
+        signal: AbortSignal.timeout(peerTimeoutMs),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new HttpStatus(res.status);
+      }
+      return res.json();
+    }
+    const target = parseHostPort(http);
+    if (!target.ok) throw new Error(target.error);
+    const res = await opts.members.get(id, target.value, "/ui/api/node", peerTimeoutMs);
+    if (res.status !== 200) throw new HttpStatus(res.status);
+    return JSON.parse(res.body.toString());
+  };
+
   const nodeView = (): NodeView => {
     const status = opts.status();
     const http: Record<string, string> = { [status.id]: opts.selfHttp };
@@ -131,21 +153,16 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     if (me) return view;
     if (http === null) return { ...view, error: "its address is not known yet" };
     try {
-      const res = await fetch(`http://${http}/ui/api/node`, {
-        signal: AbortSignal.timeout(peerTimeoutMs),
-      });
-      if (!res.ok) {
-        await res.body?.cancel();
-        return { ...view, error: `it answered HTTP ${res.status}` };
-      }
-      const got = (await res.json()) as NodeView;
+      const got = (await fetchNode(id, http)) as NodeView;
       for (const [other, a] of Object.entries(got.http ?? {}))
         if (typeof a === "string" && parseHostPort(a).ok && !learnt.has(Number(other)))
           learnt.set(Number(other), a);
       return { ...view, reachable: true, status: got.status, sample: got.sample };
     } catch (e) {
-      const why = e instanceof Error && e.name === "TimeoutError" ? "no answer" : "unreachable";
-      return { ...view, error: why };
+      if (e instanceof HttpStatus) return { ...view, error: e.message };
+      const timedOut =
+        e instanceof Error && (e.name === "TimeoutError" || (e as { timeout?: boolean }).timeout);
+      return { ...view, error: timedOut ? "no answer" : "unreachable" };
     }
   }
 
@@ -211,4 +228,10 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     },
     close: () => events.close(),
   };
+}
+
+class HttpStatus extends Error {
+  constructor(status: number) {
+    super(`it answered HTTP ${status}`);
+  }
 }

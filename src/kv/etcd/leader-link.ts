@@ -1,6 +1,6 @@
-// How a follower's etcd API reaches the leader: the same internal HTTP API, agent and
-// forwarded-by header the native API forwards through (http-api.ts, forward-batch.ts), with
-// two routes of its own:
+// How a follower's etcd API reaches the leader: the same internal HTTP API and member link
+// (member-link.ts: HTTPS when the members serve TLS, and the proof that the caller is a member)
+// the native API forwards through (http-api.ts, forward-batch.ts), with two routes of its own:
 //
 //   PROPOSE_PATH  a batch of encoded commands (forward-batch.ts BatchForwarder: the writes
 //                 reaching a follower in one turn go in one request), each proposed by the
@@ -15,7 +15,6 @@
 //                 {kind: "members"}    the leader's MemberList (it has heard from every member,
 //                                      so it knows their addresses; a follower may not)
 import { randomBytes } from "node:crypto";
-import http from "node:http";
 import { Packr } from "msgpackr";
 import type { RaftService } from "../../node/api.js";
 import { NoSpaceAlarmError } from "../../node/disk-health.js";
@@ -31,6 +30,7 @@ import { type Command, decodeCommand, encodeCommand } from "../commands.js";
 import { BatchForwarder, unpackAnswers } from "../forward-batch.js";
 import { FORWARDED_HEADER } from "../http-api.js";
 import type { LeaseTable, TimeToLive } from "../lease/index.js";
+import type { MemberLink } from "../member-link.js";
 import type { EtcdErrorCode } from "../mvcc/index.js";
 import type { KvResult, KvStateMachine } from "../state-machine.js";
 import { grpcError, NO_LEADER, Status } from "./errors.js";
@@ -61,6 +61,8 @@ export interface LeaderLinkOptions {
   name: string;
   /** Where member `id` serves the HTTP API (its internal routes), if known. */
   peerHttp: (id: NodeId) => string | null;
+  /** The same link the HTTP API forwards through (it is the one checking callers). */
+  members: MemberLink;
   timeoutMs?: number;
   now?: () => number;
 }
@@ -74,7 +76,6 @@ export function pickLeaseId(leases: LeaseTable): bigint {
 }
 
 export class LeaderLink {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private readonly proposals: BatchForwarder<[Uint8Array, boolean], ProposeAnswer>;
@@ -83,7 +84,7 @@ export class LeaderLink {
   constructor(private readonly o: LeaderLinkOptions) {
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.now = o.now ?? Date.now;
-    const forwarder = { agent: this.agent, from: String(o.id), headerName: FORWARDED_HEADER };
+    const forwarder = { link: o.members, from: String(o.id), headerName: FORWARDED_HEADER };
     this.proposals = new BatchForwarder(
       { ...forwarder, timeoutMs: this.timeoutMs },
       {
@@ -100,10 +101,6 @@ export class LeaderLink {
     );
   }
 
-  close(): void {
-    this.agent.destroy();
-  }
-
   /** What this member answers to {kind: "members"} (the Cluster service sets it). */
   serveMembers(list: () => Promise<unknown>): void {
     this.members = list;
@@ -117,7 +114,7 @@ export class LeaderLink {
     if (target === null) {
       return Promise.resolve({ ok: false, status: 503, message: NO_LEADER });
     }
-    return this.proposals.forward(target, [encodeCommand(cmd), pickLeaseId]);
+    return this.proposals.forward(leader, target, [encodeCommand(cmd), pickLeaseId]);
   }
 
   /** One CALL_PATH request to `member`; rejects with an Unavailable GrpcError on failure. */
@@ -128,9 +125,7 @@ export class LeaderLink {
     return new Promise<T>((resolve, reject) => {
       const unavailable = (why: string) =>
         reject(grpcError(Status.Unavailable, `raftwork: cannot reach member ${member}: ${why}`));
-      const preq = http.request({
-        host: target.host,
-        port: target.port,
+      const preq = this.o.members.request(member, target, {
         method: "POST",
         path: CALL_PATH,
         headers: {
@@ -138,9 +133,9 @@ export class LeaderLink {
           "content-type": "application/msgpack",
           "content-length": body.length,
         },
-        agent: this.agent,
         timeout: this.timeoutMs,
       });
+      if (preq === null) return unavailable("no Raft handshake with it yet");
       preq.on("timeout", () => preq.destroy(new Error("timed out")));
       preq.on("error", (e) => unavailable(e.message));
       preq.on("response", (pres) => {

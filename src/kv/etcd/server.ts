@@ -2,7 +2,13 @@
 // the services in this folder, behind the HTTP/2 front door (h2-front.ts) that repairs the
 // :authority etcdctl sends for endpoints written with a scheme. grpc-js and proto-loader are
 // optional peer dependencies: they are loaded here, when a node is asked to serve the API.
+//
+// With TLS (kv serve --cert-file) the port terminates TLS itself and hands the decrypted stream
+// to the front door, so grpc-js serves it as it serves plaintext: ALPN offers h2 only, and a
+// client that sends no SNI (one dialing an IP address, as etcdctl does) gets the one
+// certificate there is.
 import net from "node:net";
+import tls from "node:tls";
 import type * as Grpc from "@grpc/grpc-js";
 import type * as ProtoLoader from "@grpc/proto-loader";
 import type { RaftService } from "../../node/api.js";
@@ -10,6 +16,8 @@ import type { NodeId } from "../../raft/types.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
 import { requireOptional } from "../../util/optional.js";
+import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../../util/tls.js";
+import type { MemberLink } from "../member-link.js";
 import type { KvStateMachine } from "../state-machine.js";
 import { WatchHub } from "../watch/index.js";
 import { EtcdBackend } from "./backend.js";
@@ -33,6 +41,10 @@ export interface EtcdServerOptions {
   clusterId: bigint;
   /** Where member `id` serves the HTTP API (the leader link's routes). */
   peerHttp: (id: NodeId) => string | null;
+  /** How this member calls the others (the HTTP API's link). */
+  members: MemberLink;
+  /** TLS for the gRPC port (etcd's --cert-file, --key-file, --trusted-ca-file). */
+  tls?: ServerTls;
   addresses: ClusterAddresses;
   electionTimeoutMs: number;
   logger?: Logger;
@@ -44,6 +56,8 @@ export interface EtcdServer {
   address: string;
   hub: WatchHub;
   link: LeaderLink;
+  /** New certificates for connections from now on (only for a port started with TLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
@@ -65,6 +79,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     id: o.id,
     name: o.name,
     peerHttp: o.peerHttp,
+    members: o.members,
     ...(o.now ? { now: o.now } : {}),
   });
   const backend = new EtcdBackend({
@@ -100,13 +115,30 @@ export function createEtcdApi(o: EtcdServerOptions): {
     add("Maintenance", maintenanceService(backend, o.electionTimeoutMs));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const sockets = new Set<net.Socket>();
-    const tcp = net.createServer((socket) => {
+    const front = (socket: net.Socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       acceptH2(socket, (s) => injector.injectConnection(s), {
         onRefused: (_s, reason) => o.logger?.debug({ reason }, "gRPC connection refused"),
       });
-    });
+    };
+    let tcp: net.Server;
+    let secureServer: tls.Server | undefined;
+    if (o.tls === undefined) {
+      tcp = net.createServer(front);
+    } else {
+      const secure = tls.createServer(serverTlsOptions(o.tls, ["h2"]), (socket) => {
+        // Node's HTTP/2 server takes a TLS socket without ALPN for HTTP/1 and drops it; a
+        // client that negotiated nothing but speaks gRPC anyway speaks h2 with prior knowledge.
+        if (socket.alpnProtocol === false) socket.alpnProtocol = "h2";
+        front(socket);
+      });
+      if (o.logger) {
+        logRefusedHandshakes(secure, o.logger, "refused a gRPC client during the TLS handshake");
+      }
+      tcp = secure;
+      secureServer = secure;
+    }
     await new Promise<void>((resolve, reject) => {
       tcp.once("error", reject);
       tcp.listen(at.port, at.host, () => {
@@ -121,13 +153,16 @@ export function createEtcdApi(o: EtcdServerOptions): {
       address: formatHostPort({ host: bound.address, port: bound.port }),
       hub,
       link,
+      reloadTls: (t) => {
+        if (!secureServer) throw new Error("this gRPC port was started without TLS");
+        secureServer.setSecureContext(serverTlsOptions(t, ["h2"]));
+      },
       close: async () => {
         clearInterval(progress);
         injector.destroy();
         for (const s of sockets) s.destroy();
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
         server.forceShutdown();
-        link.close();
       },
     };
   };

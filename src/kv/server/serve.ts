@@ -4,6 +4,7 @@
 // cluster`) is gone, even killed with -9.
 
 import { mkdirSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import type * as Pino from "pino";
 import { RaftNode } from "../../node/raft-node.js";
 import { RawNode } from "../../raft/raw-node.js";
@@ -14,12 +15,14 @@ import type { PeerTls } from "../../transport/tls.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
+import type { ClientTls, ServerTls } from "../../util/tls.js";
 import { NodeHistory, withHistory } from "../dashboard/history.js";
 import { createDashboard } from "../dashboard/routes.js";
 import { defaultName } from "../etcd/cluster-service.js";
 import { createKvHttpServer } from "../http-api.js";
 import { minLeaseTtl } from "../lease/index.js";
 import { LeaseKeeper } from "../lease-keeper.js";
+import { MemberLink } from "../member-link.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
 import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
@@ -50,6 +53,16 @@ export interface ServeOptions {
   name?: string;
   /** Mutual TLS between members (etcd's --peer-* flags); absent: plaintext Raft port. */
   peerTls?: PeerTls;
+  /**
+   * TLS for clients (etcd's --cert-file, --key-file, --trusted-ca-file): HTTPS and gRPC over
+   * TLS; absent: plaintext. Members call each other's API the same way (member-link.ts).
+   */
+  clientTls?: ServerTls;
+  /**
+   * Reads the certificates again (the files they came from), for a reload on SIGHUP; throws
+   * if they cannot be read. Absent: SIGHUP keeps its default meaning.
+   */
+  reloadTls?: () => { peerTls?: PeerTls; clientTls?: ServerTls };
 }
 
 /** Auto-compaction's default: the last 10,000 revisions stay readable. */
@@ -99,6 +112,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       return claim;
     }
     const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
+    const memberTls = o.clientTls ? memberClientTls(o.clientTls, o.peerTls) : undefined;
+    const members = new MemberLink({
+      ...(memberTls ? { tls: memberTls } : {}),
+      peerSecret: (id) => transport.peerHello(id)?.secret,
+    });
 
     step = `listen for Raft on ${self.address}`;
     const grpcAddress = o.grpc === undefined ? undefined : formatHostPort(o.grpc);
@@ -106,10 +124,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       id: o.id,
       listen: memberAddress(self),
       peers,
-      hello:
-        grpcAddress === undefined
-          ? { http: httpAddress }
-          : { http: httpAddress, grpc: grpcAddress },
+      hello: {
+        http: httpAddress,
+        ...(grpcAddress === undefined ? {} : { grpc: grpcAddress }),
+        secret: members.secret,
+      },
       logger: logger.child({ part: "transport" }),
       ...(o.peerTls ? { tls: o.peerTls } : {}),
     });
@@ -146,6 +165,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       status: () => node.status(),
       history,
       peerHttp,
+      members,
       selfHttp: httpAddress,
       listenHost: o.http.host,
       logger: logger.child({ part: "dashboard" }),
@@ -170,6 +190,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             name: o.name ?? defaultName(o.id),
             clusterId: etcdClusterId(clusterFingerprint(o.members)),
             peerHttp,
+            members,
+            ...(o.clientTls ? { tls: o.clientTls } : {}),
             addresses: {
               raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
               grpc: (id) =>
@@ -180,24 +202,60 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
           });
 
     step = `listen for HTTP on ${httpAddress}`;
-    const http = await createKvHttpServer(o.http.host, o.http.port, {
-      service: node,
-      sm,
-      id: o.id,
-      peerHttp,
-      metrics,
-      ui: dashboard.handle,
-      logger: logger.child({ part: "http" }),
-      ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
-    });
+    const http = await createKvHttpServer(
+      o.http.host,
+      o.http.port,
+      {
+        service: node,
+        sm,
+        id: o.id,
+        peerHttp,
+        members,
+        metrics,
+        ui: dashboard.handle,
+        logger: logger.child({ part: "http" }),
+        ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
+      },
+      o.clientTls,
+    );
     opened.push(() => http.close());
 
     let grpcLine = "";
+    let grpcApi: Awaited<ReturnType<NonNullable<typeof etcd>["listen"]>> | undefined;
     if (etcd !== null && o.grpc !== undefined) {
       step = `listen for gRPC on ${grpcAddress}`;
       const api = await etcd.listen(o.grpc);
       opened.push(() => api.close());
       grpcLine = `, grpc ${api.address}`;
+      grpcApi = api;
+    }
+
+    const reload = o.reloadTls;
+    if (reload !== undefined && (o.peerTls || o.clientTls)) {
+      // Everything is read and checked before anything is replaced: a bad file leaves the
+      // node on its old certificates, and says so.
+      const onHup = () => {
+        try {
+          const fresh = reload();
+          for (const t of [fresh.peerTls, fresh.clientTls]) {
+            if (t) createSecureContext({ cert: t.cert, key: t.key, ca: t.ca });
+          }
+          if (fresh.peerTls) transport.reloadTls(fresh.peerTls);
+          if (fresh.clientTls) {
+            http.reloadTls(fresh.clientTls);
+            grpcApi?.reloadTls(fresh.clientTls);
+            members.reloadTls(memberClientTls(fresh.clientTls, fresh.peerTls));
+          }
+          logger.info("SIGHUP: reloaded the TLS certificates; new connections use them");
+        } catch (e) {
+          logger.error(
+            { error: e instanceof Error ? e.message : String(e) },
+            "SIGHUP: cannot reload the TLS certificates; keeping the ones in use",
+          );
+        }
+      };
+      process.on("SIGHUP", onHup);
+      opened.push(() => process.off("SIGHUP", onHup));
     }
 
     process.stdout.write(
@@ -240,6 +298,16 @@ function parentExit(): Promise<string> {
     channel.unref();
     process.once("disconnect", () => resolve("parent-gone"));
   });
+}
+
+/**
+ * How this member calls the others' APIs when they serve TLS: like a client, checking their
+ * certificate against the client CA (else the peer CA, else the system's) and presenting its
+ * own.
+ */
+function memberClientTls(client: ServerTls, peer: PeerTls | undefined): ClientTls {
+  const ca = client.ca ?? peer?.ca;
+  return { cert: client.cert, key: client.key, ...(ca !== undefined ? { ca } : {}) };
 }
 
 /** A member's Raft address, already validated by the CLI (parsePeers). */

@@ -1,14 +1,13 @@
-// The client side of the control protocol and of the bulk-data routes, over node:http
-// (keep-alive): JSON control requests, and streamed bodies for bulk data. Network failures
+// The client side of the control protocol and of the bulk-data routes, over node:http or
+// node:https (keep-alive; security.ts): JSON control requests, and streamed bodies for bulk data. Network failures
 // reject with HttpError (status 0 = no answer).
 
 import { createReadStream, createWriteStream, statSync } from "node:fs";
-import http, { type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { RaftworkError } from "../../util/errors.js";
 import { readFileAt } from "../format/read-at.js";
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+import { clientSide } from "./security.js";
 
 /** A request failed: `status` is the HTTP status of an error reply, 0 when none came. */
 export class HttpError extends RaftworkError {
@@ -34,10 +33,11 @@ interface Options {
 
 function request(url: string, opts: Options): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
+    const side = clientSide();
+    const req = side.request(url, {
       method: opts.method ?? "GET",
-      agent,
-      headers: opts.headers,
+      agent: side.agent,
+      headers: { ...side.headers, ...opts.headers },
       timeout: opts.timeoutMs ?? 30_000,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
@@ -161,11 +161,12 @@ export async function uploadFile(
   const body = size <= SMALL_BODY ? readFileAt(path, 0, size) : undefined;
   if (body && body.length !== size) throw new Error(`${path} changed while read`);
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
+    const side = clientSide();
+    const req = side.request(url, {
       method: "PUT",
-      agent,
+      agent: side.agent,
       timeout: 60_000,
-      headers: { "content-length": size },
+      headers: { ...side.headers, "content-length": size },
     });
     req.on("response", (res) => jsonReply(url, res).then(resolve, reject));
     req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in time`)));

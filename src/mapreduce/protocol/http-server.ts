@@ -2,10 +2,12 @@
 // (keep-alive): JSON replies, and servers that listen before their handler is ready. Both the
 // coordinator (control, inputs, outputs) and workers (map output to reducers) serve HTTP.
 
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RaftworkError } from "../../util/errors.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
+import { createServer, guard } from "./security.js";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -27,10 +29,11 @@ export interface EarlyServer {
 
 /**
  * Listens on `at` now and holds requests until `serve` is called: the address is known at
- * once, so clients can be started while the server is still being prepared.
+ * once, so clients can be started while the server is still being prepared. TLS and the token
+ * check come from the job's settings (security.ts).
  */
 export async function listenEarly(at: HostPort, role: ServerRole): Promise<EarlyServer> {
-  const server = http.createServer();
+  const server = createServer();
   let held: [IncomingMessage, ServerResponse][] | undefined = [];
   const hold = (req: IncomingMessage, res: ServerResponse) => held?.push([req, res]);
   server.on("request", hold);
@@ -38,7 +41,8 @@ export async function listenEarly(at: HostPort, role: ServerRole): Promise<Early
   return {
     server,
     address,
-    serve(handler) {
+    serve(unguarded) {
+      const handler = guard(unguarded);
       server.off("request", hold);
       server.on("request", handler);
       // A client that gave up waiting is gone: answering it would act on a request nobody

@@ -25,8 +25,8 @@ const id = z.number().int().nonnegative();
 export const RegisterRequest = z.object({
   appHash: z.string().regex(/^[0-9a-f]{64}$/),
   appName: z.string().max(1024),
-  /** Base URL where this worker serves its map output: http://HOST:PORT */
-  advertise: z.string().regex(/^http:\/\/[^/\s]+:\d{1,5}$/),
+  /** Base URL where this worker serves its map output: http://HOST:PORT (https with TLS) */
+  advertise: z.string().regex(/^https?:\/\/[^/\s]+:\d{1,5}$/),
   /** Set when the worker's app failed to load: the coordinator refuses the worker with it. */
   appError: z
     .string()

@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type App, errorText, forbidProcessExit, loadApp } from "../app/app.js";
 import { HttpError } from "../protocol/http-client.js";
 import type { MapAssignment, ReduceAssignment } from "../protocol/messages.js";
+import { configureSecurity } from "../protocol/security.js";
 import { FetchError, runMapTask, runReduceTask, taskLabel } from "./tasks.js";
 import type {
   JobContext,
@@ -18,6 +19,7 @@ import type {
 } from "./thread-protocol.js";
 
 const data = workerData as ThreadData;
+configureSecurity(data.security);
 const port = parentPort;
 if (!port) throw new Error("task-thread.ts must run in a worker thread");
 

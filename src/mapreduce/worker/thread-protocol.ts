@@ -1,12 +1,15 @@
 // Messages between a worker's main thread and its task thread (task-thread.ts).
 
 import type { Counters, MapAssignment, ReduceAssignment } from "../protocol/messages.js";
+import type { MrSecurity } from "../protocol/security.js";
 
 /** What a task thread needs from the start: it loads the app before the first task comes. */
 export interface ThreadData {
   appPath: string;
   appName: string;
   scratch: string;
+  /** The worker's TLS and token settings: the thread fetches inputs and map output itself. */
+  security: MrSecurity;
 }
 
 /** What a task needs that the worker learns only when it registers. */

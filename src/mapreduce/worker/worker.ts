@@ -7,7 +7,7 @@
 // way it ends, the scratch directory is removed.
 
 import { createReadStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
+import type http from "node:http";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -24,6 +24,7 @@ import type {
   ReduceAssignment,
   RegisterReply,
 } from "../protocol/messages.js";
+import { createServer, currentSecurity, scheme } from "../protocol/security.js";
 import { TaskRunner } from "./task-runner.js";
 import type { JobContext, LocalSection, TaskOutcome } from "./thread-protocol.js";
 
@@ -57,7 +58,7 @@ const GONE_MS = 3000;
 /** Runs the worker until it ends; rejects with ListenError if it cannot serve on `listen`. */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   const { log, signal } = opts;
-  const base = `http://${formatHostPort(opts.coordinator)}`;
+  const base = `${scheme()}://${formatHostPort(opts.coordinator)}`;
   const hash = appHash(opts.appPath);
   const appName = basename(opts.appPath);
   // Our own scratch directory, always fresh, removed on exit: nothing is shared with another
@@ -65,11 +66,16 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
   if (opts.scratch) mkdirSync(opts.scratch, { recursive: true });
   const scratch = mkdtempSync(join(opts.scratch ?? tmpdir(), "raftwork-mr-worker-"));
   const outputs = new Map<number, { file: string; offsets: number[] }>();
-  const server = http.createServer((req, res) => serveOutput(outputs, req, res));
+  const server = createServer((req, res) => serveOutput(outputs, req, res));
   server.keepAliveTimeout = 30_000;
   // The task thread loads the app while we start listening; we register once we know
   // whether it loaded, so that a worker whose app cannot load is refused, not handed tasks.
-  const runner = new TaskRunner({ appPath: opts.appPath, appName, scratch });
+  const runner = new TaskRunner({
+    appPath: opts.appPath,
+    appName,
+    scratch,
+    security: currentSecurity(),
+  });
   const loaded = runner.warm();
   let heartbeat: NodeJS.Timeout | undefined;
   let over: WorkerExit | undefined;
@@ -92,7 +98,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
     Promise.race([interrupted, new Promise<void>((r) => setTimeout(r, ms))]);
   try {
     const at = await listen(server, opts.listen, "map-output");
-    const advertise = `http://${formatHostPort({
+    const advertise = `${scheme()}://${formatHostPort({
       host: opts.advertise?.host ?? at.host,
       port: opts.advertise?.port ?? at.port,
     })}`;

@@ -8,7 +8,7 @@ import { loadEtcdProto } from "../../../src/kv/etcd/proto.js";
 import { createEtcdApi, type EtcdServer } from "../../../src/kv/etcd/server.js";
 import { createKvHttpServer, type KvHttpServer } from "../../../src/kv/http-api.js";
 import { KvStateMachine } from "../../../src/kv/state-machine.js";
-import { FakeService, PeerAddresses } from "../fake-service.js";
+import { FakeService, MemberRoster, PeerAddresses } from "../fake-service.js";
 
 /** A FakeService over a given state machine (a follower shares its leader's). */
 export class SharedService extends FakeService {
@@ -98,6 +98,7 @@ export function etcdClient(address: string): EtcdClient {
 export async function startNodes(n: number, now?: () => number): Promise<TestNode[]> {
   const sm = new KvStateMachine();
   const peers = new PeerAddresses();
+  const roster = new MemberRoster();
   const grpcAddresses = new Map<number, string>();
   const nodes: TestNode[] = [];
   for (let id = 1; id <= n; id++) {
@@ -109,6 +110,7 @@ export async function startNodes(n: number, now?: () => number): Promise<TestNod
       name: `member-${id}`,
       clusterId: CLUSTER_ID,
       peerHttp: peers.lookup,
+      members: roster.link(id),
       addresses: {
         raft: (m) => `127.0.0.1:${7000 + m}`,
         grpc: (m) => grpcAddresses.get(m) ?? null,
@@ -121,6 +123,7 @@ export async function startNodes(n: number, now?: () => number): Promise<TestNod
       sm,
       id,
       peerHttp: peers.lookup,
+      members: roster.link(id),
       internalRoutes: api.link.routes(),
     });
     peers.set(id, http.url);
