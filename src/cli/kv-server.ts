@@ -126,9 +126,10 @@ export function registerKvServerCommands(kv: Command): void {
         "this member's certificate for mutual TLS with peers (PEM)",
       )
       .option("--peer-key-file <file>", "its private key (PEM)")
+      .option("--peer-trusted-ca-file <file>", "the CA that signs every member's certificate (PEM)")
       .option(
-        "--peer-trusted-ca-file <file>",
-        "the CA that signs every member's certificate (PEM)",
+        "--force-new-cluster",
+        "disaster recovery: make this member (existing --data) the only voter, discarding the others; acts once",
       ),
   );
   describeExitStatus(serve, {
@@ -145,6 +146,7 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
+        forceNewCluster?: boolean;
       } & PeerTlsFlags,
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
@@ -166,6 +168,7 @@ export function registerKvServerCommands(kv: Command): void {
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),
+        ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },

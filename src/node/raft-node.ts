@@ -24,7 +24,10 @@
 // state is unknown), and so is an exception from the core (see inCore).
 
 import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
+import { decodeConfChangeEntry } from "../raft/confchange-codec.js";
 import {
+  type ConfState,
+  copyConf,
   type Entry,
   type Message,
   NONE,
@@ -35,7 +38,13 @@ import {
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
-import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
+import type {
+  AppliedPoint,
+  FollowerProgress,
+  RaftService,
+  ServiceStatus,
+  StateMachine,
+} from "./api.js";
 import {
   CoreFailureError,
   LeadershipLostError,
@@ -99,6 +108,9 @@ export class RaftNode implements RaftService {
   private role: Role = "follower";
   private leader: NodeId = NONE;
   private applied: number;
+  /** The term of the entry at `applied` and the configuration in effect there (appliedPoint). */
+  private appliedTerm: number;
+  private appliedConf: ConfState;
   private snapshotIndex: number;
   private scheduled = false;
   private running: Promise<void> | null = null;
@@ -132,7 +144,13 @@ export class RaftNode implements RaftService {
       random: options.random ?? Math.random,
       ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
     });
-    return new RaftNode(options, raw, timing.value, snap?.metadata.index ?? 0);
+    return new RaftNode(
+      options,
+      raw,
+      timing.value,
+      snap?.metadata.index ?? 0,
+      snap?.metadata.term ?? 0,
+    );
   }
 
   private constructor(
@@ -140,8 +158,12 @@ export class RaftNode implements RaftService {
     private readonly raw: RawNodeApi,
     timing: Timing,
     snapshotIndex: number,
+    snapshotTerm: number,
   ) {
     this.applied = snapshotIndex;
+    this.appliedTerm = snapshotTerm;
+    // Before any entry is applied again: the snapshot's configuration (or --peers' when new).
+    this.appliedConf = raw.status().conf;
     this.snapshotIndex = snapshotIndex;
     this.reads = new ReadQueue(timing.electionTick);
     options.transport.onMessage((m) => this.onMessage(m));
@@ -188,6 +210,10 @@ export class RaftNode implements RaftService {
       members: [...s.voters].sort((a, b) => a - b),
       ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
     };
+  }
+
+  appliedPoint(): AppliedPoint {
+    return { index: this.applied, term: this.appliedTerm, conf: copyConf(this.appliedConf) };
   }
 
   transferLeader(to: NodeId): boolean {
@@ -366,6 +392,8 @@ export class RaftNode implements RaftService {
     if (index <= this.applied) return;
     this.options.stateMachine.restore(snapshot.data);
     this.applied = index;
+    this.appliedTerm = term;
+    this.appliedConf = copyConf(snapshot.metadata.conf);
     this.snapshotIndex = index;
     this.proposals.failUpTo(index, () => new LeadershipLostError());
     this.log?.debug({ index, term }, "installed snapshot from leader");
@@ -377,7 +405,13 @@ export class RaftNode implements RaftService {
     // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's
     // business: neither reaches the state machine.
     if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
+    if (e.type === "conf") {
+      // The core checked it on its way into the log (confchange-codec.ts).
+      const cc = decodeConfChangeEntry(e.data);
+      if (cc.ok) this.appliedConf = cc.value.conf;
+    }
     this.applied = e.index;
+    this.appliedTerm = e.term;
     this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
   }
 
