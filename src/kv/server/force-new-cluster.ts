@@ -88,7 +88,7 @@ export async function forceNewCluster(
   logger.warn(
     {
       discarded: others,
-      uncommittedKept: Math.max(0, lastIndex - p.hardState.commit),
+      pastPersistedCommit: Math.max(0, lastIndex - p.hardState.commit),
       index,
     },
     `--force-new-cluster: this member is now the only voter of its cluster; members ${others.join(", ") || "(none)"} are discarded from the configuration (add members back with \`kv member add\`)`,
