@@ -106,7 +106,9 @@ export function maintenanceService(
     }),
 
     Snapshot: (call: SnapshotCall) => {
-      void streamBackup(b, call).catch((err: unknown) => call.destroy(fromServiceError(err)));
+      // emit, not destroy: grpc-js sends the status from its "error" handler, and a destroyed
+      // stream never ends, leaving the client waiting.
+      void streamBackup(b, call).catch((err: unknown) => call.emit("error", fromServiceError(err)));
     },
 
     MoveLeader: unary(async (req): Promise<Wire> => {
