@@ -52,9 +52,9 @@ await measure("streamed backup (takeBackup)", async (file) => {
   let bytes = 0;
   for await (const chunk of takeBackup(service, sm, 1).chunks) {
     bytes += chunk.length;
-    if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
   }
-  await new Promise((r) => out.end(r));
+  await new Promise<void>((r) => out.end(() => r()));
   return bytes;
 });
 await measure("whole-buffer snapshot (snapshotAsync)", async (file) => {
