@@ -196,6 +196,7 @@ describe("kv snapshot save and restore", () => {
       ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /new cluster/);
+      assert.match(r.stdout, /old voters 1,2,3\)/);
     }
     await fresh.startAll();
     const leader = await fresh.leader();
@@ -325,6 +326,24 @@ describe("kv serve --force-new-cluster", () => {
     assert.equal((await one.write("PUT", "/v1/kv/after", "yes"))?.status, 200);
     const got = await listAll(c.url(1), "k");
     for (let i = 0; i < 30; i++) assert.equal(got.get(`k${i}`), `v${i}`);
+    // A backup now records the configuration the forced entry put in effect.
+    const file = join(tempDir("fnc-backup"), "one.backup");
+    const saved = runCli(["kv", "snapshot", "save", file, "--endpoints", c.url(1)]);
+    assert.equal(saved.code, 0, saved.stderr);
+    const target = join(tempDir("fnc-restore"), "m");
+    const r = runCli([
+      "kv",
+      "snapshot",
+      "restore",
+      file,
+      "--data",
+      target,
+      "--id",
+      "1",
+      "--peers",
+      "1=127.0.0.1:1",
+    ]);
+    assert.match(r.stdout, /old voters 1\)/, r.stdout + r.stderr);
 
     // The flag left on the command line: warned about and ignored.
     await c.kill9(1);
