@@ -138,7 +138,11 @@ export function registerKvServerCommands(kv: Command): void {
         "--trusted-ca-file <file>",
         "require client certificates signed by this CA (PEM; as etcd 3.4, even without --client-cert-auth)",
       )
-      .option("--client-cert-auth", "require client certificates (needs --trusted-ca-file)"),
+      .option("--client-cert-auth", "require client certificates (needs --trusted-ca-file)")
+      .option(
+        "--force-new-cluster",
+        "disaster recovery: make this member (existing --data) the only voter, discarding the others; acts once",
+      ),
   );
   describeExitStatus(serve, {
     0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
@@ -154,6 +158,7 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
+        forceNewCluster?: boolean;
       } & PeerTlsFlags &
         ClientTlsFlags,
     ) => {
@@ -184,6 +189,7 @@ export function registerKvServerCommands(kv: Command): void {
           const client = readClientTls(o);
           return { ...(peer ? { peerTls: peer } : {}), ...(client ? { clientTls: client } : {}) };
         },
+        ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
       if (!result.ok) throw new CliExit(EXIT_FAILED, result.error);
     },

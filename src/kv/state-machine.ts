@@ -247,20 +247,39 @@ export class KvStateMachine implements StateMachine {
    * its own): each pins the history it reads.
    */
   async snapshotAsync(): Promise<Uint8Array | null> {
-    const generation = this.generation;
-    const chunks = snapshotChunks(this.store, this.snapshotOptions());
     const parts: Uint8Array[] = [];
     try {
-      for (const c of chunks) {
-        parts.push(c);
-        await new Promise((resolve) => setImmediate(resolve));
-        if (this.generation !== generation) return null;
-      }
+      for await (const c of this.snapshotStream()) parts.push(c);
     } catch (e) {
       if (e instanceof SnapshotAbortedError) return null;
       throw e;
     }
     return Buffer.concat(parts);
+  }
+
+  /**
+   * snapshotAsync()'s chunks one at a time, for a caller that streams them on (a backup: see
+   * backup.ts) instead of holding the whole state twice. The state is the one of the call (the
+   * first chunk is cut synchronously); throws SnapshotAbortedError if restore() replaced it
+   * before the last chunk.
+   */
+  snapshotStream(): AsyncIterable<Uint8Array> {
+    const generation = this.generation;
+    // Cut now, not at the first next(): the caller records the applied index with this call.
+    const chunks = snapshotChunks(this.store, this.snapshotOptions());
+    const sm = this;
+    return (async function* () {
+      try {
+        for (const c of chunks) {
+          yield c;
+          await new Promise((resolve) => setImmediate(resolve));
+          if (sm.generation !== generation)
+            throw new SnapshotAbortedError("the state was restored");
+        }
+      } finally {
+        chunks.return?.();
+      }
+    })();
   }
 
   private snapshotOptions() {

@@ -3,7 +3,7 @@
 // here knows what the service is: where its clients connect, or how it reaches the leader's
 // copy of it, is the service's business (docs/architecture.md, "Layers").
 
-import type { Entry, NodeId, Role } from "../raft/types.js";
+import type { ConfState, Entry, NodeId, Role } from "../raft/types.js";
 
 /**
  * The replicated application. Called by the node runtime only, one call at a time, in log order.
@@ -74,4 +74,16 @@ export interface RaftService {
    * them at once; a disk still full raises NOSPACE again. Returns the alarms that were raised.
    */
   disarmAlarms?(): string[];
+  /**
+   * Optional: where the state machine is now: the last applied index, its entry's term and the
+   * configuration in effect there. Read in the same turn of the event loop as a snapshot of
+   * the state machine, it names that snapshot's place in the log (a backup: src/kv/backup.ts).
+   */
+  appliedPoint?(): AppliedPoint;
+}
+
+export interface AppliedPoint {
+  index: number;
+  term: number;
+  conf: ConfState;
 }

@@ -3,7 +3,13 @@
 // logger), which the application implements.
 
 export { type Logger, silentLogger } from "../util/logger.js";
-export type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
+export type {
+  AppliedPoint,
+  FollowerProgress,
+  RaftService,
+  ServiceStatus,
+  StateMachine,
+} from "./api.js";
 export { NOSPACE, type NodeAlarm, NoSpaceAlarmError } from "./disk-health.js";
 export {
   CoreFailureError,

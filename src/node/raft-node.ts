@@ -25,7 +25,10 @@
 // disk, met before a byte was written, is waited out (disk-health.ts), and so is a slow one.
 
 import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
+import { decodeConfChangeEntry } from "../raft/confchange-codec.js";
 import {
+  type ConfState,
+  copyConf,
   type Entry,
   type Message,
   NONE,
@@ -36,7 +39,13 @@ import {
 import type { Storage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
-import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
+import type {
+  AppliedPoint,
+  FollowerProgress,
+  RaftService,
+  ServiceStatus,
+  StateMachine,
+} from "./api.js";
 import { DiskHealth } from "./disk-health.js";
 import {
   CoreFailureError,
@@ -101,6 +110,9 @@ export class RaftNode implements RaftService {
   private role: Role = "follower";
   private leader: NodeId = NONE;
   private applied: number;
+  /** The term of the entry at `applied` and the configuration in effect there (appliedPoint). */
+  private appliedTerm: number;
+  private appliedConf: ConfState;
   private snapshotIndex: number;
   private scheduled = false;
   private running: Promise<void> | null = null;
@@ -136,7 +148,13 @@ export class RaftNode implements RaftService {
       random: options.random ?? Math.random,
       ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
     });
-    return new RaftNode(options, raw, timing.value, snap?.metadata.index ?? 0);
+    return new RaftNode(
+      options,
+      raw,
+      timing.value,
+      snap?.metadata.index ?? 0,
+      snap?.metadata.term ?? 0,
+    );
   }
 
   private constructor(
@@ -144,8 +162,12 @@ export class RaftNode implements RaftService {
     private readonly raw: RawNodeApi,
     timing: Timing,
     snapshotIndex: number,
+    snapshotTerm: number,
   ) {
     this.applied = snapshotIndex;
+    this.appliedTerm = snapshotTerm;
+    // Before any entry is applied again: the snapshot's configuration (or --peers' when new).
+    this.appliedConf = raw.status().conf;
     this.snapshotIndex = snapshotIndex;
     this.reads = new ReadQueue(timing.electionTick);
     this.disk = new DiskHealth(
@@ -211,6 +233,10 @@ export class RaftNode implements RaftService {
 
   disarmAlarms(): string[] {
     return this.disk.disarm();
+  }
+
+  appliedPoint(): AppliedPoint {
+    return { index: this.applied, term: this.appliedTerm, conf: copyConf(this.appliedConf) };
   }
 
   transferLeader(to: NodeId): boolean {
@@ -391,6 +417,8 @@ export class RaftNode implements RaftService {
     if (index <= this.applied) return;
     this.options.stateMachine.restore(snapshot.data);
     this.applied = index;
+    this.appliedTerm = term;
+    this.appliedConf = copyConf(snapshot.metadata.conf);
     this.snapshotIndex = index;
     this.proposals.failUpTo(index, () => new LeadershipLostError());
     this.log?.debug({ index, term }, "installed snapshot from leader");
@@ -402,7 +430,13 @@ export class RaftNode implements RaftService {
     // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's
     // business: neither reaches the state machine.
     if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
+    if (e.type === "conf") {
+      // The core checked it on its way into the log (confchange-codec.ts).
+      const cc = decodeConfChangeEntry(e.data);
+      if (cc.ok) this.appliedConf = cc.value.conf;
+    }
     this.applied = e.index;
+    this.appliedTerm = e.term;
     this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
   }
 

@@ -161,9 +161,9 @@ export class TestCluster {
     ];
   }
 
-  /** Starts node `id` and resolves once it printed its ready line. */
-  async start(id: number): Promise<void> {
-    const child = spawnCli(this.serveArgs(id));
+  /** Starts node `id` (with `extra` flags) and resolves once it printed its ready line. */
+  async start(id: number, extra: string[] = []): Promise<void> {
+    const child = spawnCli([...this.serveArgs(id), ...extra]);
     this.procs.set(id, child);
     let out = "";
     child.stderr?.on("data", (b: Buffer) => {

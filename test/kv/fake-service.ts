@@ -5,9 +5,9 @@ import type { AddressInfo } from "node:net";
 import type { KvHttpServer } from "../../src/kv/http-api.js";
 import { MemberLink } from "../../src/kv/member-link.js";
 import { KvStateMachine } from "../../src/kv/state-machine.js";
-import type { RaftService, ServiceStatus } from "../../src/node/api.js";
+import type { AppliedPoint, RaftService, ServiceStatus } from "../../src/node/api.js";
 import { NotLeaderError } from "../../src/node/errors.js";
-import type { NodeId } from "../../src/raft/types.js";
+import { type NodeId, simpleConf } from "../../src/raft/types.js";
 import { type HostPort, parseHostPort } from "../../src/util/host-port.js";
 
 export class FakeService implements RaftService {
@@ -48,6 +48,10 @@ export class FakeService implements RaftService {
       return Promise.reject(err);
     }
     return Promise.resolve();
+  }
+
+  appliedPoint(): AppliedPoint {
+    return { index: this.index, term: 1, conf: simpleConf([1, 2, 3]) };
   }
 
   status(): ServiceStatus {

@@ -12,15 +12,17 @@
 //   revision, version, lease of every live key in key order). Members at the same revision
 //   answer the same hash, which is what `etcdctl endpoint hashkv` compares; the value differs
 //   from etcd's own (which hashes bbolt's history), and no tool compares the two.
-// - Snapshot: the node's raftwork snapshot (the one its Raft log compacts to), zero-padded to
-//   a multiple of 512 bytes and followed by the SHA-256 of what precedes it, which is what
-//   `etcdctl snapshot save` checks (clientv3/snapshot: size % 512 == 32). It is not a bbolt
-//   file: `etcdctl snapshot restore`/`status` cannot read it.
+// - Snapshot: a raftwork backup (../backup-format.ts), the same bytes GET /v1/snapshot serves:
+//   512k + 32 bytes ending with the SHA-256 of what precedes it, which is what `etcdctl
+//   snapshot save` checks (clientv3/snapshot: size % 512 == 32), so `kv snapshot restore`
+//   reads a file etcdctl saved. It is not a bbolt file: `etcdctl snapshot restore`/`status`
+//   cannot read it. It streams as it is encoded, so remaining_bytes is only known to be 0 on
+//   the last message; before it, it counts the checksum still to come (a lower bound).
 // - MoveLeader: a Raft leader transfer (thesis §3.10), answered once the target leads.
-import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import type * as Grpc from "@grpc/grpc-js";
-import { etcdError } from "../mvcc/index.js";
+import { takeBackup } from "../backup.js";
+import { etcdError, SnapshotAbortedError } from "../mvcc/index.js";
 import type { EtcdBackend } from "./backend.js";
 import { type UnaryHandler, unary, type Wire } from "./call.js";
 import { fromEtcdError, fromServiceError, grpcError, Status } from "./errors.js";
@@ -145,32 +147,9 @@ export function maintenanceService(
     }),
 
     Snapshot: (call: SnapshotCall) => {
-      void (async () => {
-        const data = await b.sm.snapshotAsync();
-        if (data === null)
-          throw grpcError(
-            Status.Unavailable,
-            "raftwork: the state was replaced while the snapshot was taken; retry",
-          );
-        const padded = Buffer.alloc(Math.ceil(data.length / 512) * 512);
-        padded.set(data);
-        const sum = createHash("sha256").update(padded).digest();
-        const header = b.header();
-        const total = padded.length + sum.length;
-        let sent = 0;
-        const send = async (blob: Buffer) => {
-          sent += blob.length;
-          if (!call.write({ header, remaining_bytes: String(total - sent), blob })) {
-            await new Promise((resolve) => call.once("drain", resolve));
-          }
-        };
-        for (let off = 0; off < padded.length; off += SNAPSHOT_CHUNK) {
-          if (call.cancelled) return;
-          await send(padded.subarray(off, off + SNAPSHOT_CHUNK));
-        }
-        await send(sum);
-        call.end();
-      })().catch((err: unknown) => call.destroy(fromServiceError(err)));
+      // emit, not destroy: grpc-js sends the status from its "error" handler, and a destroyed
+      // stream never ends, leaving the client waiting.
+      void streamBackup(b, call).catch((err: unknown) => call.emit("error", fromServiceError(err)));
     },
 
     MoveLeader: unary(async (req): Promise<Wire> => {
@@ -194,4 +173,41 @@ export function maintenanceService(
       return { header: b.header() };
     }),
   };
+}
+
+/** The backup in blobs of about SNAPSHOT_CHUNK bytes, with flow control. */
+async function streamBackup(b: EtcdBackend, call: SnapshotCall): Promise<void> {
+  const backup = takeBackup(b.service, b.sm, b.id, b.now);
+  const header = b.header();
+  let pending: Buffer[] = [];
+  let size = 0;
+  const flush = async (last: boolean) => {
+    const blob = Buffer.concat(pending, size);
+    pending = [];
+    size = 0;
+    const remaining = last ? "0" : "32";
+    if (!call.write({ header, remaining_bytes: remaining, blob })) {
+      await new Promise((resolve) => call.once("drain", resolve));
+    }
+  };
+  try {
+    for await (const chunk of backup.chunks) {
+      if (call.cancelled) return;
+      pending.push(chunk);
+      size += chunk.length;
+      if (size >= SNAPSHOT_CHUNK) await flush(false);
+    }
+    await flush(true);
+    call.end();
+  } catch (err) {
+    if (err instanceof SnapshotAbortedError) {
+      throw grpcError(
+        Status.Unavailable,
+        "raftwork: the state was replaced while the snapshot was taken; retry",
+      );
+    }
+    throw err;
+  } finally {
+    await backup.chunks.return(undefined);
+  }
 }

@@ -24,8 +24,10 @@ import { minLeaseTtl } from "../lease/index.js";
 import { LeaseKeeper } from "../lease-keeper.js";
 import { MemberLink } from "../member-link.js";
 import { createKvMetrics } from "../metrics.js";
+import { createOpsRoutes } from "../ops-routes.js";
 import { KvStateMachine } from "../state-machine.js";
 import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
+import { forceNewCluster } from "./force-new-cluster.js";
 
 /**
  * etcd's cluster id, the same on every member: drawn from the fingerprint of the member list
@@ -63,6 +65,8 @@ export interface ServeOptions {
    * if they cannot be read. Absent: SIGHUP keeps its default meaning.
    */
   reloadTls?: () => { peerTls?: PeerTls; clientTls?: ServerTls };
+  /** Disaster recovery: make this member the only voter first (force-new-cluster.ts). */
+  forceNewCluster?: boolean;
 }
 
 /** Auto-compaction's default: the last 10,000 revisions stay readable. */
@@ -110,6 +114,15 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     if (!claim.ok) {
       await closeAll();
       return claim;
+    }
+    if (o.forceNewCluster) {
+      step = `rewrite the configuration in ${dir} (--force-new-cluster)`;
+      const ids = o.members.map((m) => m.id);
+      const forced = await forceNewCluster(storage, o.data, o.id, ids, logger);
+      if (!forced.ok) {
+        await closeAll();
+        return forced;
+      }
     }
     const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
     const memberTls = o.clientTls ? memberClientTls(o.clientTls, o.peerTls) : undefined;
@@ -171,6 +184,16 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       logger: logger.child({ part: "dashboard" }),
     });
     opened.push(() => dashboard.close());
+    const ops = createOpsRoutes({
+      service: node,
+      sm,
+      id: o.id,
+      peerHttp,
+      members,
+      electionTimeoutMs: o.electionTimeoutMs,
+      logger: logger.child({ part: "ops" }),
+    });
+    opened.push(() => ops.close());
     const keeper = new LeaseKeeper({
       service: node,
       sm,
@@ -212,7 +235,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
         peerHttp,
         members,
         metrics,
-        ui: dashboard.handle,
+        ui: (req, res) => ops.handle(req, res) || dashboard.handle(req, res),
         logger: logger.child({ part: "http" }),
         ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
       },

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { ClientReadableStream } from "@grpc/grpc-js";
+import { decodeBackup } from "../../../src/kv/backup-format.js";
 import { KvStateMachine } from "../../../src/kv/state-machine.js";
 import { b, failure, startNodes, stopNodes, type TestNode, type Wire } from "./harness.js";
 
@@ -67,7 +68,7 @@ describe("etcd Cluster and Maintenance services", () => {
     assert.equal(past.hash, h1.hash);
   });
 
-  it("Snapshot: the node's snapshot padded to 512 bytes and followed by its SHA-256", async () => {
+  it("Snapshot: a raftwork backup (512k + 32 bytes ending with its SHA-256), as GET /v1/snapshot serves", async () => {
     const call = (
       leader.client.raw.Maintenance as unknown as {
         Snapshot(req: Wire): ClientReadableStream<Wire>;
@@ -88,13 +89,35 @@ describe("etcd Cluster and Maintenance services", () => {
     assert.equal(lastRemaining, "0");
     const body = file.subarray(0, file.length - 32);
     assert.deepEqual(createHash("sha256").update(body).digest(), file.subarray(file.length - 32));
-    // The node's own snapshot, then zeros.
-    const snap = Buffer.from(leader.service.sm.snapshot());
-    assert.deepEqual(body.subarray(0, snap.length), snap);
-    assert.ok(body.subarray(snap.length).every((x) => x === 0));
+    const backup = decodeBackup(file);
+    assert.ok(backup.ok, backup.ok ? "" : backup.error);
+    assert.equal(backup.value.meta.index, leader.service.status().appliedIndex);
+    assert.equal(backup.value.meta.node, leader.id);
+    assert.deepEqual(backup.value.data, Buffer.from(leader.service.sm.snapshot()));
     const copy = new KvStateMachine();
-    copy.restore(snap);
+    copy.restore(backup.value.data);
     assert.equal(copy.revision, leader.service.sm.revision);
+  });
+
+  it("Snapshot of a service that cannot say where it is: an error status, not a hang", async () => {
+    const svc = leader.service as unknown as { appliedPoint?: unknown };
+    const saved = svc.appliedPoint;
+    svc.appliedPoint = undefined;
+    try {
+      const call = (
+        leader.client.raw.Maintenance as unknown as {
+          Snapshot(req: Wire): ClientReadableStream<Wire>;
+        }
+      ).Snapshot({});
+      const failure = await new Promise<Error>((resolve) => {
+        call.on("data", () => {});
+        call.on("end", () => resolve(new Error("ended without an error")));
+        call.on("error", resolve);
+      });
+      assert.match(failure.message, /appliedPoint|internal/i);
+    } finally {
+      svc.appliedPoint = saved;
+    }
   });
 
   it("MoveLeader: only the leader, only to a member; answered once the target leads", async () => {
