@@ -11,15 +11,33 @@ import type { NodeId } from "../../raft/types.js";
 import type { EtcdCommand, Session } from "../commands.js";
 import { encodeCommand } from "../commands.js";
 import { MAX_CLIENT_ID_BYTES } from "../contract.js";
-import type { StoreResult } from "../mvcc/index.js";
+import { etcdError, type StoreResult } from "../mvcc/index.js";
 import type { KvResult, KvStateMachine } from "../state-machine.js";
 import type { WatchHub } from "../watch/index.js";
-import { fromEtcdError, type GrpcError, grpcError, NO_LEADER, Status, TIMEOUT } from "./errors.js";
+import {
+  fromEtcdError,
+  type GrpcError,
+  grpcError,
+  isGrpcError,
+  NO_LEADER,
+  Status,
+  TIMEOUT,
+} from "./errors.js";
 import { type LeaderLink, pickLeaseId } from "./leader-link.js";
 import type { Header } from "./wire.js";
 
 /** How long a member waits to apply, locally, a write the leader applied or a read index. */
 const CATCH_UP_MS = 5000;
+/** How often atLeader() asks again while the leader cannot answer (etcd's LeaseRenew: 50 ms). */
+const LEADER_RETRY_MS = 50;
+
+/**
+ * etcd's request timeout (etcdserver ServerConfig.ReqTimeout): 5 s plus two election timeouts,
+ * the time a request may wait for a leader to be elected and answer.
+ */
+export function requestTimeoutMs(electionTimeoutMs: number): number {
+  return 5000 + 2 * electionTimeoutMs;
+}
 
 export interface EtcdBackendOptions {
   service: RaftService;
@@ -30,6 +48,8 @@ export interface EtcdBackendOptions {
   /** etcd's cluster id: the same on every member, at least 2^60. */
   clusterId: bigint;
   name: string;
+  /** Sets the request timeout (requestTimeoutMs); default 1 s. */
+  electionTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -47,6 +67,7 @@ export class EtcdBackend {
   readonly clusterId: bigint;
   readonly name: string;
   readonly now: () => number;
+  readonly requestTimeoutMs: number;
   /** Waiters for the local store to reach a revision, oldest first. */
   private waiters: { revision: number; resolve: () => void }[] = [];
 
@@ -59,6 +80,7 @@ export class EtcdBackend {
     this.clusterId = o.clusterId;
     this.name = o.name;
     this.now = o.now ?? Date.now;
+    this.requestTimeoutMs = requestTimeoutMs(o.electionTimeoutMs ?? 1000);
     const wake = () => this.wake();
     o.sm.store.observe({ changed: wake, restored: wake });
   }
@@ -153,12 +175,51 @@ export class EtcdBackend {
     return a.result;
   }
 
+  /**
+   * Runs `fn` with the leader this member knows of, the way etcd's LeaseRenew does: while there
+   * is none, or it cannot answer yet (unreachable, or just elected and its lease deadlines not
+   * yet taken over: `fn` rejects with a retryable error), asks again every 50 ms until the
+   * request timeout, then fails with etcd's "request timed out". `fn` gets the time left, to
+   * bound its own wait. `alive`: stop early (the client went away).
+   */
+  async atLeader<T>(
+    fn: (leader: NodeId, timeoutMs: number) => Promise<T>,
+    alive: () => boolean = () => true,
+  ): Promise<T> {
+    const deadline = performance.now() + this.requestTimeoutMs;
+    for (;;) {
+      const leader = this.service.status().leader;
+      if (leader !== null) {
+        try {
+          return await fn(leader, Math.max(1, deadline - performance.now()));
+        } catch (err) {
+          if (!retryableAtLeader(err)) throw err;
+        }
+      }
+      if (!alive()) throw grpcError(Status.Cancelled, "context canceled");
+      if (performance.now() + LEADER_RETRY_MS >= deadline)
+        throw grpcError(Status.Unavailable, TIMEOUT);
+      await new Promise((resolve) => setTimeout(resolve, LEADER_RETRY_MS));
+    }
+  }
+
   /** The leader this member knows of (this one included), or an Unavailable error. */
   leader(): NodeId {
     const l = this.service.status().leader;
     if (l === null) throw grpcError(Status.Unavailable, NO_LEADER);
     return l;
   }
+}
+
+const NOT_PRIMARY = etcdError("NotPrimary").message;
+
+/**
+ * Whether atLeader() should ask again: the leader was unreachable or gone (Unavailable), or
+ * is not primary for leases yet (the lease keeper promotes it within its check interval).
+ */
+function retryableAtLeader(err: unknown): boolean {
+  if (!isGrpcError(err)) return err instanceof NotLeaderError;
+  return err.code === Status.Unavailable || err.details === NOT_PRIMARY;
 }
 
 /**

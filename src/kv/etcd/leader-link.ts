@@ -119,8 +119,11 @@ export class LeaderLink {
     return this.proposals.forward(target, [encodeCommand(cmd), pickLeaseId]);
   }
 
-  /** One CALL_PATH request to `member`; rejects with an Unavailable GrpcError on failure. */
-  call<T>(member: NodeId, req: LinkCall): Promise<T> {
+  /**
+   * One CALL_PATH request to `member`; rejects with an Unavailable GrpcError on failure or
+   * after `timeoutMs` (default: the link's).
+   */
+  call<T>(member: NodeId, req: LinkCall, timeoutMs = this.timeoutMs): Promise<T> {
     const target = this.address(member);
     if (target === null) return Promise.reject(grpcError(Status.Unavailable, NO_LEADER));
     const body = packr.pack(req);
@@ -138,7 +141,7 @@ export class LeaderLink {
           "content-length": body.length,
         },
         agent: this.agent,
-        timeout: this.timeoutMs,
+        timeout: timeoutMs,
       });
       preq.on("timeout", () => preq.destroy(new Error("timed out")));
       preq.on("error", (e) => unavailable(e.message));

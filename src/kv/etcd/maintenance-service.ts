@@ -104,6 +104,8 @@ export function maintenanceService(
     }),
 
     Snapshot: (call: SnapshotCall) => {
+      // A failure goes out as an "error" event: grpc-js then sends it as the stream's status
+      // (destroy() would drop the status and leave the client waiting).
       void (async () => {
         const data = await b.sm.snapshotAsync();
         if (data === null)
@@ -129,7 +131,7 @@ export function maintenanceService(
         }
         await send(sum);
         call.end();
-      })().catch((err: unknown) => call.destroy(fromServiceError(err)));
+      })().catch((err: unknown) => call.emit("error", fromServiceError(err)));
     },
 
     MoveLeader: unary(async (req): Promise<Wire> => {

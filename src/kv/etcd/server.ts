@@ -75,6 +75,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     id: o.id,
     clusterId: o.clusterId,
     name: o.name,
+    electionTimeoutMs: o.electionTimeoutMs,
     ...(o.now ? { now: o.now } : {}),
   });
 
