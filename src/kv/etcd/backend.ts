@@ -45,8 +45,11 @@ export interface EtcdBackendOptions {
   hub: WatchHub;
   link: LeaderLink;
   id: NodeId;
-  /** etcd's cluster id: the same on every member, at least 2^60. */
-  clusterId: bigint;
+  /**
+   * etcd's cluster id (the same on every member, at least 2^60), read for every header, so an
+   * id the member learns or adopts later shows at once. The one place headers get it from.
+   */
+  clusterId: () => bigint;
   name: string;
   /** Sets the request timeout (requestTimeoutMs); default 1 s. */
   electionTimeoutMs?: number;
@@ -64,7 +67,7 @@ export class EtcdBackend {
   readonly hub: WatchHub;
   readonly link: LeaderLink;
   readonly id: NodeId;
-  readonly clusterId: bigint;
+  readonly clusterId: () => bigint;
   readonly name: string;
   readonly now: () => number;
   readonly requestTimeoutMs: number;
@@ -87,7 +90,7 @@ export class EtcdBackend {
 
   /** The response header; `revision` defaults to this member's applied store revision. */
   header = (revision?: number): Header => ({
-    cluster_id: this.clusterId.toString(),
+    cluster_id: this.clusterId().toString(),
     member_id: String(this.id),
     revision: String(revision ?? this.sm.revision),
     raft_term: String(this.service.status().term),

@@ -4,22 +4,20 @@
 //   keeps the store in memory: there is no database file to measure), never 0.
 // - Alarm: raftwork raises no alarms yet, so every action answers an empty list.
 // - Defragment: nothing to defragment (no bbolt file): success.
-// - Hash / HashKV: a CRC-32 of the key-value state at a revision (key, value, create and mod
-//   revision, version, lease of every live key in key order). Members at the same revision
-//   answer the same hash, which is what `etcdctl endpoint hashkv` compares; the value differs
-//   from etcd's own (which hashes bbolt's history), and no tool compares the two.
+// - HashKV: etcd's, a CRC-32 of the key history since the last compaction up to a revision;
+//   Hash: that and the lease table (hash-kv.ts says exactly what each covers).
 // - Snapshot: the node's raftwork snapshot (the one its Raft log compacts to), zero-padded to
 //   a multiple of 512 bytes and followed by the SHA-256 of what precedes it, which is what
 //   `etcdctl snapshot save` checks (clientv3/snapshot: size % 512 == 32). It is not a bbolt
 //   file: `etcdctl snapshot restore`/`status` cannot read it.
 // - MoveLeader: a Raft leader transfer (thesis §3.10), answered once the target leads.
 import { createHash } from "node:crypto";
-import { crc32 } from "node:zlib";
 import type * as Grpc from "@grpc/grpc-js";
 import { etcdError } from "../mvcc/index.js";
 import type { EtcdBackend } from "./backend.js";
 import { type UnaryHandler, unary, type Wire } from "./call.js";
 import { fromEtcdError, fromServiceError, grpcError, Status } from "./errors.js";
+import { hashKv, hashStore } from "./hash-kv.js";
 import * as wire from "./wire.js";
 
 /** The etcd API version raftwork speaks, as Status reports it. */
@@ -47,29 +45,6 @@ export function maintenanceService(
     return sized.bytes;
   };
 
-  const hashAt = (revision: number): { hash: number; revision: number } => {
-    const store = b.sm.store;
-    const rev = revision > 0 ? revision : store.revision;
-    const r = store.range({
-      key: new Uint8Array([0]),
-      rangeEnd: new Uint8Array([0]),
-      revision: rev,
-    });
-    if (!r.ok) throw fromEtcdError(r.error);
-    let h = 0;
-    const fixed = Buffer.alloc(32);
-    for (const kv of r.value.kvs) {
-      h = crc32(kv.key, h);
-      h = crc32(kv.value, h);
-      fixed.writeDoubleLE(kv.createRevision, 0);
-      fixed.writeDoubleLE(kv.modRevision, 8);
-      fixed.writeDoubleLE(kv.version, 16);
-      fixed.writeBigInt64LE(kv.lease, 24);
-      h = crc32(fixed, h);
-    }
-    return { hash: h, revision: rev };
-  };
-
   return {
     Status: unary(() => {
       const s = b.service.status();
@@ -92,14 +67,15 @@ export function maintenanceService(
 
     Defragment: unary(() => ({ header: b.header() })),
 
-    Hash: unary(() => ({ header: b.header(), hash: hashAt(0).hash })),
+    Hash: unary(() => ({ header: b.header(), hash: hashStore(b.sm.store) })),
 
     HashKV: unary((req) => {
-      const { hash, revision } = hashAt(wire.num(req.revision));
+      const r = hashKv(b.sm.store, wire.num(req.revision));
+      if (!r.ok) throw fromEtcdError(r.error);
       return {
-        header: b.header(revision),
-        hash,
-        compact_revision: String(b.sm.store.compactRevision),
+        header: b.header(r.value.revision),
+        hash: r.value.hash,
+        compact_revision: String(r.value.compactRevision),
       };
     }),
 

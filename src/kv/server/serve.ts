@@ -160,6 +160,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     });
     opened.push(() => keeper.stop());
 
+    const etcdCluster = etcdClusterId(clusterFingerprint(o.members));
     const etcd =
       o.grpc === undefined
         ? null
@@ -168,7 +169,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             sm,
             id: o.id,
             name: o.name ?? defaultName(o.id),
-            clusterId: etcdClusterId(clusterFingerprint(o.members)),
+            clusterId: () => etcdCluster,
             peerHttp,
             addresses: {
               raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
