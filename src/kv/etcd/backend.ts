@@ -56,6 +56,27 @@ export interface EtcdBackendOptions {
   now?: () => number;
 }
 
+interface ReadBatch {
+  promise: Promise<number>;
+  resolve(revision: number): void;
+  reject(err: unknown): void;
+}
+
+interface ReadRound {
+  inFlight: boolean;
+  next: ReadBatch | null;
+}
+
+function readBatch(): ReadBatch {
+  let resolve!: (revision: number) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<number>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 /** gRPC call metadata, as far as the backend reads it. */
 export interface Metadata {
   get(key: string): unknown[];
@@ -71,6 +92,8 @@ export class EtcdBackend {
   readonly name: string;
   readonly now: () => number;
   readonly requestTimeoutMs: number;
+  /** Followers' read-index calls per leader: the one in flight and the reads for the next. */
+  private readonly readRounds = new Map<NodeId, ReadRound>();
   /** Waiters for the local store to reach a revision, oldest first. */
   private waiters: { revision: number; resolve: () => void }[] = [];
 
@@ -109,9 +132,49 @@ export class EtcdBackend {
       if (!(err instanceof NotLeaderError)) throw err;
       if (err.leader === null || err.leader === this.id)
         throw grpcError(Status.Unavailable, NO_LEADER);
-      const { revision } = await this.link.call<{ revision: number }>(err.leader, { kind: "read" });
-      await this.caughtUp(revision);
+      await this.caughtUp(await this.leaderRevision(err.leader));
     }
+  }
+
+  /**
+   * The leader's revision once a read barrier passed there that started after this call: the
+   * ReadIndex of a follower's linearizable read. Reads share one link call per round trip
+   * (each read would otherwise cost the follower an HTTP request and the leader a barrier
+   * round: bench/RESULTS.md, "gRPC profile"). A call already in flight may have passed its
+   * barrier before this read arrived, so a read joins the next call, sent when that one ends.
+   */
+  private leaderRevision(leader: NodeId): Promise<number> {
+    let round = this.readRounds.get(leader);
+    if (round === undefined) {
+      round = { inFlight: false, next: null };
+      this.readRounds.set(leader, round);
+    }
+    round.next ??= readBatch();
+    const answer = round.next.promise;
+    if (!round.inFlight) this.sendReadRound(leader, round);
+    return answer;
+  }
+
+  private sendReadRound(leader: NodeId, round: ReadRound): void {
+    const batch = round.next;
+    if (batch === null) {
+      this.readRounds.delete(leader);
+      return;
+    }
+    round.next = null;
+    round.inFlight = true;
+    this.link.call<{ revision: number }>(leader, { kind: "read" }).then(
+      (r) => {
+        round.inFlight = false;
+        batch.resolve(r.revision);
+        this.sendReadRound(leader, round);
+      },
+      (err: unknown) => {
+        round.inFlight = false;
+        batch.reject(err);
+        this.sendReadRound(leader, round);
+      },
+    );
   }
 
   /** Resolves once the local store is at `revision` or later (rejects after CATCH_UP_MS). */
