@@ -94,13 +94,40 @@ function bucket(frame) {
   if (u.includes("protobufjs") || u.includes("@protobufjs")) return "protobufjs";
   if (u.includes("@grpc/proto-loader")) return "proto-loader";
   if (u.includes("msgpackr")) return "msgpackr";
-  if (u.includes("/node_modules/")) return u.replace(/.*\/node_modules\/((@[^/]+\/)?[^/]+).*/, "$1");
+  if (u.includes("/node_modules/"))
+    return u.replace(/.*\/node_modules\/((@[^/]+\/)?[^/]+).*/, "$1");
   const m = /\/dist\/([^/]+\/(?:[^/]+\/)?)/.exec(u);
   if (m) return `raftwork ${m[1]}`;
   if (u.startsWith("node:internal/")) return `node ${u.slice(14).split("/").slice(0, 2).join("/")}`;
   if (u.startsWith("node:")) return `node ${u.slice(5)}`;
   if (u === "") return f === "" ? "(native)" : `native ${f}`;
   return u;
+}
+
+/**
+ * The raftwork module nearest the leaf of a sample's stack, and the library it called, if any
+ * ("kv/etcd/call -> grpc-js"): which of our modules the time is spent for.
+ */
+function caller(node, nodes, parent) {
+  const lib = (u) =>
+    u.includes("@grpc/grpc-js")
+      ? "grpc-js"
+      : u.includes("protobufjs")
+        ? "protobufjs"
+        : u.includes("msgpackr")
+          ? "msgpackr"
+          : null;
+  let firstLib = null;
+  for (let id = node.id; id !== undefined; id = parent.get(id)) {
+    const frame = nodes.get(id).callFrame;
+    const u = frame.url ?? "";
+    if (/node:internal\/(modules|bootstrap)/.test(u)) return "(module loading)";
+    firstLib ??= lib(u);
+    const m = /\/dist\/(.+)\.js$/.exec(u);
+    if (m) return firstLib ? `${m[1]} -> ${firstLib}` : m[1];
+  }
+  const f = node.callFrame.functionName;
+  return firstLib ?? (f.startsWith("(") ? f : `(no raftwork frame) ${f || "native"}`);
 }
 
 const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
@@ -110,18 +137,26 @@ const summaries = files.map((f) => {
   const total = (p.endTime - p.startTime) / 1000;
   const perSample = total / Math.max(1, p.samples.length);
   const byBucket = new Map();
+  const byCaller = new Map();
   const byFn = new Map();
+  const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   let busy = 0;
   for (const n of p.nodes) {
     const ms = n.hitCount * perSample;
     if (ms === 0) continue;
     const b = bucket(n.callFrame);
     byBucket.set(b, (byBucket.get(b) ?? 0) + ms);
+    if (b !== "(idle)") {
+      const c = caller(n, nodes, parent);
+      byCaller.set(c, (byCaller.get(c) ?? 0) + ms);
+    }
     if (b !== "(idle)") busy += ms;
     const fn = `${n.callFrame.functionName || "(anonymous)"} ${(n.callFrame.url ?? "").replace(/.*\/(node_modules|dist)\//, "")}:${n.callFrame.lineNumber + 1}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + ms);
   }
-  return { f, total, busy, byBucket, byFn };
+  return { f, total, busy, byBucket, byCaller, byFn };
 });
 summaries.sort((a, b) => b.busy - a.busy);
 for (const s of summaries) {
@@ -131,6 +166,10 @@ for (const s of summaries) {
   const rows = [...s.byBucket].filter(([b]) => b !== "(idle)").sort((a, b) => b[1] - a[1]);
   for (const [b, ms] of rows.slice(0, 16))
     console.log(`  ${((100 * ms) / s.busy).toFixed(1).padStart(5)}%  ${b}`);
+  console.log("  by the nearest raftwork module on the stack (-> the library it called):");
+  const callers = [...s.byCaller].sort((a, b) => b[1] - a[1]);
+  for (const [c, ms] of callers.slice(0, 16))
+    console.log(`  ${((100 * ms) / s.busy).toFixed(1).padStart(5)}%  ${c}`);
   console.log("  top functions (self):");
   const fns = [...s.byFn].sort((a, b) => b[1] - a[1]).filter(([f]) => !f.startsWith("(idle)"));
   for (const [fn, ms] of fns.slice(0, o.top))
