@@ -8,6 +8,8 @@
 //
 //   npm run build && flock /tmp/bench.lock node bench/profile-grpc.mjs [--clients 64]
 //     [--requests-per-client 150] [--op put|range] [--endpoints all|leader] [--top 25]
+//     [--runs 1]     (back-to-back benchmark runs on the same cluster, each with its ops/s and
+//                     the members' mean wait in storage.sync() from their /metrics)
 //     [--keep DIR]   (keep the .cpuprofile files there, for chrome://inspect or speedscope)
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -17,7 +19,15 @@ import { fileURLToPath } from "node:url";
 import { RaftworkCluster, sleep } from "./clusters.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const o = { clients: 64, requestsPerClient: 150, op: "put", endpoints: "all", top: 25, keep: null };
+const o = {
+  clients: 64,
+  requestsPerClient: 150,
+  op: "put",
+  endpoints: "all",
+  top: 25,
+  keep: null,
+  runs: 1,
+};
 {
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i += 2) {
@@ -28,6 +38,7 @@ const o = { clients: 64, requestsPerClient: 150, op: "put", endpoints: "all", to
     else if (flag === "--endpoints") o.endpoints = v;
     else if (flag === "--top") o.top = Number(v);
     else if (flag === "--keep") o.keep = resolve(v);
+    else if (flag === "--runs") o.runs = Number(v);
     else {
       console.error(`unknown option ${flag} (see the header of bench/profile-grpc.mjs)`);
       process.exit(2);
@@ -54,35 +65,50 @@ const rw = new RaftworkCluster({
   grpc: true,
   nodeArgs: [...SERVE_V8_FLAGS, "--cpu-prof", `--cpu-prof-dir=${profDir}`],
 });
-let leader;
-let out = "";
+/** The members' total time waiting in storage.sync() and its count, from their /metrics. */
+async function syncWaits() {
+  let sum = 0;
+  let count = 0;
+  for (const ep of rw.endpoints) {
+    const m = await (await fetch(`${ep}/metrics`)).text();
+    sum += Number(/fsync_duration_seconds_sum\{[^}]*\} (\S+)/.exec(m)?.[1] ?? 0);
+    count += Number(/fsync_duration_seconds_count\{[^}]*\} (\S+)/.exec(m)?.[1] ?? 0);
+  }
+  return { sum, count };
+}
+
 try {
-  leader = await rw.startAll();
+  const leader = await rw.startAll();
   const endpoints = o.endpoints === "leader" ? [rw.grpcEndpoints[leader - 1]] : rw.grpcEndpoints;
   const op =
     o.op === "put"
       ? ["put", "--key-size=8", "--key-space-size=100000", "--val-size=256"]
       : ["range", "bench-key", "--consistency=l"];
   await sleep(500);
-  const r = spawnSync(
-    BENCHMARK,
-    [
-      `--endpoints=${endpoints.join(",")}`,
-      `--conns=${Math.max(1, Math.floor(o.clients / 8))}`,
-      `--clients=${o.clients}`,
-      ...op,
-      `--total=${o.clients * o.requestsPerClient}`,
-    ],
-    { encoding: "utf8", maxBuffer: 1 << 24 },
-  );
-  out = `${r.stdout}\n${r.stderr}`;
+  for (let run = 1; run <= o.runs; run++) {
+    const before = await syncWaits();
+    const r = spawnSync(
+      BENCHMARK,
+      [
+        `--endpoints=${endpoints.join(",")}`,
+        `--conns=${Math.max(1, Math.floor(o.clients / 8))}`,
+        `--clients=${o.clients}`,
+        ...op,
+        `--total=${o.clients * o.requestsPerClient}`,
+      ],
+      { encoding: "utf8", maxBuffer: 1 << 24 },
+    );
+    const out = `${r.stdout}\n${r.stderr}`;
+    const after = await syncWaits();
+    const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
+    const wait = (1000 * (after.sum - before.sum)) / Math.max(1, after.count - before.count);
+    console.log(
+      `run ${run}: ${o.op} ${o.clients} clients to ${o.endpoints} members: ${rate ? `${Math.round(Number(rate[1]))} ops/s` : out}, mean storage.sync() wait ${wait.toFixed(1)} ms over ${after.count - before.count} syncs`,
+    );
+  }
 } finally {
   await rw.stop();
 }
-const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
-console.log(
-  `${o.op} ${o.clients} clients to ${o.endpoints} members: ${rate ? `${rate[1]} ops/s` : out}`,
-);
 
 /** Where a frame's code lives, coarse enough to compare layers. */
 function bucket(frame) {
