@@ -6,7 +6,14 @@
 //
 //   npm run build && flock /tmp/bench.lock node bench/etcd-grpc.mjs [--clients 64,256]
 //     [--range-clients 64] [--requests-per-client 150] [--rounds 3] [--election-timeout 1000]
-//     [--heartbeat 100] [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js] [--json FILE]
+//     [--heartbeat 100] [--warmup 20000] [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js]
+//     [--json FILE]
+//
+// Before round 1 each store gets the same warm-up: --warmup PUTs at 64 clients, unmeasured.
+// Without it the first point measured raftwork's JIT warming up and each member zero-filling
+// its first spare WAL segment (64 MiB, file-storage.ts; etcd preallocates with fallocate):
+// four back-to-back 9,600-PUT runs on one fresh cluster went 599, 903, 1,482, 1,765 ops/s with
+// a mean fsync wait of 17.8, 13.3, 6.9, 6.4 ms (bench/RESULTS.md, "gRPC profile").
 //
 // PUT: 256-byte values, 8-byte keys drawn from 100,000 (etcd's benchmark `put`). Range: a
 // linearizable get of one key (`range --consistency=l`). Clients share connections as etcd's
@@ -23,6 +30,7 @@ const o = {
   rangeClients: 64,
   requestsPerClient: 150,
   rounds: 3,
+  warmup: 20_000,
   electionTimeout: 1000,
   heartbeat: 100,
   snapshotEntries: 10_000,
@@ -40,6 +48,7 @@ const o = {
     else if (flag === "--range-clients") o.rangeClients = num(i);
     else if (flag === "--requests-per-client") o.requestsPerClient = num(i);
     else if (flag === "--rounds") o.rounds = num(i);
+    else if (flag === "--warmup") o.warmup = num(i);
     else if (flag === "--election-timeout") o.electionTimeout = num(i);
     else if (flag === "--heartbeat") o.heartbeat = num(i);
     else if (flag === "--kv-bench") o.kvBench = resolve(a[i]);
@@ -63,9 +72,8 @@ const BENCHMARK = build.stdout.trim();
 const { SERVE_V8_FLAGS } = await import(join(dirname(o.cli), "../kv/server/v8-flags.js"));
 
 /** One run of etcd's benchmark; returns ops/s and latency percentiles in ms. */
-function benchmark(endpoints, clients, op) {
+function benchmark(endpoints, clients, op, total = clients * o.requestsPerClient) {
   const conns = Math.max(1, Math.floor(clients / 8));
-  const total = clients * o.requestsPerClient;
   const args =
     op === "put"
       ? ["put", "--key-size=8", "--key-space-size=100000", "--val-size=256"]
@@ -110,6 +118,12 @@ try {
   ];
   // The key the range points read exists in both stores.
   for (const s of stores) benchmark(s.endpoints, 1, "put");
+  if (o.warmup > 0) {
+    for (const s of stores) {
+      log(`warm-up: ${o.warmup} PUTs at 64 clients on ${s.store}`);
+      benchmark(s.endpoints, 64, "put", o.warmup);
+    }
+  }
   for (let round = 1; round <= o.rounds; round++) {
     const points = [...o.clients.map((n) => ["put", n]), ["range", o.rangeClients]];
     for (const [op, n] of points) {

@@ -11,10 +11,18 @@ import type { NodeId } from "../../raft/types.js";
 import type { EtcdCommand, Session } from "../commands.js";
 import { encodeCommand } from "../commands.js";
 import { MAX_CLIENT_ID_BYTES } from "../contract.js";
-import type { StoreResult } from "../mvcc/index.js";
+import { etcdError, type StoreResult } from "../mvcc/index.js";
 import type { KvResult, KvStateMachine } from "../state-machine.js";
 import type { WatchHub } from "../watch/index.js";
-import { fromEtcdError, type GrpcError, grpcError, NO_LEADER, Status, TIMEOUT } from "./errors.js";
+import {
+  fromEtcdError,
+  type GrpcError,
+  grpcError,
+  isGrpcError,
+  NO_LEADER,
+  Status,
+  TIMEOUT,
+} from "./errors.js";
 import { type LeaderLink, pickLeaseId } from "./leader-link.js";
 import type { Header } from "./wire.js";
 
@@ -24,6 +32,16 @@ export const BEHIND_FULL_DISK =
 
 /** How long a member waits to apply, locally, a write the leader applied or a read index. */
 const CATCH_UP_MS = 5000;
+/** How often atLeader() asks again while the leader cannot answer (etcd's LeaseRenew: 50 ms). */
+const LEADER_RETRY_MS = 50;
+
+/**
+ * etcd's request timeout (etcdserver ServerConfig.ReqTimeout): 5 s plus two election timeouts,
+ * the time a request may wait for a leader to be elected and answer.
+ */
+export function requestTimeoutMs(electionTimeoutMs: number): number {
+  return 5000 + 2 * electionTimeoutMs;
+}
 
 export interface EtcdBackendOptions {
   service: RaftService;
@@ -31,10 +49,36 @@ export interface EtcdBackendOptions {
   hub: WatchHub;
   link: LeaderLink;
   id: NodeId;
-  /** etcd's cluster id: the same on every member, at least 2^60. */
-  clusterId: bigint;
+  /**
+   * etcd's cluster id (the same on every member, at least 2^60), read for every header, so an
+   * id the member learns or adopts later shows at once. The one place headers get it from.
+   */
+  clusterId: () => bigint;
   name: string;
+  /** Sets the request timeout (requestTimeoutMs); default 1 s. */
+  electionTimeoutMs?: number;
   now?: () => number;
+}
+
+interface ReadBatch {
+  promise: Promise<number>;
+  resolve(revision: number): void;
+  reject(err: unknown): void;
+}
+
+interface ReadRound {
+  inFlight: boolean;
+  next: ReadBatch | null;
+}
+
+function readBatch(): ReadBatch {
+  let resolve!: (revision: number) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<number>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 /** gRPC call metadata, as far as the backend reads it. */
@@ -48,9 +92,12 @@ export class EtcdBackend {
   readonly hub: WatchHub;
   readonly link: LeaderLink;
   readonly id: NodeId;
-  readonly clusterId: bigint;
+  readonly clusterId: () => bigint;
   readonly name: string;
   readonly now: () => number;
+  readonly requestTimeoutMs: number;
+  /** Followers' read-index calls per leader: the one in flight and the reads for the next. */
+  private readonly readRounds = new Map<NodeId, ReadRound>();
   /** Waiters for the local store to reach a revision, oldest first. */
   private waiters: { revision: number; resolve: () => void }[] = [];
 
@@ -63,13 +110,14 @@ export class EtcdBackend {
     this.clusterId = o.clusterId;
     this.name = o.name;
     this.now = o.now ?? Date.now;
+    this.requestTimeoutMs = requestTimeoutMs(o.electionTimeoutMs ?? 1000);
     const wake = () => this.wake();
     o.sm.store.observe({ changed: wake, restored: wake });
   }
 
   /** The response header; `revision` defaults to this member's applied store revision. */
   header = (revision?: number): Header => ({
-    cluster_id: this.clusterId.toString(),
+    cluster_id: this.clusterId().toString(),
     member_id: String(this.id),
     revision: String(revision ?? this.sm.revision),
     raft_term: String(this.service.status().term),
@@ -88,7 +136,7 @@ export class EtcdBackend {
       if (!(err instanceof NotLeaderError)) throw err;
       if (err.leader === null || err.leader === this.id)
         throw grpcError(Status.Unavailable, NO_LEADER);
-      const { revision } = await this.link.call<{ revision: number }>(err.leader, { kind: "read" });
+      const revision = await this.leaderRevision(err.leader);
       // A member whose disk is full applies nothing new until space returns: say so at once,
       // so the client asks another member instead of waiting out CATCH_UP_MS.
       if (this.sm.revision < revision && (this.service.status().alarms?.length ?? 0) > 0) {
@@ -96,6 +144,47 @@ export class EtcdBackend {
       }
       await this.caughtUp(revision);
     }
+  }
+
+  /**
+   * The leader's revision once a read barrier passed there that started after this call: the
+   * ReadIndex of a follower's linearizable read. Reads share one link call per round trip
+   * (each read would otherwise cost the follower an HTTP request and the leader a barrier
+   * round: bench/RESULTS.md, "gRPC profile"). A call already in flight may have passed its
+   * barrier before this read arrived, so a read joins the next call, sent when that one ends.
+   */
+  private leaderRevision(leader: NodeId): Promise<number> {
+    let round = this.readRounds.get(leader);
+    if (round === undefined) {
+      round = { inFlight: false, next: null };
+      this.readRounds.set(leader, round);
+    }
+    round.next ??= readBatch();
+    const answer = round.next.promise;
+    if (!round.inFlight) this.sendReadRound(leader, round);
+    return answer;
+  }
+
+  private sendReadRound(leader: NodeId, round: ReadRound): void {
+    const batch = round.next;
+    if (batch === null) {
+      this.readRounds.delete(leader);
+      return;
+    }
+    round.next = null;
+    round.inFlight = true;
+    this.link.call<{ revision: number }>(leader, { kind: "read" }).then(
+      (r) => {
+        round.inFlight = false;
+        batch.resolve(r.revision);
+        this.sendReadRound(leader, round);
+      },
+      (err: unknown) => {
+        round.inFlight = false;
+        batch.reject(err);
+        this.sendReadRound(leader, round);
+      },
+    );
   }
 
   /** Resolves once the local store is at `revision` or later (rejects after CATCH_UP_MS). */
@@ -162,12 +251,51 @@ export class EtcdBackend {
     return a.result;
   }
 
+  /**
+   * Runs `fn` with the leader this member knows of, the way etcd's LeaseRenew does: while there
+   * is none, or it cannot answer yet (unreachable, or just elected and its lease deadlines not
+   * yet taken over: `fn` rejects with a retryable error), asks again every 50 ms until the
+   * request timeout, then fails with etcd's "request timed out". `fn` gets the time left, to
+   * bound its own wait. `alive`: stop early (the client went away).
+   */
+  async atLeader<T>(
+    fn: (leader: NodeId, timeoutMs: number) => Promise<T>,
+    alive: () => boolean = () => true,
+  ): Promise<T> {
+    const deadline = performance.now() + this.requestTimeoutMs;
+    for (;;) {
+      const leader = this.service.status().leader;
+      if (leader !== null) {
+        try {
+          return await fn(leader, Math.max(1, deadline - performance.now()));
+        } catch (err) {
+          if (!retryableAtLeader(err)) throw err;
+        }
+      }
+      if (!alive()) throw grpcError(Status.Cancelled, "context canceled");
+      if (performance.now() + LEADER_RETRY_MS >= deadline)
+        throw grpcError(Status.Unavailable, TIMEOUT);
+      await new Promise((resolve) => setTimeout(resolve, LEADER_RETRY_MS));
+    }
+  }
+
   /** The leader this member knows of (this one included), or an Unavailable error. */
   leader(): NodeId {
     const l = this.service.status().leader;
     if (l === null) throw grpcError(Status.Unavailable, NO_LEADER);
     return l;
   }
+}
+
+const NOT_PRIMARY = etcdError("NotPrimary").message;
+
+/**
+ * Whether atLeader() should ask again: the leader was unreachable or gone (Unavailable), or
+ * is not primary for leases yet (the lease keeper promotes it within its check interval).
+ */
+function retryableAtLeader(err: unknown): boolean {
+  if (!isGrpcError(err)) return err instanceof NotLeaderError;
+  return err.code === Status.Unavailable || err.details === NOT_PRIMARY;
 }
 
 /**

@@ -13,6 +13,7 @@ import { type EtcdError, GrpcStatus } from "../mvcc/index.js";
 /** gRPC status codes beyond those the store answers with (mvcc/errors.ts). */
 export const Status = {
   ...GrpcStatus,
+  Cancelled: 1,
   Unknown: 2,
   ResourceExhausted: 8,
   Unimplemented: 12,

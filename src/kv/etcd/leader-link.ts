@@ -117,8 +117,11 @@ export class LeaderLink {
     return this.proposals.forward(leader, target, [encodeCommand(cmd), pickLeaseId]);
   }
 
-  /** One CALL_PATH request to `member`; rejects with an Unavailable GrpcError on failure. */
-  call<T>(member: NodeId, req: LinkCall): Promise<T> {
+  /**
+   * One CALL_PATH request to `member`; rejects with an Unavailable GrpcError on failure or
+   * after `timeoutMs` (default: the link's).
+   */
+  call<T>(member: NodeId, req: LinkCall, timeoutMs = this.timeoutMs): Promise<T> {
     const target = this.address(member);
     if (target === null) return Promise.reject(grpcError(Status.Unavailable, NO_LEADER));
     const body = packr.pack(req);
@@ -133,7 +136,7 @@ export class LeaderLink {
           "content-type": "application/msgpack",
           "content-length": body.length,
         },
-        timeout: this.timeoutMs,
+        timeout: timeoutMs,
       });
       if (preq === null) return unavailable("no Raft handshake with it yet");
       preq.on("timeout", () => preq.destroy(new Error("timed out")));

@@ -21,33 +21,39 @@ type KeepAliveCall = Grpc.ServerDuplexStream<Wire, Wire>;
 export function leaseService(
   b: EtcdBackend,
 ): Record<string, UnaryHandler | ((c: KeepAliveCall) => void)> {
-  /** A keep-alive on the leader: the lease's TTL, 0 if it does not exist (etcd's answer). */
-  const renew = async (id: bigint): Promise<number> => {
-    const leader = b.leader();
-    const r: RenewAnswer =
-      leader === b.id
-        ? (() => {
-            const x = b.sm.store.leases.renew(id, b.now());
-            return x.ok ? { ttl: x.value } : { error: x.error.code };
-          })()
-        : await b.link.call<RenewAnswer>(leader, { kind: "renew", id });
-    if ("ttl" in r) return r.ttl;
-    if (r.error === "LeaseNotFound") return 0;
-    throw fromEtcdError(etcdError(r.error));
-  };
+  /**
+   * A keep-alive on the leader: the lease's TTL, 0 if it does not exist (etcd's answer). Right
+   * after an election there may be no leader, or one whose lease table is not primary yet:
+   * atLeader() waits for it within the request timeout, as etcd's LeaseRenew does.
+   */
+  const renew = (id: bigint, alive: () => boolean): Promise<number> =>
+    b.atLeader(async (leader, timeoutMs) => {
+      const r: RenewAnswer =
+        leader === b.id
+          ? (() => {
+              const x = b.sm.store.leases.renew(id, b.now());
+              return x.ok ? { ttl: x.value } : { error: x.error.code };
+            })()
+          : await b.link.call<RenewAnswer>(leader, { kind: "renew", id }, timeoutMs);
+      if ("ttl" in r) return r.ttl;
+      if (r.error === "LeaseNotFound") return 0;
+      throw fromEtcdError(etcdError(r.error));
+    }, alive);
 
-  const timeToLive = async (id: bigint): Promise<TimeToLive | null> => {
-    const leader = b.leader();
-    if (leader === b.id && b.sm.store.leases.isPrimary) {
-      return b.sm.store.leases.timeToLive(id, b.now()) ?? null;
-    }
-    const r = await b.link.call<{ ttl: TimeToLive | null } | { error: "NotPrimary" }>(leader, {
-      kind: "ttl",
-      id,
+  const timeToLive = (id: bigint): Promise<TimeToLive | null> =>
+    b.atLeader(async (leader, timeoutMs) => {
+      if (leader === b.id && b.sm.store.leases.isPrimary) {
+        return b.sm.store.leases.timeToLive(id, b.now()) ?? null;
+      }
+      if (leader === b.id) throw fromEtcdError(etcdError("NotPrimary"));
+      const r = await b.link.call<{ ttl: TimeToLive | null } | { error: "NotPrimary" }>(
+        leader,
+        { kind: "ttl", id },
+        timeoutMs,
+      );
+      if ("error" in r) throw fromEtcdError(etcdError(r.error));
+      return r.ttl;
     });
-    if ("error" in r) throw fromEtcdError(etcdError(r.error));
-    return r.ttl;
-  };
 
   return {
     LeaseGrant: unary(async (req) => {
@@ -83,14 +89,16 @@ export function leaseService(
         if (done) return;
         done = true;
         if (err === undefined) call.end();
-        else call.destroy(fromServiceError(err));
+        // grpc-js sends a stream's status when it ends: an "error" event sets the status and
+        // ends the stream, where destroy() would drop it and leave the client waiting.
+        else call.emit("error", fromServiceError(err));
       };
       call.on("data", (req: Wire) => {
         const id = wire.big(req.ID);
         chain = chain.then(async () => {
           if (done) return;
           try {
-            const ttl = await renew(id);
+            const ttl = await renew(id, () => !done);
             if (!done) call.write({ header: b.header(), ID: id.toString(), TTL: String(ttl) });
           } catch (err) {
             finish(err);

@@ -8,10 +8,8 @@
 //   retries at once; a disk still full raises NOSPACE again). ACTIVATE is refused: a member
 //   raises its alarms itself. Status lists them in `errors`, as etcd does.
 // - Defragment: nothing to defragment (no bbolt file): success.
-// - Hash / HashKV: a CRC-32 of the key-value state at a revision (key, value, create and mod
-//   revision, version, lease of every live key in key order). Members at the same revision
-//   answer the same hash, which is what `etcdctl endpoint hashkv` compares; the value differs
-//   from etcd's own (which hashes bbolt's history), and no tool compares the two.
+// - HashKV: etcd's, a CRC-32 of the key history since the last compaction up to a revision;
+//   Hash: that and the lease table (hash-kv.ts says exactly what each covers).
 // - Snapshot: a raftwork backup (../backup-format.ts), the same bytes GET /v1/snapshot serves:
 //   512k + 32 bytes ending with the SHA-256 of what precedes it, which is what `etcdctl
 //   snapshot save` checks (clientv3/snapshot: size % 512 == 32), so `kv snapshot restore`
@@ -19,13 +17,13 @@
 //   cannot read it. It streams as it is encoded, so remaining_bytes is only known to be 0 on
 //   the last message; before it, it counts the checksum still to come (a lower bound).
 // - MoveLeader: a Raft leader transfer (thesis §3.10), answered once the target leads.
-import { crc32 } from "node:zlib";
 import type * as Grpc from "@grpc/grpc-js";
 import { takeBackup } from "../backup.js";
 import { etcdError, SnapshotAbortedError } from "../mvcc/index.js";
 import type { EtcdBackend } from "./backend.js";
 import { type UnaryHandler, unary, type Wire } from "./call.js";
 import { fromEtcdError, fromServiceError, grpcError, Status } from "./errors.js";
+import { hashKv, hashStore } from "./hash-kv.js";
 import * as wire from "./wire.js";
 
 /** The etcd API version raftwork speaks, as Status reports it. */
@@ -55,29 +53,6 @@ export function maintenanceService(
       sized = { at: now, bytes: DB_BASE_BYTES + s.valueBytes + s.versions * PER_VERSION_BYTES };
     }
     return sized.bytes;
-  };
-
-  const hashAt = (revision: number): { hash: number; revision: number } => {
-    const store = b.sm.store;
-    const rev = revision > 0 ? revision : store.revision;
-    const r = store.range({
-      key: new Uint8Array([0]),
-      rangeEnd: new Uint8Array([0]),
-      revision: rev,
-    });
-    if (!r.ok) throw fromEtcdError(r.error);
-    let h = 0;
-    const fixed = Buffer.alloc(32);
-    for (const kv of r.value.kvs) {
-      h = crc32(kv.key, h);
-      h = crc32(kv.value, h);
-      fixed.writeDoubleLE(kv.createRevision, 0);
-      fixed.writeDoubleLE(kv.modRevision, 8);
-      fixed.writeDoubleLE(kv.version, 16);
-      fixed.writeBigInt64LE(kv.lease, 24);
-      h = crc32(fixed, h);
-    }
-    return { hash: h, revision: rev };
   };
 
   /** This member's raised alarms as etcd's AlarmMember messages. */
@@ -135,14 +110,15 @@ export function maintenanceService(
 
     Defragment: unary(() => ({ header: b.header() })),
 
-    Hash: unary(() => ({ header: b.header(), hash: hashAt(0).hash })),
+    Hash: unary(() => ({ header: b.header(), hash: hashStore(b.sm.store) })),
 
     HashKV: unary((req) => {
-      const { hash, revision } = hashAt(wire.num(req.revision));
+      const r = hashKv(b.sm.store, wire.num(req.revision));
+      if (!r.ok) throw fromEtcdError(r.error);
       return {
-        header: b.header(revision),
-        hash,
-        compact_revision: String(b.sm.store.compactRevision),
+        header: b.header(r.value.revision),
+        hash: r.value.hash,
+        compact_revision: String(r.value.compactRevision),
       };
     }),
 

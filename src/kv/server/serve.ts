@@ -203,6 +203,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     });
     opened.push(() => keeper.stop());
 
+    const etcdCluster = etcdClusterId(clusterFingerprint(o.members));
     const etcd =
       o.grpc === undefined
         ? null
@@ -211,7 +212,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             sm,
             id: o.id,
             name: o.name ?? defaultName(o.id),
-            clusterId: etcdClusterId(clusterFingerprint(o.members)),
+            clusterId: () => etcdCluster,
             peerHttp,
             members,
             ...(o.clientTls ? { tls: o.clientTls } : {}),

@@ -207,7 +207,7 @@ describe("the NOSPACE alarm over the HTTP and etcd APIs", () => {
       hub: {} as WatchHub,
       link,
       id: 2,
-      clusterId: 2n ** 61n,
+      clusterId: () => 2n ** 61n,
       name: "m2",
     });
     disk.full = true;

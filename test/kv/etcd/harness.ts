@@ -108,7 +108,7 @@ export async function startNodes(n: number, now?: () => number): Promise<TestNod
       sm,
       id,
       name: `member-${id}`,
-      clusterId: CLUSTER_ID,
+      clusterId: () => CLUSTER_ID,
       peerHttp: peers.lookup,
       members: roster.link(id),
       addresses: {

@@ -109,4 +109,65 @@ describe("etcd Lease service", () => {
     assert.equal(leader.service.sm.revision, before + 1);
     assert.equal((await leader.client.KV.Range({ key: b("e"), range_end: b("f") })).count, "0");
   });
+
+  it("keep-alives during and right after an election wait for the new leader, then are answered", {
+    timeout: 20_000,
+  }, async () => {
+    const g = await leader.client.Lease.LeaseGrant({ TTL: 20 });
+    const open = (n: TestNode) =>
+      (
+        n.client.raw.Lease as unknown as {
+          LeaseKeepAlive(): ClientDuplexStream<Wire, Wire>;
+        }
+      ).LeaseKeepAlive();
+    // An election: first no leader at all, then node 1 leads again but its lease keeper has not
+    // taken the deadlines over yet (it does on its next check, up to 100 ms later).
+    for (const n of nodes) n.service.leader = null;
+    leader.service.sm.store.leases.demote();
+    const streams = [open(leader), open(follower)];
+    const answers = streams.map(
+      (call) =>
+        new Promise<Wire>((resolve, reject) => {
+          call.once("data", resolve);
+          call.once("error", reject);
+        }),
+    );
+    let answered = 0;
+    for (const a of answers)
+      void a.then(
+        () => answered++,
+        () => undefined,
+      );
+    for (const call of streams) call.write({ ID: g.ID });
+    await new Promise((r) => setTimeout(r, 150)); // the election
+    for (const n of nodes) n.service.leader = leader.id;
+    await new Promise((r) => setTimeout(r, 150)); // the keeper's check interval
+    assert.equal(answered, 0, "no answer while the leader's lease table is not primary");
+    keeper.check();
+    for (const a of answers) assert.equal((await a).TTL, "20");
+    for (const call of streams) call.end();
+  });
+
+  it("a keep-alive with no leader for the whole request timeout fails with etcd's timeout", {
+    timeout: 20_000,
+  }, async () => {
+    const g = await leader.client.Lease.LeaseGrant({ TTL: 20 });
+    for (const n of nodes) n.service.leader = null;
+    const call = (
+      follower.client.raw.Lease as unknown as {
+        LeaseKeepAlive(): ClientDuplexStream<Wire, Wire>;
+      }
+    ).LeaseKeepAlive();
+    const started = Date.now();
+    const failed = new Promise<{ code?: number; details?: string }>((resolve, reject) => {
+      call.once("data", () => reject(new Error("answered without a leader")));
+      call.once("error", resolve);
+    });
+    call.write({ ID: g.ID });
+    const err = await failed;
+    for (const n of nodes) n.service.leader = leader.id;
+    assert.deepEqual([err.code, err.details], [14, "etcdserver: request timed out"]);
+    // etcd's request timeout: 5 s plus two election timeouts (300 ms here).
+    assert.ok(Date.now() - started >= 5000, `failed after ${Date.now() - started} ms`);
+  });
 });
