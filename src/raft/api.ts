@@ -62,6 +62,12 @@ export interface RaftConfig {
   maxBytesPerMsg?: number;
   /** Max AppendEntries in flight (unacknowledged) per follower while replicating. Default 64. */
   maxInflight?: number;
+  /**
+   * Probes carry no entries: a follower whose match is unknown is first asked only whether it
+   * holds (prevIndex, prevTerm), and entries stream once it says yes. Costs a round trip per
+   * probe; saves resending large batches while backing up over a long divergent log. Default false.
+   */
+  emptyProbes?: boolean;
   /** State restored from storage on restart. Absent for a brand-new node. */
   restore?: PersistedState;
   /** Index of the last entry already applied by the state machine (restart); default snapshot index. */

@@ -112,6 +112,7 @@ export class RawNode implements RawNodeApi {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxInflight: number;
+  private readonly emptyProbes: boolean;
 
   /** Ticks since the last election timeout reset (follower/candidate) or quorum check (leader). */
   private electionElapsed = 0;
@@ -151,6 +152,7 @@ export class RawNode implements RawNodeApi {
     );
     this.maxBytes = positiveInt("maxBytesPerMsg", config.maxBytesPerMsg ?? DEFAULT_MAX_BYTES);
     this.maxInflight = positiveInt("maxInflight", config.maxInflight ?? DEFAULT_MAX_INFLIGHT);
+    this.emptyProbes = config.emptyProbes ?? false;
 
     const r: PersistedState = config.restore ?? {
       hardState: { term: 0, vote: NONE, commit: 0 },
@@ -893,9 +895,12 @@ export class RawNode implements RawNodeApi {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    const entries = this.log.slice(pr.next, Infinity, this.maxEntries, this.maxBytes);
-    if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, pr);
-    if (entries.length === 0 && !sendIfEmpty) return false;
+    const batch = this.log.slice(pr.next, Infinity, this.maxEntries, this.maxBytes);
+    if (prevTerm === undefined || batch === undefined) return this.sendSnapshot(to, pr);
+    if (batch.length === 0 && !sendIfEmpty) return false;
+    // An empty probe still carries our commit index: the follower must cap it at what the
+    // request covers (prevIndex), not at its own last entry, which may be a divergent tail.
+    const entries = this.emptyProbes && pr.state === "probe" ? [] : batch;
     this.send({ type: "app", to, prevIndex, prevTerm, entries, commit: this.log.committed });
     pr.sentCommit = this.log.committed;
     pr.sentEntries(entries.length, prevIndex + entries.length);

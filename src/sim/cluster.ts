@@ -202,7 +202,13 @@ export class SimCluster implements NodeObserver {
     n.start();
     this.net.attach(
       id,
-      (m) => n.receive(m),
+      (m) => {
+        n.receive(m);
+        if (m.type === "app-resp") {
+          this.checker.onAppendReply(id, m, () => n.raw?.status().progress?.[m.from]?.match);
+          this.traceViolations();
+        }
+      },
       (peer) => n.peerLost(peer),
     );
   }

@@ -11,9 +11,11 @@
 // (invariants.ts); the first violation ends the run.
 //
 // Fault names (the contract's; `--faults` defaults to all of them):
-//   drop delay reorder dup corrupt     network.ts, the whole run
+//   drop delay reorder dup corrupt     network.ts, the whole run; `delay` also keeps copies for
+//                                      a crashed node in their sender's queue until it is back
 //   partition                          groups of any sizes, one-way cuts, bridge partitions
-//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts)
+//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts);
+//                                      it takes what the node sent in its last millisecond
 //   pause skew transfer alarm          a stopped process, clock rates, leader transfers, false
 //                                      peer-lost reports (the core's forgetLeader path)
 
@@ -109,6 +111,13 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
     longDelayMaxMs: on.has("delay") ? 3000 : 200,
     reorder: on.has("reorder"),
     corruptRate: on.has("corrupt") ? 0.01 : 0,
+    // Half the copies that reach a crashed node wait in their sender's queue and arrive after
+    // it is back (a redial after a backoff): old terms' replies reach a node elected again.
+    holdRate: on.has("delay") ? 0.5 : 0,
+    holdMaxMs: 1500,
+    // A power loss takes half of what the node sent in its last millisecond (at a Ready
+    // boundary: some followers got the batch, some did not).
+    crashLossRate: on.has("crash") ? 0.5 : 0,
   };
 }
 

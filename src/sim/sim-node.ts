@@ -171,9 +171,6 @@ export class SimNode {
   clockRate = 1;
   private armed: CrashPoint | null = null;
 
-  /** The disk before its last fsync (only for the disk-loses-last-fsync mutant). */
-  private beforeLastSync: PersistedState | null = null;
-
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
   }
@@ -186,10 +183,7 @@ export class SimNode {
   start(): void {
     if (this.raw) return;
     const o = this.opts;
-    const stored = o.disk.load();
-    const persisted = mutant("lost-vote")
-      ? { ...stored, hardState: { ...stored.hardState, vote: 0 } }
-      : stored;
+    const persisted = o.disk.load();
     const snap = persisted.snapshot;
     this.sm = new SimStateMachine();
     if (snap) {
@@ -225,7 +219,6 @@ export class SimNode {
     this.stop();
     const o = this.opts;
     o.disk.crash(() => o.rng.float());
-    if (mutant("disk-loses-last-fsync")) this.loseLastSync();
     o.observer.onCrash(this, o.disk.load(), point);
   }
 
@@ -417,7 +410,6 @@ export class SimNode {
         this.deferred.push(synced);
         return;
       }
-      if (mutant("disk-loses-last-fsync")) this.beforeLastSync = o.disk.load();
       o.disk.sync();
       o.observer.onSync(this);
       // Everything written so far is durable now.
@@ -439,23 +431,6 @@ export class SimNode {
         return;
       }
     }
-  }
-
-  /**
-   * The disk-loses-last-fsync mutant: the crash also takes back the last fsynced batch (its
-   * entries and hard state), as a disk that acknowledged a flush it never did.
-   */
-  private loseLastSync(): void {
-    const before = this.beforeLastSync;
-    this.beforeLastSync = null;
-    const disk = this.opts.disk;
-    const now = disk.load();
-    const first = before?.entries[0];
-    // Only the common case: the same snapshot, entries to rewrite from.
-    if (!before || !first || before.snapshot?.metadata.index !== now.snapshot?.metadata.index)
-      return;
-    disk.write({ entries: before.entries, hardState: before.hardState });
-    disk.sync();
   }
 
   private strike(point: CrashPoint): void {

@@ -58,7 +58,9 @@ export type DropReason =
   /** The sender's transport does not count `to` among its peers (after setPeers). */
   | "not-a-peer"
   /** The `corrupt` fault: a bit flipped in flight; the receiver's frame checksum rejected it. */
-  | "corrupt";
+  | "corrupt"
+  /** Still in its sender's socket buffers when the sender lost power (the `crash` fault). */
+  | "sender-crash";
 
 export type TraceRole = "follower" | "precandidate" | "candidate" | "leader";
 
@@ -99,6 +101,8 @@ export interface ConfigRecord extends Rec<"config"> {
   fsync: string;
   /** Readys in flight in the driver (1: one at a time). */
   pipeline?: number;
+  /** Probes carry no entries (api.ts RaftConfig.emptyProbes). */
+  emptyProbes?: boolean;
 }
 
 /** The run moved to another phase (`faults` from the start; `liveness`: faults stopped, healed, waiting for a commit). */
@@ -542,6 +546,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
     "snapshotEvery:int",
     "fsync:str",
     "pipeline:int?",
+    "emptyProbes:bool?",
   ],
   phase: ["phase:str"],
   deliver: MESSAGE_SPEC,
