@@ -179,6 +179,11 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
   let stopped = false;
   const ids = cluster.ids;
   const [minGap, maxGap] = rng.chance(1 / 3) ? [50, 600] : [200, 1500];
+  // A leader-killer seed (half of them): crashes come four times as often, mostly at the
+  // Ready boundaries of leaders (its batch reached some followers; a new leader's no-op reached
+  // some): the chains of short-lived leaders with divergent uncommitted tails of Figure 8.
+  const killer = rng.chance(0.5);
+  const LEADER_POINTS = ["after-send", "elected-after-send", "commit-after-send"] as const;
   const up = () => ids.filter((id) => cluster.node(id).up);
   /** A live node, the leader half the time. */
   const target = (): NodeId | null => {
@@ -197,19 +202,25 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
     actions.push([3, () => partitionRandomly(cluster, rng)], [2.5, () => cluster.heal()]);
   if (faults.has("crash"))
     actions.push([
-      2.5,
+      killer ? 10 : 2.5,
       () => {
         const victim = target();
         if (victim === null) return;
-        if (rng.chance(0.5)) {
+        if (rng.chance(killer ? 0.2 : 0.5)) {
           cluster.crash(victim);
           restartLater(victim, 100, 3000);
         } else {
           // At a Ready boundary. A voter is back within a network delay or two (a reboot in the
           // middle of the election, while other candidates' requests are still on their way).
-          const point = rng.pick(CRASH_POINTS);
+          const point =
+            killer && rng.chance(0.8) ? rng.pick(LEADER_POINTS) : rng.pick(CRASH_POINTS);
           const back = point.startsWith("vote-") ? 60 : 2000;
-          cluster.armCrash(victim, point, () => restartLater(victim, 1, back));
+          // A node that will be elected next: any but the leader.
+          const arm =
+            point === "elected-after-send" && victim === cluster.leader()
+              ? rng.pick(ids.filter((id) => id !== victim && cluster.node(id).up).concat(victim))
+              : victim;
+          cluster.armCrash(arm, point, () => restartLater(arm, 1, back));
         }
       },
     ]);

@@ -29,7 +29,8 @@
 // (`after-send`: the leader traffic left and the batch is written but not synced;
 // `after-fsync`: synced, the replies not yet sent; `vote-...`: the same at the next Ready that
 // casts a vote, and `vote-after-reply` once its reply left; `commit-after-send`: a leader,
-// right after sending a new commit index).
+// right after sending a new commit index; `elected-after-send`: a new leader, right after its
+// first appends left, so its no-op may reach only some followers: Figure 8's second leader).
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
 // (a `node-error` violation) and stops, as the node runtime does (docs/architecture.md, "Disk faults").
 
@@ -132,6 +133,7 @@ export const CRASH_POINTS = [
   "vote-after-fsync",
   "vote-after-reply",
   "commit-after-send",
+  "elected-after-send",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
@@ -368,14 +370,23 @@ export class SimNode {
     const needsSync = rd.mustSync || rd.snapshot !== undefined;
     const flight: InFlight = { rd, later, durable: !needsSync, strike: null };
     this.inFlight.push(flight);
-    if (this.armed === "commit-after-send" && commits && this.role === "leader") {
-      // The leader told its followers a new commit index and died with it.
+    if (
+      (this.armed === "commit-after-send" && commits && this.role === "leader") ||
+      (this.armed === "elected-after-send" && rd.softState?.role === "leader")
+    ) {
+      // The leader told its followers a new commit index, or became leader and sent its first
+      // appends, and died with it.
       this.strike(this.armed);
       return;
     }
     if (needsSync) {
       const armed = this.armed;
-      if (armed && armed !== "commit-after-send" && (!armed.startsWith("vote-") || votes)) {
+      if (
+        armed &&
+        armed !== "commit-after-send" &&
+        armed !== "elected-after-send" &&
+        (!armed.startsWith("vote-") || votes)
+      ) {
         if (armed.endsWith("after-send") || (armed === "vote-after-reply" && !needsSync)) {
           this.strike(armed);
           return;
