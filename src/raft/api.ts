@@ -160,9 +160,19 @@ export interface Status {
   >;
 }
 
+/**
+ * What a tick did: an election timeout (a campaign started), a heartbeat interval (the leader
+ * broadcast heartbeats), a check-quorum step-down, or an abandoned leader transfer (when a
+ * heartbeat fires in the same tick, it is named instead).
+ */
+export type TimerFired = "election" | "heartbeat" | "check-quorum" | "transfer";
+
 export interface RawNodeApi {
-  /** Advance logical time by one tick (election/heartbeat timers, check-quorum). */
-  tick(): void;
+  /**
+   * Advance logical time by one tick (election/heartbeat timers, check-quorum). Returns the timer
+   * that fired, if any (for traces and metrics; the Ready says what it did).
+   */
+  tick(): TimerFired | null;
   /** Handle one message from the network. Messages for another node or malformed ones are ignored. */
   step(m: Message): void;
   /** Append data to the leader's log. Fails fast (no exception) when not leader. */

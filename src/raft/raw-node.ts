@@ -22,6 +22,7 @@ import type {
   Ready,
   SoftState,
   Status,
+  TimerFired,
 } from "./api.js";
 import { applyConfChange, isVoter, members } from "./confchange.js";
 import { decodeConfChangeEntry, encodeConfChangeEntry } from "./confchange-codec.js";
@@ -102,7 +103,7 @@ export class RawNode implements RawNodeApi {
   private readonly votes = new Map<NodeId, boolean>();
 
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
-  private tickRole: () => void = () => this.tickElection();
+  private tickRole: () => TimerFired | null = () => this.tickElection();
 
   private readonly electionTick: number;
   private readonly heartbeatTick: number;
@@ -188,9 +189,9 @@ export class RawNode implements RawNodeApi {
   // -------------------------------------------------------------------------------------------
   // Public API (api.ts)
 
-  tick(): void {
+  tick(): TimerFired | null {
     this.ticks++;
-    this.tickRole();
+    return this.tickRole();
   }
 
   step(m: Message): void {
@@ -566,14 +567,14 @@ export class RawNode implements RawNodeApi {
   // -------------------------------------------------------------------------------------------
   // Ticks
 
-  private tickElection(): void {
+  private tickElection(): TimerFired | null {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      // A shortened timer is good for one campaign: if that fails, wait a full timeout again.
-      if (this.hastened) this.drawElectionTimeout();
-      this.startCampaign(false);
-    }
+    if (!this.promotable() || this.electionElapsed < this.randomizedElectionTimeout) return null;
+    this.electionElapsed = 0;
+    // A shortened timer is good for one campaign: if that fails, wait a full timeout again.
+    if (this.hastened) this.drawElectionTimeout();
+    this.startCampaign(false);
+    return "election";
   }
 
   /** §5.2: a timeout drawn from [electionTick, 2 * electionTick), so that elections rarely tie. */
@@ -583,7 +584,7 @@ export class RawNode implements RawNodeApi {
       this.electionTick + Math.floor(this.random() * this.electionTick);
   }
 
-  private tickHeartbeat(): void {
+  private tickHeartbeat(): TimerFired | null {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     // Thesis §6.2 check-quorum: a leader that has not heard from a majority within an election
@@ -594,12 +595,15 @@ export class RawNode implements RawNodeApi {
         id === this.id || this.ticks - this.progressOf(id).lastHeard < this.electionTick;
       if (!jointHasQuorum(this.conf, live)) {
         this.becomeFollower(this.term, NONE);
-        return;
+        return "check-quorum";
       }
     }
     if (this.electionElapsed >= this.electionTick) this.electionElapsed = 0;
-    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick)
+    let fired: TimerFired | null = null;
+    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick) {
       this.abortTransfer();
+      fired = "transfer";
+    }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastRound());
@@ -608,7 +612,9 @@ export class RawNode implements RawNodeApi {
       this.maybeSendTimeoutNow();
       // An auto-leave refused during a transfer is retried here (nothing may be applied later).
       this.maybeAutoLeave();
+      fired = "heartbeat";
     }
+    return fired;
   }
 
   /**

@@ -41,6 +41,7 @@ import type {
   RawNodeApi,
   ReadState,
   Ready,
+  TimerFired,
 } from "../raft/api.js";
 import { mutant } from "../raft/mutants.js";
 import type { Entry, Message, NodeId, Role } from "../raft/types.js";
@@ -91,8 +92,8 @@ export interface NodeObserver {
   onCompact(node: SimNode, index: number): void;
   /** An fsync completed: the node goes on with the Ready that waited for it. */
   onSync(node: SimNode): void;
-  /** A tick produced work (an election timeout, a heartbeat). */
-  onTimer(node: SimNode): void;
+  /** A timer fired in the core (an election timeout, a heartbeat, ...). */
+  onTimer(node: SimNode, timer: TimerFired): void;
   /** The node lost power; `durable` is what its disk kept; `point` where an armed crash hit. */
   onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void;
   /** An armed crash point was reached: the observer crashes the node (SimCluster.crash). */
@@ -330,8 +331,8 @@ export class SimNode {
       // A paused process misses its ticks.
       if (!this.deferred)
         this.guard((raw) => {
-          raw.tick();
-          if (raw.hasReady()) this.opts.observer.onTimer(this);
+          const fired = raw.tick();
+          if (fired) this.opts.observer.onTimer(this, fired);
         });
       if (inc === this.incarnation) this.scheduleTick();
     });

@@ -1,6 +1,6 @@
 // The simulator's trace format: one JSON object per line (JSON Lines), in the order things
 // happened. This file is the format's definition: every record kind the simulator writes today
-// and the ones planned (disk faults, which timer fired, membership), with what each field
+// and the ones planned (disk faults, membership), with what each field
 // means. Readers (src/sim/view/, the viewer page, `raftwork sim summary`) and writers
 // (network.ts, cluster.ts, runner.ts) both follow it.
 //
@@ -242,8 +242,9 @@ export interface RoleRecord extends Rec<"role"> {
 }
 
 /**
- * A tick did something at `node` (an election timeout, a heartbeat round, a check-quorum).
- * Planned: `timer` says which (`election`, `heartbeat`, `check-quorum`, `transfer`, ...).
+ * A timer fired in `node`'s core (api.ts TimerFired): `election` (it campaigns), `heartbeat`
+ * (the leader broadcast heartbeats), `check-quorum` (the leader stepped down), `transfer` (an
+ * abandoned leader transfer). Optional for older traces, which did not say which.
  */
 export interface TimerRecord extends Rec<"timer"> {
   node: number;
