@@ -134,7 +134,17 @@ export function runSimulation(opts: SimOptions): SimResult {
     trace,
   });
   cluster.record({ t: 0, ev: "config", ...config });
-  cluster.record({ t: 0, ev: "phase", phase: "faults" });
+  // What a replay needs beyond the header and the config (src/sim/replay.ts).
+  const mode = typeof opts.config === "object" ? "given" : (opts.config ?? "random");
+  const faultList = opts.faults.length === 0 ? "none" : opts.faults.join(",");
+  cluster.record({
+    t: 0,
+    ev: "phase",
+    phase: "faults",
+    faults: faultList,
+    until: opts.timeMs,
+    config: mode,
+  });
   const faults = new Set(opts.faults);
   cluster.start();
   const clients = new SimClients(cluster, cluster.rng.fork("client"));

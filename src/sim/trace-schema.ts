@@ -108,6 +108,14 @@ export interface ConfigRecord extends Rec<"config"> {
 /** The run moved to another phase (`faults` from the start; `liveness`: faults stopped, healed, waiting for a commit). */
 export interface PhaseRecord extends Rec<"phase"> {
   phase: "faults" | "liveness";
+  /**
+   * `faults` only: the run's options a replay needs (src/sim/replay.ts): the enabled faults
+   * (comma-separated, or `none`), the end of the fault phase in virtual ms, and how the
+   * configuration was chosen (`random`, `default`, or `given` by a program: no CLI replay).
+   */
+  faults?: string;
+  until?: number;
+  config?: "random" | "default" | "given";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,7 +557,7 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
     "pipeline:int?",
     "emptyProbes:bool?",
   ],
-  phase: ["phase:str"],
+  phase: ["phase:str", "faults:str?", "until:num?", "config:str?"],
   deliver: MESSAGE_SPEC,
   drop: [...MESSAGE_SPEC, "reason:str"],
   dup: MESSAGE_SPEC,
