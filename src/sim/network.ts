@@ -445,11 +445,13 @@ export class SimNetwork {
 
   private deliver(m: Message, id: number, sent: number, flags: number): void {
     const crashed = this.crashedAt.get(m.from);
+    const loss = this.faults.crashLossRate ?? 0;
     if (
+      loss > 0 &&
       crashed !== undefined &&
       sent <= crashed &&
       sent >= crashed - SEND_BUFFER_MS &&
-      this.rng.chance(this.faults.crashLossRate ?? 0)
+      this.rng.chance(loss)
     ) {
       this.drop(m, id, sent, flags, "sender-crash");
       return;
