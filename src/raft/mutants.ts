@@ -13,7 +13,10 @@ export const MUTANTS = [
   "stale-append-reply",
   /** The leader counts its own entries toward commit before they are fsynced. */
   "leader-counts-unsynced",
-  /** Vote replies leave before the vote is fsynced (the simulator's Ready loop). */
+  /**
+   * Vote replies leave before the vote is fsynced: the Ready loop's rule of which messages may
+   * go before the fsync (sim-node.ts; the shared driver must keep this check in its rule).
+   */
   "vote-before-fsync",
   /** A restarted node forgets whom it voted for (storage load(): src/storage/planted.ts). */
   "lost-vote",
