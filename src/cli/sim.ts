@@ -13,6 +13,7 @@ import type * as CliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { CONFIG_MODES, type ConfigMode } from "../sim/config.js";
 import { runDemo } from "../sim/demo.js";
+import { replayCommand as replay } from "../sim/replay.js";
 import {
   FAULTS,
   type FaultName,
@@ -257,11 +258,8 @@ function jsonLine(r: SimResult): string {
  * option that changes the run, with `--time` the fault phase (the heal phase follows by itself).
  */
 export function replayCommand(flags: SimFlags, seed: number): string {
-  const faults = flags.faults.length === 0 ? "none" : flags.faults.join(",");
-  return (
-    `raftwork sim --seed ${seed} --nodes ${flags.nodes} --time ${flags.time}ms ` +
-    `--faults ${faults} --config ${flags.config} --trace trace.jsonl`
-  );
+  const { nodes, time: timeMs, faults, config } = flags;
+  return replay({ seed, nodes, timeMs, faults, config });
 }
 
 function humanLine(r: SimResult, flags: SimFlags): string {

@@ -62,6 +62,12 @@ export interface RaftConfig {
   maxBytesPerMsg?: number;
   /** Max AppendEntries in flight (unacknowledged) per follower while replicating. Default 64. */
   maxInflight?: number;
+  /**
+   * Probes carry no entries: a follower whose match is unknown is first asked only whether it
+   * holds (prevIndex, prevTerm), and entries stream once it says yes. Costs a round trip per
+   * probe; saves resending large batches while backing up over a long divergent log. Default false.
+   */
+  emptyProbes?: boolean;
   /** State restored from storage on restart. Absent for a brand-new node. */
   restore?: PersistedState;
   /** Index of the last entry already applied by the state machine (restart); default snapshot index. */
@@ -154,9 +160,19 @@ export interface Status {
   >;
 }
 
+/**
+ * What a tick did: an election timeout (a campaign started), a heartbeat interval (the leader
+ * broadcast heartbeats), a check-quorum step-down, or an abandoned leader transfer (when a
+ * heartbeat fires in the same tick, it is named instead).
+ */
+export type TimerFired = "election" | "heartbeat" | "check-quorum" | "transfer";
+
 export interface RawNodeApi {
-  /** Advance logical time by one tick (election/heartbeat timers, check-quorum). */
-  tick(): void;
+  /**
+   * Advance logical time by one tick (election/heartbeat timers, check-quorum). Returns the timer
+   * that fired, if any (for traces and metrics; the Ready says what it did).
+   */
+  tick(): TimerFired | null;
   /** Handle one message from the network. Messages for another node or malformed ones are ignored. */
   step(m: Message): void;
   /** Append data to the leader's log. Fails fast (no exception) when not leader. */

@@ -10,6 +10,7 @@ export type {
   Ready,
   SoftState,
   Status,
+  TimerFired,
 } from "./api.js";
 export {
   applyConfChange,

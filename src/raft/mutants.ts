@@ -1,6 +1,6 @@
 // Planted bugs for the mutation suite (test/sim/mutants.test.ts), which asserts that the
-// simulator reports each one within a small seed budget. Each name marks one place in the core
-// (or in the simulator's Ready loop) where `mutant(name)` switches a classic Raft bug on.
+// simulator reports each one within a small seed budget. Each name marks one place in the core,
+// the storage layer or the simulator's Ready loop where `mutant(name)` switches a classic bug on.
 // Nothing is planted unless a test calls plantMutant(); then exactly one bug is live. Off, a
 // check is one comparison with null: no cost worth measuring, and no dependency.
 
@@ -13,9 +13,12 @@ export const MUTANTS = [
   "stale-append-reply",
   /** The leader counts its own entries toward commit before they are fsynced. */
   "leader-counts-unsynced",
-  /** Vote replies leave before the vote is fsynced (the simulator's Ready loop). */
+  /**
+   * Vote replies leave before the vote is fsynced: the Ready loop's rule of which messages may
+   * go before the fsync (sim-node.ts; the shared driver must keep this check in its rule).
+   */
   "vote-before-fsync",
-  /** A restarted node forgets whom it voted for (the simulator's restart). */
+  /** A restarted node forgets whom it voted for (storage load(): src/storage/planted.ts). */
   "lost-vote",
   /** ReadIndex answered at once, without a heartbeat round confirming leadership. */
   "read-without-quorum",
@@ -29,7 +32,10 @@ export const MUTANTS = [
   "accept-older-snapshot",
   /** Entries are applied once persisted, before they are committed. */
   "apply-before-commit",
-  /** The disk loses its last fsynced write at a crash (the simulator's disk). */
+  /**
+   * The disk loses its last fsynced write at a crash (MemoryStorage's crash model and SimDisk,
+   * the simulated file system FileStorage runs on).
+   */
   "disk-loses-last-fsync",
 ] as const;
 export type MutantName = (typeof MUTANTS)[number];

@@ -22,6 +22,7 @@ import type {
   Ready,
   SoftState,
   Status,
+  TimerFired,
 } from "./api.js";
 import { applyConfChange, isVoter, members } from "./confchange.js";
 import { decodeConfChangeEntry, encodeConfChangeEntry } from "./confchange-codec.js";
@@ -102,7 +103,7 @@ export class RawNode implements RawNodeApi {
   private readonly votes = new Map<NodeId, boolean>();
 
   private stepRole: (m: Message) => void = (m) => this.stepFollower(m);
-  private tickRole: () => void = () => this.tickElection();
+  private tickRole: () => TimerFired | null = () => this.tickElection();
 
   private readonly electionTick: number;
   private readonly heartbeatTick: number;
@@ -112,6 +113,7 @@ export class RawNode implements RawNodeApi {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxInflight: number;
+  private readonly emptyProbes: boolean;
 
   /** Ticks since the last election timeout reset (follower/candidate) or quorum check (leader). */
   private electionElapsed = 0;
@@ -151,6 +153,7 @@ export class RawNode implements RawNodeApi {
     );
     this.maxBytes = positiveInt("maxBytesPerMsg", config.maxBytesPerMsg ?? DEFAULT_MAX_BYTES);
     this.maxInflight = positiveInt("maxInflight", config.maxInflight ?? DEFAULT_MAX_INFLIGHT);
+    this.emptyProbes = config.emptyProbes ?? false;
 
     const r: PersistedState = config.restore ?? {
       hardState: { term: 0, vote: NONE, commit: 0 },
@@ -186,9 +189,9 @@ export class RawNode implements RawNodeApi {
   // -------------------------------------------------------------------------------------------
   // Public API (api.ts)
 
-  tick(): void {
+  tick(): TimerFired | null {
     this.ticks++;
-    this.tickRole();
+    return this.tickRole();
   }
 
   step(m: Message): void {
@@ -572,14 +575,14 @@ export class RawNode implements RawNodeApi {
   // -------------------------------------------------------------------------------------------
   // Ticks
 
-  private tickElection(): void {
+  private tickElection(): TimerFired | null {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      // A shortened timer is good for one campaign: if that fails, wait a full timeout again.
-      if (this.hastened) this.drawElectionTimeout();
-      this.startCampaign(false);
-    }
+    if (!this.promotable() || this.electionElapsed < this.randomizedElectionTimeout) return null;
+    this.electionElapsed = 0;
+    // A shortened timer is good for one campaign: if that fails, wait a full timeout again.
+    if (this.hastened) this.drawElectionTimeout();
+    this.startCampaign(false);
+    return "election";
   }
 
   /** §5.2: a timeout drawn from [electionTick, 2 * electionTick), so that elections rarely tie. */
@@ -589,7 +592,7 @@ export class RawNode implements RawNodeApi {
       this.electionTick + Math.floor(this.random() * this.electionTick);
   }
 
-  private tickHeartbeat(): void {
+  private tickHeartbeat(): TimerFired | null {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     // Thesis §6.2 check-quorum: a leader that has not heard from a majority within an election
@@ -600,12 +603,15 @@ export class RawNode implements RawNodeApi {
         id === this.id || this.ticks - this.progressOf(id).lastHeard < this.electionTick;
       if (!jointHasQuorum(this.conf, live)) {
         this.becomeFollower(this.term, NONE);
-        return;
+        return "check-quorum";
       }
     }
     if (this.electionElapsed >= this.electionTick) this.electionElapsed = 0;
-    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick)
+    let fired: TimerFired | null = null;
+    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick) {
       this.abortTransfer();
+      fired = "transfer";
+    }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat(this.readOnly.lastRound());
@@ -614,7 +620,9 @@ export class RawNode implements RawNodeApi {
       this.maybeSendTimeoutNow();
       // An auto-leave refused during a transfer is retried here (nothing may be applied later).
       this.maybeAutoLeave();
+      fired = "heartbeat";
     }
+    return fired;
   }
 
   /**
@@ -901,9 +909,12 @@ export class RawNode implements RawNodeApi {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    const entries = this.log.slice(pr.next, Infinity, this.maxEntries, this.maxBytes);
-    if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, pr);
-    if (entries.length === 0 && !sendIfEmpty) return false;
+    const batch = this.log.slice(pr.next, Infinity, this.maxEntries, this.maxBytes);
+    if (prevTerm === undefined || batch === undefined) return this.sendSnapshot(to, pr);
+    if (batch.length === 0 && !sendIfEmpty) return false;
+    // An empty probe still carries our commit index: the follower must cap it at what the
+    // request covers (prevIndex), not at its own last entry, which may be a divergent tail.
+    const entries = this.emptyProbes && pr.state === "probe" ? [] : batch;
     this.send({ type: "app", to, prevIndex, prevTerm, entries, commit: this.log.committed });
     pr.sentCommit = this.log.committed;
     pr.sentEntries(entries.length, prevIndex + entries.length);

@@ -8,7 +8,7 @@
 //   c.propose(c.leader(), "x");  c.crash(2);  c.partition([[1], [2, 3]]);  c.heal();  c.restart(2);
 //   c.violations   // safety violations found so far (the first one stops every run* call)
 
-import type { PersistedState, RaftConfig, RawNodeApi, Ready } from "../raft/api.js";
+import type { PersistedState, RaftConfig, RawNodeApi, Ready, TimerFired } from "../raft/api.js";
 import type { Entry, NodeId } from "../raft/types.js";
 import { MemoryStorage } from "../storage/memory-storage.js";
 import { InvariantChecker, type InvariantName, type Violation } from "./invariants.js";
@@ -202,7 +202,13 @@ export class SimCluster implements NodeObserver {
     n.start();
     this.net.attach(
       id,
-      (m) => n.receive(m),
+      (m) => {
+        n.receive(m);
+        if (m.type === "app-resp") {
+          this.checker.onAppendReply(id, m, () => n.raw?.status().progress?.[m.from]?.match);
+          this.traceViolations();
+        }
+      },
       (peer) => n.peerLost(peer),
     );
   }
@@ -336,8 +342,8 @@ export class SimCluster implements NodeObserver {
     this.record({ t: this.sched.now, ev: "sync", node: node.id, last: w.last, commit: w.commit });
   }
 
-  onTimer(node: SimNode): void {
-    this.record({ t: this.sched.now, ev: "timer", node: node.id });
+  onTimer(node: SimNode, timer: TimerFired): void {
+    this.record({ t: this.sched.now, ev: "timer", node: node.id, timer });
   }
 
   onCrashPoint(node: SimNode, point: CrashPoint): void {

@@ -31,6 +31,11 @@ export interface SimConfig {
    * today; more: pipelined Readys, where a leader that counted its own unsynced entries shows).
    */
   pipeline: number;
+  /**
+   * Probes carry no entries (api.ts). An empty probe that matches ends before a follower's
+   * divergent tail, the state in which a follower must cap its commit at the request's end.
+   */
+  emptyProbes: boolean;
 }
 
 export const CONFIG_MODES = ["random", "default"] as const;
@@ -51,6 +56,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   snapshotEvery: 64,
   fsync: "fast",
   pipeline: 1,
+  emptyProbes: false,
 };
 
 /** Draw a configuration from the seed (its own stream: other draws do not shift it). */
@@ -70,6 +76,8 @@ export function drawConfig(seed: number | string): SimConfig {
     snapshotEvery: rng.pick([8, 32, 64, 256, 1024]),
     fsync: rng.pick(FSYNC_PROFILES),
     pipeline: rng.pick([1, 1, 2, 4]),
+    // Drawn last, so adding it left every earlier key of every seed as it was.
+    emptyProbes: rng.chance(0.3),
   };
 }
 
@@ -88,6 +96,7 @@ export function resolveConfig(mode: ConfigMode | SimConfig, seed: number | strin
     snapshotEvery: mode.snapshotEvery,
     fsync: mode.fsync,
     pipeline: mode.pipeline,
+    emptyProbes: mode.emptyProbes,
   };
 }
 
@@ -122,5 +131,6 @@ export function raftOptionsOf(c: SimConfig): Partial<RaftConfig> {
     maxInflight: c.maxInflight,
     preVote: c.preVote,
     checkQuorum: c.checkQuorum,
+    emptyProbes: c.emptyProbes,
   };
 }

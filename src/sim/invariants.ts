@@ -20,6 +20,10 @@
 //   commit-safety          when a node's commit index reaches an entry, no node that lacks it
 //                          could still win an election (its log at least as up-to-date as a
 //                          majority's): otherwise the entry could be lost (Figure 8)
+//   leader-match           a leader's matchIndex for a follower never exceeds what that
+//                          follower acknowledged in the leader's term (Figure 2: matchIndex is
+//                          reinitialized at election; a reply of an older term may describe a
+//                          log the follower or the leader no longer has)
 //   liveness               (checked by the runner) the healed cluster commits within 10 s
 //   linearizability        (checked by the runner) the clients' history of puts and reads is
 //                          linearizable (linearizability.ts)
@@ -27,7 +31,7 @@
 // "Committed" here means applied by some node: only then has the simulator seen proof of it.
 
 import type { PersistedState, Ready } from "../raft/api.js";
-import type { Entry, NodeId } from "../raft/types.js";
+import type { AppendResponse, Entry, NodeId } from "../raft/types.js";
 import { HASH_SEED, mixBytes, mixInt } from "./hash.js";
 
 export type InvariantName =
@@ -38,6 +42,7 @@ export type InvariantName =
   | "applied-monotonic"
   | "committed-durable"
   | "commit-safety"
+  | "leader-match"
   | "vote-durable"
   | "liveness"
   | "linearizability"
@@ -137,6 +142,11 @@ export class InvariantChecker {
   private readonly termOf = new Map<NodeId, number>();
   /** Per node, per term, the candidate it granted its vote to. */
   private readonly votedFor = new Map<NodeId, Map<number, NodeId>>();
+  /**
+   * Per node while it leads: its term, and per follower the highest match index that follower
+   * acknowledged in that term (leader-match).
+   */
+  private readonly leading = new Map<NodeId, { term: number; acked: Map<NodeId, number> }>();
 
   constructor(
     private readonly voters: NodeId[],
@@ -160,7 +170,10 @@ export class InvariantChecker {
     if (rd.snapshot)
       this.installSnapshot(id, log, rd.snapshot.metadata.index, rd.snapshot.metadata.term);
     if (rd.entries.length > 0) this.append(id, log, rd.entries);
-    if (rd.softState?.role === "leader") this.onLeader(id, log, term);
+    if (rd.softState?.role === "leader") {
+      this.leading.set(id, { term, acked: new Map() });
+      this.onLeader(id, log, term);
+    } else if (rd.softState) this.leading.delete(id);
     if (rd.hardState && rd.hardState.commit > log.commit) {
       log.commit = rd.hardState.commit;
       if (this.ok) this.checkCommit(id, log, log.commit);
@@ -302,6 +315,7 @@ export class InvariantChecker {
    */
   onDurableState(id: NodeId, persisted: PersistedState, afterCrash: boolean): void {
     const log = this.mirror(id);
+    this.leading.delete(id);
     this.termOf.set(id, persisted.hardState.term);
     log.commit = persisted.hardState.commit;
     this.checkVotesKept(id, persisted, afterCrash);
@@ -331,6 +345,29 @@ export class InvariantChecker {
     }
     log.synced = log.lastIndex;
     if (afterCrash) this.checkMajorityHolds(id);
+  }
+
+  /**
+   * Leader `id` stepped an append reply `m`; `matchAfter` reads its match index for the sender
+   * now. A reply of the leader's term raises what the follower acknowledged; one of an older
+   * term must have taught the leader nothing (leader-match). Only older replies cost a look
+   * at the core, and they are rare.
+   */
+  onAppendReply(id: NodeId, m: AppendResponse, matchAfter: () => number | undefined): void {
+    const lead = this.leading.get(id);
+    if (!lead || m.term > lead.term) return;
+    const acked = lead.acked.get(m.from) ?? 0;
+    if (m.term === lead.term) {
+      if (m.success && m.matchIndex > acked) lead.acked.set(m.from, m.matchIndex);
+      return;
+    }
+    const match = matchAfter();
+    if (match !== undefined && match > acked)
+      this.fail(
+        "leader-match",
+        `leader ${id} of term ${lead.term} took node ${m.from}'s reply of term ${m.term}: ` +
+          `match ${match}, acknowledged in term ${lead.term} only up to ${acked}`,
+      );
   }
 
   /** Every vote `id` granted is in `persisted`, or a later term replaced it. */

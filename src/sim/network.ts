@@ -16,6 +16,14 @@
 // backlog: replies of old terms arrive in bulk), heal() restores every link; falseAlarm() reports
 // a peer lost that is not.
 //
+// A copy that reaches a crashed node is dropped, or (holdRate) waits in the sender's queue, as
+// in TcpTransport's peer link: its queue outlives the connection, and the redial that succeeds
+// once the node is back (after a backoff, up to holdMaxMs) sends the backlog first, then what
+// was sent since. So a reply of an old term reaches the restarted node, possibly after it was
+// elected again in a later term. A queue holds at most HOLD_LIMIT copies and dies with its sender.
+// A sender's power loss also takes (crashLossRate) each copy it sent in its last millisecond:
+// still in its kernel's socket buffers or its NIC, gone with the machine (reason `sender-crash`).
+//
 // A corrupted copy is sealed in the transport's own frame (wire.ts encodeMessageFrame: the kind
 // byte and CRC-32 checksums TcpTransport puts on the wire), a bit of it flipped, and opened again
 // at the receiver with decodeMessageFrame: a frame the checksum rejects is dropped (reason
@@ -66,6 +74,28 @@ export interface NetworkFaults {
   reorder: boolean;
   /** Probability that a copy has a bit flipped in flight (the `corrupt` fault). Default 0. */
   corruptRate?: number;
+  /**
+   * Probability that a copy reaching a crashed node waits in the sender's queue instead of
+   * being dropped; it is delivered after the node is back and a redial delay uniform in
+   * [0, holdMaxMs]. Default 0.
+   */
+  holdRate?: number;
+  holdMaxMs?: number;
+  /** Probability that a copy sent within SEND_BUFFER_MS before its sender crashed is lost. */
+  crashLossRate?: number;
+}
+
+/** How long a sent copy may sit in the sender's socket buffers and NIC before it is on the wire. */
+const SEND_BUFFER_MS = 1;
+
+/** Copies one link's queue holds for a crashed node (TcpTransport's queue is bounded too). */
+const HOLD_LIMIT = 64;
+
+interface HeldCopy {
+  m: Message;
+  id: number;
+  sent: number;
+  flags: number;
 }
 
 /** No faults: every message arrives after 1 ms, in order. */
@@ -175,6 +205,10 @@ export class SimNetwork {
   private readonly slow = new Map<number, number>();
   /** The last message id given out (trace records name messages by id). */
   private lastId = 0;
+  /** Copies waiting in their sender's queue for a crashed node, keyed by linkKey(from, to). */
+  private readonly held = new Map<number, HeldCopy[]>();
+  /** When each node last crashed (detach). */
+  private readonly crashedAt = new Map<NodeId, number>();
 
   constructor(
     private readonly sched: Scheduler,
@@ -195,6 +229,24 @@ export class SimNetwork {
     this.receivers.set(id, receive);
     this.known.add(id);
     if (peerLost) this.lostHandlers.set(id, peerLost);
+    if (this.held.size > 0) this.releaseHeld(id);
+  }
+
+  /**
+   * `id` is back: each link's backlog for it goes out once that link's redial succeeds, in
+   * order, and (FIFO links) ahead of anything sent on the link since.
+   */
+  private releaseHeld(id: NodeId): void {
+    const max = this.faults.holdMaxMs ?? 0;
+    for (const [key, copies] of [...this.held]) {
+      if (copies[0]?.m.to !== id) continue;
+      this.held.delete(key);
+      let at = this.sched.now + this.rng.int(0, max);
+      if (!this.faults.reorder) at = Math.max(at, this.lastDelivery.get(key) ?? 0);
+      for (const c of copies)
+        this.sched.at(at, () => this.deliver(c.m, c.id, c.sent, c.flags | LATE));
+      if (!this.faults.reorder) this.lastDelivery.set(key, at);
+    }
   }
 
   /**
@@ -203,6 +255,13 @@ export class SimNetwork {
    */
   detach(id: NodeId): void {
     if (!this.receivers.delete(id)) return;
+    this.crashedAt.set(id, this.sched.now);
+    // Its own queues die with it.
+    for (const [key, copies] of [...this.held]) {
+      if (copies[0]?.m.from !== id) continue;
+      this.held.delete(key);
+      for (const c of copies) this.drop(c.m, c.id, c.sent, c.flags, "down");
+    }
     for (const peer of this.receivers.keys()) {
       if (!this.lostHandlers.has(peer) || !this.canReach(id, peer)) continue;
       const f = this.faults;
@@ -385,12 +444,25 @@ export class SimNetwork {
   }
 
   private deliver(m: Message, id: number, sent: number, flags: number): void {
+    const crashed = this.crashedAt.get(m.from);
+    const loss = this.faults.crashLossRate ?? 0;
+    if (
+      loss > 0 &&
+      crashed !== undefined &&
+      sent <= crashed &&
+      sent >= crashed - SEND_BUFFER_MS &&
+      this.rng.chance(loss)
+    ) {
+      this.drop(m, id, sent, flags, "sender-crash");
+      return;
+    }
     if (!this.canReach(m.from, m.to)) {
       this.drop(m, id, sent, flags, "cut");
       return;
     }
     const receive = this.receivers.get(m.to);
     if (!receive) {
+      if (this.hold(m, id, sent, flags)) return;
       this.drop(m, id, sent, flags, "down");
       return;
     }
@@ -415,6 +487,18 @@ export class SimNetwork {
     frame[bit >>> 3] = (frame[bit >>> 3] as number) ^ (1 << (bit & 7));
     const opened = decodeMessageFrame(frame);
     return opened.ok ? opened.value : null;
+  }
+
+  /** Keep a copy that reached a crashed node in its sender's queue (see the header). */
+  private hold(m: Message, id: number, sent: number, flags: number): boolean {
+    const rate = this.faults.holdRate ?? 0;
+    if (rate <= 0 || !this.receivers.has(m.from) || !this.rng.chance(rate)) return false;
+    const key = linkKey(m.from, m.to);
+    const copies = this.held.get(key) ?? [];
+    if (copies.length >= HOLD_LIMIT) return false;
+    copies.push({ m, id, sent, flags });
+    this.held.set(key, copies);
+    return true;
   }
 
   private drop(m: Message, id: number, sent: number, flags: number, reason: DropReason): void {

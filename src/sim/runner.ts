@@ -11,9 +11,11 @@
 // (invariants.ts); the first violation ends the run.
 //
 // Fault names (the contract's; `--faults` defaults to all of them):
-//   drop delay reorder dup corrupt     network.ts, the whole run
+//   drop delay reorder dup corrupt     network.ts, the whole run; `delay` also keeps copies for
+//                                      a crashed node in their sender's queue until it is back
 //   partition                          groups of any sizes, one-way cuts, bridge partitions
-//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts)
+//   crash                              power loss anywhere, or at a Ready boundary (sim-node.ts);
+//                                      it takes what the node sent in its last millisecond
 //   pause skew transfer alarm          a stopped process, clock rates, leader transfers, false
 //                                      peer-lost reports (the core's forgetLeader path)
 
@@ -109,6 +111,13 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
     longDelayMaxMs: on.has("delay") ? 3000 : 200,
     reorder: on.has("reorder"),
     corruptRate: on.has("corrupt") ? 0.01 : 0,
+    // Half the copies that reach a crashed node wait in their sender's queue and arrive after
+    // it is back (a redial after a backoff): old terms' replies reach a node elected again.
+    holdRate: on.has("delay") ? 0.5 : 0,
+    holdMaxMs: 1500,
+    // A power loss takes half of what the node sent in its last millisecond (at a Ready
+    // boundary: some followers got the batch, some did not).
+    crashLossRate: on.has("crash") ? 0.5 : 0,
   };
 }
 
@@ -125,7 +134,17 @@ export function runSimulation(opts: SimOptions): SimResult {
     trace,
   });
   cluster.record({ t: 0, ev: "config", ...config });
-  cluster.record({ t: 0, ev: "phase", phase: "faults" });
+  // What a replay needs beyond the header and the config (src/sim/replay.ts).
+  const mode = typeof opts.config === "object" ? "given" : (opts.config ?? "random");
+  const faultList = opts.faults.length === 0 ? "none" : opts.faults.join(",");
+  cluster.record({
+    t: 0,
+    ev: "phase",
+    phase: "faults",
+    faults: faultList,
+    until: opts.timeMs,
+    config: mode,
+  });
   const faults = new Set(opts.faults);
   cluster.start();
   const clients = new SimClients(cluster, cluster.rng.fork("client"));
@@ -170,6 +189,11 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
   let stopped = false;
   const ids = cluster.ids;
   const [minGap, maxGap] = rng.chance(1 / 3) ? [50, 600] : [200, 1500];
+  // A leader-killer seed (half of them): crashes come four times as often, mostly at the
+  // Ready boundaries of leaders (its batch reached some followers; a new leader's no-op reached
+  // some): the chains of short-lived leaders with divergent uncommitted tails of Figure 8.
+  const killer = rng.chance(0.5);
+  const LEADER_POINTS = ["after-send", "elected-after-send", "commit-after-send"] as const;
   const up = () => ids.filter((id) => cluster.node(id).up);
   /** A live node, the leader half the time. */
   const target = (): NodeId | null => {
@@ -188,19 +212,25 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
     actions.push([3, () => partitionRandomly(cluster, rng)], [2.5, () => cluster.heal()]);
   if (faults.has("crash"))
     actions.push([
-      2.5,
+      killer ? 10 : 2.5,
       () => {
         const victim = target();
         if (victim === null) return;
-        if (rng.chance(0.5)) {
+        if (rng.chance(killer ? 0.2 : 0.5)) {
           cluster.crash(victim);
           restartLater(victim, 100, 3000);
         } else {
           // At a Ready boundary. A voter is back within a network delay or two (a reboot in the
           // middle of the election, while other candidates' requests are still on their way).
-          const point = rng.pick(CRASH_POINTS);
+          const point =
+            killer && rng.chance(0.8) ? rng.pick(LEADER_POINTS) : rng.pick(CRASH_POINTS);
           const back = point.startsWith("vote-") ? 60 : 2000;
-          cluster.armCrash(victim, point, () => restartLater(victim, 1, back));
+          // A node that will be elected next: any but the leader.
+          const arm =
+            point === "elected-after-send" && victim === cluster.leader()
+              ? rng.pick(ids.filter((id) => id !== victim && cluster.node(id).up).concat(victim))
+              : victim;
+          cluster.armCrash(arm, point, () => restartLater(arm, 1, back));
         }
       },
     ]);

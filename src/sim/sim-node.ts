@@ -29,7 +29,8 @@
 // (`after-send`: the leader traffic left and the batch is written but not synced;
 // `after-fsync`: synced, the replies not yet sent; `vote-...`: the same at the next Ready that
 // casts a vote, and `vote-after-reply` once its reply left; `commit-after-send`: a leader,
-// right after sending a new commit index).
+// right after sending a new commit index; `elected-after-send`: a new leader, right after its
+// first appends left, so its no-op may reach only some followers: Figure 8's second leader).
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
 // (a `node-error` violation) and stops, as the node runtime does (docs/architecture.md, "Disk faults").
 
@@ -40,6 +41,7 @@ import type {
   RawNodeApi,
   ReadState,
   Ready,
+  TimerFired,
 } from "../raft/api.js";
 import { mutant } from "../raft/mutants.js";
 import type { Entry, Message, NodeId, Role } from "../raft/types.js";
@@ -90,8 +92,8 @@ export interface NodeObserver {
   onCompact(node: SimNode, index: number): void;
   /** An fsync completed: the node goes on with the Ready that waited for it. */
   onSync(node: SimNode): void;
-  /** A tick produced work (an election timeout, a heartbeat). */
-  onTimer(node: SimNode): void;
+  /** A timer fired in the core (an election timeout, a heartbeat, ...). */
+  onTimer(node: SimNode, timer: TimerFired): void;
   /** The node lost power; `durable` is what its disk kept; `point` where an armed crash hit. */
   onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void;
   /** An armed crash point was reached: the observer crashes the node (SimCluster.crash). */
@@ -132,6 +134,7 @@ export const CRASH_POINTS = [
   "vote-after-fsync",
   "vote-after-reply",
   "commit-after-send",
+  "elected-after-send",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
@@ -171,9 +174,6 @@ export class SimNode {
   clockRate = 1;
   private armed: CrashPoint | null = null;
 
-  /** The disk before its last fsync (only for the disk-loses-last-fsync mutant). */
-  private beforeLastSync: PersistedState | null = null;
-
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
   }
@@ -186,10 +186,7 @@ export class SimNode {
   start(): void {
     if (this.raw) return;
     const o = this.opts;
-    const stored = o.disk.load();
-    const persisted = mutant("lost-vote")
-      ? { ...stored, hardState: { ...stored.hardState, vote: 0 } }
-      : stored;
+    const persisted = o.disk.load();
     const snap = persisted.snapshot;
     this.sm = new SimStateMachine();
     if (snap) {
@@ -225,7 +222,6 @@ export class SimNode {
     this.stop();
     const o = this.opts;
     o.disk.crash(() => o.rng.float());
-    if (mutant("disk-loses-last-fsync")) this.loseLastSync();
     o.observer.onCrash(this, o.disk.load(), point);
   }
 
@@ -335,8 +331,8 @@ export class SimNode {
       // A paused process misses its ticks.
       if (!this.deferred)
         this.guard((raw) => {
-          raw.tick();
-          if (raw.hasReady()) this.opts.observer.onTimer(this);
+          const fired = raw.tick();
+          if (fired) this.opts.observer.onTimer(this, fired);
         });
       if (inc === this.incarnation) this.scheduleTick();
     });
@@ -375,14 +371,23 @@ export class SimNode {
     const needsSync = rd.mustSync || rd.snapshot !== undefined;
     const flight: InFlight = { rd, later, durable: !needsSync, strike: null };
     this.inFlight.push(flight);
-    if (this.armed === "commit-after-send" && commits && this.role === "leader") {
-      // The leader told its followers a new commit index and died with it.
+    if (
+      (this.armed === "commit-after-send" && commits && this.role === "leader") ||
+      (this.armed === "elected-after-send" && rd.softState?.role === "leader")
+    ) {
+      // The leader told its followers a new commit index, or became leader and sent its first
+      // appends, and died with it.
       this.strike(this.armed);
       return;
     }
     if (needsSync) {
       const armed = this.armed;
-      if (armed && armed !== "commit-after-send" && (!armed.startsWith("vote-") || votes)) {
+      if (
+        armed &&
+        armed !== "commit-after-send" &&
+        armed !== "elected-after-send" &&
+        (!armed.startsWith("vote-") || votes)
+      ) {
         if (armed.endsWith("after-send") || (armed === "vote-after-reply" && !needsSync)) {
           this.strike(armed);
           return;
@@ -417,7 +422,6 @@ export class SimNode {
         this.deferred.push(synced);
         return;
       }
-      if (mutant("disk-loses-last-fsync")) this.beforeLastSync = o.disk.load();
       o.disk.sync();
       o.observer.onSync(this);
       // Everything written so far is durable now.
@@ -439,23 +443,6 @@ export class SimNode {
         return;
       }
     }
-  }
-
-  /**
-   * The disk-loses-last-fsync mutant: the crash also takes back the last fsynced batch (its
-   * entries and hard state), as a disk that acknowledged a flush it never did.
-   */
-  private loseLastSync(): void {
-    const before = this.beforeLastSync;
-    this.beforeLastSync = null;
-    const disk = this.opts.disk;
-    const now = disk.load();
-    const first = before?.entries[0];
-    // Only the common case: the same snapshot, entries to rewrite from.
-    if (!before || !first || before.snapshot?.metadata.index !== now.snapshot?.metadata.index)
-      return;
-    disk.write({ entries: before.entries, hardState: before.hardState });
-    disk.sync();
   }
 
   private strike(point: CrashPoint): void {

@@ -3,6 +3,7 @@
 // log, client operations and the violation. summarizeTrace() gives the numbers (`--json`),
 // formatSummary() the text.
 
+import { replayCommand } from "./replay.js";
 import { FAULT_KINDS, MESSAGE_TYPES } from "./trace-schema.js";
 import { formatTime } from "./view/describe.js";
 import {
@@ -79,6 +80,8 @@ export interface TraceSummary {
     pending: number;
   };
   violation: { t: number; line: number; invariant: string; message: string } | null;
+  /** The command that reproduces the run (null: the trace does not say how it was run). */
+  replay: string | null;
   warnings: string[];
 }
 
@@ -146,8 +149,26 @@ export function summarizeTrace(model: TraceModel): TraceSummary {
       pending: ops.filter((o) => o.outcome === "pending").length,
     },
     violation: v ? { t: v.t, line: v.seq + 1, invariant: v.invariant, message: v.message } : null,
+    replay: replayOf(model),
     warnings: model.warnings,
   };
+}
+
+/** From the header and the fault phase's record; null for traces that do not record the options. */
+function replayOf(model: TraceModel): string | null {
+  const phase = model.records.find((r) => r.ev === "phase" && r.phase === "faults");
+  const { seed } = model;
+  if (!phase || typeof seed !== "number") return null;
+  const { faults, until, config } = phase;
+  if (typeof faults !== "string" || typeof until !== "number") return null;
+  if (config !== "random" && config !== "default") return null;
+  return replayCommand({
+    seed,
+    nodes: model.nodes.length,
+    timeMs: until,
+    faults: faults === "none" ? [] : faults.split(","),
+    config,
+  });
 }
 
 /** Each leader's time in office: a run of role spans in which it led one term. */
@@ -315,6 +336,7 @@ export function formatSummary(s: TraceSummary, name = "trace"): string {
       ? `violation: ${s.violation.invariant} at ${formatTime(s.violation.t)} (line ${s.violation.line}): ${s.violation.message}`
       : "violation: none",
   );
+  if (s.replay) out.push(`replay: ${s.replay}`);
   return `${out.join("\n")}\n`;
 }
 

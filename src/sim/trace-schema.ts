@@ -1,6 +1,6 @@
 // The simulator's trace format: one JSON object per line (JSON Lines), in the order things
 // happened. This file is the format's definition: every record kind the simulator writes today
-// and the ones planned (disk faults, which timer fired, membership), with what each field
+// and the ones planned (disk faults, membership), with what each field
 // means. Readers (src/sim/view/, the viewer page, `raftwork sim summary`) and writers
 // (network.ts, cluster.ts, runner.ts) both follow it.
 //
@@ -58,7 +58,9 @@ export type DropReason =
   /** The sender's transport does not count `to` among its peers (after setPeers). */
   | "not-a-peer"
   /** The `corrupt` fault: a bit flipped in flight; the receiver's frame checksum rejected it. */
-  | "corrupt";
+  | "corrupt"
+  /** Still in its sender's socket buffers when the sender lost power (the `crash` fault). */
+  | "sender-crash";
 
 export type TraceRole = "follower" | "precandidate" | "candidate" | "leader";
 
@@ -99,11 +101,21 @@ export interface ConfigRecord extends Rec<"config"> {
   fsync: string;
   /** Readys in flight in the driver (1: one at a time). */
   pipeline?: number;
+  /** Probes carry no entries (api.ts RaftConfig.emptyProbes). */
+  emptyProbes?: boolean;
 }
 
 /** The run moved to another phase (`faults` from the start; `liveness`: faults stopped, healed, waiting for a commit). */
 export interface PhaseRecord extends Rec<"phase"> {
   phase: "faults" | "liveness";
+  /**
+   * `faults` only: the run's options a replay needs (src/sim/replay.ts): the enabled faults
+   * (comma-separated, or `none`), the end of the fault phase in virtual ms, and how the
+   * configuration was chosen (`random`, `default`, or `given` by a program: no CLI replay).
+   */
+  faults?: string;
+  until?: number;
+  config?: "random" | "default" | "given";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,8 +250,9 @@ export interface RoleRecord extends Rec<"role"> {
 }
 
 /**
- * A tick did something at `node` (an election timeout, a heartbeat round, a check-quorum).
- * Planned: `timer` says which (`election`, `heartbeat`, `check-quorum`, `transfer`, ...).
+ * A timer fired in `node`'s core (api.ts TimerFired): `election` (it campaigns), `heartbeat`
+ * (the leader broadcast heartbeats), `check-quorum` (the leader stepped down), `transfer` (an
+ * abandoned leader transfer). Optional for older traces, which did not say which.
  */
 export interface TimerRecord extends Rec<"timer"> {
   node: number;
@@ -542,8 +555,9 @@ export const RECORD_FIELDS: { readonly [K in TraceKind]: readonly string[] } = {
     "snapshotEvery:int",
     "fsync:str",
     "pipeline:int?",
+    "emptyProbes:bool?",
   ],
-  phase: ["phase:str"],
+  phase: ["phase:str", "faults:str?", "until:num?", "config:str?"],
   deliver: MESSAGE_SPEC,
   drop: [...MESSAGE_SPEC, "reason:str"],
   dup: MESSAGE_SPEC,

@@ -50,6 +50,7 @@ import {
 import { nodeFileSystem } from "./fs/node-file-system.js";
 import { acquireLock, type DirLock } from "./lock.js";
 import { applyBatch, copyMetadata, type IndexTerm, type LogState, lastIndex } from "./log-state.js";
+import { loadedHardState } from "./planted.js";
 import {
   openSnapshotFile,
   parseSnapshotName,
@@ -295,7 +296,8 @@ export class FileStorage implements Storage {
       state = await readState(this.fs, this.dir, null);
     }
     const { snapshot } = state;
-    if (!snapshot) return { hardState: state.hardState, snapshot: null, entries: state.entries };
+    const hardState = loadedHardState(state.hardState);
+    if (!snapshot) return { hardState, snapshot: null, entries: state.entries };
     const path = join(this.snapDir, nameOf(snapshot));
     let data: Uint8Array = new Uint8Array(0);
     if (options.snapshotData === false) {
@@ -304,7 +306,7 @@ export class FileStorage implements Storage {
       data = (await readSnapshotFile(this.fs, path)).data;
     }
     return {
-      hardState: state.hardState,
+      hardState,
       snapshot: { metadata: snapshot, data },
       entries: state.entries,
     };

@@ -17,9 +17,11 @@
 //                      FileStorage's open() deletes such orphans
 
 import type { PersistedState, Random } from "../raft/api.js";
+import { mutant } from "../raft/mutants.js";
 import type { Entry, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { collectChunks } from "./chunks.js";
 import { applyBatch, type Batch, copyMetadata, emptyLogState, type LogState } from "./log-state.js";
+import { loadedHardState } from "./planted.js";
 import type { Chunks, LoadOptions, Storage, WriteBatch } from "./storage.js";
 
 export class MemoryStorage implements Storage {
@@ -29,13 +31,15 @@ export class MemoryStorage implements Storage {
   /** Data of prepared snapshots, by snapshotKey. */
   private prepared = new Map<string, Uint8Array>();
   private closed = false;
+  /** The disk-loses-last-fsync mutant (src/raft/mutants.ts): `durable` before the last sync. */
+  private beforeLastSync: LogState<Entry, Snapshot> | null = null;
 
   load(options: LoadOptions = {}): PersistedState {
     this.closed = false;
     const state = this.durable;
     const snap = state.snapshot;
     return {
-      hardState: { ...state.hardState },
+      hardState: loadedHardState(state.hardState),
       snapshot:
         snap &&
         (options.snapshotData === false
@@ -65,6 +69,14 @@ export class MemoryStorage implements Storage {
 
   sync(): void {
     this.checkOpen();
+    if (this.pending.length > 0 && mutant("disk-loses-last-fsync")) {
+      const d = this.durable;
+      this.beforeLastSync = {
+        hardState: d.hardState,
+        snapshot: d.snapshot,
+        entries: d.entries.slice(),
+      };
+    }
     for (const b of this.pending) applyBatch(this.durable, b);
     this.pending = [];
   }
@@ -102,7 +114,15 @@ export class MemoryStorage implements Storage {
    * The storage is usable again afterwards: the restarted node calls load().
    */
   crash(random: Random): void {
-    this.persist(Math.floor(random() * (this.pending.length + 1)));
+    const kept = Math.floor(random() * (this.pending.length + 1));
+    if (this.beforeLastSync) {
+      // A disk that acknowledged its last flush without doing it (mutant only): that batch and
+      // everything after it is gone.
+      this.durable = this.beforeLastSync;
+      this.beforeLastSync = null;
+      this.pending = [];
+    }
+    this.persist(kept);
     this.closed = false;
   }
 

@@ -81,8 +81,9 @@ export class ScriptedCore implements RawNodeApi {
     this.changed();
   }
 
-  tick(): void {
+  tick(): null {
     this.ticks++;
+    return null;
   }
   /** Thrown by the next step() (as the real core throws LogInconsistencyError). */
   throwOnStep: Error | null = null;

@@ -122,6 +122,36 @@ describe("raftwork sim", () => {
     assert.match(pinned, /--faults none --config default/);
   });
 
+  it("sim summary prints the replay command of a traced run, and it reproduces the trace", () => {
+    const file = join(dir, "replayed-from.jsonl");
+    const args = ["--seed", "3", "--nodes", "3", "--time", "3s", "--faults", "drop,dup,crash"];
+    const first = sim(...args, "--config", "default", "--trace", file, "--json");
+    assert.equal(first.status, 0, first.stderr);
+    const original = JSON.parse(first.stdout) as { traceHash: string; simulatedMs: number };
+    assert.ok(original.simulatedMs > 3_000, "the run goes on past the fault phase");
+    const summary = sim("summary", file, "--json");
+    assert.equal(summary.status, 0, summary.stderr);
+    const replay = (JSON.parse(summary.stdout) as { replay: string }).replay;
+    assert.equal(
+      replay,
+      "raftwork sim --seed 3 --nodes 3 --time 3000ms --faults drop,dup,crash --config default " +
+        "--trace trace.jsonl",
+    );
+    const again = join(dir, "replayed.jsonl");
+    const replayArgs = replay
+      .replace(/^raftwork sim /, "")
+      .replace(/trace\.jsonl$/, again)
+      .split(" ");
+    const second = sim(...replayArgs, "--json");
+    assert.equal(second.status, 0, second.stderr);
+    assert.equal(
+      (JSON.parse(second.stdout) as { traceHash: string }).traceHash,
+      original.traceHash,
+    );
+    assert.deepEqual(readFileSync(again), readFileSync(file));
+    assert.match(sim("summary", file).stdout, /^replay: raftwork sim --seed 3 /m);
+  });
+
   it("usage errors exit 2 with a message naming the flag", async () => {
     const cases: [string[], RegExp][] = [
       [["--faults", "drop,bogus"], /--faults/],

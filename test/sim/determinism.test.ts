@@ -38,3 +38,31 @@ describe("determinism", () => {
     assert.equal(runSimulation({ ...opts, seed: 7 }).traceHash, r.traceHash);
   });
 });
+
+describe("what the trace tells", () => {
+  it("the drawn configuration, which timer fired, client proposals and reads", () => {
+    const file = join(dir, "content.jsonl");
+    const r = runSimulation({ nodes: 3, seed: 5, timeMs: 10_000, faults: FAULTS, traceFile: file });
+    const recs = readFileSync(file, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const config = recs.find((x) => x.ev === "config");
+    assert.ok(config, "no config record");
+    const { t: _t, ev: _ev, ...drawn } = config;
+    assert.deepEqual(drawn, r.config, "the config record is the configuration the run used");
+    const timers = new Set(recs.filter((x) => x.ev === "timer").map((x) => x.timer));
+    for (const name of ["election", "heartbeat"])
+      assert.ok(timers.has(name), `no ${name} timer (saw ${[...timers].join(", ")})`);
+    assert.ok(!timers.has(undefined), "every timer record names its timer");
+    for (const ev of ["call", "return", "propose", "read-index"])
+      assert.ok(
+        recs.some((x) => x.ev === ev),
+        `trace has no "${ev}" records`,
+      );
+    assert.ok(
+      recs.some((x) => x.ev === "call" && x.kind === "get"),
+      "no client read in the trace",
+    );
+  });
+});

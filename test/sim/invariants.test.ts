@@ -23,8 +23,8 @@ class TamperedNode implements RawNodeApi {
     this.inner = new RawNode(config);
   }
   forceReady = false;
-  tick(): void {
-    this.inner.tick();
+  tick() {
+    return this.inner.tick();
   }
   step(m: Message): void {
     if (this.filter(m)) this.inner.step(m);

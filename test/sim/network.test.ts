@@ -137,4 +137,47 @@ describe("SimNetwork", () => {
     runUntilIdle();
     assert.equal(got.length, 1);
   });
+
+  it("holds copies for a crashed node in the sender's queue and delivers them, in order, once it is back", () => {
+    const { sched, network, got } = net({ ...RELIABLE, holdRate: 1, holdMaxMs: 500 });
+    network.detach(2);
+    for (let i = 0; i < 3; i++) network.send(hb(1, 2, i));
+    network.send(hb(3, 2, 100));
+    sched.runUntil(1000);
+    assert.deepEqual(got.get(2), [], "nothing reaches a crashed node");
+    network.detach(3); // the sender's queue dies with it
+    network.attach(2, (m) => got.get(2)?.push((m as { commit: number }).commit));
+    network.send(hb(1, 2, 3)); // sent after the restart: behind the backlog on a FIFO link
+    sched.runUntilIdle();
+    assert.deepEqual(got.get(2), [0, 1, 2, 3]);
+    assert.equal(network.stats.dropped, 1, "node 3's held copy was dropped with it");
+  });
+
+  it("without holdRate a copy for a crashed node is dropped", () => {
+    const { sched, network, got } = net();
+    network.detach(2);
+    network.send(hb(1, 2, 0));
+    sched.runUntilIdle();
+    network.attach(2, (m) => got.get(2)?.push((m as { commit: number }).commit));
+    sched.runUntilIdle();
+    assert.deepEqual(got.get(2), []);
+    assert.equal(network.stats.dropped, 1);
+  });
+
+  it("a power loss takes what the sender sent in its last millisecond, not what left before", () => {
+    const { sched, network, got } = net({
+      ...RELIABLE,
+      minDelayMs: 5,
+      maxDelayMs: 5,
+      crashLossRate: 1,
+    });
+    network.send(hb(1, 2, 0));
+    sched.runUntil(2);
+    network.send(hb(1, 2, 1));
+    network.send(hb(1, 3, 2));
+    network.detach(1);
+    sched.runUntilIdle();
+    assert.deepEqual(got.get(2), [0]);
+    assert.deepEqual(got.get(3), []);
+  });
 });

@@ -34,6 +34,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "down",
   "not-a-peer",
   "corrupt",
+  "sender-crash",
 ];
 /** Code of a message type or drop reason this version does not know. */
 export const UNKNOWN = 255;

@@ -63,6 +63,7 @@
 
 import { posix } from "node:path";
 import type { Random } from "../../raft/api.js";
+import { mutant } from "../../raft/mutants.js";
 import type { FileHandle, FileSystem, OpenFlags } from "./file-system.js";
 
 export type DiskOpKind =
@@ -281,6 +282,12 @@ export class SimDisk {
   private usedBytes = 0;
   private current: SimFileSystem;
   private readonly random: Random;
+  /**
+   * The disk-loses-last-fsync mutant (src/raft/mutants.ts): the file the last datasync made
+   * durable, and its durable image before it, which the next crash puts back.
+   * @internal
+   */
+  lastSync: { file: Inode; before: Bytes } | null = null;
   /** @internal */
   readonly complete: (delayMs: number, fn: () => void) => void;
 
@@ -310,6 +317,11 @@ export class SimDisk {
    * complete; its `fs` throws.
    */
   crash(choices: CrashChoices = randomCrashChoices(this.random)): DiskImage {
+    if (this.lastSync) {
+      // A disk that acknowledged its last flush without doing it (mutant only).
+      this.lastSync.file.durable = this.lastSync.before;
+      this.lastSync = null;
+    }
     const visited = new Set<Node>();
     const settle = (dir: Dir, path: string) => {
       if (visited.has(dir)) return;
@@ -709,6 +721,8 @@ class SimFileHandle implements FileHandle {
       () => {
         this.checkOpen("fdatasync");
         const { file } = this;
+        if (file.pending.length > 0 && mutant("disk-loses-last-fsync"))
+          this.disk.lastSync = { file, before: new Bytes(file.durable) };
         for (const c of file.pending) file.durable.apply(c);
         file.pending = [];
       },
