@@ -15,7 +15,7 @@ import {
   type TraceModel,
 } from "./view/model.js";
 
-/** Requests, as the 6.5840 lab counts RPCs (src/raft/types.ts REQUEST_TYPES). */
+/** Requests, as the 6.5840 lab counts RPCs (REQUEST_TYPES in network.ts). */
 const REQUESTS = new Set(["prevote", "vote", "app", "heartbeat", "snap", "timeout-now"]);
 
 export interface Tenure {
