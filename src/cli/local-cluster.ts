@@ -230,6 +230,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
 
   try {
     const deadline = Date.now() + opts.startTimeoutMs;
+    let majoritySince: number | undefined;
     while (Date.now() < deadline) {
       const dead = nodes.find((n) => n.child.exitCode !== null || n.child.signalCode !== null);
       if (dead) {
@@ -239,10 +240,19 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Resu
           `node ${dead.id} exited during start (status ${dead.child.exitCode ?? dead.child.signalCode})${why ? `: ${why}` : ""}; see ${dead.logFile}`,
         );
       }
-      const leader = await findLeader(nodes, statusAgent);
-      if (leader !== null) {
-        cluster.leader = leader;
-        return ok(cluster);
+      // Ready once every node knows the leader, so that a client's first request to any of
+      // them finds it (a follower that has not heard a heartbeat yet answers "no leader").
+      // A node slow to learn it delays "ready" by ALL_KNOW_GRACE_MS at most: the majority's
+      // leader is then reported.
+      const found = await findLeader(nodes, statusAgent);
+      if (found !== null) {
+        majoritySince ??= Date.now();
+        if (found.all || Date.now() - majoritySince >= ALL_KNOW_GRACE_MS) {
+          cluster.leader = found.leader;
+          return ok(cluster);
+        }
+      } else {
+        majoritySince = undefined;
       }
       await sleep(100);
     }
@@ -276,16 +286,19 @@ function lastLine(file: string): string {
   }
 }
 
-/** The leader id that a majority of the nodes reports, or null. */
+/** How long "ready" waits, after a majority knows the leader, for the other nodes to know it. */
+const ALL_KNOW_GRACE_MS = 3000;
+
+/** The leader id that a majority of the nodes reports (and whether all do), or null. */
 async function findLeader(
   nodes: readonly LocalNode[],
   agent: https.Agent | undefined,
-): Promise<number | null> {
+): Promise<{ leader: number; all: boolean } | null> {
   const seen = await Promise.all(nodes.map((n) => statusLeader(n.url, agent)));
   for (const candidate of seen) {
     if (candidate === null) continue;
     const votes = seen.filter((l) => l === candidate).length;
-    if (votes * 2 > nodes.length) return candidate;
+    if (votes * 2 > nodes.length) return { leader: candidate, all: votes === nodes.length };
   }
   return null;
 }

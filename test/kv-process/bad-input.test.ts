@@ -272,6 +272,14 @@ describe("kv cluster", () => {
     };
 
     const first = await start();
+    // "ready" means every node knows the leader: a client's first request may go to any.
+    const leaders = await Promise.all(
+      first.urls.map(
+        async (u) => JSON.parse((await request(`${u}/v1/status`))?.body ?? "{}").leader,
+      ),
+    );
+    assert.ok(typeof leaders[0] === "number", `a leader: ${leaders}`);
+    assert.deepEqual(leaders, [leaders[0], leaders[0], leaders[0]], "every node knows the leader");
     const client = new Client("cluster-cmd", () => first.urls);
     assert.equal((await client.write("PUT", "/v1/kv/persisted", "across restarts"))?.status, 200);
     assert.equal(await stop(first.child), 0);
