@@ -10,8 +10,10 @@ import type { NodeId } from "../../raft/types.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
 import { requireOptional } from "../../util/optional.js";
+import type { AuthGate } from "../auth/index.js";
 import type { KvStateMachine } from "../state-machine.js";
 import { WatchHub } from "../watch/index.js";
+import { authService, guardService } from "./auth-service.js";
 import { EtcdBackend } from "./backend.js";
 import { type ClusterAddresses, clusterService } from "./cluster-service.js";
 import { acceptH2 } from "./h2-front.js";
@@ -37,6 +39,8 @@ export interface EtcdServerOptions {
   electionTimeoutMs: number;
   logger?: Logger;
   now?: () => number;
+  /** The node's auth gate, shared with the HTTP API; default: one over sm.auth. */
+  gate?: AuthGate;
 }
 
 export interface EtcdServer {
@@ -66,6 +70,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     name: o.name,
     peerHttp: o.peerHttp,
     ...(o.now ? { now: o.now } : {}),
+    ...(o.gate ? { gate: o.gate } : {}),
   });
   const backend = new EtcdBackend({
     service: o.service,
@@ -76,6 +81,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     clusterId: o.clusterId,
     name: o.name,
     ...(o.now ? { now: o.now } : {}),
+    ...(o.gate ? { gate: o.gate } : {}),
   });
 
   const listen = async (at: HostPort): Promise<EtcdServer> => {
@@ -96,8 +102,9 @@ export function createEtcdApi(o: EtcdServerOptions): {
     add("KV", kvService(backend));
     add("Watch", watchService(backend));
     add("Lease", leaseService(backend));
-    add("Cluster", clusterService(backend, o.addresses));
-    add("Maintenance", maintenanceService(backend, o.electionTimeoutMs));
+    add("Cluster", guardService(backend, clusterService(backend, o.addresses)));
+    add("Maintenance", guardService(backend, maintenanceService(backend, o.electionTimeoutMs)));
+    add("Auth", authService(backend));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const sockets = new Set<net.Socket>();
     const tcp = net.createServer((socket) => {
