@@ -25,6 +25,14 @@ import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.
 import type { Logger } from "../util/logger.js";
 import { requireOptional } from "../util/optional.js";
 import { err, ok, type Result } from "../util/result.js";
+import {
+  AUTHENTICATE_PATH,
+  type HttpCaller,
+  httpCaller,
+  httpRefusal,
+  serveAuthenticate,
+} from "./auth/http.js";
+import { type AuthErrorCode, AuthGate, type Need, toInterval } from "./auth/index.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
   LIST_DEFAULT_LIMIT,
@@ -44,7 +52,8 @@ import {
   WriteForwarder,
 } from "./forward-batch.js";
 import type { KvMetrics, Route } from "./metrics.js";
-import type { KvResult, KvStateMachine } from "./state-machine.js";
+import { prefixEnd } from "./mvcc/index.js";
+import { type KvResult, type KvStateMachine, needsOfNative } from "./state-machine.js";
 
 /** Header a forwarding follower adds; a node never forwards a request that carries it. */
 export const FORWARDED_HEADER = "x-raftwork-forwarded-by";
@@ -79,6 +88,8 @@ export interface KvHttpOptions {
    * carry the forwarded-by header reach them.
    */
   internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
+  /** The node's auth gate (shared with the etcd API); default: one over sm.auth. */
+  gate?: AuthGate;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -139,6 +150,8 @@ interface Ctx {
   cmd?: KvCommand;
   /** Set for one item of a forwarded batch: where its answer goes instead of `res`. */
   reply?: (a: ForwardAnswer) => void;
+  /** Who sent it (auth on), and the token to forward with it. */
+  caller?: HttpCaller;
 }
 
 export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
@@ -147,6 +160,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   const timeoutMs = opts.requestTimeoutMs;
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? 10_000;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const gate = opts.gate ?? new AuthGate({ store: sm.auth });
   const forwarder = new WriteForwarder({
     agent,
     from: String(id),
@@ -177,6 +191,23 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
 
   function fail(ctx: Ctx, status: number, message: string, extra?: Record<string, unknown>) {
     send(ctx, status, JSON.stringify({ error: message, ...extra }), JSON_TYPE);
+  }
+
+  /** Answers an auth refusal: 401 (with WWW-Authenticate) or 403. */
+  function refuse(ctx: Ctx, code: AuthErrorCode) {
+    const r = httpRefusal(code);
+    if (r.status === 401 && !ctx.reply && !ctx.res.headersSent)
+      ctx.res.setHeader("www-authenticate", 'Bearer realm="raftwork"');
+    send(ctx, r.status, r.body, JSON_TYPE);
+  }
+
+  /** Whether the caller may touch `needs` ("user": any known user); answers the refusal if not. */
+  function permitted(ctx: Ctx, needs: Need[] | "user"): boolean {
+    const user = ctx.caller?.user;
+    const e = needs === "user" ? gate.checkUser(user) : gate.check(user, needs);
+    if (e === null) return true;
+    refuse(ctx, e);
+    return false;
   }
 
   function methodNotAllowed(ctx: Ctx, allow: string) {
@@ -253,7 +284,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
       const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type, a.revision);
-      return void forwarder.forward(target, ctx.cmd).then(done);
+      return void forwarder.forward(target, { cmd: ctx.cmd, token: ctx.caller?.token }).then(done);
     }
     const headers: http.OutgoingHttpHeaders = {
       [FORWARDED_HEADER]: String(id),
@@ -263,6 +294,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       const v = req.headers[h];
       if (v !== undefined) headers[h] = v;
     }
+    // The leader checks the caller again, from the same token (a cookie travels as one).
+    if (ctx.caller?.token !== undefined) headers.authorization = `Bearer ${ctx.caller.token}`;
     let timedOut = false;
     const preq = http.request({
       host: target.host,
@@ -343,6 +376,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         );
       case "invalid":
         return fail(ctx, 400, result.message);
+      case "auth":
+        return refuse(ctx, result.error);
       case "etcd":
         // Only etcd commands answer this way, and this API proposes none.
         throw new Error("an HTTP write was answered with an etcd result");
@@ -350,6 +385,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function propose(ctx: Ctx, cmd: KvCommand) {
+    if (!permitted(ctx, needsOfNative(cmd))) return;
+    if (ctx.caller?.user !== undefined) cmd.user = ctx.caller.user;
     ctx.cmd = cmd;
     settle(
       ctx,
@@ -429,6 +466,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     if (method === "GET") {
       ctx.route = "get";
+      if (!permitted(ctx, [{ access: "read", key: Buffer.from(key, "utf8") }])) return;
       return read(ctx, () => {
         const v = sm.get(key);
         if (v === undefined) fail(ctx, 404, "key not found");
@@ -471,6 +509,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       return fail(ctx, 400, message);
     }
     const { prefix, limit, from } = parsed.data;
+    if (!permitted(ctx, [listNeed(prefix, from)])) return;
     read(ctx, () => {
       // One more than asked: whether the limit cut the listing, and where the next page starts.
       const found = sm.list(prefix, limit + 1, from);
@@ -494,18 +533,26 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     req.on("error", () => {});
     readBody(ctx, MAX_FORWARD_BODY, (body) => {
       if (body === null) return tooLarge(ctx, "forwarded batch is too large");
-      const cmds = parseForwardBatch(body, now());
-      if (typeof cmds === "string") return fail(ctx, 400, cmds);
-      const answers: ForwardAnswer[] = new Array(cmds.length);
-      let missing = cmds.length;
-      for (const [i, cmd] of cmds.entries()) {
+      const writes = parseForwardBatch(body, now());
+      if (typeof writes === "string") return fail(ctx, 400, writes);
+      const answers: ForwardAnswer[] = new Array(writes.length);
+      let missing = writes.length;
+      for (const [i, { cmd, token }] of writes.entries()) {
         const reply = (a: ForwardAnswer) => {
           if (answers[i] !== undefined) return;
           answers[i] = a;
           if (--missing === 0) send(ctx, 200, encodeAnswers(answers), "application/msgpack");
         };
         const route: Route = cmd.op === "del" ? "delete" : cmd.op;
-        propose({ req, res: ctx.res, route, start: ctx.start, body: EMPTY, reply }, cmd);
+        const item: Ctx = { req, res: ctx.res, route, start: ctx.start, body: EMPTY, reply };
+        // The write's user comes from its token, checked here again.
+        const who = gate.identify(token);
+        if (!who.ok) {
+          refuse(item, who.error);
+          continue;
+        }
+        if (who.value !== undefined) item.caller = { user: who.value, token: token as string };
+        propose(item, cmd);
       }
     });
   }
@@ -537,19 +584,32 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     const query = q < 0 ? "" : url.slice(q + 1);
     try {
       if (path.startsWith("/v1/kv/")) {
+        const who = httpCaller(gate, req);
+        if (!who.ok) return refuse(ctx, who.error);
+        ctx.caller = who.value;
         const key = decodeKey(path.slice(7));
         if (typeof key !== "string") return fail(ctx, 400, key.error);
         const params = parseQuery(query);
         if (!params.ok) return fail(ctx, 400, params.error);
         return keyRoute(ctx, key, params.value);
       }
-      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
       const internal = opts.internalRoutes?.get(path);
       if (internal !== undefined) return internalRoute(ctx, internal);
+      if (path === AUTHENTICATE_PATH) {
+        ctx.route = "other";
+        return void serveAuthenticate(gate, req, res).catch((e) => serviceError(ctx, e));
+      }
+      if (path !== "/metrics" && path !== "/health") {
+        const who = httpCaller(gate, req);
+        if (!who.ok) return refuse(ctx, who.error);
+        ctx.caller = who.value;
+      }
+      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
+        if (!permitted(ctx, "user")) return;
         return send(ctx, 200, JSON.stringify(service.status()), JSON_TYPE);
       }
       if (path === "/metrics") {
@@ -570,6 +630,18 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   return Object.assign(handler, { close: () => agent.destroy() });
+}
+
+/** What a listing reads: keys from max(prefix, from) to the prefix's end. */
+function listNeed(prefix: string, from: string | undefined): Need {
+  const p = Buffer.from(prefix, "utf8");
+  const f = from === undefined ? p : Buffer.from(from, "utf8");
+  const start = Buffer.compare(f, p) > 0 ? f : p;
+  // An empty prefix is every key: etcd's range_end "\0".
+  const end = p.length === 0 ? Buffer.from([0]) : Buffer.from(prefixEnd(p));
+  return toInterval(start, end) === null
+    ? { access: "read", key: p }
+    : { access: "read", key: start, rangeEnd: end };
 }
 
 function withSession<T extends KvCommand>(cmd: T, session: Session | undefined): T {

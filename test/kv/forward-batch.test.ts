@@ -5,7 +5,12 @@ import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Packr } from "msgpackr";
 import type { KvCommand } from "../../src/kv/commands.js";
-import { FORWARD_PATH, parseForwardBatch, WriteForwarder } from "../../src/kv/forward-batch.js";
+import {
+  FORWARD_PATH,
+  type ForwardedWrite,
+  parseForwardBatch,
+  WriteForwarder,
+} from "../../src/kv/forward-batch.js";
 import { createKvHttpServer, FORWARDED_HEADER, type KvHttpServer } from "../../src/kv/http-api.js";
 import { FakeService, request, serverAddress } from "./fake-service.js";
 
@@ -47,7 +52,7 @@ describe("batched forwarding of writes", () => {
       { op: "put", key: "s", ts: 0, value: bytes("y"), session: { clientId: "c", requestId: 4 } },
       { op: "del", key: "gone", ts: 0 },
     ];
-    const answers = await Promise.all(cmds.map((c) => forwarder.forward(target, c)));
+    const answers = await Promise.all(cmds.map((cmd) => forwarder.forward(target, { cmd })));
     assert.equal(batches - before, 1, "one HTTP request for the whole turn");
     assert.deepEqual(
       answers.map((a) => a.status),
@@ -65,7 +70,7 @@ describe("batched forwarding of writes", () => {
     const big = Buffer.alloc(400 * 1024, 0x61);
     const answers = await Promise.all(
       [1, 2, 3, 4, 5].map((i) =>
-        forwarder.forward(target, { op: "put", key: `b${i}`, ts: 0, value: big }),
+        forwarder.forward(target, { cmd: { op: "put", key: `b${i}`, ts: 0, value: big } }),
       ),
     );
     assert.deepEqual(
@@ -95,7 +100,9 @@ describe("batched forwarding of writes", () => {
   it("validates every field of every item", () => {
     const ok = [1, "k", bytes("v"), null, null, null];
     assert.equal(typeof parseForwardBatch(packr.pack([ok]), 7), "object");
-    assert.equal((parseForwardBatch(packr.pack([ok]), 7) as KvCommand[])[0]?.ts, 7);
+    assert.equal((parseForwardBatch(packr.pack([ok]), 7) as ForwardedWrite[])[0]?.cmd.ts, 7);
+    const withToken = parseForwardBatch(packr.pack([[...ok, "tok"]]), 7) as ForwardedWrite[];
+    assert.equal(withToken[0]?.token, "tok");
     const bad: [unknown, RegExp][] = [
       [[], /non-empty/],
       [[[9, "k", bytes("v"), null, null, null]], /unknown op/],
@@ -108,6 +115,8 @@ describe("batched forwarding of writes", () => {
       [[[4, "k", bytes("v"), 5, null, null]], /bad expect/],
       [[[1, "k", bytes("v"), null, "c".repeat(129), 1]], /bad client id/],
       [[[1, "k", bytes("v"), null, "c", 0]], /bad request id/],
+      [[[1, "k", bytes("v"), null, null, null, 5]], /bad token/],
+      [[[1, "k", bytes("v"), null, null, null, "t".repeat(5000)]], /bad token/],
       [[[1, "k", bytes("v"), null]], /6-element/],
     ];
     for (const [batch, want] of bad) {
