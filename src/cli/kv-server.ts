@@ -121,6 +121,14 @@ export function registerKvServerCommands(kv: Command): void {
         parseIntIn(0, 1_000_000_000),
         10_000,
       )
+      .addOption(
+        new Option(
+          "--auth-token-ttl <duration>",
+          "how long an auth token this node issues stays valid (etcd's flag; a duration here)",
+        )
+          .argParser(parseDuration)
+          .default(300_000, "300s"),
+      )
       .option(
         "--peer-cert-file <file>",
         "this member's certificate for mutual TLS with peers (PEM)",
@@ -145,6 +153,7 @@ export function registerKvServerCommands(kv: Command): void {
         grpc?: HostPort;
         name?: string;
         autoCompactionRetention: number;
+        authTokenTtl: number;
       } & PeerTlsFlags,
     ) => {
       if (!o.peers.some((p) => p.id === o.id)) {
@@ -163,6 +172,7 @@ export function registerKvServerCommands(kv: Command): void {
         snapshotEntries: o.snapshotEntries,
         logLevel: o.logLevel,
         autoCompactRevisions: o.autoCompactionRetention,
+        authTokenTtlMs: o.authTokenTtl,
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),

@@ -32,6 +32,7 @@ import {
   httpRefusal,
   serveAuthenticate,
 } from "./auth/http.js";
+import { MANAGE_PREFIX, MAX_MANAGE_BODY, serveManagement } from "./auth/http-manage.js";
 import { type AuthErrorCode, AuthGate, type Need, toInterval } from "./auth/index.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
@@ -201,10 +202,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     send(ctx, r.status, r.body, JSON_TYPE);
   }
 
-  /** Whether the caller may touch `needs` ("user": any known user); answers the refusal if not. */
-  function permitted(ctx: Ctx, needs: Need[] | "user"): boolean {
-    const user = ctx.caller?.user;
-    const e = needs === "user" ? gate.checkUser(user) : gate.check(user, needs);
+  /** Whether the caller may touch `needs`; answers the refusal if not. */
+  function permitted(ctx: Ctx, needs: Need[]): boolean {
+    const e = gate.check(ctx.caller?.user, needs);
     if (e === null) return true;
     refuse(ctx, e);
     return false;
@@ -557,6 +557,30 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  /** POST /v1/auth/VERB (auth/http-manage.ts); a follower forwards it as it came. */
+  function authRoute(ctx: Ctx, verb: string) {
+    const { req } = ctx;
+    if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
+    req.on("error", () => {});
+    readBody(ctx, MAX_MANAGE_BODY, (body) => {
+      if (body === null) return tooLarge(ctx, "auth request body is too large");
+      ctx.body = body;
+      const c = {
+        gate,
+        user: ctx.caller?.user,
+        propose: async (cmd: Parameters<typeof encodeCommand>[0]) =>
+          (await service.propose(encodeCommand(cmd), timeoutMs)) as KvResult,
+        readBarrier: () => service.readBarrier(timeoutMs),
+        now,
+      };
+      settle(
+        ctx,
+        () => serveManagement(c, verb, body),
+        (a) => send(ctx, a.status, JSON.stringify(a.body), JSON_TYPE),
+      );
+    });
+  }
+
   /** A route of opts.internalRoutes: the body to its handler, its answer back. */
   function internalRoute(ctx: Ctx, route: (body: Buffer) => Promise<Uint8Array>) {
     const { req } = ctx;
@@ -600,16 +624,18 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         ctx.route = "other";
         return void serveAuthenticate(gate, req, res).catch((e) => serviceError(ctx, e));
       }
-      if (path !== "/metrics" && path !== "/health") {
+      // Open like /metrics and /health: they tell what the members are doing, never what the
+      // store holds (`kv cluster` and other members' dashboards poll /v1/status).
+      if (path !== "/metrics" && path !== "/health" && path !== "/v1/status") {
         const who = httpCaller(gate, req);
         if (!who.ok) return refuse(ctx, who.error);
         ctx.caller = who.value;
       }
       if (path === "/v1/kv") return kvQueryRoute(ctx, query);
+      if (path.startsWith(MANAGE_PREFIX)) return authRoute(ctx, path.slice(MANAGE_PREFIX.length));
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
-        if (!permitted(ctx, "user")) return;
         return send(ctx, 200, JSON.stringify(service.status()), JSON_TYPE);
       }
       if (path === "/metrics") {

@@ -7,10 +7,9 @@
 //
 // guardService() puts the other services behind auth: each method needs a known user, or the
 // root role (membership changes, snapshots, hashes, defragment, leader moves, alarms).
-import { randomBytes } from "node:crypto";
 import type * as Grpc from "@grpc/grpc-js";
-import { hashPassword, type Permission, type PermType } from "../auth/index.js";
-import type { AuthRequest } from "../auth/store.js";
+import type { Permission, PermType } from "../auth/index.js";
+import { buildRequest, canReadRole, canReadUser, type ManageCall } from "../auth/manage.js";
 import { authGrpcError, type EtcdBackend } from "./backend.js";
 import { type UnaryHandler, unary, type Wire } from "./call.js";
 import { fromServiceError } from "./errors.js";
@@ -20,21 +19,29 @@ const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : new Uin
 
 export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
   /** Proposes a management command for a root caller; answers the header. */
-  const manage = async (md: Grpc.Metadata, req: AuthRequest | (() => Promise<AuthRequest>)) => {
-    const caller = b.authorizeAdmin(md);
-    const r = typeof req === "function" ? await req() : req;
-    const res = await b.propose<{ revision: number }>({ op: "auth", ts: b.now(), req: r }, caller);
-    return { header: b.header(res.revision) };
-  };
+  const manage = (call: (req: Wire) => ManageCall) =>
+    unary(async (req, md) => {
+      const caller = b.authorizeAdmin(md); // before any hashing: no work for strangers
+      const built = await buildRequest(call(req));
+      if (!built.ok) throw authGrpcError(built.error);
+      const res = await b.propose<{ revision: number }>(
+        { op: "auth", ts: b.now(), req: built.value },
+        caller,
+      );
+      return { header: b.header(res.revision) };
+    });
   /** A read of the auth state: linearizable, as etcd serves it through its log. */
   const read = async () => {
     await b.linearize(false);
     return b.sm.auth;
   };
+  const allowed = (e: ReturnType<typeof canReadUser>) => {
+    if (e !== null) throw authGrpcError(e);
+  };
 
   return {
-    AuthEnable: unary((_req, md) => manage(md, { type: "enable", key: randomBytes(32) })),
-    AuthDisable: unary((_req, md) => manage(md, { type: "disable" })),
+    AuthEnable: manage(() => ({ verb: "enable" })),
+    AuthDisable: manage(() => ({ verb: "disable" })),
 
     Authenticate: unary(async (req) => {
       const r = await b.gate.authenticate(str(req.name), str(req.password));
@@ -42,37 +49,31 @@ export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
       return { header: b.header(), token: r.value };
     }),
 
-    UserAdd: unary((req, md) => {
-      const name = str(req.name);
-      if (name === "") throw authGrpcError("UserEmpty");
-      const noPassword = (req.options as Wire | null)?.no_password === true;
-      return manage(md, async () => ({
-        type: "user-add",
-        name,
-        hash: noPassword ? null : await hashPassword(str(req.password)),
-      }));
-    }),
-    UserDelete: unary((req, md) => manage(md, { type: "user-delete", name: str(req.name) })),
-    UserChangePassword: unary((req, md) =>
-      manage(md, async () => ({
-        type: "user-passwd",
-        name: str(req.name),
-        hash: await hashPassword(str(req.password)),
-      })),
-    ),
-    UserGrantRole: unary((req, md) =>
-      manage(md, { type: "user-grant", name: str(req.user), role: str(req.role) }),
-    ),
-    UserRevokeRole: unary((req, md) =>
-      manage(md, { type: "user-revoke", name: str(req.name), role: str(req.role) }),
-    ),
-    RoleAdd: unary((req, md) => {
-      const name = str(req.name);
-      if (name === "") throw authGrpcError("RoleEmpty");
-      return manage(md, { type: "role-add", name });
-    }),
-    RoleDelete: unary((req, md) => manage(md, { type: "role-delete", name: str(req.role) })),
-    RoleGrantPermission: unary((req, md) => {
+    UserAdd: manage((req) => ({
+      verb: "user-add",
+      name: str(req.name),
+      password: str(req.password),
+      noPassword: (req.options as Wire | null)?.no_password === true,
+    })),
+    UserDelete: manage((req) => ({ verb: "user-delete", name: str(req.name) })),
+    UserChangePassword: manage((req) => ({
+      verb: "user-passwd",
+      name: str(req.name),
+      password: str(req.password),
+    })),
+    UserGrantRole: manage((req) => ({
+      verb: "user-grant-role",
+      name: str(req.user),
+      role: str(req.role),
+    })),
+    UserRevokeRole: manage((req) => ({
+      verb: "user-revoke-role",
+      name: str(req.name),
+      role: str(req.role),
+    })),
+    RoleAdd: manage((req) => ({ verb: "role-add", name: str(req.name) })),
+    RoleDelete: manage((req) => ({ verb: "role-delete", name: str(req.role) })),
+    RoleGrantPermission: manage((req) => {
       const p = (req.perm as Wire | null) ?? {};
       const type = Number(p.permType ?? 0);
       if (![0, 1, 2].includes(type)) throw authGrpcError("InvalidAuthMgmt");
@@ -81,22 +82,18 @@ export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
         key: bytes(p.key),
         rangeEnd: bytes(p.range_end),
       };
-      return manage(md, { type: "role-grant", name: str(req.name), perm });
+      return { verb: "role-grant-permission", name: str(req.name), perm };
     }),
-    RoleRevokePermission: unary((req, md) =>
-      manage(md, {
-        type: "role-revoke",
-        name: str(req.role),
-        key: bytes(req.key),
-        rangeEnd: bytes(req.range_end),
-      }),
-    ),
+    RoleRevokePermission: manage((req) => ({
+      verb: "role-revoke-permission",
+      name: str(req.role),
+      key: bytes(req.key),
+      rangeEnd: bytes(req.range_end),
+    })),
 
-    // etcd: a user may read its own record and the roles it holds; anything else is root's.
     UserGet: unary(async (req, md) => {
       const name = str(req.name);
-      const c = b.caller(md);
-      if (c.user !== name) b.authorizeAdmin(md);
+      allowed(canReadUser(b.sm.auth, b.caller(md).user, name));
       const u = (await read()).user(name);
       if (u === undefined) throw authGrpcError("UserNotFound");
       return { header: b.header(), roles: u.roles };
@@ -107,8 +104,7 @@ export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
     }),
     RoleGet: unary(async (req, md) => {
       const name = str(req.role);
-      const c = b.caller(md);
-      if (c.user === undefined || !b.sm.auth.hasRole(c.user, name)) b.authorizeAdmin(md);
+      allowed(canReadRole(b.sm.auth, b.caller(md).user, name));
       const r = (await read()).role(name);
       if (r === undefined) throw authGrpcError("RoleNotFound");
       return {

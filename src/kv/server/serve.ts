@@ -14,6 +14,8 @@ import type { PeerTls } from "../../transport/tls.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-port.js";
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
+import { guardDashboard } from "../auth/dashboard-login.js";
+import { AuthGate } from "../auth/index.js";
 import { NodeHistory, withHistory } from "../dashboard/history.js";
 import { createDashboard } from "../dashboard/routes.js";
 import { defaultName } from "../etcd/cluster-service.js";
@@ -48,6 +50,8 @@ export interface ServeOptions {
   grpc?: HostPort;
   /** The member name the etcd API shows. Default `node-ID`. */
   name?: string;
+  /** How long the auth tokens this node issues stay valid. Default 5 minutes (etcd's). */
+  authTokenTtlMs?: number;
   /** Mutual TLS between members (etcd's --peer-* flags); absent: plaintext Raft port. */
   peerTls?: PeerTls;
 }
@@ -142,6 +146,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     history.setTermSource(() => node.status().term);
     // A leader dials us to replicate; its handshake tells where its HTTP API listens.
     const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
+    // One gate for every API: a token issued over HTTP works over gRPC and the other way round.
+    const gate = new AuthGate({
+      store: sm.auth,
+      ...(o.authTokenTtlMs !== undefined ? { tokenTtlMs: o.authTokenTtlMs } : {}),
+    });
     const dashboard = createDashboard({
       status: () => node.status(),
       history,
@@ -177,6 +186,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             },
             electionTimeoutMs: o.electionTimeoutMs,
             logger: logger.child({ part: "etcd" }),
+            gate,
           });
 
     step = `listen for HTTP on ${httpAddress}`;
@@ -186,7 +196,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       id: o.id,
       peerHttp,
       metrics,
-      ui: dashboard.handle,
+      ui: guardDashboard(dashboard.handle, gate),
+      gate,
       logger: logger.child({ part: "http" }),
       ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
     });
