@@ -139,7 +139,9 @@ export function registerKvAuthCommands(
   common(user.command("add").description("add a user (the root user also gets the root role)"))
     .argument("<name[:password]>", "the new user; without :PASSWORD it is asked for")
     .option("--no-password", "a user that cannot log in with a password")
-    .action(async (spec: string, opts: { password: boolean }) => {
+    .action(async (spec: string, opts: { password: boolean; user?: UserSpec }) => {
+      // --user's password comes first (its prompt, or stdin's first line), then the new one.
+      opts.user = await resolveUser(opts.user);
       const u = parseUserSpec(spec);
       const noPassword = opts.password === false;
       const password = noPassword
@@ -165,7 +167,8 @@ export function registerKvAuthCommands(
     .action((name: string, opts) => call(opts, "user-delete", { name }, `User ${name} deleted`));
   common(user.command("passwd").description("change a user's password"))
     .argument("<name>", "the user")
-    .action(async (name: string, opts) => {
+    .action(async (name: string, opts: { user?: UserSpec }) => {
+      opts.user = await resolveUser(opts.user);
       const password = await readPassword(`New password of ${name}: `, "user passwd");
       await call(opts, "user-passwd", { name, password }, "Password updated");
     });
