@@ -27,6 +27,8 @@ function escapeHtml(s: string): string {
 function loginPage(res: ServerResponse, status: number, message: string, name = "") {
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>raftwork: log in</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/ui/kit/kit.css">
 <link rel="stylesheet" href="/ui/dashboard/dashboard.css"></head>
 <body><main>
 <h1>raftwork dashboard</h1>
@@ -56,10 +58,16 @@ function redirect(res: ServerResponse, to: string, headers: Record<string, strin
   res.end();
 }
 
-/** A POST from another site's page (its Origin names another host): refused. */
+/**
+ * A POST from another site's page: Sec-Fetch-Site says so in browsers that send it; else an
+ * Origin naming another host. (The page's no-referrer policy makes a same-origin form send
+ * "Origin: null", so that alone proves nothing.)
+ */
 function foreignPost(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
   const origin = req.headers.origin;
-  if (origin === undefined || origin === "null") return origin === "null";
+  if (origin === undefined || origin === "null") return false;
   try {
     return new URL(origin).host !== req.headers.host;
   } catch {

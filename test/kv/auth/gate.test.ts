@@ -133,6 +133,10 @@ describe("auth gate and tokens", () => {
       assert.match(await bad.text(), /Wrong user name or password/);
       const foreign = await post("name=alice&password=alicepw", { origin: "http://evil.example" });
       assert.equal(foreign.status, 403);
+      const crossSite = await post("name=alice&password=alicepw", {
+        "sec-fetch-site": "cross-site",
+      });
+      assert.equal(crossSite.status, 403);
       const good = await post("name=alice&password=alicepw");
       assert.equal(good.status, 303);
       const setCookie = good.headers.get("set-cookie") ?? "";
