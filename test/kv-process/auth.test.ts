@@ -4,43 +4,26 @@
 // token issued by one member works on the others; the auth state survives a restart of every
 // node (with snapshots taken, so it comes back from them); auth disable opens the cluster.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
 import { etcdClient } from "../kv/etcd/harness.js";
-import { CLI, freeRange, killAll, launchCluster, removeTempDirs, tempDir } from "./harness.js";
+import {
+  CLI,
+  freeRange,
+  killAll,
+  launchCluster,
+  removeTempDirs,
+  runProcess,
+  tempDir,
+} from "./harness.js";
 
 const ETCDCTL = process.env.ETCDCTL ?? "/usr/bin/etcdctl";
 const missing = !existsSync(ETCDCTL);
 if (missing && process.env.CI === "true") throw new Error(`CI=true but ${ETCDCTL} is missing`);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ETCDCTL_API: "3" } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
+const run = runProcess;
 
 describe("auth on a raftwork cluster", { skip: missing ? `${ETCDCTL} not found` : false }, () => {
   const data = tempDir("auth");
