@@ -26,7 +26,7 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
   const write = <T>(
     cmd: Command & { op: `etcd-${string}` | "compact" },
     md: Parameters<typeof sessionOf>[0],
-    needs: Need[] | "admin",
+    needs: (() => Need[]) | "admin",
   ) => {
     const caller = needs === "admin" ? b.authorizeAdmin(md) : b.authorize(md, needs);
     const session = sessionOf(md);
@@ -40,7 +40,7 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       const r = wire.rangeRequest(req);
       const e = checkRange(r);
       if (e) throw fromEtcdError(e);
-      b.authorize(md, needsOfRange(r));
+      b.authorize(md, () => needsOfRange(r));
       await b.linearize(req.serializable === true);
       const res = b.sm.store.range(r);
       if (!res.ok) throw fromEtcdError(res.error);
@@ -51,9 +51,7 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       const r = wire.putRequest(req);
       const e = checkPut(r);
       if (e) throw fromEtcdError(e);
-      const res = await write<PutResponse>(
-        { op: "etcd-put", ts: b.now(), req: r },
-        md,
+      const res = await write<PutResponse>({ op: "etcd-put", ts: b.now(), req: r }, md, () =>
         needsOfPut(r),
       );
       return wire.putResponse(res, b.header);
@@ -66,7 +64,7 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       const res = await write<DeleteRangeResponse>(
         { op: "etcd-delete", ts: b.now(), req: r },
         md,
-        needsOfDelete(r),
+        () => needsOfDelete(r),
       );
       return wire.deleteRangeResponse(res, b.header);
     }),
@@ -75,7 +73,7 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       const r = wire.txnRequest(req);
       const e = checkTxn(r);
       if (e) throw fromEtcdError(e);
-      const needs = needsOfTxn(r);
+      const needs = () => needsOfTxn(r);
       if (isReadOnlyTxn(r)) {
         b.authorize(md, needs);
         await b.linearize(false);
