@@ -57,7 +57,8 @@ export type EtcdCommand =
   | (Stamp & { op: "etcd-put"; req: PutRequest })
   | (Stamp & { op: "etcd-delete"; req: DeleteRangeRequest })
   | (Stamp & { op: "etcd-txn"; req: TxnRequest })
-  | (Stamp & { op: "compact"; revision: number })
+  /** `auto`: the leader's auto-compaction (lease-keeper.ts), no client's request. */
+  | (Stamp & { op: "compact"; revision: number; auto?: true })
   /** The leader picked `id` (never 0). */
   | (Stamp & { op: "lease-grant"; id: bigint; ttl: number })
   | (Stamp & { op: "lease-revoke"; id: bigint })
@@ -119,7 +120,7 @@ function etcdPayload(cmd: EtcdCommand): unknown {
     case "etcd-txn":
       return cmd.req;
     case "compact":
-      return { revision: cmd.revision };
+      return cmd.auto ? { revision: cmd.revision, auto: true } : { revision: cmd.revision };
     case "lease-grant":
       return { id: cmd.id, ttl: cmd.ttl };
     case "lease-revoke":
@@ -215,7 +216,11 @@ function decodeEtcd(op: EtcdCommand["op"], stamp: Stamp, p: unknown): EtcdComman
     case "etcd-txn":
       return isTxn(o, 0) ? { ...stamp, op, req: o } : "malformed txn";
     case "compact":
-      return isCount(o.revision) ? { ...stamp, op, revision: o.revision } : "malformed compact";
+      if (!isCount(o.revision) || !(o.auto === undefined || o.auto === true))
+        return "malformed compact";
+      return o.auto
+        ? { ...stamp, op, revision: o.revision, auto: true }
+        : { ...stamp, op, revision: o.revision };
     case "lease-grant":
       return typeof o.id === "bigint" && o.id !== 0n && isCount(o.ttl)
         ? { ...stamp, op, id: o.id, ttl: o.ttl }

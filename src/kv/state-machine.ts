@@ -157,6 +157,7 @@ export class KvStateMachine implements StateMachine {
       case "lease-expire":
         return null; // the leader's own decision, not a client's request
       case "compact":
+        return cmd.auto ? null : a.checkAdmin(cmd.user);
       case "auth":
         return a.checkAdmin(cmd.user);
       case "lease-grant":

@@ -204,7 +204,10 @@ export class LeaderLink {
         const cmd = decodeCommand(item[0]);
         if (typeof cmd === "string") return [503, `malformed forwarded proposal: ${cmd}`];
         cmd.ts = this.now();
+        // Who asked is the leader's to say (from the token), and only its own keeper compacts
+        // automatically: a follower's bytes claim neither.
         delete cmd.user;
+        if (cmd.op === "compact") delete cmd.auto;
         if (typeof item[2] === "string") {
           const who = this.gate.identify(item[2]);
           if (!who.ok) return [200, { kind: "auth", error: who.error } satisfies KvResult];

@@ -129,6 +129,26 @@ describe("auth in the state machine", () => {
     assert.deepEqual(kindOf(txn("alice", "elsewhere")), denied("PermissionDenied"));
   });
 
+  it("the leader's auto-compaction runs with auth on; a client's compaction needs root", () => {
+    const h = withUsers();
+    for (let i = 0; i < 5; i++) h.put(`app/${i}`, "alice");
+    const rev = h.sm.revision;
+    assert.deepEqual(
+      kindOf(h.apply({ op: "compact", ts: T0, revision: rev - 1 })),
+      denied("UserEmpty"),
+    );
+    assert.deepEqual(
+      kindOf(h.apply({ op: "compact", ts: T0, revision: rev - 1, user: "alice" })),
+      denied("PermissionDenied"),
+    );
+    assert.deepEqual(kindOf(h.apply({ op: "compact", ts: T0, revision: rev - 1, auto: true })), {
+      kind: "etcd",
+    });
+    assert.equal(h.sm.store.compactRevision, rev - 1);
+    const c = { op: "compact" as const, ts: T0, revision: 3, auto: true as const };
+    assert.deepEqual(decodeCommand(encodeCommand(c)), c);
+  });
+
   it("a permission revoked before a write is applied refuses it (checked at apply, not only at arrival)", () => {
     const h = withUsers();
     assert.deepEqual(kindOf(h.put("app/a", "alice")), { kind: "etcd" });

@@ -159,6 +159,11 @@ describe("etcd Auth service", () => {
     assert.ok(asAlice.ok);
     assert.deepEqual(asAlice.result, { kind: "auth", error: "PermissionDenied" });
     assert.ok(encodeCommand(forged).length > 0);
+    // Nor may a follower's bytes pass a compaction off as the leader's own auto-compaction.
+    const auto = { op: "compact" as const, ts: Date.now(), revision: 2, auto: true as const };
+    const compact = await follower.etcd.link.propose(1, auto);
+    assert.ok(compact.ok);
+    assert.deepEqual(compact.result, { kind: "auth", error: "UserEmpty" });
   });
 
   it("watch outside the permissions: created, then canceled with etcd's reason", async () => {
