@@ -216,6 +216,20 @@ describe("etcd Auth service", () => {
       [PERMISSION_DENIED, "etcdserver: permission denied"],
     );
     await c.Maintenance.Defragment({}, root);
+    // A streaming call (Snapshot) is refused with the same status, ending the stream.
+    const raw = c.raw.Maintenance as unknown as {
+      Snapshot(req: Wire, md: grpc.Metadata): grpc.ClientReadableStream<Wire>;
+    };
+    const snap = await new Promise<{ code: number; details: string }>((resolve) => {
+      const s = raw.Snapshot({}, alice);
+      s.on("data", () => {});
+      s.on("error", (e) => resolve(e as unknown as { code: number; details: string }));
+      s.on("end", () => resolve({ code: 0, details: "ended without an error" }));
+    });
+    assert.deepEqual(
+      [snap.code, snap.details],
+      [PERMISSION_DENIED, "etcdserver: permission denied"],
+    );
     assert.equal(
       (await failure(c.Auth.UserList({}, alice))).details,
       "etcdserver: permission denied",
