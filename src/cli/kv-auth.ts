@@ -79,7 +79,12 @@ export async function resolveUser(
 }
 
 type Run = (opts: never, fn: (c: KvClient) => Promise<void>) => Promise<void>;
-type Common = (cmd: Command) => Command;
+type Common = (cmd: Command, exits?: Record<number, string>) => Command;
+
+const AUTH_EXITS = {
+  1: "refused (a wrong password, not permitted, no such user or role, already exists, ...)",
+  3: "no endpoint answered, or the outcome stayed unknown after every retry",
+};
 
 const PERM_TYPES = ["read", "write", "readwrite"];
 
@@ -89,11 +94,12 @@ const PERM_TYPES = ["read", "write", "readwrite"];
  */
 export function registerKvAuthCommands(
   kv: Command,
-  common: Common,
+  commonFlags: Common,
   withClient: Run,
   io: CliIo,
 ): void {
   const out = io.out;
+  const common = (cmd: Command) => commonFlags(cmd, AUTH_EXITS);
   const call = (
     opts: unknown,
     verb: string,
