@@ -53,11 +53,12 @@ async function nextStdinLine(what: string): Promise<string> {
 
 async function promptHidden(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  process.stderr.write(question);
-  // Echo nothing of what is typed (readline's one hook for it).
-  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
   try {
-    return await new Promise<string>((resolve) => rl.question("", resolve));
+    return await new Promise<string>((resolve) => {
+      rl.question(question, resolve);
+      // The prompt is out: from here on echo nothing of what is typed (readline's one hook).
+      (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+    });
   } finally {
     rl.close();
     process.stderr.write("\n");
@@ -142,7 +143,7 @@ export function registerKvAuthCommands(
   ).action((opts) => call(opts, "disable", {}, "Authentication Disabled"));
 
   const user = kv.command("user").description("manage users");
-  common(user.command("add").description("add a user (the root user also gets the root role)"))
+  common(user.command("add").description("add a user"))
     .argument("<name[:password]>", "the new user; without :PASSWORD it is asked for")
     .option("--no-password", "a user that cannot log in with a password")
     .action(async (spec: string, opts: { password: boolean; user?: UserSpec }) => {
@@ -159,14 +160,6 @@ export function registerKvAuthCommands(
         { name: u.name, password, noPassword },
         `User ${u.name} created`,
       );
-      // etcd's `auth enable` wants root to hold the root role; do it when root is made.
-      if (u.name === "root")
-        await call(
-          opts,
-          "user-grant-role",
-          { name: "root", role: "root" },
-          "Role root is granted to user root",
-        );
     });
   common(user.command("delete").description("delete a user"))
     .argument("<name>", "the user")
