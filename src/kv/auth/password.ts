@@ -15,12 +15,43 @@ const SALT_BYTES = 16;
 /** Costs a stored hash may name (a bound on the memory a check may take). */
 const MAX_N = 1 << 20;
 
-function derive(password: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, KEY_BYTES, { N: n, r, p, maxmem: 256 * n * r + (1 << 20) }, (e, key) =>
-      e ? reject(e) : resolve(key),
-    );
-  });
+/**
+ * Hashes running at once. libuv's pool has 4 threads by default and the node's file I/O (WAL
+ * writes and fsyncs) runs there too: a burst of logins must not take every thread, or commits
+ * would wait behind them. The rest wait their turn here.
+ */
+const MAX_CONCURRENT = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function derive(
+  password: string,
+  salt: Buffer,
+  n: number,
+  r: number,
+  p: number,
+): Promise<Buffer> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((go) => waiting.push(go));
+  running++;
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(
+        password,
+        salt,
+        KEY_BYTES,
+        { N: n, r, p, maxmem: 256 * n * r + (1 << 20) },
+        (e, key) => (e ? reject(e) : resolve(key)),
+      );
+    });
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+/** Hashes on the thread pool now (for tests and metrics). */
+export function hashesRunning(): number {
+  return running;
 }
 
 export async function hashPassword(password: string): Promise<string> {

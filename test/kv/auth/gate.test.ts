@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { guardDashboard, SESSION_TTL_MS } from "../../../src/kv/auth/dashboard-login.js";
 import { AuthGate } from "../../../src/kv/auth/gate.js";
 import { SESSION_COOKIE } from "../../../src/kv/auth/http.js";
-import { hashPassword, verifyPassword } from "../../../src/kv/auth/password.js";
+import { hashesRunning, hashPassword, verifyPassword } from "../../../src/kv/auth/password.js";
 import { AuthStore } from "../../../src/kv/auth/store.js";
 import { signToken, verifyToken } from "../../../src/kv/auth/token.js";
 
@@ -38,6 +38,26 @@ describe("auth gate and tokens", () => {
       "cost out of bounds",
     );
     assert.equal(await verifyPassword("pw", "plain"), false);
+  });
+
+  it("hashing runs off the event loop, at most two at a time", async () => {
+    let ticks = 0;
+    let most = 0;
+    const timer = setInterval(() => {
+      ticks++;
+      most = Math.max(most, hashesRunning());
+    }, 1);
+    try {
+      const all = Promise.all([1, 2, 3, 4, 5].map((i) => hashPassword(`pw${i}`)));
+      most = Math.max(most, hashesRunning());
+      await all;
+    } finally {
+      clearInterval(timer);
+    }
+    // Had the hashes run on the event loop, the timer could not have fired while they ran.
+    assert.ok(ticks >= 3, `the event loop turned ${ticks} times during five hashes`);
+    assert.equal(most, 2);
+    assert.equal(hashesRunning(), 0);
   });
 
   it("tokens: signed, expiring, bound to the key", () => {
