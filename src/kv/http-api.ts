@@ -631,6 +631,12 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         const who = httpCaller(gate, req);
         if (!who.ok) return refuse(ctx, who.error);
         ctx.caller = who.value;
+        // The key and auth routes check each request's own permissions; any other route
+        // (membership, snapshots, ones yet to come) is the root role's unless it says otherwise.
+        if (path !== "/v1/kv" && !path.startsWith(MANAGE_PREFIX)) {
+          const e = gate.checkAdmin(who.value.user);
+          if (e !== null) return refuse(ctx, e);
+        }
       }
       if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path.startsWith(MANAGE_PREFIX)) return authRoute(ctx, path.slice(MANAGE_PREFIX.length));

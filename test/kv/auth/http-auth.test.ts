@@ -69,6 +69,10 @@ describe("HTTP API auth", () => {
       assert.match(out.body, /etcdserver: permission denied/);
       const all = await request(url, "GET", "/v1/kv?prefix=", { headers: bearer(token) });
       assert.equal(all.status, 403);
+      // Routes beyond the keys and auth (membership, snapshots, ...) are root's by default.
+      const other = await request(url, "GET", "/v1/anything", { headers: bearer(token) });
+      assert.equal(other.status, 403);
+      assert.equal((await request(url, "GET", "/v1/anything")).status, 401);
       // /metrics and /health are never behind auth (these test nodes serve neither: 404).
       assert.equal((await request(url, "GET", "/metrics")).status, 404);
       assert.equal((await request(url, "GET", "/health")).status, 404);
