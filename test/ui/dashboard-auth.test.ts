@@ -1,7 +1,7 @@
 // The dashboard with auth on, in headless Chromium against a real node: the page sends the
 // browser to its login form, a wrong password is refused, the right one sets the session
 // cookie and the page goes live, and its key browser shows what the user may read and says
-// 403 for the rest.
+// 403 for the rest; an ended session sends the page back to the login.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { killAll, removeTempDirs, TestCluster } from "../kv-process/harness.js";
@@ -13,6 +13,7 @@ const DEADLINE = 60_000;
 describe("dashboard login", { skip: browser === null && SKIP_REASON, timeout: 180_000 }, () => {
   let cluster: TestCluster;
   let base = "";
+  let rootToken = "";
   const pages: WatchedPage[] = [];
   const call = async (verb: string, body: unknown, token?: string) => {
     const res = await fetch(`${base}/v1/auth/${verb}`, {
@@ -46,6 +47,7 @@ describe("dashboard login", { skip: browser === null && SKIP_REASON, timeout: 18
       body: JSON.stringify({ name: "root", password: "rootpw" }),
     });
     const { token } = (await login.json()) as { token: string };
+    rootToken = token;
     for (const k of ["app/one", "secret/two"]) {
       const put = await fetch(`${base}/v1/kv/${encodeURIComponent(k)}`, {
         method: "PUT",
@@ -100,5 +102,16 @@ describe("dashboard login", { skip: browser === null && SKIP_REASON, timeout: 18
       (await page.locator("#keys-status").textContent()) ?? "",
       /403: etcdserver: permission denied/,
     );
+  });
+
+  it("sends the page back to the login once its session no longer works", async () => {
+    const p = pages[0] as WatchedPage;
+    // Re-enabling auth draws a new token key: every session ends. The open event stream was
+    // let in before, so the node is restarted to make the page reconnect.
+    await call("disable", {}, rootToken);
+    await call("enable", {});
+    await cluster.kill9(1);
+    await cluster.start(1);
+    await waitUntil(p.page, `location.pathname === "/ui/login"`, DEADLINE);
   });
 });

@@ -266,12 +266,30 @@ function render(v) {
   document.body.dataset.state = "live";
 }
 
+/**
+ * With auth on, a session that expired ends the event stream as a dead node would: this tells
+ * the two apart (the node answers 401), and then the login page is the way back.
+ */
+async function sessionEnded() {
+  try {
+    const res = await fetch("/ui/api/metrics", { cache: "no-store" });
+    await res.body?.cancel();
+    return res.status === 401;
+  } catch {
+    return false;
+  }
+}
+
 connectLive("/ui/events", {
   events: ["cluster"],
   onEvent: (_type, data) => render(/** @type {ClusterView} */ (data)),
   onState: (state) => {
     liveBadge.set(state === "live" ? "ok" : state === "gone" ? "bad" : "warn", state);
     if (state === "live") void backfill();
+    if (state === "reconnecting" || state === "gone")
+      void sessionEnded().then((ended) => {
+        if (ended) location.assign("/ui/login");
+      });
     if (state === "gone") {
       document.body.dataset.state = "gone";
       // What the page shows is this node's last word: say so where it matters most.
