@@ -9,7 +9,8 @@
 //
 // Wire (msgpack, both directions, with the x-raftwork-forwarded-by header on the request):
 //   request:  [[op, key, value, expect, clientId, requestId, token?], ...]  (op codes of commands.ts)
-//             token: the client's auth token; the leader names the write's user from it.
+//             token (only when the client sent one): the client's auth token; the leader
+//             names the write's user from it.
 //   answer:   [[status, contentType, body, revision?], ...]          (same order, same length)
 // The leader stamps each command with its own clock, as for a write it gets directly.
 //
@@ -34,15 +35,9 @@ export const MAX_FORWARD_BODY = BATCH_BYTES + MAX_VALUE_BYTES + MAX_EXPECT_BYTES
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-type WireWrite = [
-  number,
-  string,
-  Uint8Array | null,
-  Uint8Array | null,
-  string | null,
-  number | null,
-  string | null,
-];
+type WireWrite =
+  | [number, string, Uint8Array | null, Uint8Array | null, string | null, number | null]
+  | [number, string, Uint8Array | null, Uint8Array | null, string | null, number | null, string];
 
 /** One write of a batch, with the token of the client that sent it (auth on). */
 export interface ForwardedWrite {
@@ -184,8 +179,9 @@ const WRITES: BatchCodec<ForwardedWrite, ForwardAnswer> = {
       expect,
       cmd.session?.clientId ?? null,
       cmd.session?.requestId ?? null,
-      token ?? null,
     ];
+    // Only with a token: a leader from before auth takes the 6-element items it knows.
+    if (token !== undefined) wire.push(token);
     return { wire, bytes: (value?.length ?? 0) + (expect?.length ?? 0) + cmd.key.length };
   },
   parseAnswers,

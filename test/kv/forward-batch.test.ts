@@ -64,6 +64,40 @@ describe("batched forwarding of writes", () => {
     assert.equal(Buffer.from(leader.sm.get("s") ?? []).toString(), "x");
   });
 
+  it("items carry a token only when there is one (a leader from before auth reads the rest)", async () => {
+    const bodies: Buffer[] = [];
+    const capture = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        bodies.push(Buffer.concat(chunks));
+        res.end(
+          packr.pack([
+            [200, "text/plain", Buffer.alloc(0)],
+            [200, "text/plain", Buffer.alloc(0)],
+          ]),
+        );
+      });
+    });
+    await new Promise<void>((r) => capture.listen(0, "127.0.0.1", r));
+    try {
+      const port = (capture.address() as { port: number }).port;
+      const target = { host: "127.0.0.1", port };
+      await Promise.all([
+        forwarder.forward(target, { cmd: { op: "del", key: "a", ts: 0 } }),
+        forwarder.forward(target, { cmd: { op: "del", key: "b", ts: 0 }, token: "tok" }),
+      ]);
+      const items = packr.unpack(bodies[0] as Buffer) as unknown[][];
+      assert.deepEqual(
+        items.map((i) => i.length),
+        [6, 7],
+      );
+      assert.equal(items[1]?.[6], "tok");
+    } finally {
+      capture.close();
+    }
+  });
+
   it("starts a new batch past 1 MiB of values", async () => {
     const target = serverAddress(srv);
     const before = batches;
