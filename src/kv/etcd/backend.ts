@@ -137,8 +137,7 @@ export class EtcdBackend {
    * "invalid auth token" for a bad one; no user while auth is off or no token was sent.
    */
   caller(md: Metadata | undefined): Caller {
-    const raw = md?.get("token")[0];
-    const token = typeof raw === "string" ? raw : undefined;
+    const token = tokenOf(md);
     const r = this.gate.identify(token);
     if (!r.ok) throw authGrpcError(r.error);
     return r.value === undefined ? {} : { user: r.value, token: token as string };
@@ -224,6 +223,12 @@ export class EtcdBackend {
     if (l === null) throw grpcError(Status.Unavailable, NO_LEADER);
     return l;
   }
+}
+
+/** The call's auth token: etcd's `token` metadata, or `authorization` as its gateway sends it. */
+export function tokenOf(md: Metadata | undefined): string | undefined {
+  const raw = md?.get("token")[0] ?? md?.get("authorization")[0];
+  return typeof raw === "string" ? raw : undefined;
 }
 
 /**

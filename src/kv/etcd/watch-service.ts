@@ -6,7 +6,7 @@
 import type * as Grpc from "@grpc/grpc-js";
 import { authError } from "../auth/index.js";
 import type { WatchFilter, WatchResponse, WatchStream } from "../watch/index.js";
-import type { EtcdBackend } from "./backend.js";
+import { type EtcdBackend, tokenOf } from "./backend.js";
 import type { Wire } from "./call.js";
 import * as wire from "./wire.js";
 
@@ -100,8 +100,7 @@ export function watchService(b: EtcdBackend): Record<string, (call: WatchCall) =
 /** Why the caller may not watch `c`'s range (etcd's cancel reasons), or null if it may. */
 function watchRefusal(b: EtcdBackend, md: Grpc.Metadata, c: Wire): string | null {
   if (!b.gate.enabled) return null;
-  const token = md.get("token")[0];
-  const who = b.gate.identify(typeof token === "string" ? token : undefined);
+  const who = b.gate.identify(tokenOf(md));
   if (!who.ok) return authError(who.error).message;
   const rangeEnd = c.range_end as Uint8Array | undefined;
   const e = b.gate.check(who.value, [{ access: "read", key: c.key as Uint8Array, rangeEnd }]);
