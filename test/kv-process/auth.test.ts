@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Etcd3 } from "etcd3";
+import { Etcd3, Range } from "etcd3";
 import { etcdClient } from "../kv/etcd/harness.js";
 import {
   CLI,
@@ -223,6 +223,43 @@ describe("auth on a raftwork cluster", { skip: missing ? `${ETCDCTL} not found` 
     const dup = await raftwork(["role", "add", "ro", "--user", "root:rootpw"]);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /etcdserver: role name already exists/);
+  });
+
+  it("the etcd3 npm client manages users, roles and permissions as root", async () => {
+    const admin = new Etcd3({
+      hosts: grpcs.map((g) => `http://${g}`),
+      auth: { username: "root", password: "rootpw" },
+    });
+    const carolClient = new Etcd3({
+      hosts: grpcs.map((g) => `http://${g}`),
+      auth: { username: "carol", password: "carolpw" },
+    });
+    try {
+      const role = await admin.role("npm").create();
+      await role.grant({ permission: "Readwrite", range: Range.prefix("npm/") });
+      const perms = await role.permissions();
+      assert.equal(perms.length, 1);
+      assert.equal(perms[0]?.permission, "Readwrite");
+      const carol = await admin.user("carol").create("carolpw");
+      await carol.addRole("npm");
+      assert.deepEqual(
+        (await carol.roles()).map((r) => r.name),
+        ["npm"],
+      );
+      assert.ok((await admin.getUsers()).some((u) => u.name === "carol"));
+      assert.ok((await admin.getRoles()).some((r) => r.name === "npm"));
+      await carolClient.put("npm/x").value("1");
+      assert.equal(await carolClient.get("npm/x").string(), "1");
+      await assert.rejects(admin.role("npm").create(), /role name already exists/i);
+      await role.revoke({ permission: "Readwrite", range: Range.prefix("npm/") });
+      await assert.rejects(carolClient.put("npm/y").value("2").exec(), /permission denied/i);
+      await carol.removeRole("npm");
+      await carol.delete();
+      await role.delete();
+    } finally {
+      carolClient.close();
+      admin.close();
+    }
   });
 
   it("the etcd3 npm client authenticates and gets etcd's errors", async () => {
