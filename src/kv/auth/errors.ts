@@ -8,6 +8,7 @@ const INVALID_ARGUMENT = 3;
 const FAILED_PRECONDITION = 9;
 const PERMISSION_DENIED = 7;
 const UNAUTHENTICATED = 16;
+const RESOURCE_EXHAUSTED = 8;
 
 const DEFS = {
   RootUserNotExist: [FAILED_PRECONDITION, 400, "etcdserver: root user does not exist"],
@@ -33,6 +34,8 @@ const DEFS = {
   AuthNotEnabled: [FAILED_PRECONDITION, 400, "etcdserver: authentication is not enabled"],
   InvalidAuthToken: [UNAUTHENTICATED, 401, "etcdserver: invalid auth token"],
   InvalidAuthMgmt: [INVALID_ARGUMENT, 400, "etcdserver: invalid auth management"],
+  /** More password checks than the node takes at once (a login flood): retry later. */
+  TooManyRequests: [RESOURCE_EXHAUSTED, 429, "etcdserver: too many requests"],
 } as const satisfies Record<string, readonly [number, number, string]>;
 
 export type AuthErrorCode = keyof typeof DEFS;

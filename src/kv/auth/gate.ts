@@ -4,7 +4,7 @@
 // a name and password. The HTTP API, the etcd API and the dashboard share one gate per node.
 import { randomBytes } from "node:crypto";
 import type { AuthErrorCode, AuthResult } from "./errors.js";
-import { hashPassword, verifyPassword } from "./password.js";
+import { hashPassword, PasswordBusyError, verifyPassword } from "./password.js";
 import type { Need } from "./permissions.js";
 import type { AuthStore } from "./store.js";
 import { signToken, verifyToken } from "./token.js";
@@ -61,6 +61,15 @@ export class AuthGate {
     password: string,
     ttlMs = this.tokenTtlMs,
   ): Promise<AuthResult<string>> {
+    try {
+      return await this.login(name, password, ttlMs);
+    } catch (e) {
+      if (e instanceof PasswordBusyError) return { ok: false, error: "TooManyRequests" };
+      throw e;
+    }
+  }
+
+  private async login(name: string, password: string, ttlMs: number): Promise<AuthResult<string>> {
     if (!this.store.enabled) return { ok: false, error: "AuthNotEnabled" };
     const u = this.store.user(name);
     if (u === undefined || u.hash === null) {

@@ -4,7 +4,7 @@
 // read its own record and the roles it holds; everything else needs the root role).
 import { randomBytes } from "node:crypto";
 import type { AuthErrorCode, AuthResult } from "./errors.js";
-import { hashPassword } from "./password.js";
+import { hashPassword, PasswordBusyError } from "./password.js";
 import type { Permission } from "./permissions.js";
 import type { AuthRequest, AuthStore } from "./store.js";
 
@@ -37,6 +37,15 @@ export const MANAGE_VERBS: ReadonlySet<string> = new Set([
 
 /** The command for `call` (async: a password is hashed off the event loop). */
 export async function buildRequest(call: ManageCall): Promise<AuthResult<AuthRequest>> {
+  try {
+    return await build(call);
+  } catch (e) {
+    if (e instanceof PasswordBusyError) return { ok: false, error: "TooManyRequests" };
+    throw e;
+  }
+}
+
+async function build(call: ManageCall): Promise<AuthResult<AuthRequest>> {
   const ok = (value: AuthRequest): AuthResult<AuthRequest> => ({ ok: true, value });
   switch (call.verb) {
     case "enable":

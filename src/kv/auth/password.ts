@@ -6,6 +6,7 @@
 // Encoded form: "scrypt$N$r$p$SALT$HASH" (salt and hash in base64), so the cost can be raised
 // later without breaking stored hashes.
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { RaftworkError } from "../../util/errors.js";
 
 const N = 1 << 14;
 const R = 8;
@@ -21,8 +22,15 @@ const MAX_N = 1 << 20;
  * would wait behind them. The rest wait their turn here.
  */
 const MAX_CONCURRENT = 2;
+/** Hashes that may wait their turn; past that a request is refused at once (a login flood). */
+export const MAX_WAITING = 256;
 let running = 0;
 const waiting: (() => void)[] = [];
+
+/** More password checks were asked for than the node takes at once. */
+export class PasswordBusyError extends RaftworkError {
+  readonly code = "password-busy";
+}
 
 async function derive(
   password: string,
@@ -31,7 +39,11 @@ async function derive(
   r: number,
   p: number,
 ): Promise<Buffer> {
-  if (running >= MAX_CONCURRENT) await new Promise<void>((go) => waiting.push(go));
+  if (running >= MAX_CONCURRENT) {
+    if (waiting.length >= MAX_WAITING)
+      throw new PasswordBusyError("too many password checks at once; retry later");
+    await new Promise<void>((go) => waiting.push(go));
+  }
   running++;
   try {
     return await new Promise((resolve, reject) => {

@@ -5,7 +5,13 @@ import { describe, it } from "node:test";
 import { guardDashboard, SESSION_TTL_MS } from "../../../src/kv/auth/dashboard-login.js";
 import { AuthGate } from "../../../src/kv/auth/gate.js";
 import { SESSION_COOKIE } from "../../../src/kv/auth/http.js";
-import { hashesRunning, hashPassword, verifyPassword } from "../../../src/kv/auth/password.js";
+import {
+  hashesRunning,
+  hashPassword,
+  MAX_WAITING,
+  PasswordBusyError,
+  verifyPassword,
+} from "../../../src/kv/auth/password.js";
 import { AuthStore } from "../../../src/kv/auth/store.js";
 import { signToken, verifyToken } from "../../../src/kv/auth/token.js";
 
@@ -57,6 +63,21 @@ describe("auth gate and tokens", () => {
     // Had the hashes run on the event loop, the timer could not have fired while they ran.
     assert.ok(ticks >= 3, `the event loop turned ${ticks} times during five hashes`);
     assert.equal(most, 2);
+    assert.equal(hashesRunning(), 0);
+  });
+
+  it("a flood of password checks is refused past the queue, not held in memory", async () => {
+    // A hash of the lowest cost keeps this fast; the bound is the same for every cost.
+    const cheap = `scrypt$2$1$1$${Buffer.alloc(16).toString("base64")}$${Buffer.alloc(32).toString("base64")}`;
+    const extra = 40;
+    const all = await Promise.allSettled(
+      Array.from({ length: 2 + MAX_WAITING + extra }, () => verifyPassword("x", cheap)),
+    );
+    const busy = all.filter(
+      (r) => r.status === "rejected" && r.reason instanceof PasswordBusyError,
+    );
+    assert.equal(busy.length, extra);
+    assert.equal(all.filter((r) => r.status === "fulfilled").length, 2 + MAX_WAITING);
     assert.equal(hashesRunning(), 0);
   });
 
