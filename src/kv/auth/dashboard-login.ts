@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { securityHeaders } from "../../util/static-assets.js";
 import type { AuthGate } from "./gate.js";
-import { cookie, readSmallBody, SESSION_COOKIE } from "./http.js";
+import { cookie, readSmallBody, SESSION_COOKIE, tooLargeBody } from "./http.js";
 
 /** A dashboard session lasts longer than an API token: an hour. */
 export const SESSION_TTL_MS = 60 * 60 * 1000;
@@ -85,7 +85,8 @@ export function guardDashboard(handle: Handle, gate: AuthGate): Handle {
     if (foreignPost(req))
       return loginPage(res, 403, "Refused: the form was sent from another site.");
     const body = await readSmallBody(req);
-    const form = new URLSearchParams(body === null ? "" : body.toString("utf8"));
+    if (body === null) return tooLargeBody(req, res);
+    const form = new URLSearchParams(body.toString("utf8"));
     const name = form.get("name") ?? "";
     const r = await gate.authenticate(name, form.get("password") ?? "", SESSION_TTL_MS);
     if (!r.ok) return loginPage(res, 401, "Wrong user name or password.", name);

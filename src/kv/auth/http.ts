@@ -76,7 +76,7 @@ function json(
   res.end(text);
 }
 
-/** Reads a small body; null if it is over `limit`. */
+/** Reads a small body; null if it is over `limit` (answer with tooLargeBody()). */
 export function readSmallBody(
   req: IncomingMessage,
   limit = MAX_LOGIN_BODY,
@@ -88,12 +88,19 @@ export function readSmallBody(
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        // Stop reading: the caller answers 413 and closes the connection.
+        req.pause();
         resolve(null);
-        req.destroy();
       } else chunks.push(c);
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
   });
+}
+
+/** 413 for a body readSmallBody() refused, then the connection closes (the rest is unread). */
+export function tooLargeBody(req: IncomingMessage, res: ServerResponse): void {
+  res.once("finish", () => req.socket.destroy());
+  json(res, 413, { error: "body is too large" }, { connection: "close" });
 }
 
 /**
@@ -110,7 +117,7 @@ export async function serveAuthenticate(gate: AuthGate, req: IncomingMessage, re
     );
   }
   const body = await readSmallBody(req);
-  if (body === null) return json(res, 413, { error: "body is too large" });
+  if (body === null) return tooLargeBody(req, res);
   let v: unknown;
   try {
     v = JSON.parse(body.toString("utf8"));

@@ -46,6 +46,10 @@ describe("HTTP API auth", () => {
       body: "{",
     });
     assert.equal(garbage.status, 400);
+    const huge = await request(follower.http.url, "POST", "/v1/auth/authenticate", {
+      body: "x".repeat(64 * 1024),
+    });
+    assert.equal(huge.status, 413);
     const good = await login(follower.http.url, "alice", "alicepw");
     assert.equal(good.status, 200);
     token = JSON.parse(good.body).token;
