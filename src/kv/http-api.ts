@@ -314,7 +314,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     preq.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       const out: http.OutgoingHttpHeaders = {};
-      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER, REVISION_HEADER]) {
+      const relayed = ["content-type", "content-length", "allow", "www-authenticate"];
+      for (const h of [...relayed, NEXT_HEADER, REVISION_HEADER]) {
         const v = pres.headers[h];
         if (v !== undefined) out[h] = v;
       }
@@ -467,8 +468,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     if (method === "GET") {
       ctx.route = "get";
-      if (!permitted(ctx, () => [{ access: "read", key: Buffer.from(key, "utf8") }])) return;
       return read(ctx, () => {
+        // After the barrier: the auth state is at least as new as the read (as etcd checks).
+        if (!permitted(ctx, () => [{ access: "read", key: Buffer.from(key, "utf8") }])) return;
         const v = sm.get(key);
         if (v === undefined) fail(ctx, 404, "key not found");
         else send(ctx, 200, v as Buffer, TEXT_TYPE);
@@ -510,8 +512,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       return fail(ctx, 400, message);
     }
     const { prefix, limit, from } = parsed.data;
-    if (!permitted(ctx, () => [listNeed(prefix, from)])) return;
     read(ctx, () => {
+      if (!permitted(ctx, () => [listNeed(prefix, from)])) return;
       // One more than asked: whether the limit cut the listing, and where the next page starts.
       const found = sm.list(prefix, limit + 1, from);
       const next = found.length > limit ? (found.pop() as { key: string }).key : null;

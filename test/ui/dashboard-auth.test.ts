@@ -75,14 +75,21 @@ describe("dashboard login", { skip: browser === null && SKIP_REASON, timeout: 18
     assert.match(page.url(), /\/ui\/login$/);
     await page.getByLabel("User").fill("alice");
     await page.getByLabel("Password").fill("wrong");
-    await page.getByRole("button", { name: "Log in" }).click();
+    // Submitting navigates: wait for the page it loads before looking into it (an evaluate
+    // during the navigation would lose its context).
+    const submit = () =>
+      Promise.all([
+        page.waitForEvent("load", { timeout: DEADLINE }),
+        page.getByRole("button", { name: "Log in" }).click(),
+      ]);
+    await submit();
     await waitUntil(page, `document.querySelector("#login-error") !== null`, DEADLINE);
     assert.match(
       (await page.locator("#login-error").textContent()) ?? "",
       /Wrong user name or password/,
     );
     await page.getByLabel("Password").fill("alicepw");
-    await page.getByRole("button", { name: "Log in" }).click();
+    await submit();
     await waitUntil(page, `document.body.dataset.state === "live"`, DEADLINE);
     assert.match(page.url(), /\/ui$/);
     await page.getByLabel("Key prefix").fill("app/");
@@ -106,12 +113,11 @@ describe("dashboard login", { skip: browser === null && SKIP_REASON, timeout: 18
 
   it("sends the page back to the login once its session no longer works", async () => {
     const p = pages[0] as WatchedPage;
-    // Re-enabling auth draws a new token key: every session ends. The open event stream was
-    // let in before, so the node is restarted to make the page reconnect.
+    // Re-enabling auth draws a new token key: every session ends, and the node cuts the page's
+    // open event stream at its next check.
     await call("disable", {}, rootToken);
     await call("enable", {});
-    await cluster.kill9(1);
-    await cluster.start(1);
-    await waitUntil(p.page, `location.pathname === "/ui/login"`, DEADLINE);
+    // waitForURL, not a polled evaluate: the navigation would cut an evaluate in flight.
+    await p.page.waitForURL(/\/ui\/login$/, { timeout: DEADLINE });
   });
 });

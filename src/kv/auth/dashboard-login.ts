@@ -12,6 +12,8 @@ import { cookie, readSmallBody, SESSION_COOKIE, tooLargeBody } from "./http.js";
 
 /** A dashboard session lasts longer than an API token: an hour. */
 export const SESSION_TTL_MS = 60 * 60 * 1000;
+/** How often an open event stream's session is checked again. */
+export const SESSION_RECHECK_MS = 2000;
 const PROTECTED = new Set(["/ui", "/ui/", "/ui/index.html", "/ui/events", "/ui/api/metrics"]);
 const PAGES = new Set(["/ui", "/ui/", "/ui/index.html"]);
 
@@ -108,8 +110,21 @@ export function guardDashboard(handle: Handle, gate: AuthGate): Handle {
       return true;
     }
     if (!PROTECTED.has(path)) return handle(req, res);
-    const who = gate.identify(cookie(req, SESSION_COOKIE));
-    if (who.ok && who.value !== undefined && gate.checkUser(who.value) === null) {
+    const token = cookie(req, SESSION_COOKIE);
+    const valid = () => {
+      const who = gate.identify(token);
+      return who.ok && who.value !== undefined && gate.checkUser(who.value) === null;
+    };
+    if (valid()) {
+      // The live stream outlasts the check at its start: it ends when the session does
+      // (expired, password changed, auth re-enabled), and the page then finds the login.
+      if (path === "/ui/events") {
+        const timer = setInterval(() => {
+          if (gate.enabled && !valid()) res.destroy();
+        }, SESSION_RECHECK_MS);
+        timer.unref();
+        res.once("close", () => clearInterval(timer));
+      }
       return handle(req, res);
     }
     if (PAGES.has(path)) redirect(res, "/ui/login");

@@ -130,27 +130,27 @@ export async function serveManagement(
   switch (verb) {
     case "user-list":
     case "role-list": {
+      await c.readBarrier(); // then the check, on state as new as the answer
       const e = store.checkAdmin(c.user);
       if (e !== null) return refused(e);
-      await c.readBarrier();
       return {
         status: 200,
         body: verb === "user-list" ? { users: store.userNames() } : { roles: store.roleNames() },
       };
     }
     case "user-get": {
+      await c.readBarrier();
       const e = canReadUser(store, c.user, name);
       if (e !== null) return refused(e);
-      await c.readBarrier();
       const u = store.user(name);
       return u === undefined
         ? refused("UserNotFound")
         : { status: 200, body: { name, roles: u.roles } };
     }
     case "role-get": {
+      await c.readBarrier();
       const e = canReadRole(store, c.user, name);
       if (e !== null) return refused(e);
-      await c.readBarrier();
       const r = store.role(name);
       if (r === undefined) return refused("RoleNotFound");
       const perms = r.perms.map((p) => ({

@@ -93,19 +93,22 @@ export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
 
     UserGet: unary(async (req, md) => {
       const name = str(req.name);
-      allowed(canReadUser(b.sm.auth, b.caller(md).user, name));
-      const u = (await read()).user(name);
+      const store = await read(); // then the check, on state as new as the answer
+      allowed(canReadUser(store, b.caller(md).user, name));
+      const u = store.user(name);
       if (u === undefined) throw authGrpcError("UserNotFound");
       return { header: b.header(), roles: u.roles };
     }),
     UserList: unary(async (_req, md) => {
+      const store = await read();
       b.authorizeAdmin(md);
-      return { header: b.header(), users: (await read()).userNames() };
+      return { header: b.header(), users: store.userNames() };
     }),
     RoleGet: unary(async (req, md) => {
       const name = str(req.role);
-      allowed(canReadRole(b.sm.auth, b.caller(md).user, name));
-      const r = (await read()).role(name);
+      const store = await read();
+      allowed(canReadRole(store, b.caller(md).user, name));
+      const r = store.role(name);
       if (r === undefined) throw authGrpcError("RoleNotFound");
       return {
         header: b.header(),
@@ -117,8 +120,9 @@ export function authService(b: EtcdBackend): Record<string, UnaryHandler> {
       };
     }),
     RoleList: unary(async (_req, md) => {
+      const store = await read();
       b.authorizeAdmin(md);
-      return { header: b.header(), roles: (await read()).roleNames() };
+      return { header: b.header(), roles: store.roleNames() };
     }),
   };
 }

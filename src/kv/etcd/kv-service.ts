@@ -40,8 +40,10 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       const r = wire.rangeRequest(req);
       const e = checkRange(r);
       if (e) throw fromEtcdError(e);
-      b.authorize(md, () => needsOfRange(r));
+      // Checked after the barrier, as etcd does: against auth state at least as new as the
+      // read (a member that just restarted may not have applied a revoke yet).
       await b.linearize(req.serializable === true);
+      b.authorize(md, () => needsOfRange(r));
       const res = b.sm.store.range(r);
       if (!res.ok) throw fromEtcdError(res.error);
       return wire.rangeResponse(res.value, b.header);
@@ -75,8 +77,8 @@ export function kvService(b: EtcdBackend): Record<string, UnaryHandler> {
       if (e) throw fromEtcdError(e);
       const needs = () => needsOfTxn(r);
       if (isReadOnlyTxn(r)) {
-        b.authorize(md, needs);
         await b.linearize(false);
+        b.authorize(md, needs);
         const res = b.sm.store.txn(r);
         if (!res.ok) throw fromEtcdError(res.error);
         return wire.txnResponse(res.value, b.header);
