@@ -280,16 +280,31 @@ async function sessionEnded() {
   }
 }
 
+/** While the stream is down, asks now and every 2 s (a restarting node answers only later). */
+let sessionTimer = /** @type {ReturnType<typeof setInterval> | null} */ (null);
+/** @param {boolean} live */
+function watchSession(live) {
+  if (live) {
+    if (sessionTimer !== null) clearInterval(sessionTimer);
+    sessionTimer = null;
+    return;
+  }
+  if (sessionTimer !== null) return;
+  const check = () =>
+    void sessionEnded().then((ended) => {
+      if (ended) location.assign("/ui/login");
+    });
+  check();
+  sessionTimer = setInterval(check, 2000);
+}
+
 connectLive("/ui/events", {
   events: ["cluster"],
   onEvent: (_type, data) => render(/** @type {ClusterView} */ (data)),
   onState: (state) => {
     liveBadge.set(state === "live" ? "ok" : state === "gone" ? "bad" : "warn", state);
     if (state === "live") void backfill();
-    if (state === "reconnecting" || state === "gone")
-      void sessionEnded().then((ended) => {
-        if (ended) location.assign("/ui/login");
-      });
+    watchSession(state === "live");
     if (state === "gone") {
       document.body.dataset.state = "gone";
       // What the page shows is this node's last word: say so where it matters most.
