@@ -15,6 +15,7 @@ import {
   type ExitMeanings,
 } from "./exit.js";
 import { type CliIo, PROCESS_IO } from "./io.js";
+import { registerKvAuthCommands, resolveUser, type UserSpec, userOption } from "./kv-auth.js";
 import { type CliTlsFlags, readCliTls } from "./tls-flags.js";
 
 const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
@@ -23,6 +24,7 @@ interface CommonOpts extends CliTlsFlags {
   endpoints: string[];
   timeout: number;
   retries: number;
+  user?: UserSpec;
 }
 
 function parseKey(text: string): string {
@@ -65,17 +67,20 @@ function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
       "for https:// endpoints: the CA that signs the servers' certificates",
     )
     .option("--cert <file>", "a client certificate, for servers that require one (PEM)")
-    .option("--key <file>", "the private key of --cert (PEM)");
+    .option("--key <file>", "the private key of --cert (PEM)")
+    .addOption(userOption());
 }
 
 /** Run `fn` with a client and turn its failures into exit statuses. */
 async function withClient(opts: CommonOpts, fn: (c: KvClient) => Promise<void>): Promise<void> {
   const tls = readCliTls(opts);
+  const user = await resolveUser(opts.user);
   const client = new KvClient({
     endpoints: opts.endpoints,
     ...(tls ? { tls } : {}),
     timeoutMs: opts.timeout,
     retries: opts.retries,
+    ...(user ? { user } : {}),
   });
   try {
     await fn(client);
@@ -121,6 +126,7 @@ function oneLine(s: string): string {
  * capture them); errors travel as CliExit to the entry point, which prints them.
  */
 export function registerKvClientCommands(kv: Command, io: CliIo = PROCESS_IO): void {
+  registerKvAuthCommands(kv, common, withClient, io);
   const out = io.out;
   const note = (text: string) => io.err(`raftwork: ${text}\n`);
   common(kv.command("get").description("print KEY's value (exit 1 if absent)"), {

@@ -123,6 +123,14 @@ export function registerKvServerCommands(kv: Command): void {
         parseIntIn(0, 1_000_000_000),
         10_000,
       )
+      .addOption(
+        new Option(
+          "--auth-token-ttl <duration>",
+          "how long an auth token this node issues stays valid (etcd's flag; a duration here)",
+        )
+          .argParser(parseDuration)
+          .default(300_000, "300s"),
+      )
       .option(
         "--peer-cert-file <file>",
         "this member's certificate for mutual TLS with peers (PEM)",
@@ -159,6 +167,7 @@ export function registerKvServerCommands(kv: Command): void {
         name?: string;
         autoCompactionRetention: number;
         forceNewCluster?: boolean;
+        authTokenTtl: number;
       } & PeerTlsFlags &
         ClientTlsFlags,
     ) => {
@@ -179,6 +188,7 @@ export function registerKvServerCommands(kv: Command): void {
         snapshotEntries: o.snapshotEntries,
         logLevel: o.logLevel,
         autoCompactRevisions: o.autoCompactionRetention,
+        authTokenTtlMs: o.authTokenTtl,
         ...(o.grpc ? { grpc: o.grpc } : {}),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(peerTls ? { peerTls } : {}),

@@ -35,6 +35,11 @@ export interface KvClientOptions {
   retries?: number;
   /** Pause before the second round, doubling each round. Default 100 ms. */
   backoffMs?: number;
+  /**
+   * Credentials when the cluster has auth on: the client gets a token (POST
+   * /v1/auth/authenticate) before its first request and again when a token stops working.
+   */
+  user?: { name: string; password: string };
 }
 
 export type GetResult = { found: true; value: string } | { found: false };
@@ -114,6 +119,37 @@ export class KvClient {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.retries = opts.retries ?? 3;
     this.backoffMs = opts.backoffMs ?? 100;
+    this.user = opts.user;
+  }
+
+  private readonly user: { name: string; password: string } | undefined;
+  /** The current auth token (with `user`), fetched on first use. */
+  private token: string | null = null;
+
+  /** Gets a token for `user`; a wrong password is a KvRequestError (401). */
+  private async login(): Promise<void> {
+    if (this.user === undefined) return;
+    const a = await this.send(
+      "POST",
+      "/v1/auth/authenticate",
+      JSON.stringify(this.user),
+      { "content-type": "application/json" },
+      false,
+    );
+    if (a.status !== 200) throw rejected(a);
+    this.token = (JSON.parse(a.body.toString()) as { token: string }).token;
+  }
+
+  /**
+   * An auth management call, POST /v1/auth/VERB (README, "Security"): the answer's JSON body,
+   * or a KvRequestError with the server's message (401, 403, 404, 409 ...).
+   */
+  async authCall(verb: string, body: Record<string, unknown> = {}): Promise<unknown> {
+    const a = await this.send("POST", `/v1/auth/${verb}`, JSON.stringify(body), {
+      "content-type": "application/json",
+    });
+    if (a.status !== 200) throw rejected(a);
+    return JSON.parse(a.body.toString()) as unknown;
   }
 
   async get(key: string): Promise<GetResult> {
@@ -184,7 +220,10 @@ export class KvClient {
     return Promise.all(
       this.endpoints.map(async (endpoint): Promise<NodeStatusResult> => {
         try {
-          const a = await this.attempt(endpoint, "GET", "/v1/status");
+          if (this.user !== undefined && this.token === null) await this.login();
+          const auth: Record<string, string> =
+            this.token === null ? {} : { authorization: `Bearer ${this.token}` };
+          const a = await this.attempt(endpoint, "GET", "/v1/status", undefined, auth);
           if (a.status !== 200) return { endpoint, ok: false, error: errorText(a) };
           return { endpoint, ok: true, status: JSON.parse(a.body.toString()) as ServiceStatus };
         } catch (err) {
@@ -219,6 +258,24 @@ export class KvClient {
 
   /** Try every endpoint, up to 1 + retries rounds, until one gives a definite answer. */
   private async send(
+    method: string,
+    path: string,
+    body?: string,
+    headers?: Record<string, string>,
+    authenticated = true,
+  ): Promise<Answer> {
+    if (!authenticated || this.user === undefined)
+      return this.sendOnce(method, path, body, headers);
+    if (this.token === null) await this.login();
+    const withToken = () => ({ ...headers, authorization: `Bearer ${this.token}` });
+    const a = await this.sendOnce(method, path, body, withToken());
+    // A token that expired (or a password change, a re-enable): get a new one, once.
+    if (a.status !== 401 || !a.body.toString().includes("invalid auth token")) return a;
+    await this.login();
+    return this.sendOnce(method, path, body, withToken());
+  }
+
+  private async sendOnce(
     method: string,
     path: string,
     body?: string,

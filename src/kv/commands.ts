@@ -5,15 +5,18 @@
 // plain numbers as before, so older logs decode unchanged.
 //
 // Wire shapes (msgpack arrays, positional to keep entries small):
-//   native HTTP ops 1..4:  [op, ts, key, value?, expect?, clientId?, requestId?]
+//   native HTTP ops 1..4:  [op, ts, key, value?, expect?, clientId?, requestId?, user?]
 //     op: 1 put, 2 del, 3 append, 4 cas
-//   etcd ops 10..16:       [op, ts, payload, clientId?, requestId?]
+//   etcd ops 10..16, 20:   [op, ts, payload, clientId?, requestId?, user?]
 //     op: 10 put, 11 delete-range, 12 txn, 13 compact, 14 lease-grant, 15 lease-revoke,
-//     16 lease-expire; payload: the request (src/kv/mvcc/types.ts) or {revision} / {id, ttl} /
-//     {id} / {ids}
+//     16 lease-expire, 20 auth management; payload: the request (src/kv/mvcc/types.ts) or
+//     {revision} / {id, ttl} / {id} / {ids} / an AuthRequest (src/kv/auth/store.ts)
+//   user: who asked (auth enabled: checked against the auth state when applied, as etcd's
+//   request header username); clientId and requestId are nil when only the user is there.
 // ts: the proposing leader's clock in ms; it only ever moves session expiry forward and gives a
 // granted lease its first deadline (see state-machine.ts), so apply() never reads a local clock.
 import { Packr } from "msgpackr";
+import { type AuthRequest, isAuthRequest } from "./auth/store.js";
 import type {
   Compare,
   DeleteRangeRequest,
@@ -34,6 +37,8 @@ interface Stamp {
   /** Leader timestamp (ms since epoch) taken at proposal time. */
   ts: number;
   session?: Session;
+  /** The authenticated user the request came from (set by the member that verified it). */
+  user?: string;
 }
 
 interface Base extends Stamp {
@@ -52,12 +57,15 @@ export type EtcdCommand =
   | (Stamp & { op: "etcd-put"; req: PutRequest })
   | (Stamp & { op: "etcd-delete"; req: DeleteRangeRequest })
   | (Stamp & { op: "etcd-txn"; req: TxnRequest })
-  | (Stamp & { op: "compact"; revision: number })
+  /** `auto`: the leader's auto-compaction (lease-keeper.ts), no client's request. */
+  | (Stamp & { op: "compact"; revision: number; auto?: true })
   /** The leader picked `id` (never 0). */
   | (Stamp & { op: "lease-grant"; id: bigint; ttl: number })
   | (Stamp & { op: "lease-revoke"; id: bigint })
   /** Leases the leader found past their deadline; each is revoked if it still exists. */
-  | (Stamp & { op: "lease-expire"; ids: bigint[] });
+  | (Stamp & { op: "lease-expire"; ids: bigint[] })
+  /** Users, roles, permissions, auth on and off (src/kv/auth/store.ts). */
+  | (Stamp & { op: "auth"; req: AuthRequest });
 
 /** Everything the state machine applies. */
 export type Command = KvCommand | EtcdCommand;
@@ -71,7 +79,10 @@ const ETCD_CODES = {
   "lease-grant": 14,
   "lease-revoke": 15,
   "lease-expire": 16,
+  auth: 20,
 } as const;
+/** Longest user name a command may carry. */
+export const MAX_USER_BYTES = 1024;
 const ETCD_OPS = new Map<number, EtcdCommand["op"]>(
   Object.entries(ETCD_CODES).map(([k, v]) => [v, k as EtcdCommand["op"]]),
 );
@@ -97,7 +108,8 @@ export function encodeCommand(cmd: Command): Uint8Array {
     const expect = cmd.op === "cas" ? cmd.expect : null;
     wire = [OP_CODES[cmd.op], cmd.ts, cmd.key, value, expect];
   }
-  if (s) wire.push(s.clientId, s.requestId);
+  if (s || cmd.user !== undefined) wire.push(s?.clientId ?? null, s?.requestId ?? null);
+  if (cmd.user !== undefined) wire.push(cmd.user);
   return packr.pack(wire);
 }
 
@@ -108,13 +120,15 @@ function etcdPayload(cmd: EtcdCommand): unknown {
     case "etcd-txn":
       return cmd.req;
     case "compact":
-      return { revision: cmd.revision };
+      return cmd.auto ? { revision: cmd.revision, auto: true } : { revision: cmd.revision };
     case "lease-grant":
       return { id: cmd.id, ttl: cmd.ttl };
     case "lease-revoke":
       return { id: cmd.id };
     case "lease-expire":
       return { ids: cmd.ids };
+    case "auth":
+      return cmd.req;
   }
 }
 
@@ -139,17 +153,17 @@ export function decodeCommand(data: Uint8Array): Command | string {
   if (typeof ts !== "number" || !Number.isFinite(ts)) return "malformed timestamp";
   const etcdOp = ETCD_OPS.get(op as number);
   if (etcdOp !== undefined) {
-    if (wire.length !== 3 && wire.length !== 5) return "malformed command";
-    const session = decodeSession(wire.length === 5, wire[3], wire[4]);
-    if (typeof session === "string") return session;
-    return decodeEtcd(etcdOp, session ? { ts, session } : { ts }, wire[2]);
+    if (wire.length !== 3 && wire.length !== 5 && wire.length !== 6) return "malformed command";
+    const stamp = decodeStamp(ts, wire.slice(3));
+    if (typeof stamp === "string") return stamp;
+    return decodeEtcd(etcdOp, stamp, wire[2]);
   }
-  if (wire.length !== 5 && wire.length !== 7) return "malformed command";
-  const [, , key, value, expect, clientId, requestId] = wire;
+  if (wire.length !== 5 && wire.length !== 7 && wire.length !== 8) return "malformed command";
+  const [, , key, value, expect] = wire;
   if (typeof key !== "string") return "malformed key";
-  const session = decodeSession(wire.length === 7, clientId, requestId);
-  if (typeof session === "string") return session;
-  const base = session ? { key, ts, session } : { key, ts };
+  const stamp = decodeStamp(ts, wire.slice(5));
+  if (typeof stamp === "string") return stamp;
+  const base = { key, ...stamp };
   switch (op) {
     case OP_CODES.put:
     case OP_CODES.append:
@@ -163,6 +177,21 @@ export function decodeCommand(data: Uint8Array): Command | string {
     default:
       return "unknown operation";
   }
+}
+
+/** The stamp from the optional tail [clientId, requestId, user?] (nil ids: no session). */
+function decodeStamp(ts: number, tail: unknown[]): Stamp | string {
+  const [clientId, requestId, user] = tail;
+  const present = tail.length > 0 && !(clientId === null && requestId === null);
+  const session = decodeSession(present, clientId, requestId);
+  if (typeof session === "string") return session;
+  const stamp: Stamp = session ? { ts, session } : { ts };
+  if (tail.length === 3) {
+    if (typeof user !== "string" || user === "" || Buffer.byteLength(user) > MAX_USER_BYTES)
+      return "malformed user";
+    stamp.user = user;
+  }
+  return stamp;
 }
 
 function decodeSession(
@@ -187,7 +216,11 @@ function decodeEtcd(op: EtcdCommand["op"], stamp: Stamp, p: unknown): EtcdComman
     case "etcd-txn":
       return isTxn(o, 0) ? { ...stamp, op, req: o } : "malformed txn";
     case "compact":
-      return isCount(o.revision) ? { ...stamp, op, revision: o.revision } : "malformed compact";
+      if (!isCount(o.revision) || !(o.auto === undefined || o.auto === true))
+        return "malformed compact";
+      return o.auto
+        ? { ...stamp, op, revision: o.revision, auto: true }
+        : { ...stamp, op, revision: o.revision };
     case "lease-grant":
       return typeof o.id === "bigint" && o.id !== 0n && isCount(o.ttl)
         ? { ...stamp, op, id: o.id, ttl: o.ttl }
@@ -198,6 +231,8 @@ function decodeEtcd(op: EtcdCommand["op"], stamp: Stamp, p: unknown): EtcdComman
       return Array.isArray(o.ids) && o.ids.every((id) => typeof id === "bigint")
         ? { ...stamp, op, ids: o.ids as bigint[] }
         : "malformed lease expiry";
+    case "auth":
+      return isAuthRequest(o) ? { ...stamp, op, req: o } : "malformed auth request";
   }
 }
 

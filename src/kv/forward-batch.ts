@@ -9,7 +9,9 @@
 //
 // Wire (msgpack, both directions, with the x-raftwork-forwarded-by header on the request; the
 // leader accepts only requests a member sent over member-link.ts, never because of a header):
-//   request:  [[op, key, value, expect, clientId, requestId], ...]   (op codes of commands.ts)
+//   request:  [[op, key, value, expect, clientId, requestId, token?], ...]  (op codes of commands.ts)
+//             token (only when the client sent one): the client's auth token; the leader
+//             names the write's user from it.
 //   answer:   [[status, contentType, body, revision?], ...]          (same order, same length)
 // The leader stamps each command with its own clock, as for a write it gets directly.
 //
@@ -35,14 +37,18 @@ export const MAX_FORWARD_BODY = BATCH_BYTES + MAX_VALUE_BYTES + MAX_EXPECT_BYTES
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-type WireWrite = [
-  number,
-  string,
-  Uint8Array | null,
-  Uint8Array | null,
-  string | null,
-  number | null,
-];
+type WireWrite =
+  | [number, string, Uint8Array | null, Uint8Array | null, string | null, number | null]
+  | [number, string, Uint8Array | null, Uint8Array | null, string | null, number | null, string];
+
+/** One write of a batch, with the token of the client that sent it (auth on). */
+export interface ForwardedWrite {
+  cmd: KvCommand;
+  token?: string | undefined;
+}
+
+/** Longest token a forwarded write may carry (src/kv/auth/token.ts refuses longer ones). */
+const MAX_TOKEN_CHARS = 4096;
 
 /** What the follower relays to its client for one forwarded write. */
 export interface ForwardAnswer {
@@ -166,9 +172,9 @@ export class BatchForwarder<I, A> {
   }
 }
 
-const WRITES: BatchCodec<KvCommand, ForwardAnswer> = {
+const WRITES: BatchCodec<ForwardedWrite, ForwardAnswer> = {
   path: FORWARD_PATH,
-  encode(cmd) {
+  encode({ cmd, token }) {
     const value = cmd.op === "del" ? null : cmd.value;
     const expect = cmd.op === "cas" ? cmd.expect : null;
     const wire: WireWrite = [
@@ -179,6 +185,8 @@ const WRITES: BatchCodec<KvCommand, ForwardAnswer> = {
       cmd.session?.clientId ?? null,
       cmd.session?.requestId ?? null,
     ];
+    // Only with a token: a leader from before auth takes the 6-element items it knows.
+    if (token !== undefined) wire.push(token);
     return { wire, bytes: (value?.length ?? 0) + (expect?.length ?? 0) + cmd.key.length };
   },
   parseAnswers,
@@ -187,7 +195,7 @@ const WRITES: BatchCodec<KvCommand, ForwardAnswer> = {
 };
 
 /** The native API's writes: answers are the leader's HTTP answers, relayed as they are. */
-export class WriteForwarder extends BatchForwarder<KvCommand, ForwardAnswer> {
+export class WriteForwarder extends BatchForwarder<ForwardedWrite, ForwardAnswer> {
   constructor(o: ForwarderOptions) {
     super(o, WRITES);
   }
@@ -230,7 +238,7 @@ function parseAnswers(raw: Buffer, n: number): ForwardAnswer[] | null {
 }
 
 /** Leader side: the batch's items as commands (stamped `ts`), or why the batch is malformed. */
-export function parseForwardBatch(raw: Buffer, ts: number): KvCommand[] | string {
+export function parseForwardBatch(raw: Buffer, ts: number): ForwardedWrite[] | string {
   let v: unknown;
   try {
     v = packr.unpack(raw);
@@ -238,11 +246,14 @@ export function parseForwardBatch(raw: Buffer, ts: number): KvCommand[] | string
     return "forwarded batch: not msgpack";
   }
   if (!Array.isArray(v) || v.length === 0) return "forwarded batch: not a non-empty array";
-  const out: KvCommand[] = [];
+  const out: ForwardedWrite[] = [];
   for (const [i, item] of v.entries()) {
     const cmd = parseWrite(item, ts);
     if (typeof cmd === "string") return `forwarded batch: item ${i}: ${cmd}`;
-    out.push(cmd);
+    const token = (item as unknown[])[6];
+    if (token === null || token === undefined) out.push({ cmd });
+    else if (typeof token === "string" && token.length <= MAX_TOKEN_CHARS) out.push({ cmd, token });
+    else return `forwarded batch: item ${i}: bad token`;
   }
   return out;
 }
@@ -251,7 +262,8 @@ const isText = (b: unknown, max: number): b is Uint8Array =>
   b instanceof Uint8Array && b.length <= max && isUtf8(b);
 
 function parseWrite(item: unknown, ts: number): KvCommand | string {
-  if (!Array.isArray(item) || item.length !== 6) return "not a 6-element array";
+  if (!Array.isArray(item) || (item.length !== 6 && item.length !== 7))
+    return "not a 6-element (7 with a token) array";
   const [code, key, value, expect, clientId, requestId] = item as unknown[];
   const op = OPS[code as number];
   if (op === undefined) return "unknown op";

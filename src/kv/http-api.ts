@@ -29,6 +29,15 @@ import { requireOptional } from "../util/optional.js";
 import { RepeatFilter } from "../util/repeat-filter.js";
 import { err, ok, type Result } from "../util/result.js";
 import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../util/tls.js";
+import {
+  AUTHENTICATE_PATH,
+  type HttpCaller,
+  httpCaller,
+  httpRefusal,
+  serveAuthenticate,
+} from "./auth/http.js";
+import { MANAGE_PREFIX, MAX_MANAGE_BODY, serveManagement } from "./auth/http-manage.js";
+import { type AuthErrorCode, AuthGate, type Need, toInterval } from "./auth/index.js";
 import { encodeCommand, type KvCommand, type Session } from "./commands.js";
 import {
   LIST_DEFAULT_LIMIT,
@@ -49,7 +58,8 @@ import {
 } from "./forward-batch.js";
 import { MemberLink } from "./member-link.js";
 import type { KvMetrics, Route } from "./metrics.js";
-import type { KvResult, KvStateMachine } from "./state-machine.js";
+import { prefixEnd } from "./mvcc/index.js";
+import { type KvResult, type KvStateMachine, needsOfNative } from "./state-machine.js";
 
 /**
  * Header a forwarding follower adds; a node never forwards again a request that a member
@@ -92,6 +102,8 @@ export interface KvHttpOptions {
    * (opts.members) reach them.
    */
   internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
+  /** The node's auth gate (shared with the etcd API); default: one over sm.auth. */
+  gate?: AuthGate;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -152,6 +164,8 @@ interface Ctx {
   cmd?: KvCommand;
   /** Set for one item of a forwarded batch: where its answer goes instead of `res`. */
   reply?: (a: ForwardAnswer) => void;
+  /** Who sent it (auth on), and the token to forward with it. */
+  caller?: HttpCaller;
 }
 
 export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
@@ -162,6 +176,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   const members = opts.members ?? new MemberLink({ peerSecret: () => undefined });
   // Once a minute per address at warn: a client hammering an internal route must not flood the log.
   const strangers = new RepeatFilter();
+  const gate = opts.gate ?? new AuthGate({ store: sm.auth });
   const forwarder = new WriteForwarder({
     link: members,
     from: String(id),
@@ -192,6 +207,23 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
 
   function fail(ctx: Ctx, status: number, message: string, extra?: Record<string, unknown>) {
     send(ctx, status, JSON.stringify({ error: message, ...extra }), JSON_TYPE);
+  }
+
+  /** Answers an auth refusal: 401 (with WWW-Authenticate) or 403. */
+  function refuse(ctx: Ctx, code: AuthErrorCode) {
+    const r = httpRefusal(code);
+    if (r.status === 401 && !ctx.reply && !ctx.res.headersSent)
+      ctx.res.setHeader("www-authenticate", 'Bearer realm="raftwork"');
+    send(ctx, r.status, r.body, JSON_TYPE);
+  }
+
+  /** Whether the caller may touch `needs`; answers the refusal if not. */
+  function permitted(ctx: Ctx, needs: () => Need[]): boolean {
+    if (!gate.enabled) return true; // the hot path without auth builds no needs
+    const e = gate.check(ctx.caller?.user, needs());
+    if (e === null) return true;
+    refuse(ctx, e);
+    return false;
   }
 
   function methodNotAllowed(ctx: Ctx, allow: string) {
@@ -273,7 +305,9 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     metrics?.forwarded(ctx.route);
     if (ctx.cmd) {
       const done = (a: ForwardAnswer) => send(ctx, a.status, a.body, a.type, a.revision);
-      return void forwarder.forward(leaderId, target, ctx.cmd).then(done);
+      return void forwarder
+        .forward(leaderId, target, { cmd: ctx.cmd, token: ctx.caller?.token })
+        .then(done);
     }
     const headers: http.OutgoingHttpHeaders = {
       [FORWARDED_HEADER]: String(id),
@@ -284,6 +318,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       const v = req.headers[h];
       if (v !== undefined) headers[h] = v;
     }
+    // The leader checks the caller again, from the same token (a cookie travels as one).
+    if (ctx.caller?.token !== undefined) headers.authorization = `Bearer ${ctx.caller.token}`;
     let timedOut = false;
     const preq = members.request(leaderId, target, {
       method: req.method,
@@ -305,7 +341,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     preq.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       const out: http.OutgoingHttpHeaders = {};
-      for (const h of ["content-type", "content-length", "allow", NEXT_HEADER, REVISION_HEADER]) {
+      const relayed = ["content-type", "content-length", "allow", "www-authenticate"];
+      for (const h of [...relayed, NEXT_HEADER, REVISION_HEADER]) {
         const v = pres.headers[h];
         if (v !== undefined) out[h] = v;
       }
@@ -368,6 +405,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
         );
       case "invalid":
         return fail(ctx, 400, result.message);
+      case "auth":
+        return refuse(ctx, result.error);
       case "etcd":
         // Only etcd commands answer this way, and this API proposes none.
         throw new Error("an HTTP write was answered with an etcd result");
@@ -375,6 +414,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   function propose(ctx: Ctx, cmd: KvCommand) {
+    if (!permitted(ctx, () => needsOfNative(cmd))) return;
+    if (ctx.caller?.user !== undefined) cmd.user = ctx.caller.user;
     ctx.cmd = cmd;
     settle(
       ctx,
@@ -455,6 +496,8 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     if (method === "GET") {
       ctx.route = "get";
       return read(ctx, () => {
+        // After the barrier: the auth state is at least as new as the read (as etcd checks).
+        if (!permitted(ctx, () => [{ access: "read", key: Buffer.from(key, "utf8") }])) return;
         const v = sm.get(key);
         if (v === undefined) fail(ctx, 404, "key not found");
         else send(ctx, 200, v as Buffer, TEXT_TYPE);
@@ -497,6 +540,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     }
     const { prefix, limit, from } = parsed.data;
     read(ctx, () => {
+      if (!permitted(ctx, () => [listNeed(prefix, from)])) return;
       // One more than asked: whether the limit cut the listing, and where the next page starts.
       const found = sm.list(prefix, limit + 1, from);
       const next = found.length > limit ? (found.pop() as { key: string }).key : null;
@@ -517,18 +561,26 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     req.on("error", () => {});
     readBody(ctx, MAX_FORWARD_BODY, (body) => {
       if (body === null) return tooLarge(ctx, "forwarded batch is too large");
-      const cmds = parseForwardBatch(body, now());
-      if (typeof cmds === "string") return fail(ctx, 400, cmds);
-      const answers: ForwardAnswer[] = new Array(cmds.length);
-      let missing = cmds.length;
-      for (const [i, cmd] of cmds.entries()) {
+      const writes = parseForwardBatch(body, now());
+      if (typeof writes === "string") return fail(ctx, 400, writes);
+      const answers: ForwardAnswer[] = new Array(writes.length);
+      let missing = writes.length;
+      for (const [i, { cmd, token }] of writes.entries()) {
         const reply = (a: ForwardAnswer) => {
           if (answers[i] !== undefined) return;
           answers[i] = a;
           if (--missing === 0) send(ctx, 200, encodeAnswers(answers), "application/msgpack");
         };
         const route: Route = cmd.op === "del" ? "delete" : cmd.op;
-        propose({ req, res: ctx.res, route, start: ctx.start, body: EMPTY, reply }, cmd);
+        const item: Ctx = { req, res: ctx.res, route, start: ctx.start, body: EMPTY, reply };
+        // The write's user comes from its token, checked here again.
+        const who = gate.identify(token);
+        if (!who.ok) {
+          refuse(item, who.error);
+          continue;
+        }
+        if (who.value !== undefined) item.caller = { user: who.value, token: token as string };
+        propose(item, cmd);
       }
     });
   }
@@ -541,6 +593,30 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       "refused a call of an internal route without a member's proof",
     );
     fail(ctx, 403, "internal route: only members of the cluster may call it");
+  }
+
+  /** POST /v1/auth/VERB (auth/http-manage.ts); a follower forwards it as it came. */
+  function authRoute(ctx: Ctx, verb: string) {
+    const { req } = ctx;
+    if (req.method !== "POST") return methodNotAllowed(ctx, "POST");
+    req.on("error", () => {});
+    readBody(ctx, MAX_MANAGE_BODY, (body) => {
+      if (body === null) return tooLarge(ctx, "auth request body is too large");
+      ctx.body = body;
+      const c = {
+        gate,
+        user: ctx.caller?.user,
+        propose: async (cmd: Parameters<typeof encodeCommand>[0]) =>
+          (await service.propose(encodeCommand(cmd), timeoutMs)) as KvResult,
+        readBarrier: () => service.readBarrier(timeoutMs),
+        now,
+      };
+      settle(
+        ctx,
+        () => serveManagement(c, verb, body),
+        (a) => send(ctx, a.status, JSON.stringify(a.body), JSON_TYPE),
+      );
+    });
   }
 
   /** A route of opts.internalRoutes: the body to its handler, its answer back. */
@@ -568,16 +644,37 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     const query = q < 0 ? "" : url.slice(q + 1);
     try {
       if (path.startsWith("/v1/kv/")) {
+        const who = httpCaller(gate, req);
+        if (!who.ok) return refuse(ctx, who.error);
+        ctx.caller = who.value;
         const key = decodeKey(path.slice(7));
         if (typeof key !== "string") return fail(ctx, 400, key.error);
         const params = parseQuery(query);
         if (!params.ok) return fail(ctx, 400, params.error);
         return keyRoute(ctx, key, params.value);
       }
-      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
       const internal = opts.internalRoutes?.get(path);
       if (internal !== undefined) return internalRoute(ctx, internal);
+      if (path === AUTHENTICATE_PATH) {
+        ctx.route = "other";
+        return void serveAuthenticate(gate, req, res).catch((e) => serviceError(ctx, e));
+      }
+      // Open like /metrics and /health: they tell what the members are doing, never what the
+      // store holds (`kv cluster` and other members' dashboards poll /v1/status).
+      if (path !== "/metrics" && path !== "/health" && path !== "/v1/status") {
+        const who = httpCaller(gate, req);
+        if (!who.ok) return refuse(ctx, who.error);
+        ctx.caller = who.value;
+        // The key and auth routes check each request's own permissions; any other route
+        // (membership, snapshots, ones yet to come) is the root role's unless it says otherwise.
+        if (path !== "/v1/kv" && !path.startsWith(MANAGE_PREFIX)) {
+          const e = gate.checkAdmin(who.value.user);
+          if (e !== null) return refuse(ctx, e);
+        }
+      }
+      if (path === "/v1/kv") return kvQueryRoute(ctx, query);
+      if (path.startsWith(MANAGE_PREFIX)) return authRoute(ctx, path.slice(MANAGE_PREFIX.length));
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");
@@ -601,6 +698,18 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   }
 
   return Object.assign(handler, { close: () => members.close() });
+}
+
+/** What a listing reads: keys from max(prefix, from) to the prefix's end. */
+function listNeed(prefix: string, from: string | undefined): Need {
+  const p = Buffer.from(prefix, "utf8");
+  const f = from === undefined ? p : Buffer.from(from, "utf8");
+  const start = Buffer.compare(f, p) > 0 ? f : p;
+  // An empty prefix is every key: etcd's range_end "\0".
+  const end = p.length === 0 ? Buffer.from([0]) : Buffer.from(prefixEnd(p));
+  return toInterval(start, end) === null
+    ? { access: "read", key: p }
+    : { access: "read", key: start, rangeEnd: end };
 }
 
 function withSession<T extends KvCommand>(cmd: T, session: Session | undefined): T {

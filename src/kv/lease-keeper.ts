@@ -75,7 +75,7 @@ export class LeaseKeeper {
     if (target <= Math.max(store.compactRevision, 1)) return;
     this.lastCompact = now;
     this.compacting = true;
-    void this.propose({ op: "compact", ts: now, revision: target }).finally(() => {
+    void this.propose({ op: "compact", ts: now, revision: target, auto: true }).finally(() => {
       this.compacting = false;
     });
   }

@@ -20,6 +20,8 @@ import { NotLeaderError } from "../node/errors.js";
 import type { NodeId } from "../raft/types.js";
 import { type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
+import { httpCaller, httpRefusal } from "./auth/http.js";
+import type { AuthGate } from "./auth/index.js";
 import { takeBackup } from "./backup.js";
 import { FORWARDED_HEADER } from "./http-api.js";
 import type { MemberLink } from "./member-link.js";
@@ -41,6 +43,8 @@ export interface OpsRoutesOptions {
   /** How this member calls the others (HTTPS when they serve TLS, with the member proof). */
   members: MemberLink;
   electionTimeoutMs: number;
+  /** With auth on, /v1/leader and /v1/snapshot need the root role (/health stays open). */
+  gate?: AuthGate;
   logger?: Logger;
   now?: () => number;
 }
@@ -69,6 +73,21 @@ export function createOpsRoutes(o: OpsRoutesOptions): OpsRoutes {
             ? { method: "GET", run: snapshot }
             : null;
     if (route === null) return false;
+    if (path !== "/health" && o.gate?.enabled) {
+      const who = httpCaller(o.gate, req);
+      const refused = who.ok ? o.gate.checkAdmin(who.value.user) : who.error;
+      if (refused !== null) {
+        const r = httpRefusal(refused);
+        if (r.status === 401) res.setHeader("www-authenticate", 'Bearer realm="raftwork"');
+        res.writeHead(r.status, {
+          "content-type": JSON_TYPE,
+          "content-length": Buffer.byteLength(r.body),
+        });
+        res.end(r.body);
+        req.resume();
+        return true;
+      }
+    }
     if (req.method !== route.method) {
       res.setHeader("allow", route.method);
       answer(res, 405, { error: `method ${req.method} not allowed; use ${route.method}` });

@@ -14,12 +14,26 @@
 // machine remembers, per client, the latest request id and its result. A retry of that id
 // returns the remembered result without re-applying; an older id is stale. Sessions idle for
 // longer than SESSION_TTL_MS (by the log's clock) are dropped, on every node at the same entry.
+//
+// Auth (src/kv/auth): with auth enabled every command is checked, when applied, against the
+// auth state of that moment and the user the command carries (etcd checks in its apply too):
+// a permission revoked between a request's arrival and its commit is respected on every member
+// alike. The member a request reached checks it first as well, so most refusals cost no entry.
 import { isUtf8 } from "node:buffer";
 import { Packr } from "msgpackr";
 import type { StateMachine } from "../node/api.js";
 import type { Entry } from "../raft/types.js";
 import { RaftworkError } from "../util/errors.js";
-import { decodeCommand, type EtcdCommand, isEtcdCommand, type KvCommand } from "./commands.js";
+import type { AuthErrorCode } from "./auth/errors.js";
+import { type Need, needsOfDelete, needsOfPut, needsOfTxn } from "./auth/permissions.js";
+import { AuthStore } from "./auth/store.js";
+import {
+  type Command,
+  decodeCommand,
+  type EtcdCommand,
+  isEtcdCommand,
+  type KvCommand,
+} from "./commands.js";
 import { MAX_VALUE_BYTES } from "./contract.js";
 import {
   type MvccOptions,
@@ -48,6 +62,8 @@ export type KvResult =
   | { kind: "too-large"; bytes: number }
   | { kind: "stale-request"; latest: number }
   | { kind: "invalid"; message: string }
+  /** Refused by auth (src/kv/auth/errors.ts). */
+  | { kind: "auth"; error: AuthErrorCode }
   /** An etcd command's answer: the store's response or etcd's error. */
   | { kind: "etcd"; result: StoreResult<unknown> };
 
@@ -60,6 +76,8 @@ interface SessionRecord {
 
 /** The snapshot's extra section (mvcc/snapshot.ts) holding the clock and the sessions. */
 const SESSIONS_SECTION = "kv-sessions";
+/** The snapshot's section holding the auth state (absent in snapshots from before auth). */
+const AUTH_SECTION = "kv-auth";
 /** Bytes per chunk of snapshotAsync(): about 1 ms of encoding between event-loop turns. */
 const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 /** The first byte of the pre-MVCC snapshot format (a msgpack fixarray of 5). */
@@ -74,6 +92,8 @@ const packr = new Packr({
 
 export class KvStateMachine implements StateMachine {
   readonly store: MvccStore;
+  /** Users, roles and whether auth is on: replicated like the keys. */
+  readonly auth = new AuthStore();
   /**
    * Insertion order = order of last use (a touched session is deleted and re-inserted), and the
    * log clock never moves backwards, so the oldest sessions are always at the front.
@@ -96,7 +116,11 @@ export class KvStateMachine implements StateMachine {
     if (cmd.ts > this.clock) this.clock = cmd.ts;
     this.expireSessions();
     const s = cmd.session;
-    const run = () => (isEtcdCommand(cmd) ? this.executeEtcd(cmd) : this.execute(cmd));
+    const run = (): KvResult => {
+      const denied = this.authorize(cmd);
+      if (denied !== null) return { kind: "auth", error: denied };
+      return isEtcdCommand(cmd) ? this.executeEtcd(cmd) : this.execute(cmd);
+    };
     if (!s) return run();
     const rec = this.sessions.get(s.clientId);
     if (rec && s.requestId < rec.requestId) {
@@ -122,6 +146,39 @@ export class KvStateMachine implements StateMachine {
     for (const [id, rec] of this.sessions) {
       if (rec.lastSeen >= cutoff) break;
       this.sessions.delete(id);
+    }
+  }
+
+  /** Whether the command's user may run it now; null when it may (or auth is off). */
+  private authorize(cmd: Command): AuthErrorCode | null {
+    const a = this.auth;
+    if (!a.enabled) return null;
+    switch (cmd.op) {
+      case "lease-expire":
+        return null; // the leader's own decision, not a client's request
+      case "compact":
+        return cmd.auto ? null : a.checkAdmin(cmd.user);
+      case "auth":
+        return a.checkAdmin(cmd.user);
+      case "lease-grant":
+        return a.checkUser(cmd.user);
+      case "lease-revoke": {
+        // etcd: revoking deletes the lease's keys, so it needs write on every one of them.
+        const keys = this.store.leases.get(cmd.id)?.keys ?? [];
+        const needs: Need[] = [...keys].map((k) => ({
+          access: "write",
+          key: Buffer.from(k, "latin1"),
+        }));
+        return needs.length === 0 ? a.checkUser(cmd.user) : a.check(cmd.user, needs);
+      }
+      case "etcd-put":
+        return a.check(cmd.user, needsOfPut(cmd.req));
+      case "etcd-delete":
+        return a.check(cmd.user, needsOfDelete(cmd.req));
+      case "etcd-txn":
+        return a.check(cmd.user, needsOfTxn(cmd.req));
+      default:
+        return a.check(cmd.user, needsOfNative(cmd));
     }
   }
 
@@ -176,6 +233,10 @@ export class KvStateMachine implements StateMachine {
         // A lease revoked (or expired) since the leader looked is simply gone: not an error.
         for (const id of cmd.ids) if (s.leases.get(id) !== undefined) s.leaseRevoke(id);
         return { kind: "ok", revision: s.revision };
+      case "auth": {
+        const r = this.auth.apply(cmd.req);
+        return r.ok ? { kind: "ok", revision: s.revision } : { kind: "auth", error: r.error };
+      }
     }
   }
 
@@ -286,7 +347,10 @@ export class KvStateMachine implements StateMachine {
     const sessions = [...this.sessions].map(([id, r]) => [id, r.requestId, r.lastSeen, r.result]);
     return {
       chunkBytes: SNAPSHOT_CHUNK_BYTES,
-      extras: [[SESSIONS_SECTION, packr.pack([this.clock, sessions])]] as const,
+      extras: [
+        [SESSIONS_SECTION, packr.pack([this.clock, sessions])],
+        [AUTH_SECTION, this.auth.encode()],
+      ] as const,
     };
   }
 
@@ -310,6 +374,11 @@ export class KvStateMachine implements StateMachine {
       number,
       Array<[string, number, number, KvResult]>,
     ];
+    try {
+      this.auth.restore(extras.get(AUTH_SECTION));
+    } catch (e) {
+      throw new KvSnapshotError(`KV snapshot: ${(e as Error).message}`);
+    }
     this.sessions.clear();
     for (const [id, requestId, lastSeen, result] of sessions) {
       this.sessions.set(id, { requestId, lastSeen, result });
@@ -342,6 +411,7 @@ export class KvStateMachine implements StateMachine {
         value: values[i] as Uint8Array,
       });
     }
+    this.auth.restore(undefined);
     this.sessions.clear();
     for (const [id, requestId, lastSeen, result] of sessions) {
       // Old results carried no revision; the one of the restored state stands in for it.
@@ -352,6 +422,13 @@ export class KvStateMachine implements StateMachine {
     }
     this.clock = clock;
   }
+}
+
+/** What a native HTTP write touches: its key; a CAS also reads it (a mismatch returns it). */
+export function needsOfNative(cmd: KvCommand): Need[] {
+  const key = Buffer.from(cmd.key, "utf8");
+  const w: Need = { access: "write", key };
+  return cmd.op === "cas" ? [w, { access: "read", key }] : [w];
 }
 
 function etcd(result: StoreResult<unknown>): KvResult {

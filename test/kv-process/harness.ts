@@ -53,6 +53,32 @@ export function runCli(args: string[], timeoutMs = 20_000): ProcessResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Runs `cmd` to completion without blocking the event loop (the cluster under test keeps
+ * being served by its own processes either way), feeding `input` on stdin; killed after 60 s.
+ */
+export function runProcess(cmd: string, args: string[], input = ""): Promise<ProcessResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ETCDCTL_API: "3" } });
+    live.add(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
 /** Starts the CLI in the background; it is killed by killAll(). */
 export function spawnCli(args: string[]): ChildProcess {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });

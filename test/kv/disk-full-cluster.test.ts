@@ -15,7 +15,7 @@ import { FileStorage } from "../../src/storage/file-storage.js";
 import { waitFor } from "../node/fakes.js";
 import { FaultDisk } from "../node/fault-disk.js";
 import { LocalNetwork } from "../node/local-network.js";
-import { request } from "./fake-service.js";
+import { MemberRoster, request } from "./fake-service.js";
 
 const IDS: NodeId[] = [1, 2, 3];
 const SEED = Number(process.env.SEED ?? Date.now() % 1_000_000);
@@ -34,6 +34,8 @@ describe("a full disk over the HTTP API, on real nodes", () => {
   const addresses = new Map<NodeId, string>();
   const net = new LocalNetwork();
   const rng = new Rng(SEED);
+  // Each member's link knows the others' secrets, as their Raft handshakes tell them.
+  const roster = new MemberRoster();
   const get = (id: NodeId) => members.get(id) as Member;
   const status = async (id: NodeId) =>
     JSON.parse((await request(get(id).http.url, "GET", "/v1/status")).body) as {
@@ -66,6 +68,7 @@ describe("a full disk over the HTTP API, on real nodes", () => {
         sm,
         id,
         peerHttp: (p) => addresses.get(p) ?? null,
+        members: roster.link(id),
       });
       addresses.set(id, new URL(http.url).host);
       members.set(id, { node, storage, disk, http, fatal });

@@ -1,11 +1,16 @@
 // Batched forwarding of writes (src/kv/forward-batch.ts): one HTTP request per batch, an answer
 // per item in order, strict validation on the leader's side.
 import assert from "node:assert/strict";
-import type http from "node:http";
+import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Packr } from "msgpackr";
 import type { KvCommand } from "../../src/kv/commands.js";
-import { FORWARD_PATH, parseForwardBatch, WriteForwarder } from "../../src/kv/forward-batch.js";
+import {
+  FORWARD_PATH,
+  type ForwardedWrite,
+  parseForwardBatch,
+  WriteForwarder,
+} from "../../src/kv/forward-batch.js";
 import { createKvHttpServer, FORWARDED_HEADER, type KvHttpServer } from "../../src/kv/http-api.js";
 import { MEMBER_HEADER } from "../../src/kv/member-link.js";
 import { FakeService, MemberRoster, request, serverAddress } from "./fake-service.js";
@@ -53,7 +58,7 @@ describe("batched forwarding of writes", () => {
       { op: "put", key: "s", ts: 0, value: bytes("y"), session: { clientId: "c", requestId: 4 } },
       { op: "del", key: "gone", ts: 0 },
     ];
-    const answers = await Promise.all(cmds.map((c) => forwarder.forward(1, target, c)));
+    const answers = await Promise.all(cmds.map((cmd) => forwarder.forward(1, target, { cmd })));
     assert.equal(batches - before, 1, "one HTTP request for the whole turn");
     assert.deepEqual(
       answers.map((a) => a.status),
@@ -65,13 +70,47 @@ describe("batched forwarding of writes", () => {
     assert.equal(Buffer.from(leader.sm.get("s") ?? []).toString(), "x");
   });
 
+  it("items carry a token only when there is one (a leader from before auth reads the rest)", async () => {
+    const bodies: Buffer[] = [];
+    const capture = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        bodies.push(Buffer.concat(chunks));
+        res.end(
+          packr.pack([
+            [200, "text/plain", Buffer.alloc(0)],
+            [200, "text/plain", Buffer.alloc(0)],
+          ]),
+        );
+      });
+    });
+    await new Promise<void>((r) => capture.listen(0, "127.0.0.1", r));
+    try {
+      const port = (capture.address() as { port: number }).port;
+      const target = { host: "127.0.0.1", port };
+      await Promise.all([
+        forwarder.forward(1, target, { cmd: { op: "del", key: "a", ts: 0 } }),
+        forwarder.forward(1, target, { cmd: { op: "del", key: "b", ts: 0 }, token: "tok" }),
+      ]);
+      const items = packr.unpack(bodies[0] as Buffer) as unknown[][];
+      assert.deepEqual(
+        items.map((i) => i.length),
+        [6, 7],
+      );
+      assert.equal(items[1]?.[6], "tok");
+    } finally {
+      capture.close();
+    }
+  });
+
   it("starts a new batch past 1 MiB of values", async () => {
     const target = serverAddress(srv);
     const before = batches;
     const big = Buffer.alloc(400 * 1024, 0x61);
     const answers = await Promise.all(
       [1, 2, 3, 4, 5].map((i) =>
-        forwarder.forward(1, target, { op: "put", key: `b${i}`, ts: 0, value: big }),
+        forwarder.forward(1, target, { cmd: { op: "put", key: `b${i}`, ts: 0, value: big } }),
       ),
     );
     assert.deepEqual(
@@ -115,7 +154,9 @@ describe("batched forwarding of writes", () => {
   it("validates every field of every item", () => {
     const ok = [1, "k", bytes("v"), null, null, null];
     assert.equal(typeof parseForwardBatch(packr.pack([ok]), 7), "object");
-    assert.equal((parseForwardBatch(packr.pack([ok]), 7) as KvCommand[])[0]?.ts, 7);
+    assert.equal((parseForwardBatch(packr.pack([ok]), 7) as ForwardedWrite[])[0]?.cmd.ts, 7);
+    const withToken = parseForwardBatch(packr.pack([[...ok, "tok"]]), 7) as ForwardedWrite[];
+    assert.equal(withToken[0]?.token, "tok");
     const bad: [unknown, RegExp][] = [
       [[], /non-empty/],
       [[[9, "k", bytes("v"), null, null, null]], /unknown op/],
@@ -128,6 +169,8 @@ describe("batched forwarding of writes", () => {
       [[[4, "k", bytes("v"), 5, null, null]], /bad expect/],
       [[[1, "k", bytes("v"), null, "c".repeat(129), 1]], /bad client id/],
       [[[1, "k", bytes("v"), null, "c", 0]], /bad request id/],
+      [[[1, "k", bytes("v"), null, null, null, 5]], /bad token/],
+      [[[1, "k", bytes("v"), null, null, null, "t".repeat(5000)]], /bad token/],
       [[[1, "k", bytes("v"), null]], /6-element/],
     ];
     for (const [batch, want] of bad) {

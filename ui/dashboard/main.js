@@ -267,12 +267,45 @@ function render(v) {
   document.body.dataset.state = "live";
 }
 
+/**
+ * With auth on, a session that expired ends the event stream as a dead node would: this tells
+ * the two apart (the node answers 401), and then the login page is the way back.
+ */
+async function sessionEnded() {
+  try {
+    const res = await fetch("/ui/api/metrics", { cache: "no-store" });
+    await res.body?.cancel();
+    return res.status === 401;
+  } catch {
+    return false;
+  }
+}
+
+/** While the stream is down, asks now and every 2 s (a restarting node answers only later). */
+let sessionTimer = /** @type {ReturnType<typeof setInterval> | null} */ (null);
+/** @param {boolean} live */
+function watchSession(live) {
+  if (live) {
+    if (sessionTimer !== null) clearInterval(sessionTimer);
+    sessionTimer = null;
+    return;
+  }
+  if (sessionTimer !== null) return;
+  const check = () =>
+    void sessionEnded().then((ended) => {
+      if (ended) location.assign("/ui/login");
+    });
+  check();
+  sessionTimer = setInterval(check, 2000);
+}
+
 connectLive("/ui/events", {
   events: ["cluster"],
   onEvent: (_type, data) => render(/** @type {ClusterView} */ (data)),
   onState: (state) => {
     liveBadge.set(state === "live" ? "ok" : state === "gone" ? "bad" : "warn", state);
     if (state === "live") void backfill();
+    watchSession(state === "live");
     if (state === "gone") {
       document.body.dataset.state = "gone";
       // What the page shows is this node's last word: say so where it matters most.

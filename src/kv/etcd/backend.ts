@@ -8,6 +8,7 @@
 import type { RaftService } from "../../node/api.js";
 import { NotLeaderError } from "../../node/errors.js";
 import type { NodeId } from "../../raft/types.js";
+import { type AuthErrorCode, AuthGate, authError, type Need } from "../auth/index.js";
 import type { EtcdCommand, Session } from "../commands.js";
 import { encodeCommand } from "../commands.js";
 import { MAX_CLIENT_ID_BYTES } from "../contract.js";
@@ -58,6 +59,20 @@ export interface EtcdBackendOptions {
   /** Sets the request timeout (requestTimeoutMs); default 1 s. */
   electionTimeoutMs?: number;
   now?: () => number;
+  /** The node's auth gate (shared with the HTTP API); default: one over sm.auth. */
+  gate?: AuthGate;
+}
+
+/** Who a call comes from: the user its token names and the token, to forward with it. */
+export interface Caller {
+  user?: string;
+  token?: string;
+}
+
+/** An auth refusal as etcd answers it. */
+export function authGrpcError(code: AuthErrorCode): GrpcError {
+  const e = authError(code);
+  return grpcError(e.grpc, e.message);
 }
 
 interface ReadBatch {
@@ -98,6 +113,7 @@ export class EtcdBackend {
   readonly requestTimeoutMs: number;
   /** Followers' read-index calls per leader: the one in flight and the reads for the next. */
   private readonly readRounds = new Map<NodeId, ReadRound>();
+  readonly gate: AuthGate;
   /** Waiters for the local store to reach a revision, oldest first. */
   private waiters: { revision: number; resolve: () => void }[] = [];
 
@@ -111,6 +127,7 @@ export class EtcdBackend {
     this.name = o.name;
     this.now = o.now ?? Date.now;
     this.requestTimeoutMs = requestTimeoutMs(o.electionTimeoutMs ?? 1000);
+    this.gate = o.gate ?? new AuthGate({ store: o.sm.auth });
     const wake = () => this.wake();
     o.sm.store.observe({ changed: wake, restored: wake });
   }
@@ -214,11 +231,58 @@ export class EtcdBackend {
   }
 
   /**
-   * Proposes an etcd command (through the leader when this member is not it) and answers the
-   * store's result, or rejects with a GrpcError (Unavailable: no leader, timed out).
+   * The caller of a call with metadata `md` (etcd's `token` key). Throws etcd's
+   * "invalid auth token" for a bad one; no user while auth is off or no token was sent.
    */
-  async propose<T>(cmd: EtcdCommand): Promise<T> {
-    const result = await this.proposeRaw(cmd);
+  caller(md: Metadata | undefined): Caller {
+    const token = tokenOf(md);
+    const r = this.gate.identify(token);
+    if (!r.ok) throw authGrpcError(r.error);
+    return r.value === undefined ? {} : { user: r.value, token: token as string };
+  }
+
+  /**
+   * The caller, if it may make a request touching `needs` (computed only while auth is on:
+   * the hot path of a cluster without auth pays nothing); throws etcd's error if not.
+   */
+  authorize(md: Metadata | undefined, needs: () => readonly Need[]): Caller {
+    if (!this.gate.enabled) return {};
+    const c = this.caller(md);
+    const e = this.gate.check(c.user, needs());
+    if (e !== null) throw authGrpcError(e);
+    return c;
+  }
+
+  /** The caller, if it holds the root role (or auth is off). */
+  authorizeAdmin(md: Metadata | undefined): Caller {
+    if (!this.gate.enabled) return {};
+    const c = this.caller(md);
+    const e = this.gate.checkAdmin(c.user);
+    if (e !== null) throw authGrpcError(e);
+    return c;
+  }
+
+  /** The caller, if it is a known user (or auth is off). */
+  authorizeUser(md: Metadata | undefined): Caller {
+    if (!this.gate.enabled) return {};
+    const c = this.caller(md);
+    const e = this.gate.checkUser(c.user);
+    if (e !== null) throw authGrpcError(e);
+    return c;
+  }
+
+  /**
+   * Proposes an etcd command (through the leader when this member is not it) and answers the
+   * store's result, or rejects with a GrpcError (Unavailable: no leader, timed out). `caller`
+   * (from authorize*()) goes in the command, and its token with a forwarded one: the leader
+   * names the user from the token itself, never from the follower's word.
+   */
+  async propose<T>(cmd: EtcdCommand, caller: Caller = {}): Promise<T> {
+    if (caller.user !== undefined) cmd.user = caller.user;
+    const result = await this.proposeRaw(cmd, caller.token);
+    if (result.kind === "auth") throw authGrpcError(result.error);
+    // Auth management commands answer the store revision alone.
+    if (result.kind === "ok") return { revision: result.revision } as T;
     if (result.kind === "stale-request") {
       throw grpcError(
         Status.InvalidArgument,
@@ -234,7 +298,7 @@ export class EtcdBackend {
     return r.value;
   }
 
-  private async proposeRaw(cmd: EtcdCommand): Promise<KvResult> {
+  private async proposeRaw(cmd: EtcdCommand, token: string | undefined): Promise<KvResult> {
     // A grant without an id: this member picks one, and the leader picks again if forwarded.
     const pick = cmd.op === "lease-grant" && cmd.id === 0n;
     const local: EtcdCommand = pick ? { ...cmd, id: pickLeaseId(this.sm.store.leases) } : cmd;
@@ -246,7 +310,7 @@ export class EtcdBackend {
       leader = err.leader;
     }
     if (leader === null || leader === this.id) throw grpcError(Status.Unavailable, NO_LEADER);
-    const a = await this.link.propose(leader, local, pick);
+    const a = await this.link.propose(leader, local, pick, token);
     if (!a.ok) throw grpcError(Status.Unavailable, a.status === 504 ? TIMEOUT : NO_LEADER);
     return a.result;
   }
@@ -296,6 +360,12 @@ const NOT_PRIMARY = etcdError("NotPrimary").message;
 function retryableAtLeader(err: unknown): boolean {
   if (!isGrpcError(err)) return err instanceof NotLeaderError;
   return err.code === Status.Unavailable || err.details === NOT_PRIMARY;
+}
+
+/** The call's auth token: etcd's `token` metadata, or `authorization` as its gateway sends it. */
+export function tokenOf(md: Metadata | undefined): string | undefined {
+  const raw = md?.get("token")[0] ?? md?.get("authorization")[0];
+  return typeof raw === "string" ? raw : undefined;
 }
 
 /**

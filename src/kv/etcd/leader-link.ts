@@ -6,7 +6,10 @@
 //                 reaching a follower in one turn go in one request), each proposed by the
 //                 leader as if it had arrived there, stamped with the leader's clock; a lease
 //                 grant without an id gets one picked by the leader.
-//                 item: [command bytes, pickLeaseId]   answer: [200, KvResult] | [503|504, msg]
+//                 item: [command bytes, pickLeaseId, token?]
+//                 answer: [200, KvResult] | [503|504, msg]
+//                 The client's auth token travels with its command: the leader names the
+//                 command's user from the token, never from the user field in the bytes.
 //   CALL_PATH     one request answered by the leader's local state:
 //                 {kind: "read"}       ReadIndex: the leader's revision once a barrier passed
 //                 {kind: "renew", id}  a lease keep-alive (deadlines live on the leader only)
@@ -26,6 +29,7 @@ import {
 } from "../../node/errors.js";
 import type { NodeId } from "../../raft/types.js";
 import { type HostPort, parseHostPort } from "../../util/host-port.js";
+import { AuthGate } from "../auth/index.js";
 import { type Command, decodeCommand, encodeCommand } from "../commands.js";
 import { BatchForwarder, unpackAnswers } from "../forward-batch.js";
 import { FORWARDED_HEADER } from "../http-api.js";
@@ -65,6 +69,8 @@ export interface LeaderLinkOptions {
   members: MemberLink;
   timeoutMs?: number;
   now?: () => number;
+  /** Checks the tokens of forwarded proposals; default: a gate over sm.auth. */
+  gate?: AuthGate;
 }
 
 /** A random lease id that is not taken: positive int64, as etcd's lessor picks them. */
@@ -78,12 +84,14 @@ export function pickLeaseId(leases: LeaseTable): bigint {
 export class LeaderLink {
   private readonly timeoutMs: number;
   private readonly now: () => number;
-  private readonly proposals: BatchForwarder<[Uint8Array, boolean], ProposeAnswer>;
+  private readonly proposals: BatchForwarder<[Uint8Array, boolean, string | null], ProposeAnswer>;
+  private readonly gate: AuthGate;
   private members: () => Promise<unknown> = () => Promise.reject(new Error("no member list"));
 
   constructor(private readonly o: LeaderLinkOptions) {
     this.timeoutMs = o.timeoutMs ?? 10_000;
     this.now = o.now ?? Date.now;
+    this.gate = o.gate ?? new AuthGate({ store: o.sm.auth });
     const forwarder = { link: o.members, from: String(o.id), headerName: FORWARDED_HEADER };
     this.proposals = new BatchForwarder(
       { ...forwarder, timeoutMs: this.timeoutMs },
@@ -108,13 +116,21 @@ export class LeaderLink {
 
   // ---- follower side ----
 
-  /** Proposes `cmd` through the leader; `pickLeaseId`: the leader chooses a grant's id. */
-  propose(leader: NodeId, cmd: Command, pickLeaseId = false): Promise<ProposeAnswer> {
+  /**
+   * Proposes `cmd` through the leader; `pickLeaseId`: the leader chooses a grant's id;
+   * `token`: the client's, from which the leader names the command's user.
+   */
+  propose(
+    leader: NodeId,
+    cmd: Command,
+    pickLeaseId = false,
+    token?: string,
+  ): Promise<ProposeAnswer> {
     const target = this.address(leader);
     if (target === null) {
       return Promise.resolve({ ok: false, status: 503, message: NO_LEADER });
     }
-    return this.proposals.forward(leader, target, [encodeCommand(cmd), pickLeaseId]);
+    return this.proposals.forward(leader, target, [encodeCommand(cmd), pickLeaseId, token ?? null]);
   }
 
   /**
@@ -187,6 +203,15 @@ export class LeaderLink {
         const cmd = decodeCommand(item[0]);
         if (typeof cmd === "string") return [503, `malformed forwarded proposal: ${cmd}`];
         cmd.ts = this.now();
+        // Who asked is the leader's to say (from the token), and only its own keeper compacts
+        // automatically: a follower's bytes claim neither.
+        delete cmd.user;
+        if (cmd.op === "compact") delete cmd.auto;
+        if (typeof item[2] === "string") {
+          const who = this.gate.identify(item[2]);
+          if (!who.ok) return [200, { kind: "auth", error: who.error } satisfies KvResult];
+          if (who.value !== undefined) cmd.user = who.value;
+        }
         if (cmd.op === "lease-grant" && item[1] === true)
           cmd.id = pickLeaseId(this.o.sm.store.leases);
         try {

@@ -56,14 +56,13 @@ export function leaseService(
     });
 
   return {
-    LeaseGrant: unary(async (req) => {
+    LeaseGrant: unary(async (req, md) => {
+      const caller = b.authorizeUser(md);
       const ttl = wire.num(req.TTL);
-      const res = await b.propose<LeaseGrantResponse>({
-        op: "lease-grant",
-        ts: b.now(),
-        id: wire.big(req.ID),
-        ttl,
-      });
+      const res = await b.propose<LeaseGrantResponse>(
+        { op: "lease-grant", ts: b.now(), id: wire.big(req.ID), ttl },
+        caller,
+      );
       return {
         header: b.header(res.revision),
         ID: res.id.toString(),
@@ -72,12 +71,13 @@ export function leaseService(
       };
     }),
 
-    LeaseRevoke: unary(async (req) => {
-      const res = await b.propose<LeaseRevokeResponse>({
-        op: "lease-revoke",
-        ts: b.now(),
-        id: wire.big(req.ID),
-      });
+    LeaseRevoke: unary(async (req, md) => {
+      // Write permission on the lease's keys is checked when the revoke is applied.
+      const caller = b.authorizeUser(md);
+      const res = await b.propose<LeaseRevokeResponse>(
+        { op: "lease-revoke", ts: b.now(), id: wire.big(req.ID) },
+        caller,
+      );
       return { header: b.header(res.revision) };
     }),
 
@@ -98,6 +98,7 @@ export function leaseService(
         chain = chain.then(async () => {
           if (done) return;
           try {
+            b.authorizeUser(call.metadata);
             const ttl = await renew(id, () => !done);
             if (!done) call.write({ header: b.header(), ID: id.toString(), TTL: String(ttl) });
           } catch (err) {
@@ -114,7 +115,8 @@ export function leaseService(
       });
     },
 
-    LeaseTimeToLive: unary(async (req) => {
+    LeaseTimeToLive: unary(async (req, md) => {
+      b.authorizeUser(md);
       const id = wire.big(req.ID);
       const t = await timeToLive(id);
       // etcd answers an unknown lease with TTL -1 (and no error).
@@ -129,7 +131,8 @@ export function leaseService(
       };
     }),
 
-    LeaseLeases: unary(async (): Promise<Wire> => {
+    LeaseLeases: unary(async (_req, md): Promise<Wire> => {
+      b.authorizeUser(md);
       await b.linearize(false);
       return {
         header: b.header(),

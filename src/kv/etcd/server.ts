@@ -17,9 +17,11 @@ import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
 import { requireOptional } from "../../util/optional.js";
 import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../../util/tls.js";
+import type { AuthGate } from "../auth/index.js";
 import type { MemberLink } from "../member-link.js";
 import type { KvStateMachine } from "../state-machine.js";
 import { WatchHub } from "../watch/index.js";
+import { authService, guardService } from "./auth-service.js";
 import { EtcdBackend } from "./backend.js";
 import { type ClusterAddresses, clusterService } from "./cluster-service.js";
 import { acceptH2 } from "./h2-front.js";
@@ -50,6 +52,8 @@ export interface EtcdServerOptions {
   electionTimeoutMs: number;
   logger?: Logger;
   now?: () => number;
+  /** The node's auth gate, shared with the HTTP API; default: one over sm.auth. */
+  gate?: AuthGate;
 }
 
 export interface EtcdServer {
@@ -82,6 +86,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     peerHttp: o.peerHttp,
     members: o.members,
     ...(o.now ? { now: o.now } : {}),
+    ...(o.gate ? { gate: o.gate } : {}),
   });
   const backend = new EtcdBackend({
     service: o.service,
@@ -93,6 +98,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     name: o.name,
     electionTimeoutMs: o.electionTimeoutMs,
     ...(o.now ? { now: o.now } : {}),
+    ...(o.gate ? { gate: o.gate } : {}),
   });
 
   const listen = async (at: HostPort): Promise<EtcdServer> => {
@@ -116,8 +122,9 @@ export function createEtcdApi(o: EtcdServerOptions): {
     add("KV", kvService(backend));
     add("Watch", watchService(backend));
     add("Lease", leaseService(backend));
-    add("Cluster", clusterService(backend, o.addresses));
-    add("Maintenance", maintenanceService(backend, o.electionTimeoutMs));
+    add("Cluster", guardService(backend, clusterService(backend, o.addresses)));
+    add("Maintenance", guardService(backend, maintenanceService(backend, o.electionTimeoutMs)));
+    add("Auth", authService(backend));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const sockets = new Set<net.Socket>();
     const front = (socket: net.Socket) => {

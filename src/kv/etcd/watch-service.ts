@@ -4,8 +4,9 @@
 // full waits for 'drain'), and watchers replaying history get more of it (hub.sync) only as
 // their responses leave, so a slow client slows its own replay and nothing else.
 import type * as Grpc from "@grpc/grpc-js";
+import { authError } from "../auth/index.js";
 import type { WatchFilter, WatchResponse, WatchStream } from "../watch/index.js";
-import type { EtcdBackend } from "./backend.js";
+import { type EtcdBackend, tokenOf } from "./backend.js";
 import type { Wire } from "./call.js";
 import * as wire from "./wire.js";
 
@@ -48,6 +49,21 @@ export function watchService(b: EtcdBackend): Record<string, (call: WatchCall) =
         switch (req.request_union) {
           case "create_request": {
             const c = req.create_request as Wire;
+            const refused = watchRefusal(b, call.metadata, c);
+            if (refused !== null) {
+              // etcd answers a watch outside the caller's rights with created then canceled
+              // in one response (clientv3 ends that watch channel), not a stream error.
+              call.write({
+                header: b.header(),
+                watch_id: "-1",
+                created: true,
+                canceled: true,
+                compact_revision: "0",
+                cancel_reason: refused,
+                events: [],
+              });
+              break;
+            }
             const filters = Array.isArray(c.filters) ? (c.filters as number[]) : [];
             stream.watch({
               key: c.key as Uint8Array,
@@ -79,6 +95,16 @@ export function watchService(b: EtcdBackend): Record<string, (call: WatchCall) =
       call.on("close", close);
     },
   };
+}
+
+/** Why the caller may not watch `c`'s range (etcd's cancel reasons), or null if it may. */
+function watchRefusal(b: EtcdBackend, md: Grpc.Metadata, c: Wire): string | null {
+  if (!b.gate.enabled) return null;
+  const who = b.gate.identify(tokenOf(md));
+  if (!who.ok) return authError(who.error).message;
+  const rangeEnd = c.range_end as Uint8Array | undefined;
+  const e = b.gate.check(who.value, [{ access: "read", key: c.key as Uint8Array, rangeEnd }]);
+  return e === null ? null : authError(e).message;
 }
 
 function response(r: WatchResponse, b: EtcdBackend): Wire {

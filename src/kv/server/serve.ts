@@ -16,6 +16,8 @@ import { formatHostPort, type HostPort, parseHostPort } from "../../util/host-po
 import { requireOptional } from "../../util/optional.js";
 import { err, ok, type Result } from "../../util/result.js";
 import type { ClientTls, ServerTls } from "../../util/tls.js";
+import { guardDashboard } from "../auth/dashboard-login.js";
+import { AuthGate } from "../auth/index.js";
 import { NodeHistory, withHistory } from "../dashboard/history.js";
 import { createDashboard } from "../dashboard/routes.js";
 import { defaultName } from "../etcd/cluster-service.js";
@@ -53,6 +55,8 @@ export interface ServeOptions {
   grpc?: HostPort;
   /** The member name the etcd API shows. Default `node-ID`. */
   name?: string;
+  /** How long the auth tokens this node issues stay valid. Default 5 minutes (etcd's). */
+  authTokenTtlMs?: number;
   /** Mutual TLS between members (etcd's --peer-* flags); absent: plaintext Raft port. */
   peerTls?: PeerTls;
   /**
@@ -174,6 +178,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     history.setTermSource(() => node.status().term);
     // A leader dials us to replicate; its handshake tells where its HTTP API listens.
     const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
+    // One gate for every API: a token issued over HTTP works over gRPC and the other way round.
+    const gate = new AuthGate({
+      store: sm.auth,
+      ...(o.authTokenTtlMs !== undefined ? { tokenTtlMs: o.authTokenTtlMs } : {}),
+    });
     const dashboard = createDashboard({
       status: () => node.status(),
       history,
@@ -184,6 +193,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       logger: logger.child({ part: "dashboard" }),
     });
     opened.push(() => dashboard.close());
+    const guardedDashboard = guardDashboard(dashboard.handle, gate);
     const ops = createOpsRoutes({
       service: node,
       sm,
@@ -191,6 +201,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       peerHttp,
       members,
       electionTimeoutMs: o.electionTimeoutMs,
+      gate,
       logger: logger.child({ part: "ops" }),
     });
     opened.push(() => ops.close());
@@ -223,6 +234,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             },
             electionTimeoutMs: o.electionTimeoutMs,
             logger: logger.child({ part: "etcd" }),
+            gate,
           });
 
     step = `listen for HTTP on ${httpAddress}`;
@@ -236,7 +248,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
         peerHttp,
         members,
         metrics,
-        ui: (req, res) => ops.handle(req, res) || dashboard.handle(req, res),
+        ui: (req, res) => ops.handle(req, res) || guardedDashboard(req, res),
+        gate,
         logger: logger.child({ part: "http" }),
         ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
       },

@@ -49,6 +49,24 @@ export interface EtcdClient {
   Lease: Methods<"LeaseGrant" | "LeaseRevoke" | "LeaseTimeToLive" | "LeaseLeases">;
   Cluster: Methods<"MemberList" | "MemberAdd" | "MemberRemove" | "MemberUpdate" | "MemberPromote">;
   Maintenance: Methods<"Status" | "Alarm" | "Defragment" | "Hash" | "HashKV" | "MoveLeader">;
+  Auth: Methods<
+    | "AuthEnable"
+    | "AuthDisable"
+    | "Authenticate"
+    | "UserAdd"
+    | "UserGet"
+    | "UserList"
+    | "UserDelete"
+    | "UserChangePassword"
+    | "UserGrantRole"
+    | "UserRevokeRole"
+    | "RoleAdd"
+    | "RoleGet"
+    | "RoleList"
+    | "RoleDelete"
+    | "RoleGrantPermission"
+    | "RoleRevokePermission"
+  >;
   raw: Record<string, grpc.Client & Record<string, (...a: unknown[]) => unknown>>;
   close(): void;
 }
@@ -82,6 +100,7 @@ export function etcdClient(address: string): EtcdClient {
     Lease: wrap("Lease"),
     Cluster: wrap("Cluster"),
     Maintenance: wrap("Maintenance"),
+    Auth: wrap("Auth"),
     raw,
     close: () => {
       for (const c of Object.values(raw)) c.close();
