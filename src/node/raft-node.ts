@@ -145,7 +145,11 @@ export class RaftNode implements RaftService {
       core: raw,
       storage: options.storage,
       send: (m) => options.transport.send(m),
-      clock: { now: () => performance.now(), soon: (fn) => setImmediate(fn) },
+      clock: {
+        now: () => performance.now(),
+        soon: (fn) => setImmediate(fn),
+        after: (ms, fn) => setTimeout(fn, ms).unref(),
+      },
       ...(options.readyWindow !== undefined ? { window: options.readyWindow } : {}),
       handler: {
         beforeReady: () => {

@@ -21,7 +21,8 @@
 // Everything a shell differs in comes in through interfaces: Storage, a send function, the
 // ReadyHandler (the state machine and the shell's bookkeeping), a DriverClock, and DriverHooks
 // at the Ready boundaries (the simulator's crash points and trace; production passes none).
-// A storage failure goes through one place, storageFailed(), and stops the driver.
+// A storage failure goes through one place, storageError(): retried if the shell says it is
+// retryable (a full disk), else the driver stops (fail-stop).
 
 import type { RawNodeApi, ReadState, Ready, SoftState } from "../raft/api.js";
 import { mutant } from "../raft/mutants.js";
@@ -50,6 +51,8 @@ export interface DriverClock {
    * simulator: at once, since each simulated event is one input).
    */
   soon(fn: () => void): void;
+  /** Runs `fn` in `ms` milliseconds (a storage retry). */
+  after(ms: number, fn: () => void): void;
 }
 
 /** What the shell does with a Ready's contents. */
@@ -74,7 +77,7 @@ export interface ReadyHandler {
   /** A fsync completed after `ms` (metrics). */
   onSynced?(rd: Ready, ms: number): void;
   /**
-   * The driver stopped for good: storage failed (`storageFailed`), or the core threw in
+   * The driver stopped for good: storage failed (`storageError`), or the core threw in
    * ready()/advance(). The shell stops the node.
    */
   onFatal(err: unknown, where: string): void;
@@ -102,6 +105,13 @@ export interface ReadyDriverOptions {
   hooks?: DriverHooks;
   /** Readys in flight at once (default DEFAULT_READY_WINDOW). */
   window?: number;
+  /**
+   * Which storage failures are retryable: the delay before trying the sync again, or null for
+   * fail-stop (the default for every error). A retried sync keeps its Ready and every later one
+   * in flight, unsent and unadvanced, until a sync succeeds. Meant for a full disk
+   * (StorageNoSpaceError: FileStorage keeps the unsynced batches queued and retries them).
+   */
+  retryDelay?: (err: unknown, op: "write" | "sync") => number | null;
 }
 
 /**
@@ -226,7 +236,7 @@ export class ReadyDriver {
     else this.settle();
   }
 
-  /** Buffers `batch` in storage; a failure stops the driver (storageFailed). */
+  /** Buffers `batch` in storage; a failure stops the driver (storageError). */
   private persist(batch: WriteBatch): boolean {
     try {
       const r = this.o.storage.write(batch);
@@ -239,12 +249,12 @@ export class ReadyDriver {
           () => {
             if (this.writing === mine) this.writing = null;
           },
-          (err: unknown) => this.storageFailed("write", err),
+          (err: unknown) => this.storageError("write", err),
         );
       }
       return true;
     } catch (err) {
-      this.storageFailed("write", err);
+      this.storageError("write", err);
       return false;
     }
   }
@@ -261,16 +271,19 @@ export class ReadyDriver {
       }
       this.settle();
     };
-    const failed = (err: unknown): void => this.storageFailed("sync", err);
-    let r: void | Promise<void>;
-    try {
-      r = this.writing ? this.writing.then(() => this.o.storage.sync()) : this.o.storage.sync();
-    } catch (err) {
-      failed(err);
-      return;
-    }
-    if (r instanceof Promise) r.then(done, failed);
-    else done();
+    const attempt = (): void => {
+      const failed = (err: unknown): void => this.storageError("sync", err, attempt);
+      let r: void | Promise<void>;
+      try {
+        r = this.writing ? this.writing.then(() => this.o.storage.sync()) : this.o.storage.sync();
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      if (r instanceof Promise) r.then(done, failed);
+      else done();
+    };
+    attempt();
   }
 
   /** Finish the durable Readys at the head, in order; then take more if the window has room. */
@@ -300,13 +313,21 @@ export class ReadyDriver {
   }
 
   /**
-   * THE storage-error path: a write or sync failed, so this node's durable state is unknown
-   * (after a failed fsync the kernel may have dropped the dirty pages). The driver stops and the
-   * shell is told; nothing of this or any later Ready is sent, applied or advanced. (A retryable
-   * full disk, StorageNoSpaceError, arrives here too; a shell that wants to retry it hooks here.)
+   * THE storage-error path: every failed write or sync comes here. If the shell's retryDelay
+   * says so (a full disk) and there is something to retry, it is tried again later, with
+   * everything still in flight waiting for it. Otherwise the node's durable state is unknown
+   * (after a failed fsync the kernel may have dropped the dirty pages): the driver stops and the
+   * shell is told (onFatal); nothing of this or any later Ready is sent, applied or advanced.
    */
-  private storageFailed(op: "write" | "sync", err: unknown): void {
+  private storageError(op: "write" | "sync", err: unknown, retry?: () => void): void {
     if (this.stopped) return;
+    const delay = retry ? (this.o.retryDelay?.(err, op) ?? null) : null;
+    if (retry && delay !== null) {
+      this.o.clock.after(delay, () => {
+        if (!this.stopped) retry();
+      });
+      return;
+    }
     this.stop();
     this.o.handler.onFatal(err, `storage ${op}`);
   }

@@ -164,7 +164,7 @@ function setup(window: number, extra: Partial<ReadyDriverOptions> = {}): Setup {
     core: core as unknown as RawNodeApi,
     storage,
     window,
-    clock: { now: () => 0, soon: (fn) => fn() },
+    clock: { now: () => 0, soon: (fn) => fn(), after: (_ms, fn) => setImmediate(fn) },
     send: (m) => s.sent.push({ m, durable: storage.durable, ready: readyOf(m) }),
     handler: {
       apply: (entries) => {

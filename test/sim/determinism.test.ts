@@ -12,22 +12,25 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe("determinism", () => {
   const opts = { nodes: 5, timeMs: 15_000, faults: FAULTS };
 
-  it("the same seed and options give the same trace hash and counts", () => {
-    const a = runSimulation({ ...opts, seed: 42 });
-    const b = runSimulation({ ...opts, seed: 42 });
+  it("the same seed and options give the same trace hash and counts", async () => {
+    const a = await runSimulation({ ...opts, seed: 42 });
+    const b = await runSimulation({ ...opts, seed: 42 });
     assert.match(a.traceHash, /^[0-9a-f]{64}$/);
     assert.deepEqual(a, b);
   });
 
-  it("another seed, or other options, give another trace", () => {
-    const a = runSimulation({ ...opts, seed: 42 });
-    assert.notEqual(runSimulation({ ...opts, seed: 43 }).traceHash, a.traceHash);
-    assert.notEqual(runSimulation({ ...opts, seed: 42, faults: ["drop"] }).traceHash, a.traceHash);
+  it("another seed, or other options, give another trace", async () => {
+    const a = await runSimulation({ ...opts, seed: 42 });
+    assert.notEqual((await runSimulation({ ...opts, seed: 43 })).traceHash, a.traceHash);
+    assert.notEqual(
+      (await runSimulation({ ...opts, seed: 42, faults: ["drop"] })).traceHash,
+      a.traceHash,
+    );
   });
 
-  it("the trace file is the JSONL whose sha256 is the trace hash", () => {
+  it("the trace file is the JSONL whose sha256 is the trace hash", async () => {
     const file = join(dir, "trace.jsonl");
-    const r = runSimulation({ ...opts, seed: 7, traceFile: file });
+    const r = await runSimulation({ ...opts, seed: 7, traceFile: file });
     const text = readFileSync(file, "utf8");
     assert.equal(createHash("sha256").update(text).digest("hex"), r.traceHash);
     const lines = text.trimEnd().split("\n");
@@ -35,6 +38,6 @@ describe("determinism", () => {
     for (const ev of ["deliver", "drop", "timer", "role", "commit", "apply"])
       assert.ok(kinds.has(ev), `trace has no "${ev}" records`);
     // Writing the file does not change the run.
-    assert.equal(runSimulation({ ...opts, seed: 7 }).traceHash, r.traceHash);
+    assert.equal((await runSimulation({ ...opts, seed: 7 })).traceHash, r.traceHash);
   });
 });

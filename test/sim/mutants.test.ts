@@ -14,11 +14,14 @@ const TIME_MS = 60_000;
 after(() => plantMutant(null));
 
 /** The first seed in 1..SEEDS whose run reports a violation with the bug planted. */
-function hunt(name: MutantName, nodes: number): { seed: number; invariant: string } | null {
+async function hunt(
+  name: MutantName,
+  nodes: number,
+): Promise<{ seed: number; invariant: string } | null> {
   plantMutant(name);
   try {
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const r = runSimulation({ nodes, seed, timeMs: TIME_MS, faults: FAULTS });
+      const r = await runSimulation({ nodes, seed, timeMs: TIME_MS, faults: FAULTS });
       const v = r.violations[0];
       if (v) return { seed, invariant: v.invariant };
     }
@@ -52,24 +55,24 @@ const CAUGHT: readonly MutantName[] = [
 const NOT_YET: readonly MutantName[] = ["follower-commits-leader-commit", "stale-append-reply"];
 
 describe(`mutation suite: each planted bug is reported within ${SEEDS} seeds of ${TIME_MS / 1000} s`, () => {
-  it("without a planted bug the same runs are clean (first seeds)", (t) => {
+  it("without a planted bug the same runs are clean (first seeds)", async (t) => {
     for (let seed = 1; seed <= 5; seed++) {
-      const r = runSimulation({ nodes: 3, seed, timeMs: TIME_MS, faults: FAULTS });
+      const r = await runSimulation({ nodes: 3, seed, timeMs: TIME_MS, faults: FAULTS });
       t.diagnostic(`seed ${seed}: ${r.violations.length} violations`);
       assert.deepEqual(r.violations, [], `seed ${seed}`);
     }
   });
 
   for (const name of CAUGHT)
-    it(name, (t) => {
-      const found = hunt(name, 3);
+    it(name, async (t) => {
+      const found = await hunt(name, 3);
       t.diagnostic(found ? `caught at seed ${found.seed} (${found.invariant})` : "not caught");
       assert.ok(found, `${name}: no violation in seeds 1..${SEEDS} (3 nodes, ${TIME_MS} ms)`);
     });
 
   for (const name of NOT_YET)
-    it(name, { todo: "not reached by the fault model yet" }, (t) => {
-      const found = hunt(name, 5);
+    it(name, { todo: "not reached by the fault model yet" }, async (t) => {
+      const found = await hunt(name, 5);
       t.diagnostic(found ? `caught at seed ${found.seed} (${found.invariant})` : "not caught");
       assert.ok(found);
     });

@@ -101,6 +101,12 @@ export interface DiskFault {
    * of its data and a datasync drops the file's unsynced changes (see the model above).
    */
   error?: "EIO" | "ENOSPC";
+  /**
+   * datasync only: report success but keep the file's last unsynced change on its way to the
+   * disk (a disk that acknowledges a flush it did not finish: a crash may lose the last fsynced
+   * write). For the simulator's planted bug "disk-loses-last-fsync"; never a real disk's promise.
+   */
+  lie?: boolean;
 }
 
 export type FaultHook = (op: DiskOp) => DiskFault | undefined;
@@ -458,7 +464,11 @@ class SimFileSystem implements FileSystem {
    * crashed meanwhile; an injected error replaces it (after `onError`, which models what a
    * failed operation still did).
    */
-  run<T>(op: DiskOp, effect: () => T, onError?: () => void): Promise<T> {
+  run<T>(
+    op: DiskOp,
+    effect: (fault: DiskFault | undefined) => T,
+    onError?: () => void,
+  ): Promise<T> {
     if (!this.alive) return new Promise<T>(() => {}); // the process died: nothing returns
     const fault = this.disk.fault(op);
     return new Promise<T>((resolve, reject) => {
@@ -469,7 +479,7 @@ class SimFileSystem implements FileSystem {
             onError?.();
             throw fsError(fault.error, op.kind, op.path);
           }
-          resolve(effect());
+          resolve(effect(fault));
         } catch (err) {
           reject(err);
         }
@@ -706,11 +716,12 @@ class SimFileHandle implements FileHandle {
   datasync(): Promise<void> {
     return this.fs.run(
       { kind: "datasync", path: this.path },
-      () => {
+      (fault) => {
         this.checkOpen("fdatasync");
         const { file } = this;
+        const withheld = fault?.lie ? file.pending.pop() : undefined;
         for (const c of file.pending) file.durable.apply(c);
-        file.pending = [];
+        file.pending = withheld ? [withheld] : [];
       },
       () => {
         // A writeback error: the kernel marks the pages clean, so the data never reaches the
