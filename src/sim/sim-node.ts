@@ -158,9 +158,9 @@ export class SimNode {
   private lastCommit = 0;
   /** The log's last index as written so far, and per Ready in flight (what its sync covers). */
   private writtenLast = 0;
-  private readonly writtenBy = new WeakMap<Ready, number>();
-  /** Armed crash points waiting for a Ready's fsync or reply. */
-  private readonly strikes = new WeakMap<Ready, CrashPoint>();
+  private writtenBy: { rd: Ready; last: number }[] = [];
+  /** An armed crash point waiting for this Ready's fsync or reply (one at a time). */
+  private strikeAt: { rd: Ready; point: CrashPoint } | null = null;
   private tickEvent: ScheduledEvent | null = null;
   private snapshotIndex = 0;
   /** Reads confirmed by the core, waiting for the state machine to reach their index. */
@@ -285,7 +285,7 @@ export class SimNode {
           this.reads.push(...rs);
           this.serveReads();
         },
-        onSynced: (rd) => o.observer.onSync(this, this.writtenBy.get(rd) ?? this.writtenLast),
+        onSynced: (rd) => o.observer.onSync(this, this.syncedUpTo(rd)),
         afterAdvance: () => this.maybeCompact(),
         onFatal: (err, where) => {
           const message = err instanceof Error ? err.message : String(err);
@@ -296,12 +296,13 @@ export class SimNode {
       hooks: {
         afterWrite: (rd, needsSync) => this.afterWrite(rd, needsSync),
         afterSync: (rd) => {
-          const point = this.strikes.get(rd);
+          const point = this.strikeAt?.rd === rd ? this.strikeAt.point : null;
           if (point === "after-fsync" || point === "vote-after-fsync") this.strike(point);
         },
         afterReply: (rd) => {
           // The vote is cast, durable and answered; the node dies before anything else.
-          if (this.strikes.get(rd) === "vote-after-reply") this.strike("vote-after-reply");
+          if (this.strikeAt?.rd === rd && this.strikeAt.point === "vote-after-reply")
+            this.strike("vote-after-reply");
         },
       },
     });
@@ -356,6 +357,7 @@ export class SimNode {
   /** Crash at the next Ready boundary `point` (null: disarm). */
   armCrash(point: CrashPoint | null): void {
     this.armed = point;
+    if (point === null) this.strikeAt = null;
   }
 
   /**
@@ -418,6 +420,8 @@ export class SimNode {
     this.booting = false;
     this.incarnation++;
     this.reads = [];
+    this.writtenBy = [];
+    this.strikeAt = null;
     this.deferred = null;
     this.armed = null;
     this.opts.sched.cancel(this.tickEvent);
@@ -497,7 +501,15 @@ export class SimNode {
     const last = rd.entries.at(-1);
     if (last) this.writtenLast = last.index;
     else if (rd.snapshot && this.raw) this.writtenLast = this.raw.status().lastIndex;
-    this.writtenBy.set(rd, this.writtenLast);
+    if (rd.mustSync || rd.snapshot) this.writtenBy.push({ rd, last: this.writtenLast });
+  }
+
+  /** How far the log was written when `rd` (whose sync just completed) was taken. */
+  private syncedUpTo(rd: Ready): number {
+    // Syncs complete in the order their Readys were taken.
+    let w = this.writtenBy.shift();
+    while (w && w.rd !== rd) w = this.writtenBy.shift();
+    return w ? w.last : this.writtenLast;
   }
 
   /** The early messages left and the batch is written: the after-send crash points. */
@@ -518,7 +530,7 @@ export class SimNode {
       return;
     }
     this.armed = null;
-    this.strikes.set(rd, armed);
+    this.strikeAt = { rd, point: armed };
   }
 
   /** Does this hard state record a vote just cast (a new term or vote)? */
@@ -530,6 +542,7 @@ export class SimNode {
 
   private strike(point: CrashPoint): void {
     this.armed = null;
+    this.strikeAt = null;
     this.opts.observer.onCrashPoint(this, point);
   }
 
