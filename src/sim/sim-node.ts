@@ -572,7 +572,7 @@ export class SimNode {
       fn();
     };
     if (ms > 0) this.opts.sched.after(ms, run);
-    else queueMicrotask(run);
+    else void Promise.resolve().then(run);
   }
 
   /** What the disk does to `op`: fsync latency (the seed's profile plus a stall), EIO, a lie. */
