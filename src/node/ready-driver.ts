@@ -115,9 +115,10 @@ export interface ReadyDriverOptions {
 }
 
 /**
- * The default number of Readys in flight. Measured (docs/architecture.md, "Pipelined Readys"):
- * 2 lets the leader's appends for new proposals overlap its own fsync; more adds nothing
- * measurable, since FileStorage shares one flush among every sync() queued behind the current one.
+ * The default number of Readys in flight. Measured (bench/ready-window.ts, bench/RESULTS.md
+ * "Ready window"): 2 was marginally the best of 1, 2 and 4 (within the noise of a shared
+ * machine); it lets the leader's appends for new proposals overlap its own fsync, and more adds
+ * nothing, since FileStorage shares one flush among every sync() queued behind the current one.
  */
 export const DEFAULT_READY_WINDOW = 2;
 
