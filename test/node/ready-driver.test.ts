@@ -12,6 +12,7 @@ import {
 import type { RawNodeApi, Ready } from "../../src/raft/api.js";
 import type { Entry, HardState, Message } from "../../src/raft/types.js";
 import type { Storage, WriteBatch } from "../../src/storage/storage.js";
+import { waitFor } from "./fakes.js";
 
 /**
  * Hands out, per Ready, the entries proposed since the last one, a message of each kind queued,
@@ -164,7 +165,7 @@ function setup(window: number, extra: Partial<ReadyDriverOptions> = {}): Setup {
     core: core as unknown as RawNodeApi,
     storage,
     window,
-    clock: { now: () => 0, soon: (fn) => fn(), after: (_ms, fn) => setImmediate(fn) },
+    clock: { now: () => 0, soon: (fn) => fn(), after: (ms, fn) => setTimeout(fn, ms) },
     send: (m) => s.sent.push({ m, durable: storage.durable, ready: readyOf(m) }),
     handler: {
       apply: (entries) => {
@@ -314,6 +315,36 @@ describe("ReadyDriver", () => {
     assert.deepEqual(s.sent, []);
     assert.deepEqual(s.core.advanced, []);
     assert.equal(s.driver.isStopped, true);
+  });
+
+  it("a sync failure the shell calls retryable is retried; its Ready waits, nothing is lost", async () => {
+    const full = Object.assign(new Error("ENOSPC: no space left on device"), {
+      code: "storage-no-space",
+    });
+    const retries: string[] = [];
+    const s = setup(1, {
+      retryDelay: (err, op) => {
+        retries.push(op);
+        return (err as { code?: string }).code === "storage-no-space" ? 5 : null;
+      },
+    });
+    s.core.propose(1);
+    s.core.queue(appResp(2));
+    s.driver.schedule();
+    await settle();
+    s.storage.syncs.shift()?.reject(full);
+    await settle();
+    assert.deepEqual(retries, ["sync"]);
+    assert.equal(s.sent.length, 0, "the reply waits for a sync that succeeds");
+    await waitFor(() => s.storage.syncs.length === 1, "the sync tried again");
+    s.storage.release();
+    await settle();
+    assert.deepEqual(
+      s.sent.map((x) => x.m.type),
+      ["app-resp"],
+    );
+    assert.deepEqual(s.core.advanced, [0]);
+    assert.deepEqual(s.fatal, []);
   });
 
   it("hooks see the boundaries in order; a hook that stops the driver ends the Ready there", async () => {
