@@ -13,7 +13,12 @@ import { FAULTS, runSimulation } from "../src/sim/runner.js";
 const perCase = Number(process.argv[2] ?? 2000);
 const seeds = Number(process.argv[3] ?? 10);
 
-function speed(nodes: number, faulty: boolean, config: ConfigMode = "random", check = true): void {
+async function speed(
+  nodes: number,
+  faulty: boolean,
+  config: ConfigMode = "random",
+  check = true,
+): Promise<void> {
   const timeMs = (perCase * 1000) / seeds;
   let simulatedMs = 0;
   let commits = 0;
@@ -21,7 +26,7 @@ function speed(nodes: number, faulty: boolean, config: ConfigMode = "random", ch
   let reads = 0;
   const started = performance.now();
   for (let seed = 1; seed <= seeds; seed++) {
-    const r = runSimulation({
+    const r = await runSimulation({
       nodes,
       seed,
       timeMs,
@@ -46,10 +51,10 @@ function speed(nodes: number, faulty: boolean, config: ConfigMode = "random", ch
 }
 
 /** A client that keeps 64 proposals in flight at the leader of a fault-free 3-node cluster. */
-function proposalThroughput(): void {
+async function proposalThroughput(): Promise<void> {
   const c = new SimCluster({ nodes: 3, seed: 1, createRawNode: (cfg) => new RawNode(cfg) });
   c.start();
-  c.runUntil(() => c.leader() !== 0, 5000);
+  await c.runUntil(() => c.leader() !== 0, 5000);
   const virtualMs = 60_000;
   const end = c.sched.now + virtualMs;
   const committedBefore = c.commits;
@@ -60,7 +65,7 @@ function proposalThroughput(): void {
     const inFlight = next - (c.commits - committedBefore);
     for (let i = inFlight; leader !== 0 && i < 64; i++)
       if (c.propose(leader, `p${next}`) !== null) next++;
-    c.runFor(1);
+    await c.runFor(1);
   }
   const realS = (performance.now() - started) / 1000;
   const done = c.commits - committedBefore;
@@ -72,10 +77,10 @@ function proposalThroughput(): void {
 }
 
 console.log(`node ${process.version}, ${perCase} simulated s per case over ${seeds} seeds`);
-speed(5, true); // the design's target
-speed(5, true, "random", false);
-speed(5, true, "default");
-speed(5, false);
-speed(3, true);
-speed(3, false);
-proposalThroughput();
+await speed(5, true); // the design's target
+await speed(5, true, "random", false);
+await speed(5, true, "default");
+await speed(5, false);
+await speed(3, true);
+await speed(3, false);
+await proposalThroughput();

@@ -29,7 +29,7 @@ const screenshot = flag("--screenshot");
 
 const dir = mkdtempSync(join(tmpdir(), "raftwork-viewer-bench-"));
 const file = join(dir, "t.jsonl");
-const result = writeReferenceTrace(file);
+const result = await writeReferenceTrace(file);
 const text = readFileSync(file, "utf8");
 const lines = text.trimEnd().split("\n").length;
 console.log(

@@ -124,7 +124,7 @@ export function registerSim(program: Command): void {
     const demoNodes = cmd.getOptionValueSource("nodes") === "default" ? 3 : flags.nodes;
     await runWithView(flags, async (traceFile) => {
       const withTrace = { ...flags, ...(traceFile ? { trace: traceFile } : {}) };
-      if (flags.demo) demo({ ...withTrace, nodes: demoNodes });
+      if (flags.demo) await demo({ ...withTrace, nodes: demoNodes });
       else await sweep(withTrace, range);
     });
   });
@@ -150,14 +150,14 @@ function checkWritable(file: string): void {
 }
 
 /** `sim --demo`: the narrated tour of one seed, as text lines or JSON Lines. */
-function demo(flags: SimFlags): void {
+async function demo(flags: SimFlags): Promise<void> {
   const seed = flags.seed ?? 1;
   const trace = new Trace(flags.trace ? { file: flags.trace } : {});
   const write = flags.json
     ? (atMs: number, text: string) => process.stdout.write(`${JSON.stringify({ atMs, text })}\n`)
     : (atMs: number, text: string) =>
         process.stdout.write(`[${(atMs / 1000).toFixed(3).padStart(7)}s] ${text}\n`);
-  const r = runDemo({ seed, nodes: flags.nodes, trace, write });
+  const r = await runDemo({ seed, nodes: flags.nodes, trace, write });
   const traceHash = trace.finish();
   if (flags.json) {
     const { commits, leaderChanges, messages } = r;
@@ -178,7 +178,7 @@ function demo(flags: SimFlags): void {
 export async function sweep(
   flags: SimFlags,
   range: { from: number; to: number },
-  run: (opts: SimOptions) => SimResult = runSimulation,
+  run: (opts: SimOptions) => SimResult | Promise<SimResult> = runSimulation,
 ): Promise<void> {
   const failed: number[] = [];
   // `raftwork sim --seeds 1..1000 | head` closes stdout early: stop quietly, not with a stack.
@@ -200,7 +200,7 @@ export async function sweep(
       : null;
   bar?.start(total, 0, { failed: 0 });
   for (let seed = range.from; seed <= range.to; seed++) {
-    const result = run({
+    const result = await run({
       nodes: flags.nodes,
       seed,
       timeMs: flags.time,

@@ -1,30 +1,24 @@
 // RaftNode: runs the pure Raft core (src/raft) with real timers, stable storage, a transport
-// and a state machine, and offers RaftService to the application. The loop is etcd-io/raft's
-// (see src/raft/api.ts):
+// and a state machine, and offers RaftService to the application. The Ready loop itself
+// (persist, send, apply, advance, pipelined Readys, the fsync gate) is ReadyDriver's
+// (ready-driver.ts), the same one the simulator runs; this file is what is around it:
 //
-//   tick timer / message / proposal / read --> core --> schedule()
-//   run():  while core.hasReady():
-//             rd = ready()
-//             send leader traffic (app, heartbeat, snap) at once        (thesis §10.2.1)
-//             storage.write(rd)
-//             apply rd.committed (already durable); settle proposers and reads
-//             ONE storage.sync() for the batch                          (group commit)
-//             send the other messages (votes, replies: only after the sync)
-//             (with rd.snapshot: restore it and apply only after the sync)
-//             advance(rd) ; maybe snapshot + compact
+//   tick timer / message / proposal / read --> core --> driver.schedule()  (setImmediate)
+//   driver, per Ready: leader traffic out, storage.write, apply committed, storage.sync,
+//                      other messages out, (snapshot install), advance
+//   around it: proposers and read barriers settled on apply, the snapshot policy
 //
 // A snapshot stays off the loop where the parts allow it: the state machine encodes it in
-// slices (snapshotAsync), the loop compacts the core with the result between Readys, and
+// slices (snapshotAsync), the node compacts the core with the result between Readys, and
 // storage writes its file before the WAL marker that names it (prepareSnapshot).
 //
-// Only one Ready is outstanding at a time. While its sync is in flight the core keeps taking
-// messages and proposals, so the next Ready carries everything that arrived meanwhile and is
-// persisted with one more sync: the fsync rate stays bounded however many proposals arrive.
-// Nothing in here awaits anything but storage; a storage failure is fatal (the node's durable
-// state is unknown), and so is an exception from the core (see inCore). The exception: a full
-// disk, met before a byte was written, is waited out (disk-health.ts), and so is a slow one.
+// While fsyncs are in flight the core keeps taking messages and proposals, so the next Ready
+// carries everything that arrived meanwhile: the fsync rate stays bounded however many
+// proposals arrive. A storage failure is fatal (the node's durable state is unknown), and so is
+// an exception from the core (see inCore). The exception: a full disk, met before a byte was
+// written, is waited out (disk-health.ts: the driver's syncs go through it), and so is a slow one.
 
-import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
+import type { RaftConfig, Random, RawNodeApi, Status } from "../raft/api.js";
 import { decodeConfChangeEntry } from "../raft/confchange-codec.js";
 import {
   type ConfState,
@@ -57,6 +51,7 @@ import {
 import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
 import { ReadQueue } from "./reads.js";
+import { ReadyDriver } from "./ready-driver.js";
 import {
   DEFAULT_ELECTION_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_MS,
@@ -96,11 +91,14 @@ export interface RaftNodeOptions {
    * because that state is inconsistent. Default "(not given)".
    */
   dataDir?: string;
+  /**
+   * Readys in flight at once (pipelined Readys: the next one is taken while earlier fsyncs run).
+   * Default DEFAULT_READY_WINDOW (ready-driver.ts).
+   */
+  readyWindow?: number;
   /** Called once if the node stops because of an unrecoverable error (storage, state machine, core). */
   onFatal?: (err: Error) => void;
 }
-
-const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
 
 export class RaftNode implements RaftService {
   private readonly proposals = new ProposalTracker();
@@ -114,8 +112,7 @@ export class RaftNode implements RaftService {
   private appliedTerm: number;
   private appliedConf: ConfState;
   private snapshotIndex: number;
-  private scheduled = false;
-  private running: Promise<void> | null = null;
+  private readonly driver: ReadyDriver;
   /** A snapshot being encoded, or whose file is being written ahead of its marker (one). */
   private snapshotting: Promise<void> | null = null;
   /** A snapshot snapshotAsync() finished, for the loop to compact the core with. */
@@ -181,6 +178,57 @@ export class RaftNode implements RaftService {
       },
       { electionTick: timing.electionTick, logger: options.logger, metrics: options.metrics },
     );
+    this.driver = new ReadyDriver({
+      core: raw,
+      // The driver only writes and syncs; a sync goes through DiskHealth, which waits out a
+      // full disk (retrying, with the NOSPACE alarm up) and times a stall for the step-down.
+      storage: {
+        write: (batch) => options.storage.write(batch),
+        sync: () => this.disk.persist("sync", () => options.storage.sync()),
+      },
+      send: (m) => options.transport.send(m),
+      clock: {
+        now: () => performance.now(),
+        soon: (fn) => setImmediate(fn),
+        after: (ms, fn) => setTimeout(fn, ms).unref(),
+      },
+      ...(options.readyWindow !== undefined ? { window: options.readyWindow } : {}),
+      handler: {
+        beforeReady: () => {
+          this.maybeCompact();
+          this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
+        },
+        onReady: (rd) => {
+          // The core put a new configuration in effect; it is durable through the log and
+          // snapshots (docs/architecture.md, "Membership changes"): nothing to persist here.
+          if (rd.confState) this.log?.info({ conf: rd.confState }, "configuration changed");
+        },
+        onSoftState: (soft) => this.onSoftState(soft.role, soft.leader),
+        apply: (entries) => {
+          for (const e of entries) this.applyEntry(e);
+          this.reads.release(this.applied);
+        },
+        restore: (snapshot) => this.applySnapshot(snapshot),
+        onReadStates: (readStates) => {
+          for (const rs of readStates) this.reads.confirm(rs.ctx, rs.index);
+          this.reads.release(this.applied);
+        },
+        onSynced: (rd, ms) => {
+          this.options.metrics?.observeFsync(ms / 1000);
+          this.options.metrics?.observeBatch(rd.entries.length);
+        },
+        afterAdvance: (rd) => {
+          if (rd.hardState) {
+            this.options.metrics?.setCommitIndex(rd.hardState.commit);
+            this.options.metrics?.setTerm(rd.hardState.term);
+          }
+          this.options.metrics?.setAppliedIndex(this.applied);
+          this.maybeSnapshot();
+        },
+        onFatal: (err, where) =>
+          this.fail(where.startsWith("storage") ? err : this.coreFailure(where, err)),
+      },
+    });
     options.transport.onMessage((m) => this.onMessage(m));
     options.transport.onPeerLost((id) => this.onPeerLost(id));
     this.ticker = setInterval(() => this.onTick(), timing.tickMs);
@@ -255,7 +303,7 @@ export class RaftNode implements RaftService {
     this.stopped = true;
     clearInterval(this.ticker);
     this.disk.stop();
-    await this.running?.catch(() => undefined);
+    this.driver.stop();
     await this.snapshotting;
     this.failWaiters(() => new StoppedError());
   }
@@ -294,106 +342,25 @@ export class RaftNode implements RaftService {
       input();
       return true;
     } catch (err) {
-      const dir = this.options.dataDir ?? "(not given)";
-      const reason = err instanceof Error ? err.message : String(err);
-      this.fail(
-        new CoreFailureError(
-          `node ${this.options.id} (data directory ${dir}) stopped on ${what}: ${reason}`,
-          { cause: err },
-        ),
-      );
+      this.fail(this.coreFailure(what, err));
       return false;
     }
   }
 
-  // ---- the loop ------------------------------------------------------------------------------
+  private coreFailure(what: string, err: unknown): CoreFailureError {
+    const dir = this.options.dataDir ?? "(not given)";
+    const reason = err instanceof Error ? err.message : String(err);
+    return new CoreFailureError(
+      `node ${this.options.id} (data directory ${dir}) stopped on ${what}: ${reason}`,
+      { cause: err },
+    );
+  }
 
-  /**
-   * Runs the loop on the next turn of the event loop, so every message and proposal that
-   * arrives in the current turn lands in the same Ready.
-   */
+  // ---- around the loop ----------------------------------------------------------------------
+
+  /** The driver looks at the core on the next turn: every input of this turn shares a Ready. */
   private schedule(): void {
-    if (this.scheduled || this.running !== null || this.stopped) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.stopped || this.running !== null) return;
-      this.running = this.run().then(
-        () => {
-          this.running = null;
-          // Waiting reads that the core could not serve yet retry on the next tick.
-          if (this.raw.hasReady()) this.schedule();
-        },
-        (err: unknown) => {
-          this.running = null;
-          this.fail(err);
-        },
-      );
-    });
-  }
-
-  private async run(): Promise<void> {
-    await this.maybeCompact();
-    this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
-    while (!this.stopped && this.raw.hasReady()) {
-      await this.handleReady(this.raw.ready());
-      await this.maybeCompact();
-      await this.maybeSnapshot();
-      this.reads.maybeStartRound(this.ticks, (ctx) => this.raw.readIndex(ctx));
-    }
-  }
-
-  private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
-    // The core put a new configuration in effect; it is durable through the log and snapshots
-    // (docs/architecture.md, "Membership changes"), so there is nothing to persist here.
-    if (rd.confState) this.log?.info({ conf: rd.confState }, "configuration changed");
-
-    const later: Message[] = [];
-    for (const m of rd.messages) {
-      if (LEADER_TRAFFIC.has(m.type)) this.options.transport.send(m);
-      else later.push(m);
-    }
-
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      await this.options.storage.write({
-        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
-      });
-    }
-    // Committed entries are already durable here (the core hands out only entries persisted by
-    // earlier Readys), so they are applied and answered while this batch's fsync runs, as etcd
-    // applies concurrently with its WAL save: a proposer waits for one fsync, not two. Entries
-    // after a snapshot wait for it to be persisted and restored first.
-    if (!rd.snapshot) this.applyAll(rd);
-    if (rd.mustSync || rd.snapshot) {
-      const started = process.hrtime.bigint();
-      await this.disk.persist("sync", () => this.options.storage.sync());
-      this.options.metrics?.observeFsync(Number(process.hrtime.bigint() - started) / 1e9);
-      this.options.metrics?.observeBatch(rd.entries.length);
-    }
-    if (this.stopped) return;
-
-    for (const m of later) this.options.transport.send(m);
-
-    if (rd.snapshot) {
-      this.applySnapshot(rd.snapshot);
-      this.applyAll(rd);
-    }
-    if (rd.hardState) {
-      this.options.metrics?.setCommitIndex(rd.hardState.commit);
-      this.options.metrics?.setTerm(rd.hardState.term);
-    }
-    this.options.metrics?.setAppliedIndex(this.applied);
-    this.raw.advance(rd);
-  }
-
-  /** Applies rd.committed in order, then serves the read barriers that this makes ready. */
-  private applyAll(rd: Ready): void {
-    for (const e of rd.committed) this.applyEntry(e);
-    for (const rs of rd.readStates) this.reads.confirm(rs.ctx, rs.index);
-    this.reads.release(this.applied);
+    if (!this.stopped) this.driver.schedule();
   }
 
   private onSoftState(role: Role, leader: NodeId): void {
@@ -446,18 +413,21 @@ export class RaftNode implements RaftService {
    * machine encodes in slices (snapshotAsync) and storage writes the file ahead of its WAL
    * marker (prepareSnapshot); one snapshot is in flight at a time.
    */
-  private async maybeSnapshot(): Promise<void> {
+  private maybeSnapshot(): void {
     const every = this.options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES;
     if (this.stopped || this.snapshotting || this.encodedSnapshot) return;
     if (!this.snapshotDue(every)) return;
     const { stateMachine } = this.options;
     const index = this.applied;
     this.snapshotIndex = index;
-    if (!stateMachine.snapshotAsync) return this.compactAndPersist(index, stateMachine.snapshot());
+    if (!stateMachine.snapshotAsync) {
+      this.compactAndPersist(index, stateMachine.snapshot());
+      return;
+    }
     this.snapshotting = stateMachine
       .snapshotAsync()
       .then((data) => {
-        // The core is compacted from the loop, between Readys (see run()).
+        // The core is compacted from the loop, between Readys (the driver's beforeReady).
         if (data !== null && !this.stopped) this.encodedSnapshot = { index, data };
         this.snapshotting = null;
         this.schedule();
@@ -488,19 +458,22 @@ export class RaftNode implements RaftService {
     return this.applied >= this.nextSnapshot.at;
   }
 
-  private async maybeCompact(): Promise<void> {
+  private maybeCompact(): void {
     const encoded = this.encodedSnapshot;
     if (encoded === null || this.stopped) return;
     this.encodedSnapshot = null;
-    await this.compactAndPersist(encoded.index, encoded.data);
+    this.compactAndPersist(encoded.index, encoded.data);
   }
 
-  private async compactAndPersist(index: number, data: Uint8Array): Promise<void> {
+  private compactAndPersist(index: number, data: Uint8Array): void {
     // Ignored (null) if a snapshot from the leader covered `index` meanwhile.
     const snapshot = this.raw.compact(index, data);
     if (snapshot === null) return;
     const { storage } = this.options;
-    if (!storage.prepareSnapshot) return this.installSnapshot(snapshot);
+    if (!storage.prepareSnapshot) {
+      this.installSnapshot(snapshot);
+      return;
+    }
     // The file (megabytes) is written and fsynced off the loop while Readys keep flowing: a
     // proposal's fsync never waits for it. The core's log is compacted already, but the WAL
     // keeps every entry until the marker is durable, so a crash meanwhile restarts from the
@@ -520,8 +493,8 @@ export class RaftNode implements RaftService {
    * ever a local snapshot of applied, hence committed, entries: no batch in between can have
    * truncated the log below it, and a newer snapshot from the leader makes storage ignore it.
    */
-  private async installSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.options.storage.write({ snapshot });
+  private installSnapshot(snapshot: Snapshot): void {
+    if (!this.driver.write({ snapshot })) return;
     const { index } = snapshot.metadata;
     this.log?.debug({ index, bytes: snapshot.data.length }, "snapshot taken, log compacted");
   }
@@ -538,6 +511,7 @@ export class RaftNode implements RaftService {
       this.stopped = true;
       clearInterval(this.ticker);
       this.disk.stop();
+      this.driver.stop();
       this.failWaiters(() => new StoppedError());
     }
     this.options.onFatal?.(error);

@@ -4,18 +4,29 @@
 //
 //   const c = new SimCluster({ nodes: 3, seed: 7 });
 //   c.start();
-//   c.runUntil(() => c.leader() !== 0, 5_000);
+//   await c.runUntil(() => c.leader() !== 0, 5_000);
 //   c.propose(c.leader(), "x");  c.crash(2);  c.partition([[1], [2, 3]]);  c.heal();  c.restart(2);
 //   c.violations   // safety violations found so far (the first one stops every run* call)
+//
+// Every node runs FileStorage on its own simulated disk (SimNode), which is asynchronous code:
+// runFor and runUntil are async, and between two events that left promise callbacks behind
+// (sched.microtasks) they yield one turn so that those run first (docs/architecture.md,
+// "Asynchronous production code under virtual time"). A node's restart takes its recovery's
+// disk time; it is up (node(id).up) once FileStorage.open and load returned.
 
 import type { PersistedState, RaftConfig, RawNodeApi, Ready, TimerFired } from "../raft/api.js";
 import type { Entry, NodeId } from "../raft/types.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
 import { InvariantChecker, type InvariantName, type Violation } from "./invariants.js";
 import { type NetworkFaults, RELIABLE, SimNetwork } from "./network.js";
 import { Rng } from "./rng.js";
 import { Scheduler } from "./scheduler.js";
-import { type CrashPoint, type NodeObserver, SimNode, type SimNodeTiming } from "./sim-node.js";
+import {
+  type CrashPoint,
+  type DiskFaultKind,
+  type NodeObserver,
+  SimNode,
+  type SimNodeTiming,
+} from "./sim-node.js";
 import { encodeCommand } from "./state-machine.js";
 import type { Trace, TraceRecord } from "./trace.js";
 import { TRACE_VERSION } from "./trace-schema.js";
@@ -60,7 +71,6 @@ export class SimCluster implements NodeObserver {
   readonly net: SimNetwork;
   readonly ids: NodeId[];
   readonly checker: InvariantChecker;
-  readonly disks = new Map<NodeId, MemoryStorage>();
   /** Command text of every committed index (null for no-ops), as first applied. */
   readonly committed: (string | null)[] = [null];
   /** Client commands committed (applied by some node). */
@@ -70,6 +80,8 @@ export class SimCluster implements NodeObserver {
   private readonly nodes = new Map<NodeId, SimNode>();
   /** Per node, its log's last index, commit and term as written to its disk (trace records). */
   private readonly written = new Map<NodeId, { last: number; commit: number; term: number }>();
+  /** Per node, the last index and term known durable (its last fsync), for crash records. */
+  private readonly synced = new Map<NodeId, { last: number; term: number }>();
   /** Armed crash points: what to do once the node crashed there (the nemesis's restart). */
   private readonly afterArmedCrash = new Map<NodeId, () => void>();
   /** Violations already in the trace. */
@@ -91,14 +103,11 @@ export class SimCluster implements NodeObserver {
     const timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.record({ t: 0, ev: "trace", v: TRACE_VERSION, nodes: this.ids, seed: opts.seed });
     for (const id of this.ids) {
-      const disk = new MemoryStorage();
-      this.disks.set(id, disk);
       const node = new SimNode({
         id,
         peers: this.ids,
         sched: this.sched,
         rng: this.rng.fork(`node/${id}`),
-        disk,
         send: (m) => {
           if (m.type === "vote-resp" && m.granted) {
             this.checker.onVoteGranted(m.from, m.term, m.to);
@@ -181,8 +190,44 @@ export class SimCluster implements NodeObserver {
   }
 
   /**
-   * The end of the fault phase: every link restored, pauses and clock skew ended, armed crashes
-   * disarmed, every crashed node restarted.
+   * The `disk` fault at `id`: "eio" (its next fsync fails: it fail-stops), "stall" (every fsync
+   * takes `ms` longer until the heal), "full" (no free space until the heal).
+   */
+  diskFault(id: NodeId, kind: DiskFaultKind, ms?: number): void {
+    const n = this.node(id);
+    n.diskFault(kind, ms);
+    this.record({ t: this.sched.now, ev: "disk", node: id, fault: kind, ...(ms ? { ms } : {}) });
+  }
+
+  /** Ends `id`'s stalled fsyncs and full disk. */
+  diskHeal(id: NodeId): void {
+    const n = this.node(id);
+    const stalled = n.diskStalled;
+    const full = n.diskFull;
+    n.diskHeal();
+    if (stalled) this.record({ t: this.sched.now, ev: "disk", node: id, fault: "stall-end" });
+    if (full) this.record({ t: this.sched.now, ev: "disk", node: id, fault: "space" });
+  }
+
+  /**
+   * What `id`'s disk holds, as FileStorage recovers it (a down node's disk is opened and closed
+   * again). The simulation runs meanwhile: the disk's operations take virtual time.
+   */
+  async durableState(id: NodeId): Promise<PersistedState> {
+    let settled = false;
+    const state = this.node(id).durableState();
+    state.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    this.sched.microtasks = true;
+    await this.runUntil(() => settled, 60_000);
+    return state;
+  }
+
+  /**
+   * The end of the fault phase: every link restored, pauses, clock skew, stalled and full disks
+   * ended, armed crashes disarmed, every crashed (or disk-stopped) node restarted.
    */
   healAll(): void {
     this.heal();
@@ -191,6 +236,7 @@ export class SimCluster implements NodeObserver {
       n.armCrash(null);
       this.resume(id);
       this.skew(id, 1);
+      this.diskHeal(id);
     }
     this.afterArmedCrash.clear();
     for (const id of this.ids) this.restart(id);
@@ -251,20 +297,44 @@ export class SimCluster implements NodeObserver {
   }
 
   /** Run virtual time forward by `ms`. False if a violation stopped it. */
-  runFor(ms: number): boolean {
-    return this.sched.runUntil(this.sched.now + ms, () => !this.checker.ok);
+  async runFor(ms: number): Promise<boolean> {
+    const until = this.sched.now + ms;
+    for (;;) {
+      if (this.sched.microtasks) await this.drain();
+      if (!this.checker.ok) return false;
+      if (this.sched.peekTime() > until) break;
+      this.sched.step();
+    }
+    this.sched.now = Math.max(this.sched.now, until);
+    return true;
   }
 
   /** Run until `done()` holds (true), `ms` pass or a violation happens (false). */
-  runUntil(done: () => boolean, ms: number): boolean {
+  async runUntil(done: () => boolean, ms: number): Promise<boolean> {
     const deadline = this.sched.now + ms;
-    if (done()) return true;
-    while (this.checker.ok && this.sched.peekTime() <= deadline) {
+    if (this.sched.microtasks) await this.drain();
+    if (done()) return this.checker.ok;
+    for (;;) {
+      if (this.sched.microtasks) {
+        await this.drain();
+        if (done()) return this.checker.ok;
+      }
+      if (!this.checker.ok || this.sched.peekTime() > deadline) break;
       this.sched.step();
-      if (done()) return this.checker.ok;
+      if (!this.sched.microtasks && done()) return this.checker.ok;
     }
     if (this.checker.ok) this.sched.now = Math.max(this.sched.now, deadline);
     return false;
+  }
+
+  /**
+   * One turn of the event loop: every promise callback queued (and queued by those) runs, up to
+   * the next file operation that takes virtual time (a scheduler event). Nothing real runs
+   * meanwhile that touches the simulation, so the order stays a function of the seed.
+   */
+  private drain(): Promise<void> {
+    this.sched.microtasks = false;
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Report a violation found outside the cluster's own checks (the runner's liveness check). */
@@ -336,9 +406,10 @@ export class SimCluster implements NodeObserver {
     this.traceViolations();
   }
 
-  onSync(node: SimNode): void {
-    this.checker.onSync(node.id);
+  onSync(node: SimNode, last: number): void {
+    this.checker.onSync(node.id, last);
     const w = this.writtenState(node.id);
+    this.synced.set(node.id, { last: Math.min(last, w.last), term: w.term });
     this.record({ t: this.sched.now, ev: "sync", node: node.id, last: w.last, commit: w.commit });
   }
 
@@ -353,25 +424,33 @@ export class SimCluster implements NodeObserver {
     then?.();
   }
 
-  onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void {
+  /**
+   * The crash record names what the node's last fsync covered; what the disk really kept (maybe
+   * more of the unsynced tail) is what FileStorage recovers at the next start, where the checker
+   * takes it as the node's durable state (onStart).
+   */
+  onCrash(node: SimNode, point?: CrashPoint, reason?: "disk"): void {
+    this.net.detach(node.id);
+    const s = this.synced.get(node.id) ?? { last: 0, term: 0 };
     this.record({
       t: this.sched.now,
       ev: "crash",
       node: node.id,
-      durableLast: lastIndex(durable),
-      term: durable.hardState.term,
+      durableLast: s.last,
+      term: s.term,
       ...(point ? { point } : {}),
+      ...(reason ? { reason } : {}),
     });
-    this.checker.onDurableState(node.id, durable, true);
     this.traceViolations();
   }
 
-  onStart(node: SimNode, persisted: PersistedState): void {
+  onStart(node: SimNode, persisted: PersistedState, afterCrash: boolean): void {
     const { term, commit } = persisted.hardState;
     const last = lastIndex(persisted);
     this.written.set(node.id, { last, commit, term });
+    this.synced.set(node.id, { last, term });
     this.record({ t: this.sched.now, ev: "start", node: node.id, last, term, commit });
-    this.checker.onDurableState(node.id, persisted, false);
+    this.checker.onDurableState(node.id, persisted, afterCrash);
     this.traceViolations();
   }
 

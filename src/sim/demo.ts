@@ -30,7 +30,7 @@ export interface DemoResult {
 }
 
 /** Runs the tour; ok is true if the cluster behaved (leaders elected, writes committed). */
-export function runDemo(opts: DemoOptions): DemoResult {
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const nodes = opts.nodes ?? 3;
   let cluster: SimCluster | null = null;
   const say = (text: string): void => opts.write(cluster?.sched.now ?? 0, text);
@@ -73,13 +73,16 @@ export function runDemo(opts: DemoOptions): DemoResult {
     say(`demo failed: ${why}`);
     return result(false);
   };
-  const electLeader = (): boolean => c.runUntil(() => c.leader() !== 0, 5_000);
-  const write = (command: string, on: NodeId[]): boolean => {
+  const electLeader = (): Promise<boolean> => c.runUntil(() => c.leader() !== 0, 5_000);
+  const write = async (command: string, on: NodeId[]): Promise<boolean> => {
     const leader = c.leader();
     const index = c.propose(leader, command);
     if (index === null) return false;
     say(`client: "${command}" proposed to leader ${leader}, log index ${index}`);
-    const ok = c.runUntil(() => on.every((id) => c.node(id).sm.state.applied >= index), 5_000);
+    const ok = await c.runUntil(
+      () => on.every((id) => c.node(id).sm.state.applied >= index),
+      5_000,
+    );
     if (ok) say(`"${command}" is committed and applied on ${list(on)}`);
     return ok;
   };
@@ -88,9 +91,9 @@ export function runDemo(opts: DemoOptions): DemoResult {
     `starting ${nodes === 1 ? "1 node" : `${nodes} nodes`}; heartbeats every 100 ms, election timeouts 300-600 ms`,
   );
   c.start();
-  if (!electLeader()) return failed("no leader within 5 s");
+  if (!(await electLeader())) return failed("no leader within 5 s");
   for (const cmd of ["set x=1", "set y=2", "append x+=3"])
-    if (!write(cmd, c.ids)) return failed(`"${cmd}" was not replicated`);
+    if (!(await write(cmd, c.ids))) return failed(`"${cmd}" was not replicated`);
 
   const old = c.leader();
   say(`crashing the leader, node ${old}`);
@@ -99,23 +102,24 @@ export function runDemo(opts: DemoOptions): DemoResult {
   // Raft needs a majority of the cluster to elect and to commit (§5.2, §5.3).
   const majority = rest.length * 2 > nodes;
   if (majority) {
-    if (!electLeader()) return failed("the survivors elected no leader within 5 s");
-    if (!write("set z=4", rest)) return failed("the new leader could not commit");
+    if (!(await electLeader())) return failed("the survivors elected no leader within 5 s");
+    if (!(await write("set z=4", rest))) return failed("the new leader could not commit");
   } else {
     say(
       `${rest.length === 0 ? "no node is left" : `${list(rest)} ${rest.length === 1 ? "is" : "are"} not a majority of ${nodes}`}: no leader until node ${old} returns`,
     );
-    c.runFor(1_000);
+    await c.runFor(1_000);
   }
 
   say(`restarting node ${old}`);
   c.restart(old);
   if (!majority) {
-    if (!electLeader()) return failed("no leader within 5 s of the restart");
-    if (!write("set z=4", c.ids)) return failed("the cluster could not commit after the restart");
+    if (!(await electLeader())) return failed("no leader within 5 s of the restart");
+    if (!(await write("set z=4", c.ids)))
+      return failed("the cluster could not commit after the restart");
   }
   const target = c.committed.length - 1;
-  if (!c.runUntil(() => c.node(old).sm.state.applied >= target, 5_000))
+  if (!(await c.runUntil(() => c.node(old).sm.state.applied >= target, 5_000)))
     return failed(`node ${old} did not catch up`);
   say(`node ${old} caught up: it applied every entry up to index ${target}`);
   if (!c.ok) return failed(`invariant violated: ${c.violations[0]?.message}`);

@@ -180,10 +180,10 @@ export class InvariantChecker {
     }
   }
 
-  /** `id` completed an fsync: everything it wrote is durable. */
-  onSync(id: NodeId): void {
+  /** `id`'s fsync made its log durable up to `last` (everything written before it). */
+  onSync(id: NodeId, last = Number.POSITIVE_INFINITY): void {
     const log = this.mirror(id);
-    log.synced = log.lastIndex;
+    log.synced = Math.max(log.synced, Math.min(last, log.lastIndex));
   }
 
   /** `id` sent a granted vote to `candidate` for `term`. */

@@ -18,6 +18,9 @@
 //                                      it takes what the node sent in its last millisecond
 //   pause skew transfer alarm          a stopped process, clock rates, leader transfers, false
 //                                      peer-lost reports (the core's forgetLeader path)
+//   disk                               on a node's simulated disk (FileStorage runs on it): the
+//                                      next fsync fails with EIO (the node fail-stops and stays
+//                                      down until the heal), fsyncs stall, the disk fills up
 
 import type { RaftConfig, RawNodeApi } from "../raft/api.js";
 import { RawNode } from "../raft/raw-node.js";
@@ -49,12 +52,12 @@ export const FAULTS = [
   "transfer",
   "corrupt",
   "alarm",
+  "disk",
 ] as const;
 export type FaultName = (typeof FAULTS)[number];
 
 /** Fault names the contract reserves for what the simulator cannot do yet, and why. */
 export const PLANNED_FAULTS: Readonly<Record<string, string>> = {
-  disk: "fsync errors, stalls and a full disk need FileStorage on a simulated disk",
   member: "membership changes do not exist in the simulator yet",
 };
 
@@ -121,7 +124,12 @@ export function networkFaults(faults: readonly FaultName[]): NetworkFaults {
   };
 }
 
-export function runSimulation(opts: SimOptions): SimResult {
+/**
+ * One seeded run. Asynchronous because the nodes run FileStorage (docs/architecture.md,
+ * "Asynchronous production code under virtual time"); the same seed and options always give
+ * the same result.
+ */
+export async function runSimulation(opts: SimOptions): Promise<SimResult> {
   const trace = new Trace(opts.traceFile ? { file: opts.traceFile } : {});
   const config = resolveConfig(opts.config ?? "random", opts.seed);
   const cluster = new SimCluster({
@@ -151,10 +159,10 @@ export function runSimulation(opts: SimOptions): SimResult {
   clients.start();
   const nemesis = startNemesis(cluster, cluster.rng.fork("nemesis"), faults);
 
-  if (cluster.runFor(opts.timeMs)) {
+  if (await cluster.runFor(opts.timeMs)) {
     clients.stop();
     nemesis.stop();
-    checkLiveness(cluster, opts.livenessMs ?? DEFAULT_LIVENESS_MS);
+    await checkLiveness(cluster, opts.livenessMs ?? DEFAULT_LIVENESS_MS);
   }
   if (cluster.ok && opts.linearizability !== false) {
     const r = clients.check();
@@ -292,6 +300,29 @@ function startNemesis(cluster: SimCluster, rng: Rng, faults: ReadonlySet<FaultNa
         cluster.net.falseAlarm(node.id, peer);
       },
     ]);
+  if (faults.has("disk"))
+    actions.push([
+      1,
+      () => {
+        const victim = target();
+        if (victim === null) return;
+        const roll = rng.float();
+        if (roll < 0.25) {
+          // The node fail-stops at its next fsync and stays down until the heal (a failed disk
+          // needs an operator): at most a minority at a time, or nothing would ever commit.
+          const down = ids.filter((id) => !cluster.node(id).up || cluster.node(id).diskEioPending);
+          if ((down.length + 1) * 2 < ids.length) cluster.diskFault(victim, "eio");
+          return;
+        }
+        // A stall (fsyncs take up to several election timeouts longer) or a full disk, until
+        // it ends by itself or at the heal.
+        if (roll < 0.7) cluster.diskFault(victim, "stall", rng.int(20, 1000));
+        else cluster.diskFault(victim, "full");
+        cluster.sched.after(rng.int(300, 3000), () => {
+          if (!stopped) cluster.diskHeal(victim);
+        });
+      },
+    ]);
   const total = actions.reduce((sum, [w]) => sum + w, 0);
   const act = (): void => {
     if (stopped) return;
@@ -343,7 +374,7 @@ function partitionRandomly(cluster: SimCluster, rng: Rng): void {
 }
 
 /** Heal, restart, then require a new command to be applied on every node in time. */
-function checkLiveness(cluster: SimCluster, livenessMs: number): void {
+async function checkLiveness(cluster: SimCluster, livenessMs: number): Promise<void> {
   const healedAt = cluster.sched.now;
   cluster.record({ t: healedAt, ev: "phase", phase: "liveness" });
   cluster.healAll();
@@ -361,7 +392,7 @@ function checkLiveness(cluster: SimCluster, livenessMs: number): void {
     }
     return cluster.ids.every((id) => cluster.node(id).sm.state.applied >= index);
   };
-  if (cluster.runUntil(done, livenessMs) || !cluster.ok) return;
+  if ((await cluster.runUntil(done, livenessMs)) || !cluster.ok) return;
   const applied = cluster.ids.map((id) => `${id}:${cluster.node(id).sm.state.applied}`).join(" ");
   const leader = cluster.leader();
   cluster.fail(

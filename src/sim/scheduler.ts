@@ -16,6 +16,12 @@ export class Scheduler {
   now = 0;
   /** Events run so far (the event number reported with invariant violations). */
   executed = 0;
+  /**
+   * Set by whatever may have left promise callbacks to run (a storage call, a disk operation
+   * completing): the cluster's loop then yields one turn to the microtask queue before the next
+   * event (docs/architecture.md, "Asynchronous production code under virtual time").
+   */
+  microtasks = false;
   private seq = 0;
   private readonly heap: ScheduledEvent[] = [];
 

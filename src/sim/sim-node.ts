@@ -1,64 +1,61 @@
-// One simulated server: the Raft core (RawNodeApi) + a disk (SimDisk over MemoryStorage) + the
-// simulated state machine, driven on virtual time exactly as the node runtime drives it on real
-// time (src/raft/api.ts, the Ready loop):
+// One simulated server: the production Ready driver (src/node/ready-driver.ts) over the Raft
+// core, FileStorage (src/storage/file-storage.ts) on a simulated disk (SimDisk from
+// src/storage/fs/sim-disk.ts: power loss, torn writes, EIO, stalls, ENOSPC) and the simulated
+// state machine, on virtual time:
 //
 //   tick every tickMs ──► raw.tick() ─┐
-//   message arrives   ──► raw.step()  ├─► drain: rd = ready()
-//   client proposes   ──► propose()   │     write rd to disk (volatile)
+//   message arrives   ──► raw.step()  ├─► driver: persist, send, apply, sync, advance
+//   client proposes   ──► propose()   │   (pipelined: up to timing.pipeline Readys in flight)
 //   client reads      ──► read()     ─┘
-//                                            send leader traffic (app/heartbeat/snap) now
-//                                            if rd.mustSync: fsync completes after a random
-//                                              latency; nothing else of it (or of any later
-//                                              Ready) leaves before it
-//                                            send the other messages (votes, replies)
-//                                            apply snapshot + committed entries, advance(rd)
-//                                            serve confirmed reads once applied >= their index
-//                                            snapshot policy: compact every N applied entries
+//                                        serve confirmed reads once applied >= their index
+//                                        snapshot policy: compact every N applied entries
 //
-// Up to `timing.pipeline` Readys are in flight (default 1, the fsync gate RaftNode keeps): inputs
-// that arrive meanwhile are stepped into the core and come out in a later Ready, so the disk sees
-// group commits. With more, the next Ready is taken while an fsync runs (api.ts, pipelined
-// Readys): its leader traffic leaves at once, everything else waits for every earlier fsync, and
-// Readys are finished (replies sent, entries applied, advance) in the order they were taken.
-// crash() drops everything volatile (the core, the state machine, unsynced writes: the disk
-// decides what survives); restart() rebuilds from disk.load() like a real reboot.
+// The disk's fsync latency comes from its fault hook (the seed's fsync profile, plus a stall of
+// the `disk` fault), so every fsync is a scheduler event and everything FileStorage does between
+// them runs in microtasks (docs/architecture.md, "Asynchronous production code under virtual
+// time"): the cluster's loop yields a turn after an event that set `sched.microtasks`.
+// start() boots like a real process: FileStorage.open (WAL recovery), load, restore; crash() is
+// power loss on the disk (SimDisk.crash: unsynced data lost, the last write maybe torn).
 // Faults a node suffers in itself (the nemesis's): pause() stops it processing anything (its
-// messages wait, as in a stopped process's socket buffers; its ticks are missed) until resume();
-// setClockRate() makes its ticks come faster or slower than virtual time (clock skew);
-// armCrash(point) crashes it at the next Ready boundary of that kind that needs an fsync
+// messages and finished disk operations wait, as for a stopped process; its ticks are missed)
+// until resume(); setClockRate() makes its ticks come faster or slower than virtual time (clock
+// skew); armCrash(point) crashes it at the next Ready boundary of that kind that needs an fsync
 // (`after-send`: the leader traffic left and the batch is written but not synced;
 // `after-fsync`: synced, the replies not yet sent; `vote-...`: the same at the next Ready that
 // casts a vote, and `vote-after-reply` once its reply left; `commit-after-send`: a leader,
 // right after sending a new commit index; `elected-after-send`: a new leader, right after its
-// first appends left, so its no-op may reach only some followers: Figure 8's second leader).
+// first appends left, so its no-op may reach only some followers: Figure 8's second leader);
+// the driver's hooks are those boundaries. Disk faults
+// (the `disk` fault): the next fsync fails with EIO, fsyncs stall, or the disk is full.
 // An exception from the core is a bug (or a disk that broke its promise): the node reports it
-// (a `node-error` violation) and stops, as the node runtime does (docs/architecture.md, "Disk faults").
+// (a `node-error` violation) and stops, as the node runtime does (docs/architecture.md, "Disk
+// faults"). A failed write or fsync fail-stops the node as in production; the simulator counts
+// it as crashed (`onDiskStop`) and restarts it at the heal.
 
+import { ReadyDriver } from "../node/ready-driver.js";
 import type {
   PersistedState,
   RaftConfig,
-  Random,
   RawNodeApi,
   ReadState,
   Ready,
   TimerFired,
 } from "../raft/api.js";
-import { mutant } from "../raft/mutants.js";
-import type { Entry, Message, NodeId, Role } from "../raft/types.js";
-import type { WriteBatch } from "../storage/storage.js";
+import type { Entry, Message, NodeId, Role, Snapshot } from "../raft/types.js";
+import { FileStorage } from "../storage/file-storage.js";
+import { errorCode } from "../storage/fs/file-system.js";
+import { type DiskFault, type DiskOp, SimDisk } from "../storage/fs/sim-disk.js";
 import type { Rng } from "./rng.js";
 import type { ScheduledEvent, Scheduler } from "./scheduler.js";
 import { SimStateMachine } from "./state-machine.js";
 
-/** A node's stable storage as the simulator needs it: synchronous, with a crash operation. */
-export interface SimDisk {
-  load(): PersistedState;
-  write(batch: WriteBatch): void;
-  sync(): void;
-  /** Power loss: a random prefix of the unsynced writes survives (MemoryStorage.crash). */
-  crash(random: Random): void;
-}
-
+/** Where a node's data directory lives on its disk. */
+const DATA_DIR = "/data";
+/**
+ * WAL segment size on the simulated disk: small, since a preallocated spare costs this much
+ * memory; big enough that rolls (a rename and directory syncs each) stay rare.
+ */
+const SEGMENT_SIZE = 64 * 1024;
 export interface SimNodeTiming {
   /** Virtual milliseconds per Raft tick. */
   tickMs: number;
@@ -75,7 +72,7 @@ export interface SimNodeTiming {
   snapshotEvery: number;
   /**
    * Readys taken before the earlier ones are advanced (api.ts: pipelined Readys, each one's
-   * messages still wait for every earlier fsync). Default 1: one at a time, as RaftNode.
+   * messages still wait for every earlier fsync): the ReadyDriver's window. Default 1.
    */
   pipeline?: number;
 }
@@ -90,29 +87,39 @@ export interface NodeObserver {
   onRestore(node: SimNode, index: number, term: number, hash: number): void;
   /** The local state machine was snapshotted and the log compacted up to `index`. */
   onCompact(node: SimNode, index: number): void;
-  /** An fsync completed: the node goes on with the Ready that waited for it. */
-  onSync(node: SimNode): void;
+  /**
+   * An fsync completed: the log up to `last` (as written by the Ready that asked for it) is
+   * durable; the node goes on with that Ready.
+   */
+  onSync(node: SimNode, last: number): void;
   /** A timer fired in the core (an election timeout, a heartbeat, ...). */
   onTimer(node: SimNode, timer: TimerFired): void;
-  /** The node lost power; `durable` is what its disk kept; `point` where an armed crash hit. */
-  onCrash(node: SimNode, durable: PersistedState, point?: CrashPoint): void;
+  /**
+   * The node lost power (`point`: where an armed crash hit), or a disk fault stopped it
+   * (`reason` "disk"). What its disk kept is known at its next start (onStart).
+   */
+  onCrash(node: SimNode, point?: CrashPoint, reason?: "disk"): void;
   /** An armed crash point was reached: the observer crashes the node (SimCluster.crash). */
   onCrashPoint(node: SimNode, point: CrashPoint): void;
-  /** The node came back; `persisted` is what its disk held. */
-  onStart(node: SimNode, persisted: PersistedState): void;
+  /**
+   * The node came back; `persisted` is what FileStorage recovered from its disk; `afterCrash`
+   * if the previous run ended in a crash.
+   */
+  onStart(node: SimNode, persisted: PersistedState, afterCrash: boolean): void;
   /** Malformed state (a broken snapshot, the core threw): a bug, reported as a violation. */
   onError(node: SimNode, message: string): void;
   /** A linearizable read `ctx` is confirmed (ReadIndex) and applied up to its `index`. */
   onRead(node: SimNode, ctx: number, index: number): void;
+  /** A failed write or fsync stopped the node (after onCrash with reason "disk"). */
+  onDiskStop?(node: SimNode, message: string): void;
 }
 
 export interface SimNodeOptions {
   id: NodeId;
   peers: NodeId[];
   sched: Scheduler;
-  /** The node's own random stream (fsync latency, election timeouts). */
+  /** The node's own random stream (fsync latency, election timeouts, its disk's crashes). */
   rng: Rng;
-  disk: SimDisk;
   send: (m: Message) => void;
   timing: SimNodeTiming;
   createRawNode: (config: RaftConfig) => RawNodeApi;
@@ -120,8 +127,6 @@ export interface SimNodeOptions {
   /** Extra core options (preVote, checkQuorum, ...). */
   raftOptions?: Partial<RaftConfig>;
 }
-
-const LEADER_TRAFFIC: ReadonlySet<Message["type"]> = new Set(["app", "heartbeat", "snap"]);
 
 /**
  * Where in the Ready cycle an armed crash strikes (see the header); `vote-` points wait for a
@@ -138,32 +143,33 @@ export const CRASH_POINTS = [
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
-/** A Ready taken from the core and not yet advanced. */
-interface InFlight {
-  rd: Ready;
-  /** Its messages that wait until it (and every earlier Ready) is durable. */
-  later: Message[];
-  durable: boolean;
-  /** Crash when its fsync completes (an armed after-fsync point). */
-  strike: CrashPoint | null;
-}
+/** The disk fault a node suffers now (the `disk` fault; see SimNode.diskFault). */
+export type DiskFaultKind = "eio" | "stall" | "full";
 
 export class SimNode {
   readonly id: NodeId;
-  /** Null while crashed. */
+  /** Null while down (crashed, stopped, or still booting). */
   raw: RawNodeApi | null = null;
   sm = new SimStateMachine();
   role: Role = "follower";
   leader: NodeId = 0;
-  /** Incremented at every crash: events of a dead incarnation check it and do nothing. */
+  /** The machine's disk: it outlives the node's crashes. */
+  readonly disk: SimDisk;
+  private storage: FileStorage | null = null;
+  private driver: ReadyDriver | null = null;
+  /** Incremented at every crash: work of a dead incarnation checks it and does nothing. */
   private incarnation = 0;
-  /** Readys taken and not yet advanced, oldest first (at most timing.pipeline). */
-  private inFlight: InFlight[] = [];
-  /** When the last scheduled fsync completes (fsyncs complete in order). */
-  private lastSyncAt = 0;
+  private booting = false;
+  /** Whether the last run ended in a crash (power loss or a disk fault), for the checker. */
+  private crashed = false;
   /** The hard state of the last Ready that carried one (to tell a fresh vote). */
   private lastHard = { term: 0, vote: 0, commit: 0 };
   private lastCommit = 0;
+  /** The log's last index as written so far, and per Ready in flight (what its sync covers). */
+  private writtenLast = 0;
+  private writtenBy: { rd: Ready; last: number }[] = [];
+  /** An armed crash point waiting for this Ready's fsync or reply (one at a time). */
+  private strikeAt: { rd: Ready; point: CrashPoint } | null = null;
   private tickEvent: ScheduledEvent | null = null;
   private snapshotIndex = 0;
   /** Reads confirmed by the core, waiting for the state machine to reach their index. */
@@ -173,20 +179,63 @@ export class SimNode {
   /** Clock skew: ticks come every tickMs / clockRate virtual ms. */
   clockRate = 1;
   private armed: CrashPoint | null = null;
+  /** The `disk` fault: extra ms per fsync while stalled; the next fsync fails with EIO. */
+  private stallMs = 0;
+  private eioNext = false;
+  /** EIO faults handed to fsyncs that may not have completed yet (diskHeal cancels them). */
+  private readonly eioInFlight = new Set<DiskFault>();
 
   constructor(private readonly opts: SimNodeOptions) {
     this.id = opts.id;
+    const diskRng = opts.rng.fork("disk");
+    this.disk = new SimDisk({
+      random: () => diskRng.float(),
+      complete: (ms, fn) => this.completeDiskOp(ms, fn),
+      faults: (op) => this.diskFaultFor(op),
+    });
   }
 
   get up(): boolean {
     return this.raw !== null;
   }
 
-  /** Boot (or reboot) from the disk. */
+  /** Boot (or reboot) from the disk: FileStorage.open recovers the WAL, as a real restart does. */
   start(): void {
-    if (this.raw) return;
+    if (this.raw || this.booting) return;
+    this.booting = true;
+    const inc = this.incarnation;
+    this.opts.sched.microtasks = true;
+    this.boot(inc).catch((err: unknown) => {
+      if (inc !== this.incarnation) return;
+      const message = err instanceof Error ? err.message : String(err);
+      // A disk fault met by recovery itself (an EIO on its re-sync of the WAL's tail).
+      if (isStorageError(err, "storage-failed") || errorCode(err) === "EIO") {
+        this.diskStop(`restart: ${message}`);
+        return;
+      }
+      this.booting = false;
+      if (errorCode(err) === "ENOSPC" || isStorageError(err, "storage-no-space")) {
+        // Retryable: the disk is full; try again once space may have returned.
+        this.opts.sched.after(500, () => {
+          if (inc === this.incarnation) this.start();
+        });
+        return;
+      }
+      this.opts.observer.onError(this, `restart: ${message}`);
+    });
+  }
+
+  private async boot(inc: number): Promise<void> {
     const o = this.opts;
-    const persisted = o.disk.load();
+    const storage = await FileStorage.open(DATA_DIR, {
+      fs: this.disk.fs,
+      segmentSize: SEGMENT_SIZE,
+    });
+    const stored = await storage.load();
+    if (inc !== this.incarnation) return;
+    this.booting = false;
+    // (The lost-vote mutant is planted in FileStorage.load: src/storage/planted.ts.)
+    const persisted = stored;
     const snap = persisted.snapshot;
     this.sm = new SimStateMachine();
     if (snap) {
@@ -198,9 +247,10 @@ export class SimNode {
     this.leader = 0;
     this.lastHard = persisted.hardState;
     this.lastCommit = persisted.hardState.commit;
+    this.writtenLast = persisted.entries.at(-1)?.index ?? this.snapshotIndex;
     const fresh = persisted.hardState.term === 0 && snap === null && persisted.entries.length === 0;
     const random = o.rng.fork(`raft/${this.incarnation}`);
-    this.raw = o.createRawNode({
+    const raw = o.createRawNode({
       id: o.id,
       peers: o.peers,
       electionTick: o.timing.electionTick,
@@ -209,20 +259,85 @@ export class SimNode {
       ...o.raftOptions,
       ...(fresh ? {} : { restore: persisted, applied: this.snapshotIndex }),
     });
-    o.observer.onStart(this, persisted);
+    this.raw = raw;
+    this.storage = storage;
+    this.driver = this.newDriver(raw, storage);
+    const afterCrash = this.crashed;
+    this.crashed = false;
+    o.observer.onStart(this, persisted, afterCrash);
     if (snap)
       o.observer.onRestore(this, snap.metadata.index, snap.metadata.term, this.sm.state.hash);
     // A random phase, so that nodes booted together do not tick in lockstep.
     this.scheduleTick(o.rng.int(1, o.timing.tickMs));
   }
 
-  /** Power loss: everything volatile is gone; the disk keeps what was synced. */
+  private newDriver(raw: RawNodeApi, storage: FileStorage): ReadyDriver {
+    const o = this.opts;
+    return new ReadyDriver({
+      core: raw,
+      storage,
+      send: o.send,
+      window: o.timing.pipeline ?? 1,
+      // Each simulated event is one input: its Ready is taken at once.
+      clock: { now: () => o.sched.now, soon: (fn) => fn(), after: (ms, fn) => this.later(ms, fn) },
+      // A full disk is retryable (FileStorage keeps the batches queued): the node waits for
+      // space; any other storage failure fail-stops it.
+      retryDelay: (err) => (isStorageError(err, "storage-no-space") ? 100 : null),
+      handler: {
+        onReady: (rd) => this.onReady(rd),
+        onSoftState: (soft) => {
+          this.role = soft.role;
+          this.leader = soft.leader;
+        },
+        apply: (entries) => this.applyEntries(entries),
+        restore: (snapshot) => this.applySnapshot(snapshot),
+        onReadStates: (rs) => {
+          this.reads.push(...rs);
+          this.serveReads();
+        },
+        onSynced: (rd) => o.observer.onSync(this, this.syncedUpTo(rd)),
+        afterAdvance: () => this.maybeCompact(),
+        onFatal: (err, where) => {
+          const message = err instanceof Error ? err.message : String(err);
+          if (where.startsWith("storage")) this.diskStop(`${where}: ${message}`);
+          else this.fatal(err);
+        },
+      },
+      hooks: {
+        afterWrite: (rd, needsSync) => this.afterWrite(rd, needsSync),
+        afterSync: (rd) => {
+          const point = this.strikeAt?.rd === rd ? this.strikeAt.point : null;
+          if (point === "after-fsync" || point === "vote-after-fsync") this.strike(point);
+        },
+        afterReply: (rd) => {
+          // The vote is cast, durable and answered; the node dies before anything else.
+          if (this.strikeAt?.rd === rd && this.strikeAt.point === "vote-after-reply")
+            this.strike("vote-after-reply");
+        },
+      },
+    });
+  }
+
+  /** Power loss: everything volatile is gone; the disk keeps what its model allows. */
   crash(point?: CrashPoint): void {
     if (!this.raw) return;
     this.stop();
-    const o = this.opts;
-    o.disk.crash(() => o.rng.float());
-    o.observer.onCrash(this, o.disk.load(), point);
+    this.disk.crash();
+    this.crashed = true;
+    this.opts.observer.onCrash(this, point);
+  }
+
+  /**
+   * A failed write or fsync stopped the node (fail-stop, as in production). The process is gone;
+   * the simulator counts it as crashed (power loss on its disk) and restarts it at the heal.
+   */
+  private diskStop(message: string): void {
+    if (!this.raw && !this.booting) return;
+    this.stop();
+    this.disk.crash();
+    this.crashed = true;
+    this.opts.observer.onCrash(this, undefined, "disk");
+    this.opts.observer.onDiskStop?.(this, message);
   }
 
   get paused(): boolean {
@@ -238,7 +353,10 @@ export class SimNode {
   resume(): void {
     const waiting = this.deferred;
     this.deferred = null;
-    if (waiting) for (const f of waiting) f();
+    if (waiting && waiting.length > 0) {
+      this.opts.sched.microtasks = true;
+      for (const f of waiting) f();
+    }
   }
 
   setClockRate(rate: number): void {
@@ -249,7 +367,43 @@ export class SimNode {
   /** Crash at the next Ready boundary `point` (null: disarm). */
   armCrash(point: CrashPoint | null): void {
     this.armed = point;
-    if (point === null) for (const f of this.inFlight) f.strike = null;
+    if (point === null) this.strikeAt = null;
+  }
+
+  /**
+   * The `disk` fault: "eio" fails the next fsync (the node fail-stops), "stall" adds `ms` to
+   * every fsync, "full" leaves no free space (ENOSPC) until diskHeal().
+   */
+  diskFault(kind: DiskFaultKind, ms = 0): void {
+    if (kind === "eio") this.eioNext = true;
+    else if (kind === "stall") this.stallMs = ms;
+    else this.disk.capacity = this.disk.used;
+  }
+
+  /**
+   * Ends stalls and a full disk (the heal); a pending EIO is dropped too, and so is one an fsync
+   * already in flight (issued during a stall) would report when it completes after the heal:
+   * otherwise the node would fail-stop after the heal and miss the liveness check (seed 75).
+   */
+  diskHeal(): void {
+    this.stallMs = 0;
+    this.eioNext = false;
+    for (const f of this.eioInFlight) delete f.error;
+    this.eioInFlight.clear();
+    this.disk.capacity = Number.POSITIVE_INFINITY;
+  }
+
+  /** An EIO waits for the next fsync. */
+  get diskEioPending(): boolean {
+    return this.eioNext;
+  }
+
+  get diskStalled(): boolean {
+    return this.stallMs > 0;
+  }
+
+  get diskFull(): boolean {
+    return this.disk.capacity !== Number.POSITIVE_INFINITY;
   }
 
   /** Leader transfer to `to` (thesis §3.10); false if the core refused it or the node is down. */
@@ -258,13 +412,32 @@ export class SimNode {
     return this.guard((raw) => raw.transferLeader(to)) ?? false;
   }
 
-  /** Everything volatile ends: the core, timers, pending fsyncs and reads. */
+  /**
+   * What the disk holds now, as FileStorage reads it (tests). A down node's disk is opened and
+   * closed again (recovery may repair a torn tail, as the next start would).
+   */
+  async durableState(): Promise<PersistedState> {
+    if (this.storage && this.raw) return this.storage.load();
+    const s = await FileStorage.open(DATA_DIR, { fs: this.disk.fs, segmentSize: SEGMENT_SIZE });
+    try {
+      return await s.load();
+    } finally {
+      await s.close();
+    }
+  }
+
+  /** Everything volatile ends: the core, the driver, timers, pending fsyncs and reads. */
   private stop(): void {
     this.raw = null;
+    this.driver?.stop();
+    this.driver = null;
+    // Abandoned, not closed: the process is gone (its disk's boot ended with the crash).
+    this.storage = null;
+    this.booting = false;
     this.incarnation++;
-    this.inFlight = [];
-    this.lastSyncAt = 0;
     this.reads = [];
+    this.writtenBy = [];
+    this.strikeAt = null;
     this.deferred = null;
     this.armed = null;
     this.opts.sched.cancel(this.tickEvent);
@@ -301,14 +474,14 @@ export class SimNode {
   }
 
   /**
-   * Runs `f` on the live core, then drains it. An exception is the core refusing to go on
-   * (an internal invariant broke): the node reports it and stops.
+   * Runs `f` on the live core, then lets the driver take what it produced. An exception is the
+   * core refusing to go on (an internal invariant broke): the node reports it and stops.
    */
   private guard<T>(f: (raw: RawNodeApi) => T): T | null {
     if (!this.raw) return null;
     try {
       const r = f(this.raw);
-      this.drain();
+      this.driver?.schedule();
       return r;
     } catch (e) {
       this.fatal(e);
@@ -338,66 +511,47 @@ export class SimNode {
     });
   }
 
-  /** Take Readys until the core has nothing more or the pipeline is full. */
-  private drain(): void {
-    const depth = this.opts.timing.pipeline ?? 1;
-    while (this.raw && this.inFlight.length < depth && this.raw.hasReady())
-      this.handleReady(this.raw.ready());
+  /** The driver took a Ready: the checker sees it first; note what crash points need. */
+  private onReady(rd: Ready): void {
+    this.opts.observer.onReady(this, rd);
+    const last = rd.entries.at(-1);
+    if (last) this.writtenLast = last.index;
+    else if (rd.snapshot && this.raw) this.writtenLast = this.raw.status().lastIndex;
+    if (rd.mustSync || rd.snapshot) this.writtenBy.push({ rd, last: this.writtenLast });
   }
 
-  private handleReady(rd: Ready): void {
-    const o = this.opts;
-    o.observer.onReady(this, rd);
-    if (rd.softState) {
-      this.role = rd.softState.role;
-      this.leader = rd.softState.leader;
-    }
+  /** How far the log was written when `rd` (whose sync just completed) was taken. */
+  private syncedUpTo(rd: Ready): number {
+    // Syncs complete in the order their Readys were taken.
+    let w = this.writtenBy.shift();
+    while (w && w.rd !== rd) w = this.writtenBy.shift();
+    return w ? w.last : this.writtenLast;
+  }
+
+  /** The early messages left and the batch is written: the after-send crash points. */
+  private afterWrite(rd: Ready, needsSync: boolean): void {
     const votes = rd.hardState !== undefined && this.votedNow(rd.hardState);
     const commits = rd.hardState !== undefined && rd.hardState.commit > this.lastCommit;
     if (rd.hardState) this.lastCommit = rd.hardState.commit;
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      o.disk.write({
-        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-        ...(rd.entries.length > 0 ? { entries: rd.entries } : {}),
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
-      });
-    }
-    const later: Message[] = [];
-    for (const m of rd.messages) {
-      // Leader exception (api.ts, thesis §10.2.1): replication may overlap the leader's fsync.
-      if (LEADER_TRAFFIC.has(m.type) || (isVoteReply(m) && mutant("vote-before-fsync"))) o.send(m);
-      else later.push(m);
-    }
-    const needsSync = rd.mustSync || rd.snapshot !== undefined;
-    const flight: InFlight = { rd, later, durable: !needsSync, strike: null };
-    this.inFlight.push(flight);
-    if (
-      (this.armed === "commit-after-send" && commits && this.role === "leader") ||
-      (this.armed === "elected-after-send" && rd.softState?.role === "leader")
-    ) {
-      // The leader told its followers a new commit index, or became leader and sent its first
-      // appends, and died with it.
-      this.strike(this.armed);
+    if (needsSync) this.opts.sched.microtasks = true;
+    const armed = this.armed;
+    if (armed === "commit-after-send") {
+      // The leader told its followers a new commit index and died with it.
+      if (commits && this.role === "leader") this.strike(armed);
       return;
     }
-    if (needsSync) {
-      const armed = this.armed;
-      if (
-        armed &&
-        armed !== "commit-after-send" &&
-        armed !== "elected-after-send" &&
-        (!armed.startsWith("vote-") || votes)
-      ) {
-        if (armed.endsWith("after-send") || (armed === "vote-after-reply" && !needsSync)) {
-          this.strike(armed);
-          return;
-        }
-        this.armed = null;
-        flight.strike = armed;
-      }
-      this.scheduleSync(flight);
+    if (armed === "elected-after-send") {
+      // A new leader sent its first appends and died with them.
+      if (rd.softState?.role === "leader") this.strike(armed);
+      return;
     }
-    this.settle();
+    if (!needsSync || !armed || (armed.startsWith("vote-") && !votes)) return;
+    if (armed.endsWith("after-send")) {
+      this.strike(armed);
+      return;
+    }
+    this.armed = null;
+    this.strikeAt = { rd, point: armed };
   }
 
   /** Does this hard state record a vote just cast (a new term or vote)? */
@@ -407,47 +561,51 @@ export class SimNode {
     return hs.vote !== 0 && (hs.vote !== prev.vote || hs.term !== prev.term);
   }
 
-  /**
-   * An fsync for `flight` completes after a random latency, never before an earlier one (one
-   * disk: a later fsync covers every earlier write).
-   */
-  private scheduleSync(flight: InFlight): void {
-    const o = this.opts;
-    const inc = this.incarnation;
-    const at = Math.max(o.sched.now + this.fsyncLatency(), this.lastSyncAt);
-    this.lastSyncAt = at;
-    const synced = (): void => {
-      if (inc !== this.incarnation) return; // crashed before the fsync completed
-      if (this.deferred) {
-        this.deferred.push(synced);
-        return;
-      }
-      o.disk.sync();
-      o.observer.onSync(this);
-      // Everything written so far is durable now.
-      for (const f of this.inFlight) f.durable = true;
-      if (flight.strike) this.strike(flight.strike);
-      else this.guard(() => this.settle());
-    };
-    o.sched.at(at, synced);
-  }
-
-  /** Finish the Readys at the head of the pipeline that are durable, in order. */
-  private settle(): void {
-    while (this.raw && this.inFlight.length > 0 && (this.inFlight[0] as InFlight).durable) {
-      const f = this.inFlight.shift() as InFlight;
-      this.finish(f.rd, f.later);
-      if (f.strike === "vote-after-reply") {
-        // The vote is cast, durable and answered; the node dies before anything else.
-        this.strike(f.strike);
-        return;
-      }
-    }
-  }
-
   private strike(point: CrashPoint): void {
     this.armed = null;
+    this.strikeAt = null;
     this.opts.observer.onCrashPoint(this, point);
+  }
+
+  /** Runs `fn` in `ms` (a driver retry), deferred while paused; it may start storage work. */
+  private later(ms: number, fn: () => void): void {
+    const run = (): void => {
+      if (this.deferred) this.deferred.push(run);
+      else {
+        this.opts.sched.microtasks = true;
+        fn();
+      }
+    };
+    this.opts.sched.after(ms, run);
+  }
+
+  /**
+   * The disk completes an operation: after `ms` of virtual time (a scheduler event) or at once
+   * (a microtask). A paused process sees it only when it resumes.
+   */
+  private completeDiskOp(ms: number, fn: () => void): void {
+    const run = (): void => {
+      if (this.deferred) {
+        this.deferred.push(run);
+        return;
+      }
+      this.opts.sched.microtasks = true;
+      fn();
+    };
+    if (ms > 0) this.opts.sched.after(ms, run);
+    else void Promise.resolve().then(run);
+  }
+
+  /** What the disk does to `op`: fsync latency (the seed's profile plus a stall), or EIO. */
+  private diskFaultFor(op: DiskOp): DiskFault | undefined {
+    if (op.kind !== "datasync") return undefined;
+    const fault: DiskFault = { delayMs: this.fsyncLatency() + this.stallMs };
+    if (this.eioNext) {
+      this.eioNext = false;
+      fault.error = "EIO";
+      this.eioInFlight.add(fault);
+    }
+    return fault;
   }
 
   private fsyncLatency(): number {
@@ -458,12 +616,8 @@ export class SimNode {
     return ms + rng.int(t.fsyncTailMinMs ?? 0, t.fsyncTailMaxMs ?? 0);
   }
 
-  private finish(rd: Ready, later: Message[]): void {
-    const raw = this.raw;
-    if (!raw) return;
-    for (const m of later) this.opts.send(m);
-    if (rd.snapshot) this.applySnapshot(rd);
-    for (const e of rd.committed) {
+  private applyEntries(entries: Entry[]): void {
+    for (const e of entries) {
       if (e.index <= this.sm.state.applied) continue;
       if (e.index !== this.sm.state.applied + 1)
         this.opts.observer.onError(
@@ -473,10 +627,7 @@ export class SimNode {
       const command = this.sm.apply(e);
       this.opts.observer.onApply(this, e, command);
     }
-    raw.advance(rd);
-    if (rd.readStates.length > 0) this.reads.push(...rd.readStates);
     this.serveReads();
-    this.maybeCompact(raw);
   }
 
   /** Reads wait until the state machine has applied their read index (thesis §6.4 step 4). */
@@ -491,9 +642,7 @@ export class SimNode {
     this.reads = waiting;
   }
 
-  private applySnapshot(rd: Ready): void {
-    const snap = rd.snapshot;
-    if (!snap) return;
+  private applySnapshot(snap: Snapshot): void {
     // The core hands out only snapshots beyond its commit index, so beyond what was applied.
     if (snap.metadata.index <= this.sm.state.applied) {
       this.opts.observer.onError(
@@ -509,22 +658,24 @@ export class SimNode {
     }
     this.snapshotIndex = snap.metadata.index;
     this.opts.observer.onRestore(this, snap.metadata.index, snap.metadata.term, this.sm.state.hash);
+    this.serveReads();
   }
 
-  private maybeCompact(raw: RawNodeApi): void {
+  private maybeCompact(): void {
+    const raw = this.raw;
     const every = this.opts.timing.snapshotEvery;
     const { applied } = this.sm.state;
-    if (every <= 0 || applied - this.snapshotIndex < every) return;
+    if (!raw || !this.driver || every <= 0 || applied - this.snapshotIndex < every) return;
     const snapshot = raw.compact(applied, this.sm.snapshot());
     if (!snapshot) return;
     // Like the node runtime: written now, durable with the next fsync; until then the log it
     // replaces is still on disk.
-    this.opts.disk.write({ snapshot });
+    if (!this.driver.write({ snapshot })) return;
     this.snapshotIndex = snapshot.metadata.index;
     this.opts.observer.onCompact(this, snapshot.metadata.index);
   }
 }
 
-function isVoteReply(m: Message): boolean {
-  return m.type === "vote-resp" || m.type === "prevote-resp";
+function isStorageError(err: unknown, code: string): boolean {
+  return (err as { code?: unknown } | null)?.code === code;
 }

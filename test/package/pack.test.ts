@@ -262,9 +262,9 @@ const log: Logger | undefined = undefined;
 const client = new KvClient({ endpoints: ["http://127.0.0.1:1"] } satisfies KvClientOptions);
 const page: Promise<ListPage> = client.list("a/", { limit: 10 });
 const http: Partial<KvHttpOptions> = { sm: new KvStateMachine(), peerHttp: (id: number) => String(id) };
-const result: SimResult = runSimulation({ nodes: 3, seed: 1, timeMs: 100, faults: [] });
+const result: Promise<SimResult> = runSimulation({ nodes: 3, seed: 1, timeMs: 100, faults: [] });
 const transport: Partial<TcpTransportOptions> = { id: 1 };
-export const used = [rd, m, why, options, metrics, log, page, http, result.seed, transport, simpleConf([1]),
+export const used = [rd, m, why, options, metrics, log, page, http, result, transport, simpleConf([1]),
   RaftNode, createKvHttpServer, runSequential];
 `,
     );

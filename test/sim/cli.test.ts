@@ -55,7 +55,7 @@ const KEYS = [
 ];
 
 describe("raftwork sim", () => {
-  it("--json prints exactly the contract's keys, one object per seed, exit 0", () => {
+  it("--json prints exactly the contract's keys, one object per seed, exit 0", async () => {
     const r = sim("--seeds", "1..3", "--nodes", "3", "--time", "5s", "--json");
     assert.equal(r.status, 0, r.stderr);
     const objs = r.stdout
@@ -92,7 +92,7 @@ describe("raftwork sim", () => {
     assert.equal(JSON.parse(single.stdout).traceHash, objs[1]?.traceHash);
   });
 
-  it("--trace writes the JSONL trace whose sha256 is the hash; human output by default", () => {
+  it("--trace writes the JSONL trace whose sha256 is the hash; human output by default", async () => {
     const file = join(dir, "t.jsonl");
     const r = sim("--seed", "5", "--time", "3s", "--faults", "drop,crash", "--trace", file);
     assert.equal(r.status, 0, r.stderr);
@@ -101,14 +101,19 @@ describe("raftwork sim", () => {
     assert.match(r.stdout, /1 seed, 0 with violations/);
   });
 
-  it("the printed replay command reproduces the run exactly (faults, config, fault time)", () => {
+  it("the printed replay command reproduces the run exactly (faults, config, fault time)", async () => {
     const flags: SimFlags = {
       nodes: 3,
       time: 4_000,
       faults: ["drop", "pause", "crash", "corrupt"],
       config: "random",
     };
-    const original = runSimulation({ nodes: 3, seed: 11, timeMs: 4_000, faults: flags.faults });
+    const original = await runSimulation({
+      nodes: 3,
+      seed: 11,
+      timeMs: 4_000,
+      faults: flags.faults,
+    });
     const cmd = replayCommand(flags, 11);
     assert.match(cmd, /--time 4000ms --faults drop,pause,crash,corrupt --config random/);
     const args = cmd
@@ -171,7 +176,7 @@ describe("raftwork sim", () => {
     });
   });
 
-  it("counts in words that agree with the number: 1 node, 1 seed", () => {
+  it("counts in words that agree with the number: 1 node, 1 seed", async () => {
     const r = sim("--seed", "1", "--nodes", "1", "--time", "1s");
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^seed 1: 1 node, /);
@@ -179,7 +184,7 @@ describe("raftwork sim", () => {
     assert.doesNotMatch(r.stdout, /\b1 (nodes|seeds|commits|requests)\b/);
   });
 
-  it("--demo narrates an election, a leader crash and recovery", () => {
+  it("--demo narrates an election, a leader crash and recovery", async () => {
     const r = sim("--demo");
     assert.equal(r.status, 0, r.stderr);
     for (const want of [/won the election/, /crash/, /restarted/, /caught up/, /invariant held/])
@@ -187,7 +192,7 @@ describe("raftwork sim", () => {
     assert.match(r.stdout, /^\[\s+\d+\.\d{3}s\] /m);
   });
 
-  it("--demo narrates any seed on any cluster size, as text or JSON Lines, with --trace", () => {
+  it("--demo narrates any seed on any cluster size, as text or JSON Lines, with --trace", async () => {
     const file = join(dir, "demo.jsonl");
     const r = sim("--demo", "--seed", "7", "--nodes", "5", "--json", "--trace", file);
     assert.equal(r.status, 0, r.stderr);
@@ -213,11 +218,11 @@ describe("raftwork sim", () => {
     );
   });
 
-  it("--demo on every size and many seeds completes its tour (one or two nodes say they wait)", () => {
+  it("--demo on every size and many seeds completes its tour (one or two nodes say they wait)", async () => {
     for (let nodes = 1; nodes <= 7; nodes++) {
       for (let seed = 1; seed <= 30; seed++) {
         const text: string[] = [];
-        const r = runDemo({ seed, nodes, write: (_at, t) => text.push(t) });
+        const r = await runDemo({ seed, nodes, write: (_at, t) => text.push(t) });
         assert.ok(r.ok, `seed ${seed}, ${nodes} nodes:\n${text.join("\n")}`);
         if (nodes <= 2) assert.ok(text.some((t) => /no leader until node \d+ returns/.test(t)));
       }

@@ -11,7 +11,7 @@ const dir = mkdtempSync(join(tmpdir(), "raftwork-sim-config-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("seeded configurations", () => {
-  it("cover each key's corners over a few hundred seeds", () => {
+  it("cover each key's corners over a few hundred seeds", async () => {
     const drawn = Array.from({ length: 300 }, (_, i) => drawConfig(i + 1));
     const values = (k: keyof typeof DEFAULT_CONFIG) => new Set(drawn.map((c) => c[k]));
     assert.ok(values("maxEntriesPerMsg").has(1), "never one entry per message");
@@ -27,9 +27,15 @@ describe("seeded configurations", () => {
     assert.deepEqual(drawConfig(7), drawConfig(7));
   });
 
-  it("the run reports the configuration it used, and the trace carries it after the header", () => {
+  it("the run reports the configuration it used, and the trace carries it after the header", async () => {
     const file = join(dir, "t.jsonl");
-    const r = runSimulation({ nodes: 3, seed: 9, timeMs: 2_000, faults: [], traceFile: file });
+    const r = await runSimulation({
+      nodes: 3,
+      seed: 9,
+      timeMs: 2_000,
+      faults: [],
+      traceFile: file,
+    });
     assert.deepEqual(r.config, drawConfig(9));
     const [header, config] = readFileSync(file, "utf8")
       .split("\n", 2)
@@ -37,7 +43,7 @@ describe("seeded configurations", () => {
     assert.equal(header.ev, "trace");
     assert.deepEqual(config, { t: 0, ev: "config", ...drawConfig(9) });
     assert.deepEqual(Object.keys(config).slice(2), Object.keys(DEFAULT_CONFIG));
-    const pinned = runSimulation({
+    const pinned = await runSimulation({
       nodes: 3,
       seed: 9,
       timeMs: 2_000,

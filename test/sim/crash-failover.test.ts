@@ -11,20 +11,17 @@ import { DEFAULT_TIMING, SimCluster } from "../../src/sim/cluster.js";
 const ELECTION_MS = DEFAULT_TIMING.tickMs * DEFAULT_TIMING.electionTick; // 300
 
 /** Virtual ms from losing the leader (crash, or cut off and then crashed) to a new one. */
-function failover(seed: number, silently: boolean): number {
+async function failover(seed: number, silently: boolean): Promise<number> {
   const c = new SimCluster({ nodes: 3, seed, createRawNode: (config) => new RawNode(config) });
   c.start();
-  assert.ok(
-    c.runUntil(() => c.leader() !== 0, 10_000),
-    `seed ${seed}: no first leader`,
-  );
-  c.runFor(1_000);
+  assert.ok(await c.runUntil(() => c.leader() !== 0, 10_000), `seed ${seed}: no first leader`);
+  await c.runFor(1_000);
   const old: NodeId = c.leader();
   const lostAt = c.sched.now;
   if (silently) c.disconnect(old); // no FIN ever reaches anyone
   c.crash(old);
   assert.ok(
-    c.runUntil(() => c.leader() !== 0 && c.leader() !== old, 10_000),
+    await c.runUntil(() => c.leader() !== 0 && c.leader() !== old, 10_000),
     `seed ${seed}: no new leader`,
   );
   assert.deepEqual(c.violations, [], `seed ${seed}: invariants`);
@@ -36,10 +33,12 @@ function median(xs: number[]): number {
 }
 
 describe("simulator: a crashed leader's followers hear of it", () => {
-  it("a crashed leader is replaced well within an election timeout; a silent one is not", () => {
+  it("a crashed leader is replaced well within an election timeout; a silent one is not", async () => {
     const seeds = Array.from({ length: 20 }, (_, i) => 7100 + i);
-    const told = seeds.map((s) => failover(s, false));
-    const silent = seeds.map((s) => failover(s, true));
+    const told: number[] = [];
+    const silent: number[] = [];
+    for (const s of seeds) told.push(await failover(s, false));
+    for (const s of seeds) silent.push(await failover(s, true));
     assert.ok(median(told) < ELECTION_MS / 2, `told: ${told.join(" ")} ms`);
     assert.ok(Math.min(...silent) >= ELECTION_MS - 100, `silent: ${silent.join(" ")} ms`);
     assert.ok(

@@ -27,19 +27,16 @@ const hb = (from: NodeId, to: NodeId): Message => ({
   ctx: 0,
 });
 
-function cluster(seed = 1): SimCluster {
+async function cluster(seed = 1): Promise<SimCluster> {
   const c = new SimCluster({ nodes: 3, seed, createRawNode: (config) => new RawNode(config) });
   c.start();
-  assert.ok(
-    c.runUntil(() => c.leader() !== 0, 10_000),
-    `seed ${seed}: no leader`,
-  );
-  c.runFor(1_000); // the new leader's no-op is everywhere: nothing in flight
+  assert.ok(await c.runUntil(() => c.leader() !== 0, 10_000), `seed ${seed}: no leader`);
+  await c.runFor(1_000); // the new leader's no-op is everywhere: nothing in flight
   return c;
 }
 
 describe("faults", () => {
-  it("a bridge partition: the bridge reaches both sides, the sides not each other", () => {
+  it("a bridge partition: the bridge reaches both sides, the sides not each other", async () => {
     const network = new SimNetwork(new Scheduler(), new Rng(1));
     for (const id of [1, 2, 3, 4, 5]) network.attach(id, () => {});
     network.partition([
@@ -57,7 +54,7 @@ describe("faults", () => {
       assert.equal(network.canReach(a, b), reach, `${a} -> ${b}`);
   });
 
-  it("corrupt: a flipped bit is caught by the transport's frame checksum, never delivered", () => {
+  it("corrupt: a flipped bit is caught by the transport's frame checksum, never delivered", async () => {
     const file = join(dir, "corrupt.jsonl");
     const sched = new Scheduler();
     const trace = new Trace({ file });
@@ -80,7 +77,7 @@ describe("faults", () => {
     for (const d of drops) assert.equal(d.reason, "corrupt");
   });
 
-  it("alarm: a false peer-lost report reaches the node's core and is traced as one", () => {
+  it("alarm: a false peer-lost report reaches the node's core and is traced as one", async () => {
     const network = new SimNetwork(new Scheduler(), new Rng(3));
     const lost: NodeId[] = [];
     network.attach(1, () => {});
@@ -93,79 +90,83 @@ describe("faults", () => {
     assert.deepEqual(lost, [1]);
   });
 
-  it("pause: a paused leader handles nothing until it resumes, then everything in order", () => {
-    const c = cluster(4);
+  it("pause: a paused leader handles nothing until it resumes, then everything in order", async () => {
+    const c = await cluster(4);
     const leader = c.leader();
     const term = c.node(leader).raw?.status().term ?? 0;
     const before = c.node(leader).sm.state.applied;
     c.pause(leader, 5_000);
     assert.equal(c.propose(leader, "x=1"), null, "a paused node takes no proposals");
     // The others elect a new leader meanwhile; the paused one still believes it leads.
-    assert.ok(c.runUntil(() => c.leader() !== 0 && c.leader() !== leader, 4_000));
+    assert.ok(await c.runUntil(() => c.leader() !== 0 && c.leader() !== leader, 4_000));
     assert.equal(c.node(leader).role, "leader");
     assert.equal(c.node(leader).sm.state.applied, before);
-    assert.ok(c.runUntil(() => !c.node(leader).paused, 5_000));
-    c.runFor(1_000);
+    assert.ok(await c.runUntil(() => !c.node(leader).paused, 5_000));
+    await c.runFor(1_000);
     assert.notEqual(c.node(leader).role, "leader");
     assert.ok((c.node(leader).raw?.status().term ?? 0) > term);
     assert.deepEqual(c.violations, []);
   });
 
-  it("skew: a node whose clock runs 4x fast campaigns before the others", () => {
+  it("skew: a node whose clock runs 4x fast campaigns before the others", async () => {
     const c = new SimCluster({ nodes: 3, seed: 5, createRawNode: (config) => new RawNode(config) });
     c.skew(3, 4);
     c.start();
-    assert.ok(c.runUntil(() => c.leader() !== 0, 5_000));
+    assert.ok(await c.runUntil(() => c.leader() !== 0, 5_000));
     assert.equal(c.leader(), 3);
   });
 
-  it("crash at a Ready boundary: after-send loses the unsynced batch, after-fsync keeps it", () => {
+  it("crash at a Ready boundary: after-send loses the unsynced batch, after-fsync keeps it", async () => {
     for (const point of ["after-send", "after-fsync"] as const) {
-      const c = cluster(6);
+      const c = await cluster(6);
       const leader = c.leader();
       const follower = c.ids.find((id) => id !== leader) as NodeId;
       let crashedAt = -1;
       c.armCrash(follower, point, () => (crashedAt = c.sched.now));
       const index = c.propose(leader, "k=v") as number;
-      assert.ok(
-        c.runUntil(() => crashedAt >= 0, 1_000),
-        `${point}: never reached`,
-      );
+      assert.ok(await c.runUntil(() => crashedAt >= 0, 1_000), `${point}: never reached`);
       assert.equal(c.node(follower).up, false);
-      const kept = c.disks
-        .get(follower)
-        ?.load()
-        .entries.some((e) => e.index === index);
+      // FileStorage's recovery of the follower's disk (the batch of an after-send crash never
+      // left the process: write() only encodes it, the flush comes with the sync).
+      const kept = (await c.durableState(follower)).entries.some((e) => e.index === index);
       assert.equal(kept, point === "after-fsync", point);
       c.restart(follower);
-      assert.ok(c.runUntil(() => c.node(follower).sm.state.applied >= index, 5_000));
+      assert.ok(await c.runUntil(() => c.node(follower).sm.state.applied >= index, 5_000));
       assert.deepEqual(c.violations, [], point);
     }
   });
 
-  it("transfer: the leader hands over to the peer it was asked to", () => {
-    const c = cluster(7);
+  it("transfer: the leader hands over to the peer it was asked to", async () => {
+    const c = await cluster(7);
     const leader = c.leader();
     const to = c.ids.find((id) => id !== leader) as NodeId;
     assert.equal(c.transfer(leader, to), true);
-    assert.ok(c.runUntil(() => c.leader() === to, 2_000));
+    assert.ok(await c.runUntil(() => c.leader() === to, 2_000));
   });
 
-  it("the heal ends pauses and clock skew and restarts every crashed node", () => {
-    const c = cluster(8);
+  it("the heal ends pauses and clock skew and restarts every crashed node", async () => {
+    const c = await cluster(8);
     c.pause(1, 60_000);
     c.skew(2, 2);
     c.crash(3);
     c.healAll();
+    // A restart is FileStorage's recovery on the node's disk: up once it returned.
+    assert.ok(await c.runUntil(() => c.node(3).up, 1_000), "node 3 back");
     for (const id of c.ids) {
       const n = c.node(id);
       assert.deepEqual([n.up, n.paused, n.clockRate], [true, false, 1], `node ${id}`);
     }
   });
 
-  it("every fault appears in the trace of a run with all of them", () => {
+  it("every fault appears in the trace of a run with all of them", async () => {
     const file = join(dir, "all.jsonl");
-    const r = runSimulation({ nodes: 5, seed: 1, timeMs: 60_000, faults: FAULTS, traceFile: file });
+    const r = await runSimulation({
+      nodes: 5,
+      seed: 1,
+      timeMs: 60_000,
+      faults: FAULTS,
+      traceFile: file,
+    });
     assert.deepEqual(r.violations, []);
     const recs = readFileSync(file, "utf8")
       .trimEnd()
@@ -184,5 +185,8 @@ describe("faults", () => {
       return new Set(ids).size < ids.length;
     });
     has("liveness phase", (r) => r.ev === "phase" && r.phase === "liveness");
+    for (const fault of ["eio", "stall", "stall-end", "full", "space"])
+      has(`disk ${fault}`, (r) => r.ev === "disk" && r.fault === fault);
+    has("a node stopped by its disk", (r) => r.ev === "crash" && r.reason === "disk");
   });
 });

@@ -78,17 +78,17 @@ function clusterWith(
   return c;
 }
 
-function writeSome(c: SimCluster, n: number): void {
+async function writeSome(c: SimCluster, n: number): Promise<void> {
   for (let i = 0; i < n && c.ok; i++) {
-    assert.ok(c.runUntil(() => c.leader() !== 0, 5000) || !c.ok, "no leader");
+    assert.ok((await c.runUntil(() => c.leader() !== 0, 5000)) || !c.ok, "no leader");
     if (!c.ok) return;
     c.propose(c.leader(), `cmd${i}`);
-    c.runFor(100);
+    await c.runFor(100);
   }
 }
 
 describe("invariant checker", () => {
-  it("catches a second leader in one term (election safety)", () => {
+  it("catches a second leader in one term (election safety)", async () => {
     const liars = new Map<number, TamperedNode>();
     const c = clusterWith(11, (config) => {
       const node = new TamperedNode(config, (rd) =>
@@ -100,17 +100,17 @@ describe("invariant checker", () => {
       return node;
     });
     const lie = { on: false, id: 0 };
-    assert.ok(c.runUntil(() => c.leader() !== 0, 5000));
-    c.runFor(500);
+    assert.ok(await c.runUntil(() => c.leader() !== 0, 5000));
+    await c.runFor(500);
     const follower = c.ids.find((id) => id !== c.leader()) as number;
     lie.on = true;
     lie.id = follower;
     (liars.get(follower) as TamperedNode).forceReady = true;
-    c.runFor(100);
+    await c.runFor(100);
     assert.equal(c.violations[0]?.invariant, "election-safety", JSON.stringify(c.violations));
   });
 
-  it("catches a node that applies other data than it logged (state machine safety)", () => {
+  it("catches a node that applies other data than it logged (state machine safety)", async () => {
     const c = clusterWith(
       12,
       (config) =>
@@ -120,11 +120,11 @@ describe("invariant checker", () => {
             : rd,
         ),
     );
-    writeSome(c, 10);
+    await writeSome(c, 10);
     assert.equal(c.violations[0]?.invariant, "state-machine-safety", JSON.stringify(c.violations));
   });
 
-  it("catches a log that differs at the same index and term (log matching)", () => {
+  it("catches a log that differs at the same index and term (log matching)", async () => {
     const flip = (e: Entry): Entry => ({ ...e, data: enc.encode(`x${e.index}`) });
     // Node 2, whenever it follows, writes other data than the leader sent it.
     const c = clusterWith(
@@ -136,11 +136,11 @@ describe("invariant checker", () => {
             : rd,
         ),
     );
-    writeSome(c, 10);
+    await writeSome(c, 10);
     assert.equal(c.violations[0]?.invariant, "log-matching", JSON.stringify(c.violations));
   });
 
-  it("catches committed entries lost from a majority of disks (committed durability)", () => {
+  it("catches committed entries lost from a majority of disks (committed durability)", async () => {
     const checker = new InvariantChecker([1, 2, 3], () => 0);
     const entry: Entry = { index: 1, term: 1, type: "normal", data: enc.encode("a") };
     const rd: Ready = {
@@ -159,7 +159,7 @@ describe("invariant checker", () => {
     assert.equal(checker.violations[0]?.invariant, "committed-durable");
   });
 
-  it("catches a leader elected without a committed entry (leader completeness)", () => {
+  it("catches a leader elected without a committed entry (leader completeness)", async () => {
     const checker = new InvariantChecker([1, 2, 3], () => 0);
     const entry: Entry = { index: 1, term: 1, type: "normal", data: enc.encode("a") };
     const base = { committed: [], messages: [], readStates: [], mustSync: true };
@@ -172,7 +172,7 @@ describe("invariant checker", () => {
     assert.equal(checker.violations[0]?.invariant, "leader-completeness");
   });
 
-  it("catches an index applied before the one before it (applied monotonic)", () => {
+  it("catches an index applied before the one before it (applied monotonic)", async () => {
     const checker = new InvariantChecker([1, 2, 3], () => 0);
     const e = (index: number): Entry => ({ index, term: 1, type: "normal", data: enc.encode("a") });
     const base = { committed: [], messages: [], readStates: [], mustSync: true };
@@ -181,9 +181,9 @@ describe("invariant checker", () => {
     assert.equal(checker.violations[0]?.invariant, "applied-monotonic");
   });
 
-  it("reports a liveness violation when the cluster can never commit", () => {
+  it("reports a liveness violation when the cluster can never commit", async () => {
     // Every node ignores every message: a permanent partition of everyone from everyone.
-    const result = runSimulation({
+    const result = await runSimulation({
       nodes: 3,
       seed: 14,
       timeMs: 1000,
@@ -202,16 +202,16 @@ describe("invariant checker", () => {
     assert.ok(result.traceTail.length > 0, "a violation comes with the trace tail");
   });
 
-  it("1- and 2-node clusters run under all faults too", () => {
+  it("1- and 2-node clusters run under all faults too", async () => {
     for (const nodes of [1, 2]) {
-      const result = runSimulation({ nodes, seed: 16, timeMs: 10_000, faults: FAULTS });
+      const result = await runSimulation({ nodes, seed: 16, timeMs: 10_000, faults: FAULTS });
       assert.deepEqual(result.violations, [], `${nodes} nodes`);
       assert.ok(result.commits > 0, `${nodes} nodes: nothing committed`);
     }
   });
 
-  it("a healthy cluster under all faults has no violations", () => {
-    const result = runSimulation({
+  it("a healthy cluster under all faults has no violations", async () => {
+    const result = await runSimulation({
       nodes: 5,
       seed: 15,
       timeMs: 20_000,

@@ -42,7 +42,7 @@ function startClients(lab: Lab, clients: number): { stop: () => void; seen: Set<
   return { stop: () => (stopped = true), seen };
 }
 
-function churn(lab: Lab, unreliable: boolean): void {
+async function churn(lab: Lab, unreliable: boolean): Promise<void> {
   if (unreliable) lab.setUnreliable(true);
   const clients = startClients(lab, 3);
   for (let iter = 0; iter < 20; iter++) {
@@ -57,17 +57,17 @@ function churn(lab: Lab, unreliable: boolean): void {
       if (lab.c.node(id).up) lab.crash1(id);
     }
     // Long enough that a majority is often reachable, short enough to catch it mid-election.
-    lab.sleep((ELECTION_TIMEOUT_MS * 7) / 10);
+    await lab.sleep((ELECTION_TIMEOUT_MS * 7) / 10);
   }
-  lab.sleep(ELECTION_TIMEOUT_MS);
+  await lab.sleep(ELECTION_TIMEOUT_MS);
   lab.setUnreliable(false);
   for (const id of lab.ids) {
     if (!lab.c.node(id).up) lab.start1(id);
     lab.connect(id);
   }
-  lab.sleep(ELECTION_TIMEOUT_MS);
+  await lab.sleep(ELECTION_TIMEOUT_MS);
   clients.stop();
-  const last = lab.one(lab.randomCmd(), lab.n, true);
+  const last = await lab.one(lab.randomCmd(), lab.n, true);
   const really = new Set<string>();
   for (let i = 1; i <= last; i++) {
     const { cmd } = lab.nCommitted(i);
@@ -80,41 +80,41 @@ function churn(lab: Lab, unreliable: boolean): void {
 }
 
 describe("lab 2C: persistence", () => {
-  it("persist 1: state survives crashes of everyone, of the leader, of followers", (t) => {
+  it("persist 1: state survives crashes of everyone, of the leader, of followers", async (t) => {
     const lab = new Lab(3, { seed: 2301 });
     t.diagnostic(`seed ${lab.seed}`);
-    lab.one(11, 3, true);
+    await lab.one(11, 3, true);
     restartAll(lab);
-    lab.one(12, 3, true);
-    const leader1 = lab.checkOneLeader();
+    await lab.one(12, 3, true);
+    const leader1 = await lab.checkOneLeader();
     lab.start1(leader1);
     lab.connect(leader1);
-    lab.one(13, 3, true);
-    const leader2 = lab.checkOneLeader();
+    await lab.one(13, 3, true);
+    const leader2 = await lab.checkOneLeader();
     lab.disconnect(leader2);
-    const index = lab.one(14, 2, true);
+    const index = await lab.one(14, 2, true);
     lab.start1(leader2);
     lab.connect(leader2);
-    lab.wait(index, 3, -1);
-    const i3 = lab.peer(lab.checkOneLeader(), 1);
+    await lab.wait(index, 3, -1);
+    const i3 = lab.peer(await lab.checkOneLeader(), 1);
     lab.disconnect(i3);
-    lab.one(15, 2, true);
+    await lab.one(15, 2, true);
     lab.start1(i3);
     lab.connect(i3);
-    lab.one(16, 3, true);
+    await lab.one(16, 3, true);
     lab.end();
   });
 
-  it("persist 2: rounds of partial crashes and partitions among 5 servers", (t) => {
+  it("persist 2: rounds of partial crashes and partitions among 5 servers", async (t) => {
     const lab = new Lab(5, { seed: 2302 });
     t.diagnostic(`seed ${lab.seed}`);
     let index = 1;
     for (let iter = 0; iter < 5; iter++) {
-      lab.one(10 + index++, 5, true);
-      const leader1 = lab.checkOneLeader();
+      await lab.one(10 + index++, 5, true);
+      const leader1 = await lab.checkOneLeader();
       lab.disconnect(lab.peer(leader1, 1));
       lab.disconnect(lab.peer(leader1, 2));
-      lab.one(10 + index++, 3, true);
+      await lab.one(10 + index++, 3, true);
       lab.disconnect(leader1);
       lab.disconnect(lab.peer(leader1, 3));
       lab.disconnect(lab.peer(leader1, 4));
@@ -122,46 +122,48 @@ describe("lab 2C: persistence", () => {
       lab.start1(lab.peer(leader1, 2));
       lab.connect(lab.peer(leader1, 1));
       lab.connect(lab.peer(leader1, 2));
-      lab.sleep(ELECTION_TIMEOUT_MS);
+      await lab.sleep(ELECTION_TIMEOUT_MS);
       lab.start1(lab.peer(leader1, 3));
       lab.connect(lab.peer(leader1, 3));
-      lab.one(10 + index++, 3, true);
+      await lab.one(10 + index++, 3, true);
       lab.connect(lab.peer(leader1, 4));
       lab.connect(leader1);
     }
-    lab.one(1000, 5, true);
+    await lab.one(1000, 5, true);
     lab.end();
   });
 
-  it("persist 3: a partitioned leader and a follower crash; the log survives", (t) => {
+  it("persist 3: a partitioned leader and a follower crash; the log survives", async (t) => {
     const lab = new Lab(3, { seed: 2303 });
     t.diagnostic(`seed ${lab.seed}`);
-    lab.one(101, 3, true);
-    const leader = lab.checkOneLeader();
+    await lab.one(101, 3, true);
+    const leader = await lab.checkOneLeader();
     lab.disconnect(lab.peer(leader, 2));
-    lab.one(102, 2, true);
+    await lab.one(102, 2, true);
     lab.crash1(leader);
     lab.crash1(lab.peer(leader, 1));
     lab.connect(lab.peer(leader, 2));
     lab.start1(leader);
     lab.connect(leader);
-    lab.one(103, 2, true);
+    await lab.one(103, 2, true);
     lab.start1(lab.peer(leader, 1));
     lab.connect(lab.peer(leader, 1));
-    lab.one(104, 3, true);
+    await lab.one(104, 3, true);
     lab.end();
   });
 
-  it("Figure 8: leaders crash right after appending; only current-term counting commits", (t) => {
+  it("Figure 8: leaders crash right after appending; only current-term counting commits", async (t) => {
     const lab = new Lab(5, { seed: 2304 });
     t.diagnostic(`seed ${lab.seed}`);
-    lab.one(lab.randomCmd(), 1, true);
+    await lab.one(lab.randomCmd(), 1, true);
     let nup = 5;
     for (let iter = 0; iter < 1000; iter++) {
       let leader: NodeId = 0;
       for (const id of lab.ids)
         if (lab.c.node(id).up && lab.start(id, lab.randomCmd()) !== null) leader = id;
-      lab.sleep(lab.rng.chance(0.1) ? lab.rng.int(0, ELECTION_TIMEOUT_MS / 2) : lab.rng.int(0, 13));
+      await lab.sleep(
+        lab.rng.chance(0.1) ? lab.rng.int(0, ELECTION_TIMEOUT_MS / 2) : lab.rng.int(0, 13),
+      );
       if (leader !== 0) {
         lab.crash1(leader);
         nup--;
@@ -181,11 +183,11 @@ describe("lab 2C: persistence", () => {
         lab.connect(id);
       }
     }
-    lab.one(lab.randomCmd(), 5, true);
+    await lab.one(lab.randomCmd(), 5, true);
     lab.end();
   });
 
-  it("unreliable agreement: bursts of commands over a lossy network", (t) => {
+  it("unreliable agreement: bursts of commands over a lossy network", async (t) => {
     const lab = new Lab(5, { seed: 2305, unreliable: true });
     t.diagnostic(`seed ${lab.seed}`);
     for (let iter = 1; iter < 50; iter++) {
@@ -194,24 +196,26 @@ describe("lab 2C: persistence", () => {
         const leader = lab.c.leader();
         if (leader !== 0) lab.start(leader, 100 * iter + j);
       }
-      lab.one(iter, 1, true);
+      await lab.one(iter, 1, true);
     }
     lab.setUnreliable(false);
-    lab.one(100, 5, true);
+    await lab.one(100, 5, true);
     lab.end();
   });
 
-  it("Figure 8 unreliable: leaders cut off at random, long reordering", (t) => {
+  it("Figure 8 unreliable: leaders cut off at random, long reordering", async (t) => {
     const lab = new Lab(5, { seed: 2306, unreliable: true });
     t.diagnostic(`seed ${lab.seed}`);
-    lab.one(lab.rng.int(0, 9999), 1, true);
+    await lab.one(lab.rng.int(0, 9999), 1, true);
     let nup = 5;
     for (let iter = 0; iter < 1000; iter++) {
       if (iter === 200) lab.setLongReordering(true);
       let leader: NodeId = 0;
       for (const id of lab.ids)
         if (lab.start(id, lab.rng.int(0, 9999)) !== null && lab.connected(id)) leader = id;
-      lab.sleep(lab.rng.chance(0.1) ? lab.rng.int(0, ELECTION_TIMEOUT_MS / 2) : lab.rng.int(0, 13));
+      await lab.sleep(
+        lab.rng.chance(0.1) ? lab.rng.int(0, ELECTION_TIMEOUT_MS / 2) : lab.rng.int(0, 13),
+      );
       if (leader !== 0 && lab.rng.chance(0.5)) {
         lab.disconnect(leader);
         nup--;
@@ -225,19 +229,19 @@ describe("lab 2C: persistence", () => {
       }
     }
     for (const id of lab.ids) lab.connect(id);
-    lab.one(lab.rng.int(0, 9999), 5, true);
+    await lab.one(lab.rng.int(0, 9999), 5, true);
     lab.end();
   });
 
-  it("reliable churn: crashes, restarts and cuts while clients write", (t) => {
+  it("reliable churn: crashes, restarts and cuts while clients write", async (t) => {
     const lab = new Lab(5, { seed: 2307 });
     t.diagnostic(`seed ${lab.seed}`);
-    churn(lab, false);
+    await churn(lab, false);
   });
 
-  it("unreliable churn: the same over a lossy network", (t) => {
+  it("unreliable churn: the same over a lossy network", async (t) => {
     const lab = new Lab(5, { seed: 2308 });
     t.diagnostic(`seed ${lab.seed}`);
-    churn(lab, true);
+    await churn(lab, true);
   });
 });

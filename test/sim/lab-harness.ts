@@ -73,8 +73,8 @@ export class Lab {
   }
 
   /** Advance virtual time; a safety violation fails the test at once. */
-  sleep(ms: number): void {
-    this.c.runFor(ms);
+  async sleep(ms: number): Promise<void> {
+    await this.c.runFor(ms);
     this.assertSafe();
   }
 
@@ -152,9 +152,9 @@ export class Lab {
   }
 
   /** The one leader among connected servers, waiting up to ~5 s (10 polls) for it. */
-  checkOneLeader(): NodeId {
+  async checkOneLeader(): Promise<NodeId> {
     for (let iter = 0; iter < 10; iter++) {
-      this.sleep(this.rng.int(450, 550));
+      await this.sleep(this.rng.int(450, 550));
       const leaders = new Map<number, NodeId[]>();
       for (const id of this.ids) {
         const s = this.state(id);
@@ -206,7 +206,7 @@ export class Lab {
    * `expected` servers to apply it; keep trying for 10 s. With retry=false a command that got an
    * index but did not commit fails the test at once. Returns the index.
    */
-  one(cmd: string | number, expected: number, retry: boolean): number {
+  async one(cmd: string | number, expected: number, retry: boolean): Promise<number> {
     const deadline = this.c.sched.now + 10_000;
     let starts = 1;
     const want = String(cmd);
@@ -221,22 +221,22 @@ export class Lab {
         while (this.c.sched.now - submitted < 2_000) {
           const { count, cmd: got } = this.nCommitted(index);
           if (count > 0 && count >= expected && got === want) return index;
-          this.sleep(20);
+          await this.sleep(20);
         }
         if (!retry) this.fail(`one(${want}) failed to reach agreement on ${expected} servers`);
       } else {
-        this.sleep(50);
+        await this.sleep(50);
       }
     }
     return this.fail(`one(${want}) failed to reach agreement within 10 s`);
   }
 
   /** Wait for `count` servers to apply `index` (the lab's wait()); null if the term moved on. */
-  wait(index: number, count: number, startTerm: number): string | null {
+  async wait(index: number, count: number, startTerm: number): Promise<string | null> {
     let to = 10;
     for (let iter = 0; iter < 30; iter++) {
       if (this.nCommitted(index).count >= count) break;
-      this.sleep(to);
+      await this.sleep(to);
       if (to < 1000) to *= 2;
       if (startTerm > -1 && this.ids.some((id) => (this.state(id)?.term ?? 0) > startTerm))
         return null;
@@ -248,7 +248,9 @@ export class Lab {
 
   /** Entries in a server's durable log (the lab's persisted state size, in entries). */
   logSize(id: NodeId): number {
-    return (this.c.disks.get(id) as { load(): { entries: unknown[] } }).load().entries.length;
+    // The core's log mirrors the durable one (FileStorage holds the same entries once synced).
+    const s = this.c.node(id).raw?.status();
+    return s ? s.lastIndex - s.snapshotIndex : 0;
   }
 
   /** A random command, like the lab's rand.Int(). */

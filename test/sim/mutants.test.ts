@@ -25,11 +25,14 @@ const TIME_MS = 60_000;
 after(() => plantMutant(null));
 
 /** The first seed in 1..SEEDS whose run reports a violation with the bug planted. */
-function hunt(name: MutantName, nodes: number): { seed: number; invariant: string } | null {
+async function hunt(
+  name: MutantName,
+  nodes: number,
+): Promise<{ seed: number; invariant: string } | null> {
   plantMutant(name);
   try {
     for (let seed = 1; seed <= SEEDS; seed++) {
-      const r = runSimulation({ nodes, seed, timeMs: TIME_MS, faults: FAULTS });
+      const r = await runSimulation({ nodes, seed, timeMs: TIME_MS, faults: FAULTS });
       const v = r.violations[0];
       if (v) return { seed, invariant: v.invariant };
     }
@@ -47,17 +50,17 @@ describe(`mutation suite: each planted bug is reported within ${SEEDS} seeds of 
     assert.ok(MUTANTS.length >= 12, `${MUTANTS.length} mutants`);
   });
 
-  it("without a planted bug the same runs are clean (first seeds)", (t) => {
+  it("without a planted bug the same runs are clean (first seeds)", async (t) => {
     for (let seed = 1; seed <= 5; seed++) {
-      const r = runSimulation({ nodes: NODES, seed, timeMs: TIME_MS, faults: FAULTS });
+      const r = await runSimulation({ nodes: NODES, seed, timeMs: TIME_MS, faults: FAULTS });
       t.diagnostic(`seed ${seed}: ${r.violations.length} violations`);
       assert.deepEqual(r.violations, [], `seed ${seed}`);
     }
   });
 
   for (const name of MUTANTS)
-    it(name, (t) => {
-      const found = hunt(name, NODES);
+    it(name, async (t) => {
+      const found = await hunt(name, NODES);
       t.diagnostic(found ? `caught at seed ${found.seed} (${found.invariant})` : "not caught");
       assert.ok(
         found,

@@ -30,11 +30,11 @@ const REGRESSIONS = [
 ];
 
 describe("seed sweep", () => {
-  it(`${SEEDS} seeds x ${TIME_MS / 1000} s, 5 nodes, all faults: safe and live`, (t) => {
+  it(`${SEEDS} seeds x ${TIME_MS / 1000} s, 5 nodes, all faults: safe and live`, async (t) => {
     const failures: string[] = [];
     let commits = 0;
     for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
-      const r = runSimulation({ nodes: 5, seed, timeMs: TIME_MS, faults: FAULTS });
+      const r = await runSimulation({ nodes: 5, seed, timeMs: TIME_MS, faults: FAULTS });
       commits += r.commits;
       for (const v of r.violations)
         failures.push(`seed ${seed}: ${v.invariant} at event ${v.event}: ${v.message}`);
@@ -46,9 +46,9 @@ describe("seed sweep", () => {
   });
 
   for (const r of REGRESSIONS) {
-    it(`regression: seed ${r.seed} (${r.why})`, (t) => {
+    it(`regression: seed ${r.seed} (${r.why})`, async (t) => {
       t.diagnostic(`seed ${r.seed}`);
-      const result = runSimulation({
+      const result = await runSimulation({
         nodes: r.nodes,
         seed: r.seed,
         timeMs: r.timeMs,

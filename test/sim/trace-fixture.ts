@@ -118,13 +118,19 @@ export function corruptingApplyNode(config: RaftConfig): RawNodeApi {
  * The design's reference trace, written to `file`: 60 s, 5 nodes, every fault, seed 1 (about
  * 42,000 records; "opens in under 2 s", bench/viewer-load.ts).
  */
-export function writeReferenceTrace(file: string): SimResult {
-  return runSimulation({ nodes: 5, seed: 1, timeMs: 60_000, faults: FAULTS, traceFile: file });
+export async function writeReferenceTrace(file: string): Promise<SimResult> {
+  return await runSimulation({
+    nodes: 5,
+    seed: 1,
+    timeMs: 60_000,
+    faults: FAULTS,
+    traceFile: file,
+  });
 }
 
 /** A 3-node run of corruptingApplyNode, written to `file`: it ends in a violation. */
-export function writePlantedBugTrace(file: string): SimResult {
-  return runSimulation({
+export async function writePlantedBugTrace(file: string): Promise<SimResult> {
+  return await runSimulation({
     nodes: 3,
     seed: 1,
     timeMs: 10_000,

@@ -33,7 +33,7 @@ function seqOf(pred: (r: Record<string, unknown>) => boolean): number {
 describe("trace model, on a known trace", () => {
   const m = modelFromText(knownTraceText());
 
-  it("has the header's members, seed and version, every record and the end time", () => {
+  it("has the header's members, seed and version, every record and the end time", async () => {
     assert.deepEqual(m.nodes, [1, 2, 3]);
     assert.equal(m.seed, 7);
     assert.equal(m.version, 1);
@@ -44,7 +44,7 @@ describe("trace model, on a known trace", () => {
     assert.ok(m.warnings.some((w) => w.includes("future-thing")));
   });
 
-  it("role spans follow role records, restarts and crashes", () => {
+  it("role spans follow role records, restarts and crashes", async () => {
     const spans = (n: number) =>
       m.lanes.get(n)?.roles.map((s) => [s.start, s.end, s.role, s.term, s.leader]);
     assert.deepEqual(spans(1), [
@@ -64,7 +64,7 @@ describe("trace model, on a known trace", () => {
     );
   });
 
-  it("answers each node's state after any record and at any time", () => {
+  it("answers each node's state after any record and at any time", async () => {
     const afterApply2 = m.statesAfter(seqOf((r) => r.ev === "apply" && r.index === 2));
     assert.deepEqual(afterApply2.get(1), {
       up: true,
@@ -86,7 +86,7 @@ describe("trace model, on a known trace", () => {
     assert.equal(m.statesAfter(1).get(1)?.up, true);
   });
 
-  it("turns every deliver and drop into an arrow with its send time, fate and flags", () => {
+  it("turns every deliver and drop into an arrow with its send time, fate and flags", async () => {
     const msgs = m.messages;
     assert.equal(msgs.count, 10);
     assert.equal(msgs.maxFlight, 900 - 321);
@@ -122,7 +122,7 @@ describe("trace model, on a known trace", () => {
     assert.equal(laneOf(4, "dup"), 1);
   });
 
-  it("keeps per-node sorted send and drop times for aggregated drawing", () => {
+  it("keeps per-node sorted send and drop times for aggregated drawing", async () => {
     assert.deepEqual([...(m.sendTimes.get(1) ?? [])], [302, 302, 321, 321, 321, 1001, 1140, 1305]);
     assert.deepEqual([...(m.dropTimes.get(1) ?? [])], [302, 1001, 1150, 1310]);
     assert.deepEqual([...m.timesOf("apply", 1)], [340, 450]);
@@ -130,7 +130,7 @@ describe("trace model, on a known trace", () => {
     assert.deepEqual([...bucketCounts(m.sendTimes.get(1) ?? [], 0, 1600, 4)], [5, 0, 2, 1]);
   });
 
-  it("replays partitions and one-way cuts into link spans with each node's side", () => {
+  it("replays partitions and one-way cuts into link spans with each node's side", async () => {
     assert.deepEqual(
       m.links.map((l) => [l.start, l.end, l.label, l.groups]),
       [
@@ -151,7 +151,7 @@ describe("trace model, on a known trace", () => {
     assert.equal(m.linksAfter(3), null);
   });
 
-  it("pairs client calls with returns and keeps commits and the violation", () => {
+  it("pairs client calls with returns and keeps commits and the violation", async () => {
     assert.deepEqual(
       m.ops.map((o) => [o.op, o.kind, o.node, o.call, o.ret, o.outcome, o.index]),
       [
@@ -175,7 +175,7 @@ describe("trace model, on a known trace", () => {
     });
   });
 
-  it("opens a bridge partition: the bridge reaches both sides, the sides not each other", () => {
+  it("opens a bridge partition: the bridge reaches both sides, the sides not each other", async () => {
     const text = [
       { t: 0, ev: "trace", v: 1, nodes: [1, 2, 3, 4, 5], seed: 1 },
       { t: 5, ev: "partition", groups: "1,2,3|3,4,5" },
@@ -190,9 +190,9 @@ describe("trace model, on a known trace", () => {
 });
 
 describe("trace model, on simulator runs", () => {
-  function run(seed: number) {
+  async function run(seed: number) {
     const file = join(dir, `t-${seed}.jsonl`);
-    const result = runSimulation({
+    const result = await runSimulation({
       nodes: 5,
       seed,
       timeMs: 10_000,
@@ -204,7 +204,7 @@ describe("trace model, on simulator runs", () => {
 
   it("agrees with the simulator's own counts: leaders, commands, messages", async () => {
     for (const seed of [3, 4]) {
-      const { result, file } = run(seed);
+      const { result, file } = await run(seed);
       const m: TraceModel = await loadTraceFile(file);
       const leaders = m.records.filter((r) => r.ev === "role" && r.role === "leader");
       assert.equal(new Set(leaders.map((r) => r.term)).size, result.leaderChanges, `seed ${seed}`);
@@ -232,7 +232,7 @@ describe("trace model, on simulator runs", () => {
 
   it("a planted bug's violation is the trace's last record, as the simulator reported it", async () => {
     const file = join(dir, "bug.jsonl");
-    const result = writePlantedBugTrace(file);
+    const result = await writePlantedBugTrace(file);
     const v = result.violations[0];
     assert.ok(v, "the planted bug was caught");
     const m = await loadTraceFile(file);
@@ -249,7 +249,7 @@ describe("trace model, on simulator runs", () => {
 });
 
 describe("lookups", () => {
-  it("bounds and buckets agree with a linear scan", () => {
+  it("bounds and buckets agree with a linear scan", async () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 100 }), { maxLength: 60 }),
@@ -281,7 +281,7 @@ describe("lookups", () => {
 });
 
 describe("browser safety", () => {
-  it("src/sim/view imports nothing at run time but itself, the schema and util/errors", () => {
+  it("src/sim/view imports nothing at run time but itself, the schema and util/errors", async () => {
     // The viewer page loads these modules as they are compiled (served from dist/): a Node
     // import, or any other module, would break the page.
     const root = new URL("../../src/sim/view/", import.meta.url);

@@ -34,7 +34,7 @@ function parseError(text: string): TraceParseError {
 const GOOD = '{"t":0,"ev":"trace","v":1,"nodes":[1,2],"seed":1}\n';
 
 describe("trace parser", () => {
-  it("gives the same records however the text is cut into chunks", () => {
+  it("gives the same records however the text is cut into chunks", async () => {
     const text = knownTraceText();
     const whole = parseChunks([text]);
     fc.assert(
@@ -46,7 +46,7 @@ describe("trace parser", () => {
     );
   });
 
-  it("accepts a last line without a newline and CRLF line ends", () => {
+  it("accepts a last line without a newline and CRLF line ends", async () => {
     const recs = parseChunks([GOOD.replace("\n", "\r\n"), '{"t":5,"ev":"heal"}']);
     assert.deepEqual(
       recs.map((r) => r.ev),
@@ -54,7 +54,7 @@ describe("trace parser", () => {
     );
   });
 
-  it("refuses malformed lines, naming the line and what is wrong", () => {
+  it("refuses malformed lines, naming the line and what is wrong", async () => {
     const cases: [string, number, RegExp][] = [
       [`${GOOD}{"t":1,"ev":"heal"`, 2, /not JSON/],
       [`${GOOD}[1,2]\n`, 2, /not a JSON object/],
@@ -93,7 +93,7 @@ describe("trace parser", () => {
     }
   });
 
-  it("lets record kinds and fields it does not know pass through unchanged", () => {
+  it("lets record kinds and fields it does not know pass through unchanged", async () => {
     const future = '{"t":3,"ev":"wormhole","node":2,"depth":9}';
     const extra = '{"t":4,"ev":"heal","why":"new field"}';
     const recs = parseChunks([GOOD, `${future}\n${extra}\n`]);
@@ -101,12 +101,12 @@ describe("trace parser", () => {
     assert.deepEqual(recs[2], JSON.parse(extra));
   });
 
-  it("validates every line a simulation under every fault writes (and knows every kind)", () => {
+  it("validates every line a simulation under every fault writes (and knows every kind)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "raftwork-trace-parse-"));
     try {
       const file = join(dir, "t.jsonl");
       for (const seed of [1, 2]) {
-        runSimulation({ nodes: 5, seed, timeMs: 8000, faults: FAULTS, traceFile: file });
+        await runSimulation({ nodes: 5, seed, timeMs: 8000, faults: FAULTS, traceFile: file });
         const recs = parseChunks([readFileSync(file, "utf8")]);
         assert.equal(recs[0]?.ev, "trace", "the header comes first");
         const unknown = recs.filter((r) => !Object.hasOwn(RECORD_FIELDS, r.ev));

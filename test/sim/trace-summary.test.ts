@@ -17,14 +17,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe("trace summary", () => {
   const s = summarizeTrace(modelFromText(knownTraceText()));
 
-  it("counts elections and leader tenure", () => {
+  it("counts elections and leader tenure", async () => {
     assert.deepEqual(s.elections, { leaders: 1, campaigns: 1, preCampaigns: 0, highestTerm: 1 });
     assert.deepEqual(s.tenures, [{ node: 1, term: 1, start: 320, end: 1600, ended: "trace-end" }]);
     assert.deepEqual(s.tenureMs, { min: 1280, median: 1280, max: 1280 });
     assert.equal(s.noLeaderMs, 320);
   });
 
-  it("counts messages by type and fate, and drops by reason", () => {
+  it("counts messages by type and fate, and drops by reason", async () => {
     const m = s.messages;
     assert.deepEqual(
       { sent: m.sent, requests: m.requests, delivered: m.delivered, dropped: m.dropped },
@@ -44,7 +44,7 @@ describe("trace summary", () => {
     assert.deepEqual(m.dropReasons, { loss: 1, cut: 2, down: 1 });
   });
 
-  it("counts faults, the log, client operations, and keeps the violation", () => {
+  it("counts faults, the log, client operations, and keeps the violation", async () => {
     assert.deepEqual(s.faults, { crash: 1, partition: 1, cut: 1, heal: 1, restart: 1 });
     assert.deepEqual(s.log, { commits: 2, commands: 1, lastIndex: 2, snapshots: 0, installs: 0 });
     assert.deepEqual(s.client, {
@@ -64,7 +64,7 @@ describe("trace summary", () => {
     });
   });
 
-  it("reads as text", () => {
+  it("reads as text", async () => {
     const text = formatSummary(s, "known.jsonl");
     for (const line of [
       /^known\.jsonl: 3 nodes \(1, 2, 3\), seed 7, format v1, \d+ records, 1\.600 s simulated$/m,
@@ -83,7 +83,13 @@ describe("trace summary", () => {
 
   it("agrees with the simulator: leaders elected, commands committed, requests sent", async () => {
     const file = join(dir, "t.jsonl");
-    const r = runSimulation({ nodes: 5, seed: 9, timeMs: 10_000, faults: FAULTS, traceFile: file });
+    const r = await runSimulation({
+      nodes: 5,
+      seed: 9,
+      timeMs: 10_000,
+      faults: FAULTS,
+      traceFile: file,
+    });
     const sum = summarizeTrace(await loadTraceFile(file));
     assert.equal(sum.elections.leaders, r.leaderChanges);
     assert.equal(sum.log.commands, r.commits);

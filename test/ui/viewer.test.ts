@@ -225,7 +225,7 @@ describe("trace viewer", { skip: browser === null && SKIP_REASON }, () => {
 
   it("shows the violation a planted bug makes the simulator report", async () => {
     const file = join(dir, "bug.jsonl");
-    const result = writePlantedBugTrace(file);
+    const result = await writePlantedBugTrace(file);
     const v = result.violations[0];
     assert.ok(v);
     const lines = readFileSync(file, "utf8").trimEnd().split("\n").length;
@@ -241,7 +241,7 @@ describe("trace viewer", { skip: browser === null && SKIP_REASON }, () => {
 
   it("opens a 60 s, 5-node, all-faults trace: aggregated when zoomed out, arrows when zoomed in", async () => {
     const file = join(dir, "big.jsonl");
-    writeReferenceTrace(file);
+    await writeReferenceTrace(file);
     const lines = readFileSync(file, "utf8").trimEnd().split("\n").length;
     const p = await open(await serveFile(file));
     const { page } = p;

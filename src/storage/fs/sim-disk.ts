@@ -470,7 +470,11 @@ class SimFileSystem implements FileSystem {
    * crashed meanwhile; an injected error replaces it (after `onError`, which models what a
    * failed operation still did).
    */
-  run<T>(op: DiskOp, effect: () => T, onError?: () => void): Promise<T> {
+  run<T>(
+    op: DiskOp,
+    effect: (fault: DiskFault | undefined) => T,
+    onError?: () => void,
+  ): Promise<T> {
     if (!this.alive) return new Promise<T>(() => {}); // the process died: nothing returns
     const fault = this.disk.fault(op);
     return new Promise<T>((resolve, reject) => {
@@ -481,7 +485,7 @@ class SimFileSystem implements FileSystem {
             onError?.();
             throw fsError(fault.error, op.kind, op.path);
           }
-          resolve(effect());
+          resolve(effect(fault));
         } catch (err) {
           reject(err);
         }
