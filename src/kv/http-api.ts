@@ -8,6 +8,7 @@
 // Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
 // 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),
 // 504 outcome unknown (retry with the same request id to learn it).
+
 import { isUtf8 } from "node:buffer";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,6 +21,7 @@ import {
   ProposalTimeoutError,
   StoppedError,
 } from "../node/errors.js";
+import type { MemberOps } from "../node/member-ops.js";
 import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
@@ -79,6 +81,10 @@ export interface KvHttpOptions {
    * carry the forwarded-by header reach them.
    */
   internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
+  /** Membership operations (/v1/members); absent: those routes answer 404. */
+  members?: MemberOps;
+  /** What member `id` advertised in its Raft handshake (HTTP and gRPC addresses). */
+  peerHello?: (id: NodeId) => Readonly<{ http?: string; grpc?: string }> | null;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {

@@ -3,7 +3,7 @@
 // here knows what the service is: where its clients connect, or how it reaches the leader's
 // copy of it, is the service's business (docs/architecture.md, "Layers").
 
-import type { Entry, NodeId, Role } from "../raft/types.js";
+import type { ConfState, Entry, NodeId, Role } from "../raft/types.js";
 
 /**
  * The replicated application. Called by the node runtime only, one call at a time, in log order.
@@ -32,7 +32,10 @@ export interface ServiceStatus {
   leader: NodeId | null;
   commitIndex: number;
   appliedIndex: number;
+  /** The voters (of the incoming half, during a joint change). */
   members: NodeId[];
+  /** The configuration in effect (thesis §4.3): voters, learners, outgoing voters. */
+  conf?: ConfState;
   /**
    * Leader only: each follower's replication progress from the core's tracker (Raft paper
    * §5.3 matchIndex/nextIndex) and its lag, the leader's last log index minus `match`.

@@ -25,6 +25,8 @@
 
 import type { RaftConfig, Random, RawNodeApi, Ready, Status } from "../raft/api.js";
 import {
+  type ConfChange,
+  type ConfState,
   type Entry,
   type Message,
   NONE,
@@ -37,12 +39,14 @@ import type { Transport } from "../transport/transport.js";
 import type { Logger } from "../util/logger.js";
 import type { FollowerProgress, RaftService, ServiceStatus, StateMachine } from "./api.js";
 import {
+  ConfChangeRefusedError,
   CoreFailureError,
   LeadershipLostError,
   NodeConfigError,
   NotLeaderError,
   StoppedError,
 } from "./errors.js";
+import { type AddressBook, Membership } from "./membership.js";
 import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
 import { ReadQueue } from "./reads.js";
@@ -58,8 +62,13 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 export interface RaftNodeOptions {
   id: NodeId;
-  /** Every voting member, this node included (used only for a brand-new node). */
+  /**
+   * The configuration before the log's first entry (used only when the log does not start with
+   * a conf entry or a snapshot): every voter, this node included; empty for a joining node.
+   */
   peers: NodeId[];
+  /** The members' addresses before the log's first entry (membership.ts). Default: none. */
+  baseBook?: AddressBook;
   storage: Storage;
   transport: Transport;
   stateMachine: StateMachine;
@@ -111,7 +120,10 @@ export class RaftNode implements RaftService {
   private stopped = false;
 
   /** Loads the durable state, restores the state machine and starts the node. */
-  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+  static async start(given: RaftNodeOptions): Promise<RaftNode> {
+    // Snapshots carry the members' addresses around the application's bytes (membership.ts).
+    const membership = new Membership(given.baseBook ?? { clusterId: null, members: [] });
+    const options = { ...given, stateMachine: membership.wrap(given.stateMachine) };
     const timing = timingFor(
       options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
       options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
@@ -132,7 +144,7 @@ export class RaftNode implements RaftService {
       random: options.random ?? Math.random,
       ...(fresh ? {} : { restore: persisted, applied: snap?.metadata.index ?? 0 }),
     });
-    return new RaftNode(options, raw, timing.value, snap?.metadata.index ?? 0);
+    return new RaftNode(options, raw, timing.value, snap?.metadata.index ?? 0, membership);
   }
 
   private constructor(
@@ -140,6 +152,8 @@ export class RaftNode implements RaftService {
     private readonly raw: RawNodeApi,
     timing: Timing,
     snapshotIndex: number,
+    /** The members' addresses in effect (membership.ts). */
+    readonly membership: Membership,
   ) {
     this.applied = snapshotIndex;
     this.snapshotIndex = snapshotIndex;
@@ -186,8 +200,32 @@ export class RaftNode implements RaftService {
       commitIndex: s.commit,
       appliedIndex: this.applied,
       members: [...s.voters].sort((a, b) => a - b),
+      conf: s.conf,
       ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
     };
+  }
+
+  /**
+   * Proposes a membership change (thesis §4.3) and resolves with the configuration it leads to
+   * once it is applied here and in effect in the core. `cc.context` should be the address book
+   * of that configuration (membership.ts encodeBook). Rejects with NotLeaderError or
+   * ConfChangeRefusedError (certainly not proposed), or like propose() (outcome unknown).
+   */
+  proposeConfChange(cc: ConfChange, timeoutMs?: number): Promise<ConfState> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    const r = this.raw.proposeConfChange(cc);
+    if (!r.ok) {
+      if (r.reason === "not-leader") return Promise.reject(notLeader(r.leader));
+      const error = "error" in r ? r.error : "a leader transfer is in progress";
+      return Promise.reject(new ConfChangeRefusedError(r.reason, error));
+    }
+    this.schedule();
+    return this.proposals
+      .add(r.index, r.term, timeoutMs ?? this.requestTimeoutMs)
+      .then(async (conf) => {
+        await this.membership.afterAdvance(r.index);
+        return conf as ConfState;
+      });
   }
 
   transferLeader(to: NodeId): boolean {
@@ -224,6 +262,7 @@ export class RaftNode implements RaftService {
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
+    this.membership.heard(m.from);
     if (this.inCore(`a ${m.type} message from ${m.from}`, () => this.raw.step(m))) this.schedule();
   }
 
@@ -336,6 +375,7 @@ export class RaftNode implements RaftService {
     }
     this.options.metrics?.setAppliedIndex(this.applied);
     this.raw.advance(rd);
+    this.membership.advanced();
   }
 
   /** Applies rd.committed in order, then serves the read barriers that this makes ready. */
@@ -374,9 +414,10 @@ export class RaftNode implements RaftService {
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
     let result: unknown;
-    // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's
-    // business: neither reaches the state machine.
+    // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's and
+    // the address book's (membership.ts): neither reaches the state machine.
     if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
+    else if (e.type === "conf") result = this.membership.applyConfEntry(e);
     this.applied = e.index;
     this.proposals.settle(e.index, e.term, result, () => new LeadershipLostError());
   }
@@ -420,6 +461,9 @@ export class RaftNode implements RaftService {
   private snapshotDue(every: number): boolean {
     if (this.nextSnapshot.after !== this.snapshotIndex) {
       const voters = [...this.raw.status().voters].sort((a, b) => a - b);
+      // A joining member knows no configuration before its first conf entry or snapshot, and
+      // a snapshot then would record an empty one: wait for it.
+      if (voters.length === 0) return false;
       const k = Math.max(0, voters.indexOf(this.options.id));
       const offset = Math.floor((k * every) / voters.length);
       const first = this.snapshotIndex + 1;

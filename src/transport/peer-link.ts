@@ -37,6 +37,7 @@ import {
   KIND_WELCOME,
   msgPayload,
   parseHandshake,
+  REMOVED,
 } from "./wire.js";
 
 export interface PeerLinkConfig {
@@ -62,6 +63,8 @@ export interface PeerLinkConfig {
   tls?: PeerTls;
   /** Checks the peer's WELCOME; an error refuses the connection. */
   welcomed(h: Handshake): Result<void, { reason: RejectReason; error: string }>;
+  /** The peer closed our open connection saying this node is no longer its peer. */
+  removedBy(id: NodeId): void;
   /** An established connection to the peer ended without the peer saying it closed it. */
   lost(id: NodeId): void;
 }
@@ -231,6 +234,7 @@ export class PeerLink {
     const { peer, logger, stats } = this.cfg;
     if (this.open) {
       logger.info({ peer, ...notice }, "peer closed our connection");
+      if (notice.code === REMOVED) this.cfg.removedBy(peer);
       return;
     }
     // Refused at the handshake: say so at error level (an operator must act on another

@@ -41,7 +41,13 @@ import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
 import { describeTlsError, type PeerTls, tlsServerOptions } from "./tls.js";
 import type { PeerUpdates, Transport } from "./transport.js";
-import { type Advertised, CHUNK_OVERHEAD, checkOwnHandshake, type Handshake } from "./wire.js";
+import {
+  type Advertised,
+  CHUNK_OVERHEAD,
+  checkOwnHandshake,
+  type Handshake,
+  REMOVED,
+} from "./wire.js";
 
 export type { HostPort } from "../util/host-port.js";
 
@@ -168,6 +174,7 @@ export class TcpTransport implements Transport, PeerUpdates {
   private readonly lostHandlers: ((id: NodeId) => void)[] = [];
   private readonly helloHandlers: ((id: NodeId, hello: Readonly<Advertised>) => void)[] = [];
   private readonly clusterHandlers: ((clusterId: string) => void)[] = [];
+  private readonly removedHandlers: ((peer: NodeId) => void)[] = [];
   private readonly hellos = new Map<NodeId, Advertised>();
   private readonly sockets = new Set<Socket>();
   private readonly counters: TransportStats = emptyStats();
@@ -211,6 +218,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         refusals: this.refusals,
         accepted: (h, conn) => this.accepted(h, conn),
         deliver: (m) => this.deliver(m),
+        removedBy: (id) => this.removedBy(id),
         closed: (id, conn, lost) => {
           if (this.inbound.get(id) === conn) this.inbound.delete(id);
           if (lost) this.lost(id);
@@ -276,7 +284,7 @@ export class TcpTransport implements Transport, PeerUpdates {
     checkPeers(peers);
     if (this.closing !== null) return;
     this.peers = new Map(peers);
-    const removed = { code: "removed", reason: `node ${this.id} no longer has you as a peer` };
+    const removed = { code: REMOVED, reason: `node ${this.id} no longer has you as a peer` };
     for (const [id, link] of this.links) {
       if (peers.has(id)) continue;
       link.close(removed);
@@ -309,6 +317,33 @@ export class TcpTransport implements Transport, PeerUpdates {
   /** The cluster id this node checks handshakes against; undefined until known. */
   clusterId(): string | undefined {
     return this.cluster;
+  }
+
+  /**
+   * Takes `clusterId` as this node's if it has none yet (the node learned it from its log).
+   * One it already has is kept: a different one is logged, since a handshake and the log
+   * disagreeing means this node met another cluster's node before it learned its own.
+   */
+  adoptClusterId(clusterId: string): void {
+    if (!isClusterId(clusterId)) throw new RangeError(`bad cluster id ${clusterId}`);
+    if (this.cluster === clusterId) return;
+    if (this.cluster !== undefined) {
+      this.logger.error(
+        { adopted: this.cluster, log: clusterId },
+        "the cluster id in the log differs from the one adopted from a handshake",
+      );
+      return;
+    }
+    this.cluster = clusterId;
+    this.logger.info({ clusterId }, "learned the cluster id from the log");
+  }
+
+  /**
+   * Called when a peer closes a connection, either way, saying this node is no longer its
+   * peer (it applied a configuration without this node: setPeers's "removed" notice).
+   */
+  onRemovedBy(handler: (peer: NodeId) => void): void {
+    this.removedHandlers.push(handler);
   }
 
   /** Called once, when a node started without a cluster id adopts one from a handshake. */
@@ -347,6 +382,7 @@ export class TcpTransport implements Transport, PeerUpdates {
       stats: this.counters,
       track: (s) => this.track(s),
       welcomed: (h) => this.checkHandshake(h),
+      removedBy: (id) => this.removedBy(id),
       lost: (id) => this.lost(id),
     });
     this.links.set(peer, link);
@@ -404,6 +440,11 @@ export class TcpTransport implements Transport, PeerUpdates {
   private lost(id: NodeId): void {
     if (this.closing !== null) return;
     for (const handler of this.lostHandlers) handler(id);
+  }
+
+  private removedBy(id: NodeId): void {
+    if (this.closing !== null) return;
+    for (const handler of this.removedHandlers) handler(id);
   }
 
   private deliver(m: Message): void {

@@ -27,8 +27,8 @@ export interface EtcdBackendOptions {
   hub: WatchHub;
   link: LeaderLink;
   id: NodeId;
-  /** etcd's cluster id: the same on every member, at least 2^60. */
-  clusterId: bigint;
+  /** etcd's cluster id: the same on every member, at least 2^60 (0 until this member knows it). */
+  clusterId: () => bigint;
   name: string;
   now?: () => number;
 }
@@ -44,7 +44,7 @@ export class EtcdBackend {
   readonly hub: WatchHub;
   readonly link: LeaderLink;
   readonly id: NodeId;
-  readonly clusterId: bigint;
+  readonly clusterId: () => bigint;
   readonly name: string;
   readonly now: () => number;
   /** Waiters for the local store to reach a revision, oldest first. */
@@ -65,7 +65,7 @@ export class EtcdBackend {
 
   /** The response header; `revision` defaults to this member's applied store revision. */
   header = (revision?: number): Header => ({
-    cluster_id: this.clusterId.toString(),
+    cluster_id: this.clusterId().toString(),
     member_id: String(this.id),
     revision: String(revision ?? this.sm.revision),
     raft_term: String(this.service.status().term),

@@ -30,7 +30,8 @@ export interface EtcdServerOptions {
   sm: KvStateMachine;
   id: NodeId;
   name: string;
-  clusterId: bigint;
+  /** etcd's cluster id (0 until this member knows it). */
+  clusterId: () => bigint;
   /** Where member `id` serves the HTTP API (the leader link's routes). */
   peerHttp: (id: NodeId) => string | null;
   addresses: ClusterAddresses;

@@ -5,6 +5,8 @@
 
 import { mkdirSync } from "node:fs";
 import type * as Pino from "pino";
+import { MemberOps } from "../../node/member-ops.js";
+import { bootstrapEntry, type MemberAddress } from "../../node/membership.js";
 import { RaftNode } from "../../node/raft-node.js";
 import { RawNode } from "../../raft/raw-node.js";
 import type { NodeId } from "../../raft/types.js";
@@ -22,21 +24,25 @@ import { minLeaseTtl } from "../lease/index.js";
 import { LeaseKeeper } from "../lease-keeper.js";
 import { createKvMetrics } from "../metrics.js";
 import { KvStateMachine } from "../state-machine.js";
-import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
-
-/**
- * etcd's cluster id, the same on every member: drawn from the fingerprint of the member list
- * (data-dir.ts) into [2^60, 2^64) as etcd clients expect (etcdctl prints it with %16x).
- */
-export function etcdClusterId(fingerprint: string): bigint {
-  const low = 2n ** 60n;
-  return low + (BigInt(`0x${fingerprint.slice(0, 16)}`) % (2n ** 64n - low));
-}
+import {
+  type ClusterRecord,
+  claimDataDir,
+  type Member,
+  raftDir,
+  writeClusterRecord,
+} from "./data-dir.js";
 
 export interface ServeOptions {
   id: NodeId;
-  members: Member[];
+  /** --peers: needed on an empty data directory only (and once to migrate format 1). */
+  members?: Member[];
+  /** --join: the data directory is empty and this member was added with `member add`. */
+  join?: boolean;
   http: HostPort;
+  /** What the Raft handshake advertises as this member's HTTP address (default: --http). */
+  advertiseHttp?: HostPort;
+  /** The same for the gRPC address (default: --grpc). */
+  advertiseGrpc?: HostPort;
   data: string;
   electionTimeoutMs: number;
   heartbeatMs: number;
@@ -81,8 +87,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     opened.length = 0;
   };
 
-  const self = o.members.find((m) => m.id === o.id) as Member;
-  const httpAddress = formatHostPort(o.http);
+  const httpAddress = formatHostPort(o.advertiseHttp ?? o.http);
   const dir = raftDir(o.data);
   let step = `create ${dir}`;
   try {
@@ -93,19 +98,57 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     opened.push(() => storage.close());
     for (const repair of storage.repairs)
       logger.warn({ repair }, "storage recovery repaired a crash");
-    const claim = claimDataDir(o.data, o.id, o.members);
+    const claim = claimDataDir(o.data, {
+      node: o.id,
+      join: o.join === true,
+      ...(o.members ? { peers: o.members } : {}),
+    });
     if (!claim.ok) {
       await closeAll();
       return claim;
     }
-    const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
+    for (const warning of claim.value.warnings) logger.warn(warning);
+    let record = claim.value.record;
+    const mode = claim.value.mode;
+    if (mode === "bootstrap") {
+      // The founders' conf entry first, then cluster.json: a crash in between leaves a
+      // directory that bootstraps again, with the same entry (membership.ts).
+      step = `bootstrap a new cluster in ${dir}`;
+      await storage.write({
+        entries: [bootstrapEntry(record.members.map(toMemberAddress))],
+        hardState: { term: 1, vote: 0, commit: 1 },
+      });
+      await storage.sync();
+    }
+    if (mode !== "restart") {
+      const written = writeClusterRecord(o.data, record);
+      if (!written.ok) {
+        await closeAll();
+        return written;
+      }
+    }
+    const remember = (change: Partial<ClusterRecord>) => {
+      const next = { ...record, ...change };
+      if (next.clusterId === record.clusterId && next.listen === record.listen) return;
+      record = next;
+      const written = writeClusterRecord(o.data, record);
+      if (!written.ok) logger.error({ error: written.error }, "cannot record the cluster's state");
+    };
+    // A joining member reaches the members it was told about until the configuration, which
+    // it learns from the leader, includes it.
+    const joinPeers = mode === "join" ? (o.members ?? []) : [];
+    const initialPeers = new Map(
+      [...record.members, ...joinPeers].map((m) => [m.id, memberAddress(m)] as const),
+    );
 
-    step = `listen for Raft on ${self.address}`;
-    const grpcAddress = o.grpc === undefined ? undefined : formatHostPort(o.grpc);
+    step = `listen for Raft on ${record.listen}`;
+    const grpcAdvertised = o.advertiseGrpc ?? o.grpc;
+    const grpcAddress = grpcAdvertised === undefined ? undefined : formatHostPort(grpcAdvertised);
     const transport = await TcpTransport.start({
       id: o.id,
-      listen: memberAddress(self),
-      peers,
+      listen: memberAddress({ id: o.id, address: record.listen }),
+      peers: initialPeers,
+      ...(record.clusterId !== null ? { clusterId: record.clusterId } : {}),
       hello:
         grpcAddress === undefined
           ? { http: httpAddress }
@@ -114,6 +157,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       ...(o.peerTls ? { tls: o.peerTls } : {}),
     });
     opened.push(() => transport.close());
+    transport.onClusterId((clusterId) => remember({ clusterId }));
 
     step = `load the Raft state from ${dir}`;
     const sm = new KvStateMachine({ minLeaseTtl: minLeaseTtl(o.electionTimeoutMs, o.heartbeatMs) });
@@ -123,9 +167,14 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     const fatal = new Promise<Error>((resolve) => {
       onFatal = resolve;
     });
+    let onRemoved: (why: string) => void = () => {};
+    const removed = new Promise<string>((resolve) => {
+      onRemoved = resolve;
+    });
     const node = await RaftNode.start({
       id: o.id,
-      peers: o.members.map((m) => m.id),
+      peers: record.members.map((m) => m.id),
+      baseBook: { clusterId: record.clusterId, members: record.members.map(toMemberAddress) },
       storage,
       transport,
       stateMachine: sm,
@@ -139,6 +188,20 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       onFatal: (err) => onFatal(err),
     });
     opened.push(() => node.stop());
+    const members = new MemberOps({
+      node,
+      electionTimeoutMs: o.electionTimeoutMs,
+      logger: logger.child({ part: "members" }),
+    });
+    followConfiguration({
+      node,
+      transport,
+      self: o.id,
+      joinPeers,
+      remember,
+      removed: onRemoved,
+      logger,
+    });
     history.setTermSource(() => node.status().term);
     // A leader dials us to replicate; its handshake tells where its HTTP API listens.
     const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
@@ -168,10 +231,10 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             sm,
             id: o.id,
             name: o.name ?? defaultName(o.id),
-            clusterId: etcdClusterId(clusterFingerprint(o.members)),
+            clusterId: () => BigInt(node.membership.current().clusterId ?? record.clusterId ?? 0),
             peerHttp,
             addresses: {
-              raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
+              raft: (id) => node.membership.address(id),
               grpc: (id) =>
                 id === o.id ? (grpcAddress ?? null) : (transport.peerHello(id)?.grpc ?? null),
             },
@@ -186,6 +249,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       id: o.id,
       peerHttp,
       metrics,
+      members,
+      peerHello: (id) => transport.peerHello(id) ?? null,
       ui: dashboard.handle,
       logger: logger.child({ part: "http" }),
       ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
@@ -201,11 +266,16 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     }
 
     process.stdout.write(
-      `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}${grpcLine}, data ${o.data}\n`,
+      `raftwork kv serve: node ${o.id} ready: raft ${record.listen}, http ${http.url}${grpcLine}, data ${o.data}\n`,
     );
-    const outcome = await Promise.race([signalled(), parentGone, fatal]);
+    const outcome = await Promise.race([signalled(), parentGone, fatal, removed]);
     await closeAll();
     if (outcome instanceof Error) return err(`node stopped: ${outcome.message}`);
+    if (outcome.startsWith("removed")) {
+      process.stdout.write(`raftwork kv serve: node ${o.id} stopped: ${outcome}\n`);
+      logger.warn(outcome);
+      return ok(undefined);
+    }
     logger.info({ reason: outcome }, "stopped");
     return ok(undefined);
   } catch (e) {
@@ -239,6 +309,61 @@ function parentExit(): Promise<string> {
     // The channel alone must not keep the process alive once the node has stopped.
     channel.unref();
     process.once("disconnect", () => resolve("parent-gone"));
+  });
+}
+
+function toMemberAddress(m: Member): MemberAddress {
+  return { id: m.id, raft: m.address };
+}
+
+/**
+ * Keeps the transport's peers and the data directory in step with the configuration the node
+ * applies (after each Ready, so a log replayed at start never shrinks the peers on the way),
+ * and reports this member's removal: once the configuration it applied no longer has it, or
+ * once its leader closes the connection saying it no longer has it as a peer (the leader stops
+ * replicating to a removed member when it applies the change, so the member may never learn
+ * that the change committed from the log alone).
+ */
+function followConfiguration(o: {
+  node: RaftNode;
+  transport: TcpTransport;
+  self: NodeId;
+  joinPeers: readonly Member[];
+  remember: (change: Partial<ClusterRecord>) => void;
+  removed: (why: string) => void;
+  logger: Pino.Logger;
+}): void {
+  const { node, transport, self } = o;
+  let wasMember = false;
+  let last = "";
+  const sync = () => {
+    const book = node.membership.current();
+    const member = book.members.some((m) => m.id === self);
+    if (member) wasMember = true;
+    else if (wasMember) {
+      o.removed("removed from the cluster: the configuration no longer has this member");
+      return;
+    }
+    const peers = new Map<NodeId, HostPort>();
+    if (!member) for (const m of o.joinPeers) peers.set(m.id, memberAddress(m));
+    for (const m of book.members) peers.set(m.id, memberAddress({ id: m.id, address: m.raft }));
+    const key = JSON.stringify([...peers].sort((a, b) => a[0] - b[0]));
+    if (key !== last) {
+      last = key;
+      transport.setPeers(peers);
+    }
+    const own = book.members.find((m) => m.id === self)?.raft;
+    if (own !== undefined) o.remember({ listen: own });
+    if (book.clusterId !== null) {
+      o.remember({ clusterId: book.clusterId });
+      transport.adoptClusterId(book.clusterId);
+    }
+  };
+  sync();
+  node.membership.onAdvanced(sync);
+  transport.onRemovedBy((peer) => {
+    if (peer === node.status().leader)
+      o.removed(`removed from the cluster: its leader, node ${peer}, no longer has it as a peer`);
   });
 }
 

@@ -107,7 +107,7 @@ export async function startNodes(n: number, now?: () => number): Promise<TestNod
       sm,
       id,
       name: `member-${id}`,
-      clusterId: CLUSTER_ID,
+      clusterId: () => CLUSTER_ID,
       peerHttp: peers.lookup,
       addresses: {
         raft: (m) => `127.0.0.1:${7000 + m}`,
