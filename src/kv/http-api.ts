@@ -45,6 +45,7 @@ import {
   parseForwardBatch,
   WriteForwarder,
 } from "./forward-batch.js";
+import { type MemberRouteKit, membersRoute } from "./member-routes.js";
 import type { KvMetrics, Route } from "./metrics.js";
 import type { KvResult, KvStateMachine } from "./state-machine.js";
 
@@ -127,6 +128,8 @@ const listSchema = z.strictObject({
 });
 
 const KEY_ALLOW = "GET, PUT, DELETE, POST";
+/** A membership request's body: a joint change of a few dozen members fits easily. */
+const MAX_MEMBERS_BODY = 64 * 1024;
 const JSON_TYPE = "application/json";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 const EMPTY = Buffer.alloc(0);
@@ -534,6 +537,43 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  function memberKit(
+    ctx: Ctx,
+    ops: MemberOps,
+    rest: string,
+    params: Map<string, string>,
+  ): MemberRouteKit {
+    ctx.route = "members";
+    return {
+      method: ctx.req.method ?? "GET",
+      rest,
+      params,
+      ops,
+      self: id,
+      hello: (peer) => opts.peerHello?.(peer) ?? null,
+      json: (status, body) => send(ctx, status, JSON.stringify(body), JSON_TYPE),
+      fail: (status, message) => fail(ctx, status, message),
+      methodNotAllowed: (allow) => methodNotAllowed(ctx, allow),
+      readJson: (then) => {
+        ctx.req.on("error", () => {});
+        readBody(ctx, MAX_MEMBERS_BODY, (body) => {
+          if (body === null)
+            return tooLarge(ctx, `body is over the ${MAX_MEMBERS_BODY}-byte limit`);
+          ctx.body = body;
+          let v: unknown;
+          try {
+            v = JSON.parse(body.toString());
+          } catch {
+            return fail(ctx, 400, "body must be JSON");
+          }
+          then(v);
+        });
+      },
+      settle: (call, then) => settle(ctx, call, then),
+      mayForward: () => ctx.req.headers[FORWARDED_HEADER] === undefined,
+    };
+  }
+
   function handler(req: IncomingMessage, res: ServerResponse) {
     if (opts.ui?.(req, res)) return;
     const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
@@ -553,6 +593,11 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       if (path === FORWARD_PATH) return forwardedBatch(ctx);
       const internal = opts.internalRoutes?.get(path);
       if (internal !== undefined) return internalRoute(ctx, internal);
+      if (opts.members && (path === "/v1/members" || path.startsWith("/v1/members/"))) {
+        const params = parseQuery(query);
+        if (!params.ok) return fail(ctx, 400, params.error);
+        return membersRoute(memberKit(ctx, opts.members, path.slice(11), params.value));
+      }
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");

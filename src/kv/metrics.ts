@@ -18,6 +18,7 @@ export type Route =
   | "list"
   | "status"
   | "metrics"
+  | "members"
   | "other";
 
 export interface KvMetrics extends NodeMetrics {

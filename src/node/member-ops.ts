@@ -69,6 +69,11 @@ export class MemberOps {
     this.node.membership.onAdvanced(() => this.maybeDrawClusterId());
   }
 
+  /** The leader this node knows, or null. */
+  leader(): NodeId | null {
+    return this.node.status().leader;
+  }
+
   /** The configuration in effect here, with each member's Raft address; sorted by id. */
   list(): MemberInfo[] {
     const conf = this.conf();

@@ -94,7 +94,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     mkdirSync(dir, { recursive: true });
     step = `open the storage in ${dir}`;
     // Opening takes the directory's lock, so the identity check below cannot race another node.
-    const storage = await FileStorage.open(dir);
+    let storage = await FileStorage.open(dir);
     opened.push(() => storage.close());
     for (const repair of storage.repairs)
       logger.warn({ repair }, "storage recovery repaired a crash");
@@ -119,6 +119,9 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
         hardState: { term: 1, vote: 0, commit: 1 },
       });
       await storage.sync();
+      // load() returns what open() found: reopen so the node starts from the bootstrap state.
+      await storage.close();
+      storage = await FileStorage.open(dir);
     }
     if (mode !== "restart") {
       const written = writeClusterRecord(o.data, record);
@@ -250,7 +253,10 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       peerHttp,
       metrics,
       members,
-      peerHello: (id) => transport.peerHello(id) ?? null,
+      peerHello: (id) =>
+        id === o.id
+          ? { http: httpAddress, ...(grpcAddress ? { grpc: grpcAddress } : {}) }
+          : (transport.peerHello(id) ?? null),
       ui: dashboard.handle,
       logger: logger.child({ part: "http" }),
       ...(etcd ? { internalRoutes: etcd.link.routes() } : {}),
@@ -269,6 +275,8 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       `raftwork kv serve: node ${o.id} ready: raft ${record.listen}, http ${http.url}${grpcLine}, data ${o.data}\n`,
     );
     const outcome = await Promise.race([signalled(), parentGone, fatal, removed]);
+    // A removed member may be answering the request that removed it: let that answer out.
+    if (typeof outcome === "string" && outcome.startsWith("removed")) await drain(http.server);
     await closeAll();
     if (outcome instanceof Error) return err(`node stopped: ${outcome.message}`);
     if (outcome.startsWith("removed")) {
@@ -282,6 +290,18 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     await closeAll();
     return err(`cannot ${step}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Stops taking HTTP requests and waits (up to `ms`) for those in flight to be answered. */
+function drain(server: import("node:http").Server, ms = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 function signalled(): Promise<string> {
