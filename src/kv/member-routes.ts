@@ -69,7 +69,7 @@ function buildSchemas() {
   };
 }
 
-export function membersRoute(k: MemberRouteKit): void {
+export function membersRoute(k: MemberRouteKit) {
   schemas ??= buildSchemas();
   const s = schemas;
   const op = k.params.get("op");
