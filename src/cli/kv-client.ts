@@ -18,7 +18,7 @@ import { type CliIo, PROCESS_IO } from "./io.js";
 
 const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
 
-interface CommonOpts {
+export interface CommonOpts {
   endpoints: string[];
   timeout: number;
   retries: number;
@@ -38,7 +38,7 @@ const WRITE_EXITS: ExitMeanings = {
 };
 
 /** Add the options every client subcommand shares, and what its exit statuses mean. */
-function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
+export function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
   describeExitStatus(cmd, exits);
   return cmd
     .addOption(
@@ -59,7 +59,10 @@ function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
 }
 
 /** Run `fn` with a client and turn its failures into exit statuses. */
-async function withClient(opts: CommonOpts, fn: (c: KvClient) => Promise<void>): Promise<void> {
+export async function withClient(
+  opts: CommonOpts,
+  fn: (c: KvClient) => Promise<void>,
+): Promise<void> {
   const client = new KvClient({
     endpoints: opts.endpoints,
     timeoutMs: opts.timeout,

@@ -31,17 +31,32 @@ export interface MemberInfo {
   role: MemberRole;
 }
 
+/** Why a request was refused (the etcd API maps each to etcd's own error). */
+export type RefusalReason =
+  | "bad-input"
+  | "id-taken"
+  | "address-taken"
+  | "unknown-member"
+  | "pending"
+  | "not-enough-started"
+  | "not-learner"
+  | "learner-not-ready"
+  | "no-voter"
+  | "invalid-change";
+
 /**
  * A request refused before anything was proposed: "bad-input" (400) or "conflict" (409: the id
  * or address is taken, the id is unknown, another change is in progress, the strict check or
- * the promotion rule refused it, the change would leave no voter).
+ * the promotion rule refused it, the change would leave no voter); `reason` says which.
  */
 export class MemberRequestError extends RaftworkError {
+  readonly code: "bad-input" | "conflict";
   constructor(
-    readonly code: "bad-input" | "conflict",
+    readonly reason: RefusalReason,
     message: string,
   ) {
     super(message);
+    this.code = reason === "bad-input" ? "bad-input" : "conflict";
   }
 }
 
@@ -101,7 +116,7 @@ export class MemberOps {
     const other = this.node.membership
       .current()
       .members.find((x) => x.raft === raft && x.id !== id);
-    if (other) throw conflict(`address ${raft} is taken by member ${other.id}`);
+    if (other) throw conflict("address-taken", `address ${raft} is taken by member ${other.id}`);
     // The core has no address change: re-adding a member in its own role changes nothing in the
     // configuration, and the entry carries the new book.
     const type = conf.learners.includes(id) ? "add-learner" : "add-voter";
@@ -112,7 +127,7 @@ export class MemberOps {
   async promote(id: NodeId, timeoutMs?: number) {
     const conf = this.leaderConf();
     this.checkKnown(conf, id);
-    if (!conf.learners.includes(id)) throw conflict(`member ${id} is not a learner`);
+    if (!conf.learners.includes(id)) throw conflict("not-learner", `member ${id} is not a learner`);
     this.checkCaughtUp(id);
     await this.propose(
       [{ type: "add-voter", node: id }],
@@ -126,7 +141,7 @@ export class MemberOps {
     const conf = this.leaderConf();
     this.checkKnown(conf, id);
     if (conf.voters.length === 1 && conf.voters[0] === id)
-      throw conflict(`removing member ${id} would leave no voter`);
+      throw conflict("no-voter", `removing member ${id} would leave no voter`);
     await this.propose([{ type: "remove", node: id }], this.bookWith([], [id]), timeoutMs);
     return this.list();
   }
@@ -146,14 +161,15 @@ export class MemberOps {
     this.checkNew(conf, add);
     for (const id of [...remove, ...promote]) this.checkKnown(conf, id);
     for (const id of promote) {
-      if (!conf.learners.includes(id)) throw conflict(`member ${id} is not a learner`);
+      if (!conf.learners.includes(id))
+        throw conflict("not-learner", `member ${id} is not a learner`);
       this.checkCaughtUp(id);
     }
     const voters = new Set(conf.voters);
     for (const a of add) if (!a.learner) voters.add(a.id);
     for (const id of promote) voters.add(id);
     for (const id of remove) voters.delete(id);
-    if (voters.size === 0) throw conflict("the change would leave no voter");
+    if (voters.size === 0) throw conflict("no-voter", "the change would leave no voter");
     if (add.some((a) => !a.learner)) this.strictCheck([...voters]);
     const changes: ConfChangeSingle[] = [
       ...add.map((a) => ({ type: a.learner ? "add-learner" : "add-voter", node: a.id }) as const),
@@ -182,7 +198,7 @@ export class MemberOps {
       if (e instanceof ConfChangeRefusedError && e.code !== "transferring") {
         const what =
           e.code === "conf-pending" ? "another membership change is in progress" : e.message;
-        throw conflict(what);
+        throw conflict(e.code === "conf-pending" ? "pending" : "invalid-change", what);
       }
       throw e;
     }
@@ -229,9 +245,11 @@ export class MemberOps {
     for (const a of added) {
       if (!Number.isSafeInteger(a.id) || a.id < 1)
         throw new MemberRequestError("bad-input", `bad member id ${a.id}`);
-      if (confMembers(conf).includes(a.id)) throw conflict(`member id ${a.id} is taken`);
+      if (confMembers(conf).includes(a.id))
+        throw conflict("id-taken", `member id ${a.id} is taken`);
       const holder = book.find((m) => m.raft === a.raft);
-      if (holder) throw conflict(`address ${a.raft} is taken by member ${holder.id}`);
+      if (holder)
+        throw conflict("address-taken", `address ${a.raft} is taken by member ${holder.id}`);
     }
     const addrs = added.map((a) => a.raft);
     const dup = addrs.find((r, i) => addrs.indexOf(r) !== i);
@@ -240,7 +258,8 @@ export class MemberOps {
   }
 
   private checkKnown(conf: ConfState, id: NodeId): void {
-    if (!confMembers(conf).includes(id)) throw conflict(`member ${id} is not in the cluster`);
+    if (!confMembers(conf).includes(id))
+      throw conflict("unknown-member", `member ${id} is not in the cluster`);
   }
 
   /** etcd's strict reconfiguration check (see the header). */
@@ -252,6 +271,7 @@ export class MemberOps {
     const quorum = Math.floor(newVoters.length / 2) + 1;
     if (active.length < quorum) {
       throw conflict(
+        "not-enough-started",
         `the new voters (${newVoters.join(", ")}) would have ${active.length} active, below a quorum of ${quorum}: add the member as a learner, start it, then promote it`,
       );
     }
@@ -263,6 +283,7 @@ export class MemberOps {
     const last = (p?.lag ?? 0) + (p?.match ?? 0);
     if (p === undefined || p.match < PROMOTE_FRACTION * last || p.lag > PROMOTE_MAX_LAG) {
       throw conflict(
+        "learner-not-ready",
         `learner ${id} is not caught up yet (match index ${p?.match ?? 0} of ${last}); retry once it is`,
       );
     }
@@ -317,6 +338,6 @@ function smallestUnused(conf: ConfState): NodeId {
   return id;
 }
 
-function conflict(message: string): MemberRequestError {
-  return new MemberRequestError("conflict", message);
+function conflict(reason: RefusalReason, message: string): MemberRequestError {
+  return new MemberRequestError(reason, message);
 }

@@ -14,6 +14,7 @@
 //                 {kind: "member"}     this member's etcd name (any member answers)
 //                 {kind: "members"}    the leader's MemberList (it has heard from every member,
 //                                      so it knows their addresses; a follower may not)
+//                 {kind: "change"}     a MemberAdd/Remove/Update/Promote, run by the leader
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { Packr } from "msgpackr";
@@ -48,7 +49,15 @@ export type LinkCall =
   | { kind: "renew"; id: bigint }
   | { kind: "ttl"; id: bigint }
   | { kind: "member" }
-  | { kind: "members" };
+  | { kind: "members" }
+  | { kind: "change"; change: MemberChange };
+
+/** A membership change an etcd client asked a follower for, relayed to the leader. */
+export type MemberChange =
+  | { op: "add"; raft: string; learner: boolean }
+  | { op: "remove"; id: NodeId }
+  | { op: "update"; id: NodeId; raft: string }
+  | { op: "promote"; id: NodeId };
 
 export type RenewAnswer = { ttl: number } | { error: EtcdErrorCode };
 
@@ -78,6 +87,8 @@ export class LeaderLink {
   private readonly now: () => number;
   private readonly proposals: BatchForwarder<[Uint8Array, boolean], ProposeAnswer>;
   private members: () => Promise<unknown> = () => Promise.reject(new Error("no member list"));
+  private changes: (c: MemberChange) => Promise<unknown> = () =>
+    Promise.reject(new Error("no membership changes served"));
 
   constructor(private readonly o: LeaderLinkOptions) {
     this.timeoutMs = o.timeoutMs ?? 10_000;
@@ -101,6 +112,11 @@ export class LeaderLink {
 
   close(): void {
     this.agent.destroy();
+  }
+
+  /** What this member answers to {kind: "change"} (the Cluster service sets it). */
+  serveChanges(run: (c: MemberChange) => Promise<unknown>): void {
+    this.changes = run;
   }
 
   /** What this member answers to {kind: "members"} (the Cluster service sets it). */
@@ -227,6 +243,8 @@ export class LeaderLink {
         return packr.pack({ name: this.o.name });
       case "members":
         return packr.pack(await this.members());
+      case "change":
+        return packr.pack(await this.changes(req.change));
       default:
         throw new Error("unknown etcd internal call");
     }

@@ -2,10 +2,12 @@
 // the services in this folder, behind the HTTP/2 front door (h2-front.ts) that repairs the
 // :authority etcdctl sends for endpoints written with a scheme. grpc-js and proto-loader are
 // optional peer dependencies: they are loaded here, when a node is asked to serve the API.
+
 import net from "node:net";
 import type * as Grpc from "@grpc/grpc-js";
 import type * as ProtoLoader from "@grpc/proto-loader";
 import type { RaftService } from "../../node/api.js";
+import type { MemberOps } from "../../node/member-ops.js";
 import type { NodeId } from "../../raft/types.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
@@ -35,6 +37,8 @@ export interface EtcdServerOptions {
   /** Where member `id` serves the HTTP API (the leader link's routes). */
   peerHttp: (id: NodeId) => string | null;
   addresses: ClusterAddresses;
+  /** Membership operations (MemberAdd and the others); absent: they answer Unimplemented. */
+  members?: MemberOps;
   electionTimeoutMs: number;
   logger?: Logger;
   now?: () => number;
@@ -97,7 +101,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     add("KV", kvService(backend));
     add("Watch", watchService(backend));
     add("Lease", leaseService(backend));
-    add("Cluster", clusterService(backend, o.addresses));
+    add("Cluster", clusterService(backend, o.addresses, o.members));
     add("Maintenance", maintenanceService(backend, o.electionTimeoutMs));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const sockets = new Set<net.Socket>();

@@ -238,9 +238,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             peerHttp,
             addresses: {
               raft: (id) => node.membership.address(id),
+              started: (id) => id === o.id || transport.peerHello(id) !== undefined,
               grpc: (id) =>
                 id === o.id ? (grpcAddress ?? null) : (transport.peerHello(id)?.grpc ?? null),
             },
+            members,
             electionTimeoutMs: o.electionTimeoutMs,
             logger: logger.child({ part: "etcd" }),
           });
