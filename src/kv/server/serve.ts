@@ -206,6 +206,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       logger,
     });
     history.setTermSource(() => node.status().term);
+    metrics.watchConfiguration(() => node.status());
     // A leader dials us to replicate; its handshake tells where its HTTP API listens.
     const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
     const dashboard = createDashboard({
