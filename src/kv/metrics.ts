@@ -107,7 +107,8 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
         ["outgoing", conf.votersOutgoing.filter((id) => !conf.voters.includes(id))],
         ["learner", [...conf.learners, ...conf.learnersNext]],
       ];
-      for (const [role, ids] of roles) for (const id of ids) this.set({ member: String(id), role }, 1);
+      for (const [role, ids] of roles)
+        for (const id of ids) this.set({ member: String(id), role }, 1);
     },
   });
   const progressGauge = (name: string, help: string, pick: (p: FollowerProgress) => number) =>
@@ -118,7 +119,8 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
       registers: [registry],
       collect() {
         this.reset();
-        for (const p of statusSource?.().progress ?? []) this.set({ member: String(p.id) }, pick(p));
+        for (const p of statusSource?.().progress ?? [])
+          this.set({ member: String(p.id) }, pick(p));
       },
     });
   progressGauge(
