@@ -2,7 +2,8 @@
 // Node i listens for Raft on raftPortBase+i, for HTTP on httpPortBase+i and (unless disabled)
 // for the etcd v3 gRPC API on grpcPortBase+i (2378+i: node 1 on etcd's 2379), keeps its data in
 // DATA/node-i and its log in DATA/node-i.log. Running the same command on the same DATA
-// restarts the cluster with its data (each node's identity file matches the same --peers).
+// restarts the cluster with its data (each node's cluster.json records where it listens; a node
+// with data takes its configuration from it).
 //
 // Each child gets an IPC channel it never uses for messages: when this process dies, even by
 // kill -9, the kernel closes the channel and the child stops itself (kv/server/serve.ts).

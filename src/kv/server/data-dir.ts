@@ -118,7 +118,10 @@ export function claimDataDir(dir: string, req: ClaimRequest): Result<Claim> {
     const record = stored.value;
     if (record.node !== req.node) return err(notOurs(dir, record.node, req.node));
     const warnings: string[] = [];
-    if (peers !== undefined)
+    // The same --peers as the directory was created with (a `kv cluster` restart) is no news.
+    const same =
+      peers !== undefined && clusterFingerprint(peers) === clusterFingerprint(record.members);
+    if (peers !== undefined && !same)
       warnings.push(
         "--peers is ignored: the data directory holds the configuration (it changes through `kv member`)",
       );

@@ -73,6 +73,8 @@ describe("data directory", () => {
     assert.ok(again.ok);
     assert.equal(again.value.mode, "restart");
     assert.deepEqual(again.value.warnings, []);
+    const same = claimDataDir(dir, { node: 1, peers: [...members].reverse(), join: false });
+    assert.deepEqual(same.ok && same.value.warnings, [], "the --peers it was made with: no news");
     const other = [{ id: 1, address: "127.0.0.1:9001" }];
     const flagged = claimDataDir(dir, { node: 1, peers: other, join: true });
     assert.ok(flagged.ok);
