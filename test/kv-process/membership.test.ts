@@ -242,5 +242,52 @@ describe("membership changes on kv serve processes", () => {
     console.log(
       `# ${acked.length} acknowledged writes, all present; final voters ${final.join(",")}`,
     );
+
+    // 6. A node of another cluster is refused at the handshake, and both sides say why: a
+    // one-member cluster whose member has the id of one of ours (x) adds another of ours (y) as
+    // a learner, so it dials y as "node x". It runs on the ports of the removed leader.
+    const [x, y] = final as [number, number];
+    const other = spawnCli([
+      "kv",
+      "serve",
+      "--id",
+      String(x),
+      "--peers",
+      `${x}=${raft(old)}`,
+      "--http",
+      http(old),
+      "--data",
+      join(dir, "other"),
+      ...TIMING,
+    ]);
+    let otherErr = "";
+    other.stderr?.on("data", (b: Buffer) => {
+      otherErr += b.toString();
+    });
+    await waitFor("the other cluster to draw its id", async () =>
+      otherErr.includes("drew the cluster id"),
+    );
+    const added2 = await runCliAsync([
+      "kv",
+      "member",
+      "add",
+      String(y),
+      raft(y),
+      "--learner",
+      "--endpoints",
+      url(old),
+    ]);
+    assert.equal(added2.code, 0, added2.stderr);
+    const ours = procs.get(y) as Proc;
+    await waitFor(
+      "both sides to log the refusal",
+      async () =>
+        new RegExp(`node ${x} belongs to cluster \\d+; node ${y} to cluster \\d+`).test(ours.err) &&
+        otherErr.includes('"code":"cluster"') &&
+        otherErr.includes("peer refused our handshake"),
+    );
+    other.kill("SIGKILL");
+    const a = await request(`${url(y)}/v1/kv/journal`, {}, 3000);
+    assert.equal(a?.status, 200, "our cluster serves on");
   });
 });

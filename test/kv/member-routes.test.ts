@@ -123,6 +123,25 @@ after(async () => {
 });
 
 describe("/v1/members", () => {
+  it("a joining member never campaigns before it has the leader's log or a snapshot", async () => {
+    const stranger = await startNode(9, true);
+    net.isolate(9);
+    try {
+      const until = Date.now() + ELECTION_MS * 6;
+      while (Date.now() < until) {
+        const s = stranger.node.status();
+        assert.equal(s.role, "follower");
+        assert.equal(s.term, 0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(stranger.node.status().conf?.voters, []);
+    } finally {
+      await stopNode(9);
+      peers.set(9, null);
+      net.heal();
+    }
+  });
+
   it("lists the configuration from any node, with addresses and roles", async () => {
     const l = await leader();
     const follower = [...nodes.values()].find((n) => n !== l) as N;
