@@ -359,6 +359,7 @@ function followConfiguration(o: {
   const { node, transport, self } = o;
   let wasMember = false;
   let last = "";
+  let cluster: string | null = null;
   const sync = () => {
     const book = node.membership.current();
     const member = book.members.some((m) => m.id === self);
@@ -377,9 +378,10 @@ function followConfiguration(o: {
     }
     const own = book.members.find((m) => m.id === self)?.raft;
     if (own !== undefined) o.remember({ listen: own });
-    if (book.clusterId !== null) {
-      o.remember({ clusterId: book.clusterId });
-      transport.adoptClusterId(book.clusterId);
+    if (book.clusterId !== null && book.clusterId !== cluster) {
+      cluster = book.clusterId;
+      o.remember({ clusterId: cluster });
+      transport.adoptClusterId(cluster);
     }
   };
   sync();
