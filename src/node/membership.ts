@@ -11,15 +11,16 @@
 //   context   JSON {"v":1,"cluster":"<decimal id>"|null,"members":[[id,"HOST:PORT"],...]}
 //   envelope  "\0RWM" | u8 version (1) | u32 BE context length | context | application bytes
 //
-// A snapshot without the magic predates the envelope (the KV state machine's own format never
-// starts with a zero byte: it is a msgpack array); the book then comes from the data directory.
+// A snapshot without the magic predates the envelope (the KV state machine's own snapshots start
+// with "RWMV", never a zero byte); the book then stays what the data directory and the log say.
 //
 // A new cluster's log starts with a bootstrap conf entry at index 1 (term 1, committed), written
 // identically by every founding member before it starts, as etcd does: the log then holds the
 // whole history of the configuration and its addresses, and a member added later learns both
 // from the leader's log or snapshot alone. Its members cannot agree on a random cluster id
 // without talking, so the first leader draws one and commits it in a no-op conf change
-// (ensureClusterId); until it is applied, handshakes carry no id.
+// (member-ops.ts); until it is applied, handshakes carry no id. It is never drawn twice: a new
+// leader proposes no change before it applied its whole log, an earlier draw included.
 
 import { members as confMembers } from "../raft/confchange.js";
 import { decodeConfChangeEntry, encodeConfChangeEntry } from "../raft/confchange-codec.js";
