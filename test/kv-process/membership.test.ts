@@ -120,6 +120,23 @@ describe("membership changes on kv serve processes", () => {
       }
     };
 
+    /** A removed member's exit status (it must exit within 30 s of learning of its removal). */
+    const exitOf = async (id: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`node ${id} did not exit after its removal: ${procs.get(id)?.err}`)),
+          30_000,
+        );
+      });
+      try {
+        return await Promise.race([(procs.get(id) as Proc).exit, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
     const founders = [1, 2, 3].map((id) => `${id}=${raft(id)}`).join(",");
     await Promise.all([1, 2, 3].map((id) => start(id, ["--peers", founders])));
     for (const id of [1, 2, 3]) members.add(id);
@@ -157,14 +174,18 @@ describe("membership changes on kv serve processes", () => {
     await start(4, (line[1] as string).split(" ").slice(2));
     members.add(4);
     await memberOk(["promote", "4"], "member promote 4");
-    assert.deepEqual((await confOf(4))?.voters, [1, 2, 3, 4]);
+    // The leader answered once it applied the promotion; node 4 applies it a moment later.
+    await waitFor(
+      "node 4 to apply its promotion",
+      async () => JSON.stringify((await confOf(4))?.voters) === JSON.stringify([1, 2, 3, 4]),
+    );
     await progress(30);
 
     // 2. Remove the leader: it exits 0 saying it was removed.
     const old = await leader();
     await memberOk(["remove", String(old)], `member remove ${old}`);
     members.delete(old);
-    const code = await (procs.get(old) as Proc).exit;
+    const code = await exitOf(old);
     assert.equal(code, 0, procs.get(old)?.err);
     assert.match((procs.get(old) as Proc).out, /stopped: removed from the cluster/);
     await progress(30);
@@ -183,7 +204,7 @@ describe("membership changes on kv serve processes", () => {
     ]);
     members.delete(victim);
     members.add(5);
-    assert.equal(await (procs.get(victim) as Proc).exit, 0, procs.get(victim)?.err);
+    assert.equal(await exitOf(victim), 0, procs.get(victim)?.err);
     await progress(30);
 
     // 4. kill -9 a member while a change (a learner 6) goes through; restart it from its data.
