@@ -119,7 +119,12 @@ export function registerKvMemberCommands(kv: Command, io: CliIo = PROCESS_IO): v
       ),
     );
 
-  common(member.command("update").description("change a member's Raft address"), CHANGE_EXITS)
+  common(
+    member
+      .command("update")
+      .description("change a member's Raft address (then restart it with `kv serve --listen`)"),
+    CHANGE_EXITS,
+  )
     .argument("<id>", "the member's id", parseId)
     .argument("<raft-addr>", "its new Raft address HOST:PORT", (t) =>
       formatHostPort(parseHostPort(t)),

@@ -113,6 +113,11 @@ export function registerKvServerCommands(kv: Command): void {
       )
       .requiredOption("--http <host:port>", "where to serve the HTTP API", (t) => parseHostPort(t))
       .option(
+        "--listen <host:port>",
+        "where to listen for Raft (default: this member's address in its data, or in --peers); after `kv member update`, the new address",
+        (t) => parseHostPort(t),
+      )
+      .option(
         "--advertise-http <host:port>",
         "the HTTP address other members forward to (default --http; for a node listening on 0.0.0.0)",
         (t) => parseHostPort(t),
@@ -156,6 +161,7 @@ export function registerKvServerCommands(kv: Command): void {
         peers?: Member[];
         join?: boolean;
         http: HostPort;
+        listen?: HostPort;
         advertiseHttp?: HostPort;
         advertiseGrpc?: HostPort;
         data: string;
@@ -181,6 +187,7 @@ export function registerKvServerCommands(kv: Command): void {
         ...(o.peers ? { members: o.peers } : {}),
         join: o.join === true,
         http: o.http,
+        ...(o.listen ? { listen: o.listen } : {}),
         ...(o.advertiseHttp ? { advertiseHttp: o.advertiseHttp } : {}),
         ...(o.advertiseGrpc ? { advertiseGrpc: o.advertiseGrpc } : {}),
         data: o.data,

@@ -6,6 +6,7 @@
 // the journal exactly once at the end, and the members agree on the final configuration.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
@@ -43,6 +44,8 @@ describe("membership changes on kv serve processes", () => {
     const url = (id: number) => `http://${http(id)}`;
     const data = (id: number) => join(dir, `node-${id}`);
     const procs = new Map<number, Proc>();
+    /** Members moved by `member update` away from raft(id). */
+    const addressOf = new Map<number, string>();
     const members = new Set<number>();
 
     const start = async (id: number, extra: string[]) => {
@@ -227,7 +230,29 @@ describe("membership changes on kv serve processes", () => {
     await memberOk(["promote", "6"], "member promote 6");
     await progress(30);
 
-    // 5. kill -9 everyone; restart without --peers: the configuration comes from the data.
+    // 5. Re-address a follower (to the replaced member's free port). The leader dials it there
+    // at once, so it restarts there with --listen, and records the address in its data once it
+    // has applied the change: the final restart below needs no --listen.
+    const l3 = await leader();
+    const movedId = [...members].find((id) => id !== l3) as number;
+    await memberOk(["update", String(movedId), raft(victim)], "member update");
+    addressOf.set(movedId, raft(victim));
+    await kill9(movedId);
+    await start(movedId, ["--listen", raft(victim)]);
+    assert.match((procs.get(movedId) as Proc).out, new RegExp(`ready: raft ${raft(victim)}`));
+    await waitFor("the re-addressed member to record its new address", async () =>
+      readFileSync(join(data(movedId), "cluster.json"), "utf8").includes(
+        `"listen":"${raft(victim)}"`,
+      ),
+    );
+    const commitNow = (await status(l3))?.commitIndex as number;
+    await waitFor(
+      "the re-addressed member to catch up",
+      async () => ((await status(movedId))?.appliedIndex ?? 0) >= commitNow,
+    );
+    await progress(30);
+
+    // 6. kill -9 everyone; restart without --peers: the configuration comes from the data.
     load = false;
     await Promise.all(workers);
     assert.equal(failures, 0, "every write was answered");
@@ -247,7 +272,7 @@ describe("membership changes on kv serve processes", () => {
         m.raft,
         m.role,
       ]),
-      final.map((id) => [id, raft(id), "voter"]),
+      final.map((id) => [id, addressOf.get(id) ?? raft(id), "voter"]),
     );
 
     const reader = new Client("member-reader", () => [...members].map(url));
@@ -264,7 +289,7 @@ describe("membership changes on kv serve processes", () => {
       `# ${acked.length} acknowledged writes, all present; final voters ${final.join(",")}`,
     );
 
-    // 6. A node of another cluster is refused at the handshake, and both sides say why: a
+    // 7. A node of another cluster is refused at the handshake, and both sides say why: a
     // one-member cluster whose member has the id of one of ours (x) adds another of ours (y) as
     // a learner, so it dials y as "node x". It runs on the ports of the removed leader.
     const [x, y] = final as [number, number];
@@ -293,7 +318,7 @@ describe("membership changes on kv serve processes", () => {
       "member",
       "add",
       String(y),
-      raft(y),
+      addressOf.get(y) ?? raft(y),
       "--learner",
       "--endpoints",
       url(old),

@@ -39,6 +39,8 @@ export interface ServeOptions {
   /** --join: the data directory is empty and this member was added with `member add`. */
   join?: boolean;
   http: HostPort;
+  /** Where to listen for Raft (default: this member's address in its data or --peers). */
+  listen?: HostPort;
   /** What the Raft handshake advertises as this member's HTTP address (default: --http). */
   advertiseHttp?: HostPort;
   /** The same for the gRPC address (default: --grpc). */
@@ -144,12 +146,16 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       [...record.members, ...joinPeers].map((m) => [m.id, memberAddress(m)] as const),
     );
 
-    step = `listen for Raft on ${record.listen}`;
+    // --listen: where a member moved by `kv member update` listens from its next start (its
+    // data learns the new address only once it applied the change, which needs the leader to
+    // reach it there).
+    const listening = o.listen === undefined ? record.listen : formatHostPort(o.listen);
+    step = `listen for Raft on ${listening}`;
     const grpcAdvertised = o.advertiseGrpc ?? o.grpc;
     const grpcAddress = grpcAdvertised === undefined ? undefined : formatHostPort(grpcAdvertised);
     const transport = await TcpTransport.start({
       id: o.id,
-      listen: memberAddress({ id: o.id, address: record.listen }),
+      listen: memberAddress({ id: o.id, address: listening }),
       peers: initialPeers,
       ...(record.clusterId !== null ? { clusterId: record.clusterId } : {}),
       hello:
@@ -200,6 +206,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       node,
       transport,
       self: o.id,
+      listening,
       joinPeers,
       remember,
       removed: onRemoved,
@@ -275,7 +282,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     }
 
     process.stdout.write(
-      `raftwork kv serve: node ${o.id} ready: raft ${record.listen}, http ${http.url}${grpcLine}, data ${o.data}\n`,
+      `raftwork kv serve: node ${o.id} ready: raft ${listening}, http ${http.url}${grpcLine}, data ${o.data}\n`,
     );
     const outcome = await Promise.race([signalled(), parentGone, fatal, removed]);
     // A removed member may be answering the request that removed it: let that answer out.
@@ -351,6 +358,8 @@ function followConfiguration(o: {
   node: RaftNode;
   transport: TcpTransport;
   self: NodeId;
+  /** Where the transport listens. */
+  listening: string;
   joinPeers: readonly Member[];
   remember: (change: Partial<ClusterRecord>) => void;
   removed: (why: string) => void;
@@ -360,6 +369,7 @@ function followConfiguration(o: {
   let wasMember = false;
   let last = "";
   let cluster: string | null = null;
+  let movedTo: string | null = null;
   const sync = () => {
     const book = node.membership.current();
     const member = book.members.some((m) => m.id === self);
@@ -377,7 +387,16 @@ function followConfiguration(o: {
       transport.setPeers(peers);
     }
     const own = book.members.find((m) => m.id === self)?.raft;
-    if (own !== undefined) o.remember({ listen: own });
+    if (own !== undefined) {
+      o.remember({ listen: own });
+      if (own !== o.listening && own !== movedTo) {
+        movedTo = own;
+        o.logger.warn(
+          { listening: o.listening, address: own },
+          "this member's Raft address changed: it listens at the old one until restarted",
+        );
+      }
+    }
     if (book.clusterId !== null && book.clusterId !== cluster) {
       cluster = book.clusterId;
       o.remember({ clusterId: cluster });
