@@ -36,6 +36,44 @@ interface Proc {
 const TIMING = ["--election-timeout", "300ms", "--heartbeat", "50ms", "--snapshot-entries", "40"];
 
 describe("membership changes on kv serve processes", () => {
+  it("advertises --advertise-http/--advertise-grpc, not the 0.0.0.0 it listens on", async () => {
+    const [raftPort, httpPort, grpcPort] = await freePorts(3);
+    const child = spawnCli([
+      "kv",
+      "serve",
+      "--id",
+      "1",
+      "--peers",
+      `1=127.0.0.1:${raftPort}`,
+      "--http",
+      `0.0.0.0:${httpPort}`,
+      "--advertise-http",
+      `127.0.0.1:${httpPort}`,
+      "--grpc",
+      `0.0.0.0:${grpcPort}`,
+      "--advertise-grpc",
+      `127.0.0.1:${grpcPort}`,
+      "--data",
+      join(tempDir("advertise"), "node-1"),
+      ...TIMING,
+    ]);
+    try {
+      let list: { http: string; grpc: string }[] = [];
+      const deadline = Date.now() + 20_000;
+      while (list.length === 0 && Date.now() < deadline) {
+        const a = await request(`http://127.0.0.1:${httpPort}/v1/members`, {}, 1000);
+        if (a?.status === 200) list = JSON.parse(a.body);
+        else await sleep(50);
+      }
+      assert.deepEqual(
+        list.map((m) => [m.http, m.grpc]),
+        [[`127.0.0.1:${httpPort}`, `127.0.0.1:${grpcPort}`]],
+      );
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   it("under load: learner, promote, remove the leader, joint replace, kill -9 mid-change, restart all without --peers", async () => {
     const dir = tempDir("member");
     const ports = await freePorts(12);
