@@ -42,6 +42,11 @@ export interface AddressBook {
   clusterId: string | null;
   /** Every member of the configuration (voters of both halves and learners), sorted by id. */
   members: MemberAddress[];
+  /**
+   * Ids the configuration removed and has not added back, so that peers can tell a removed
+   * member that comes back (TcpTransport.setRemoved). Absent: none.
+   */
+  removed?: NodeId[];
 }
 
 const CONTEXT_VERSION = 1;
@@ -52,8 +57,9 @@ const ADDRESS = /^[^\s,=]+:\d{1,5}$/;
 
 export function encodeBook(b: AddressBook): Uint8Array {
   const members = [...b.members].sort((x, y) => x.id - y.id).map((m) => [m.id, m.raft]);
+  const removed = b.removed && b.removed.length > 0 ? { removed: b.removed } : {};
   return new TextEncoder().encode(
-    JSON.stringify({ v: CONTEXT_VERSION, cluster: b.clusterId, members }),
+    JSON.stringify({ v: CONTEXT_VERSION, cluster: b.clusterId, members, ...removed }),
   );
 }
 
@@ -65,7 +71,7 @@ export function decodeBook(bytes: Uint8Array): Result<AddressBook> {
   } catch {
     return err("the address book is not JSON");
   }
-  const o = v as { v?: unknown; cluster?: unknown; members?: unknown };
+  const o = v as { v?: unknown; cluster?: unknown; members?: unknown; removed?: unknown };
   if (typeof o !== "object" || o === null || o.v !== CONTEXT_VERSION)
     return err("the address book has an unknown version");
   if (o.cluster !== null && !isClusterId(o.cluster))
@@ -81,7 +87,13 @@ export function decodeBook(bytes: Uint8Array): Result<AddressBook> {
     if (members.some((x) => x.id === id)) return err(`member ${id} is listed twice`);
     members.push({ id: id as NodeId, raft });
   }
-  return ok({ clusterId: o.cluster as string | null, members });
+  if (o.removed === undefined) return ok({ clusterId: o.cluster as string | null, members });
+  if (
+    !Array.isArray(o.removed) ||
+    !o.removed.every((id) => Number.isSafeInteger(id) && (id as number) >= 1)
+  )
+    return err("the address book's removed ids are bad");
+  return ok({ clusterId: o.cluster as string | null, members, removed: o.removed as NodeId[] });
 }
 
 /**
@@ -158,7 +170,9 @@ export class Membership {
   }
 
   current(): AddressBook {
-    return { clusterId: this.book.clusterId, members: [...this.book.members] };
+    const b: AddressBook = { clusterId: this.book.clusterId, members: [...this.book.members] };
+    if (this.book.removed) b.removed = [...this.book.removed];
+    return b;
   }
 
   address(id: NodeId): string | null {
@@ -179,11 +193,19 @@ export class Membership {
     // The core decoded this entry before handing it out; a failure here is a broken invariant.
     if (!cc.ok) throw new Error(`membership: conf entry ${e.index} does not decode: ${cc.error}`);
     const { conf, context } = cc.value;
+    const before = this.book.members.map((m) => m.id);
+    const removed = new Set(this.book.removed ?? []);
     if (context.length > 0) {
       const b = decodeBook(context);
       if (!b.ok) throw new Error(`membership: conf entry ${e.index}: ${b.error}`);
       this.book = b.value;
+      for (const id of b.value.removed ?? []) removed.add(id);
     }
+    const after = new Set(confMembers(conf));
+    for (const id of before) if (!after.has(id)) removed.add(id);
+    for (const id of after) removed.delete(id);
+    if (removed.size > 0) this.book.removed = [...removed].sort((a, b) => a - b);
+    else delete this.book.removed;
     this.appliedThrough = e.index;
     this.set(conf);
     return conf;
@@ -258,7 +280,7 @@ export class Membership {
       // Members the configuration no longer has lose their address: a stale one is never dialed.
       const ids = new Set(confMembers(conf));
       const members = this.book.members.filter((m) => ids.has(m.id));
-      this.book = { clusterId: this.book.clusterId, members };
+      this.book = { ...this.book, members };
     }
     const view = { book: this.current(), conf };
     for (const l of this.listeners) l(view);

@@ -174,7 +174,9 @@ export class TcpTransport implements Transport, PeerUpdates {
   private readonly lostHandlers: ((id: NodeId) => void)[] = [];
   private readonly helloHandlers: ((id: NodeId, hello: Readonly<Advertised>) => void)[] = [];
   private readonly clusterHandlers: ((clusterId: string) => void)[] = [];
-  private readonly removedHandlers: ((peer: NodeId) => void)[] = [];
+  private readonly removedHandlers: ((peer: NodeId, how: "closed" | "refused") => void)[] = [];
+  /** Ids this node removed from its configuration: their handshakes are refused as such. */
+  private removedIds: ReadonlySet<NodeId> = new Set();
   private readonly hellos = new Map<NodeId, Advertised>();
   private readonly sockets = new Set<Socket>();
   private readonly counters: TransportStats = emptyStats();
@@ -218,7 +220,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         refusals: this.refusals,
         accepted: (h, conn) => this.accepted(h, conn),
         deliver: (m) => this.deliver(m),
-        removedBy: (id) => this.removedBy(id),
+        removedBy: (id) => this.removedBy(id, "closed"),
         closed: (id, conn, lost) => {
           if (this.inbound.get(id) === conn) this.inbound.delete(id);
           if (lost) this.lost(id);
@@ -339,11 +341,22 @@ export class TcpTransport implements Transport, PeerUpdates {
   }
 
   /**
-   * Called when a peer closes a connection, either way, saying this node is no longer its
-   * peer (it applied a configuration without this node: setPeers's "removed" notice).
+   * Called when a peer says this node is no longer its peer: it closed an open connection with
+   * setPeers's "removed" notice ("closed": it applied a configuration without this node, or is
+   * replaying one), or refused our handshake because it removed this node ("refused": see
+   * setRemoved).
    */
-  onRemovedBy(handler: (peer: NodeId) => void): void {
+  onRemovedBy(handler: (peer: NodeId, how: "closed" | "refused") => void): void {
     this.removedHandlers.push(handler);
+  }
+
+  /**
+   * The ids this node's applied configuration removed (and did not add back): a handshake from
+   * one of them is refused with reason "removed" instead of "unknown-peer", so a member that
+   * was down while it was removed learns it when it comes back.
+   */
+  setRemoved(ids: ReadonlySet<NodeId>): void {
+    this.removedIds = new Set(ids);
   }
 
   /** Called once, when a node started without a cluster id adopts one from a handshake. */
@@ -382,7 +395,7 @@ export class TcpTransport implements Transport, PeerUpdates {
       stats: this.counters,
       track: (s) => this.track(s),
       welcomed: (h) => this.checkHandshake(h),
-      removedBy: (id) => this.removedBy(id),
+      removedBy: (id, how) => this.removedBy(id, how),
       lost: (id) => this.lost(id),
     });
     this.links.set(peer, link);
@@ -395,6 +408,9 @@ export class TcpTransport implements Transport, PeerUpdates {
   }
 
   private admit(h: Handshake): Result<void, Refusal> {
+    if (h.id !== this.id && !this.links.has(h.id) && this.removedIds.has(h.id)) {
+      return err({ reason: "removed", error: `node ${h.id} was removed from the cluster` });
+    }
     if (h.id === this.id || !this.links.has(h.id)) {
       return err({
         reason: "unknown-peer",
@@ -442,9 +458,9 @@ export class TcpTransport implements Transport, PeerUpdates {
     for (const handler of this.lostHandlers) handler(id);
   }
 
-  private removedBy(id: NodeId): void {
+  private removedBy(id: NodeId, how: "closed" | "refused"): void {
     if (this.closing !== null) return;
-    for (const handler of this.removedHandlers) handler(id);
+    for (const handler of this.removedHandlers) handler(id, how);
   }
 
   private deliver(m: Message): void {

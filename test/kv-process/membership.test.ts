@@ -86,7 +86,8 @@ describe("membership changes on kv serve processes", () => {
     const addressOf = new Map<number, string>();
     const members = new Set<number>();
 
-    const start = async (id: number, extra: string[]) => {
+    /** Starts a member and waits for its ready line (or, with `mayExit`, for it to exit). */
+    const start = async (id: number, extra: string[], mayExit = false) => {
       const child = spawnCli([
         "kv",
         "serve",
@@ -114,7 +115,10 @@ describe("membership changes on kv serve processes", () => {
       procs.set(id, p);
       const deadline = Date.now() + 20_000;
       while (!p.out.includes("ready")) {
-        if (child.exitCode !== null) throw new Error(`node ${id} exited: ${p.err}`);
+        if (child.exitCode !== null) {
+          if (mayExit) return;
+          throw new Error(`node ${id} exited: ${p.err}`);
+        }
         if (Date.now() > deadline) throw new Error(`node ${id} not ready: ${p.err}`);
         await sleep(20);
       }
@@ -290,7 +294,22 @@ describe("membership changes on kv serve processes", () => {
     );
     await progress(30);
 
-    // 6. kill -9 everyone; restart without --peers: the configuration comes from the data.
+    // 6. A member removed while it was down learns it when it comes back (its peers refuse it
+    // as removed) and exits 0.
+    const l4 = await leader();
+    const downed = [...members].find((id) => id !== l4) as number;
+    await kill9(downed);
+    await memberOk(["remove", String(downed)], `member remove ${downed}`);
+    members.delete(downed);
+    await start(downed, [], true);
+    assert.equal(await exitOf(downed), 0, procs.get(downed)?.err);
+    assert.match(
+      (procs.get(downed) as Proc).out,
+      /stopped: removed from the cluster: node \d+ refused it as a removed member/,
+    );
+    await progress(30);
+
+    // 7. kill -9 everyone; restart without --peers: the configuration comes from the data.
     load = false;
     await Promise.all(workers);
     assert.equal(failures, 0, "every write was answered");
@@ -327,7 +346,7 @@ describe("membership changes on kv serve processes", () => {
       `# ${acked.length} acknowledged writes, all present; final voters ${final.join(",")}`,
     );
 
-    // 7. A node of another cluster is refused at the handshake, and both sides say why: a
+    // 8. A node of another cluster is refused at the handshake, and both sides say why: a
     // one-member cluster whose member has the id of one of ours (x) adds another of ours (y) as
     // a learner, so it dials y as "node x". It runs on the ports of the removed leader.
     const [x, y] = final as [number, number];

@@ -120,6 +120,29 @@ describe("address book", () => {
     assert.deepEqual(other.current(), m.current());
   });
 
+  it("remembers the ids a change removed until one adds them back, and carries them", () => {
+    const m = new Membership({ clusterId: null, members: [] });
+    m.applyConfEntry(bootstrapEntry(book.members));
+    const entry = (index: number, voters: number[], members: AddressBook["members"]) => ({
+      index,
+      term: 2,
+      type: "conf" as const,
+      data: encodeConfChangeEntry({
+        changes: [],
+        transition: "auto",
+        context: encodeBook({ clusterId: null, members }),
+        conf: simpleConf(voters),
+      }),
+    });
+    m.applyConfEntry(entry(2, [1], [{ id: 1, raft: "127.0.0.1:7001" }]));
+    assert.deepEqual(m.current().removed, [2]);
+    const restored = new Membership({ clusterId: null, members: [] });
+    restored.wrap(new Bytes()).restore(m.wrap(new Bytes()).snapshot());
+    assert.deepEqual(restored.current().removed, [2], "a snapshot carries the removed ids");
+    m.applyConfEntry(entry(3, [1, 2], book.members));
+    assert.equal(m.current().removed, undefined, "added back");
+  });
+
   it("afterAdvance resolves only once the core advanced past the conf entry", async () => {
     const m = new Membership({ clusterId: null, members: [] });
     m.applyConfEntry(bootstrapEntry(book.members));

@@ -381,10 +381,11 @@ function followConfiguration(o: {
     const peers = new Map<NodeId, HostPort>();
     if (!member) for (const m of o.joinPeers) peers.set(m.id, memberAddress(m));
     for (const m of book.members) peers.set(m.id, memberAddress({ id: m.id, address: m.raft }));
-    const key = JSON.stringify([...peers].sort((a, b) => a[0] - b[0]));
+    const key = JSON.stringify([[...peers].sort((a, b) => a[0] - b[0]), book.removed]);
     if (key !== last) {
       last = key;
       transport.setPeers(peers);
+      transport.setRemoved(new Set(book.removed ?? []));
     }
     const own = book.members.find((m) => m.id === self)?.raft;
     if (own !== undefined) {
@@ -405,8 +406,12 @@ function followConfiguration(o: {
   };
   sync();
   node.membership.onAdvanced(sync);
-  transport.onRemovedBy((peer) => {
-    if (peer === node.status().leader)
+  // A peer refuses us as removed only once it applied our removal; a closed connection is
+  // trusted from the leader only (another peer may be replaying an older configuration).
+  transport.onRemovedBy((peer, how) => {
+    if (how === "refused")
+      o.removed(`removed from the cluster: node ${peer} refused it as a removed member`);
+    else if (peer === node.status().leader)
       o.removed(`removed from the cluster: its leader, node ${peer}, no longer has it as a peer`);
   });
 }
