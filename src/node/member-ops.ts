@@ -101,7 +101,7 @@ export class MemberOps {
 
   async add(m: { id?: NodeId; raft: string; learner: boolean }, timeoutMs?: number) {
     const conf = this.leaderConf();
-    const id = m.id ?? smallestUnused(conf);
+    const id = m.id ?? smallestUnused(conf, this.node.membership.current().removed ?? []);
     this.checkNew(conf, [{ id, raft: m.raft }]);
     const type = m.learner ? "add-learner" : "add-voter";
     if (!m.learner) this.strictCheck([...conf.voters, id]);
@@ -241,12 +241,15 @@ export class MemberOps {
   }
 
   private checkNew(conf: ConfState, added: readonly { id: NodeId; raft: string }[]): void {
-    const book = this.node.membership.current().members;
+    const { members: book, removed = [] } = this.node.membership.current();
     for (const a of added) {
       if (!Number.isSafeInteger(a.id) || a.id < 1)
         throw new MemberRequestError("bad-input", `bad member id ${a.id}`);
       if (confMembers(conf).includes(a.id))
         throw conflict("id-taken", `member id ${a.id} is taken`);
+      // Peers refuse a removed id as removed (membership.ts): it stays retired.
+      if (removed.includes(a.id))
+        throw conflict("id-taken", `member id ${a.id} was removed; give the new member another id`);
       const holder = book.find((m) => m.raft === a.raft);
       if (holder)
         throw conflict("address-taken", `address ${a.raft} is taken by member ${holder.id}`);
@@ -331,8 +334,8 @@ function roleOf(conf: ConfState, id: NodeId): MemberRole {
   return "learner";
 }
 
-function smallestUnused(conf: ConfState): NodeId {
-  const used = new Set(confMembers(conf));
+function smallestUnused(conf: ConfState, removed: readonly NodeId[]): NodeId {
+  const used = new Set([...confMembers(conf), ...removed]);
   let id = 1;
   while (used.has(id)) id++;
   return id;

@@ -278,12 +278,13 @@ describe("etcdctl 3.4 against raftwork", { skip: missing ? `${ETCDCTL} not found
     await fail(["member", "update", "9", `--peer-urls=${peer}`], /etcdserver: member not found/);
     // etcd's add-then-start: a voter that is not running yet is accepted while 3 of the 4 voters
     // are live (the strict reconfiguration check), and removed again.
-    assert.match(await ok(["member", "add", "n4", `--peer-urls=${peer}`]), /^Member\s+4 added/);
+    // (A removed id is never reused: the new member gets 5.)
+    assert.match(await ok(["member", "add", "n5", `--peer-urls=${peer}`]), /^Member\s+5 added/);
     assert.equal(
       (await ok(["member", "list"])).trim().split("\n")[3],
-      `4, unstarted, , ${peer}, , false`,
+      `5, unstarted, , ${peer}, , false`,
     );
-    assert.match(await ok(["member", "remove", "4"]), /^Member\s+4 removed/);
+    assert.match(await ok(["member", "remove", "5"]), /^Member\s+5 removed/);
     assert.equal((await ok(["member", "list"])).trim().split("\n").length, 3);
   });
 

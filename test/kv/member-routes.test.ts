@@ -231,7 +231,7 @@ describe("/v1/members", () => {
         l.node.membership.silenceMs(others[0] as number) > ELECTION_MS * 2 ? true : undefined,
       );
       const before = snapshotOf();
-      const r = await call(l, "POST", "/v1/members", { id: 4, raft: raftAddress(4) });
+      const r = await call(l, "POST", "/v1/members", { id: 8, raft: raftAddress(8) });
       assert.equal(r.status, 409, r.body);
       assert.match(JSON.parse(r.body).error, /below a quorum of 3: add the member as a learner/);
       assert.deepEqual(snapshotOf(), before);
@@ -242,29 +242,40 @@ describe("/v1/members", () => {
 
   it("adds a learner that catches up, promotes it, updates an address, and removes the leader", async () => {
     let l = await leader();
-    const add = await call(l, "POST", "/v1/members", { raft: raftAddress(4), learner: true });
+    // No id given: the leader picks the smallest one never used (a removed id stays retired).
+    const retired = l.node.membership.current().removed ?? [];
+    assert.equal(retired.length, 1, "the earlier test removed one learner");
+    const nid = retired[0] === 4 ? 5 : 4;
+    const add = await call(l, "POST", "/v1/members", { raft: raftAddress(nid), learner: true });
     assert.equal(add.status, 200, add.body);
-    const four = JSON.parse(add.body).find((m: { id: number }) => m.id === 4);
-    assert.deepEqual(four, {
-      id: 4,
-      raft: raftAddress(4),
+    const added = JSON.parse(add.body).find((m: { id: number }) => m.id === nid);
+    assert.deepEqual(added, {
+      id: nid,
+      raft: raftAddress(nid),
       http: null,
       grpc: null,
       role: "learner",
     });
-    const joiner = await startNode(4, true);
+    const reuse = await call(l, "POST", "/v1/members", {
+      id: retired[0],
+      raft: raftAddress(7),
+      learner: true,
+    });
+    assert.equal(reuse.status, 409, reuse.body);
+    assert.match(JSON.parse(reuse.body).error, /was removed; give the new member another id/);
+    const joiner = await startNode(nid, true);
     await until("the learner to catch up", () =>
       joiner.node.status().appliedIndex >= l.node.status().commitIndex ? true : undefined,
     );
     assert.equal(joiner.node.membership.address(1), raftAddress(1), "the joiner learned the book");
-    const promoted = await call(joiner, "POST", "/v1/members/4?op=promote");
+    const promoted = await call(joiner, "POST", `/v1/members/${nid}?op=promote`);
     assert.equal(promoted.status, 200, promoted.body);
-    assert.equal(JSON.parse(promoted.body)[3].role, "voter");
+    assert.equal(JSON.parse(promoted.body).find((m: { id: number }) => m.id === nid).role, "voter");
 
-    const moved = await call(l, "PATCH", "/v1/members/4", { raft: "127.0.0.1:17999" });
+    const moved = await call(l, "PATCH", `/v1/members/${nid}`, { raft: "127.0.0.1:17999" });
     assert.equal(moved.status, 200, moved.body);
     await until("every member to know the new address", () =>
-      [...nodes.values()].every((n) => n.node.membership.address(4) === "127.0.0.1:17999")
+      [...nodes.values()].every((n) => n.node.membership.address(nid) === "127.0.0.1:17999")
         ? true
         : undefined,
     );
