@@ -20,7 +20,7 @@ import { type CliTlsFlags, readCliTls } from "./tls-flags.js";
 
 const DEFAULT_ENDPOINTS = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003";
 
-interface CommonOpts extends CliTlsFlags {
+export interface CommonOpts extends CliTlsFlags {
   endpoints: string[];
   timeout: number;
   retries: number;
@@ -41,7 +41,7 @@ const WRITE_EXITS: ExitMeanings = {
 };
 
 /** Add the options every client subcommand shares, and what its exit statuses mean. */
-function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
+export function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
   describeExitStatus(cmd, exits);
   return cmd
     .addOption(
@@ -72,7 +72,10 @@ function common(cmd: Command, exits: ExitMeanings = WRITE_EXITS): Command {
 }
 
 /** Run `fn` with a client and turn its failures into exit statuses. */
-async function withClient(opts: CommonOpts, fn: (c: KvClient) => Promise<void>): Promise<void> {
+export async function withClient(
+  opts: CommonOpts,
+  fn: (c: KvClient) => Promise<void>,
+): Promise<void> {
   const tls = readCliTls(opts);
   const user = await resolveUser(opts.user);
   const client = new KvClient({

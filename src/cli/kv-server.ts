@@ -101,15 +101,34 @@ export function registerKvServerCommands(kv: Command): void {
       .description("run one node of a replicated KV cluster")
       .requiredOption(
         "--id <n>",
-        "this node's id (must appear in --peers)",
+        "this node's id (must appear in --peers, and match the data directory's)",
         parseIntIn(1, MAX_NODE_ID),
       )
-      .requiredOption(
+      .option(
         "--peers <list>",
-        "every member's Raft address, this node's included: 1=HOST:PORT,2=HOST:PORT,...",
+        "every member's Raft address, this node's included: 1=HOST:PORT,2=HOST:PORT,... (needed on an empty --data only: a restart takes the configuration from its data)",
         parsePeers,
       )
+      .option(
+        "--join",
+        "the empty --data is a member added with `kv member add`: --peers lists the current members and this one",
+      )
       .requiredOption("--http <host:port>", "where to serve the HTTP API", (t) => parseHostPort(t))
+      .option(
+        "--listen <host:port>",
+        "where to listen for Raft (default: this member's address in its data, or in --peers); after `kv member update`, the new address",
+        (t) => parseHostPort(t),
+      )
+      .option(
+        "--advertise-http <host:port>",
+        "the HTTP address other members forward to (default --http; for a node listening on 0.0.0.0)",
+        (t) => parseHostPort(t),
+      )
+      .option(
+        "--advertise-grpc <host:port>",
+        "the gRPC address the etcd API's MemberList shows (default --grpc)",
+        (t) => parseHostPort(t),
+      )
       .requiredOption("--data <dir>", "data directory (created if missing)")
       .option(
         "--grpc <host:port>",
@@ -153,15 +172,19 @@ export function registerKvServerCommands(kv: Command): void {
       ),
   );
   describeExitStatus(serve, {
-    0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it)",
+    0: "stopped by SIGINT or SIGTERM (or the exit of the `kv cluster` that started it), or removed from the cluster",
     1: "refused to start (a data directory of another node or cluster, a port in use) or stopped by an error",
   });
   serve.action(
     async (
       o: TimingFlags & {
         id: number;
-        peers: Member[];
+        peers?: Member[];
+        join?: boolean;
         http: HostPort;
+        listen?: HostPort;
+        advertiseHttp?: HostPort;
+        advertiseGrpc?: HostPort;
         data: string;
         grpc?: HostPort;
         name?: string;
@@ -171,8 +194,14 @@ export function registerKvServerCommands(kv: Command): void {
       } & PeerTlsFlags &
         ClientTlsFlags,
     ) => {
-      if (!o.peers.some((p) => p.id === o.id)) {
+      if (o.peers !== undefined && !o.peers.some((p) => p.id === o.id)) {
         throw new CliExit(EXIT_USAGE, `--id: node ${o.id} is not listed in --peers`);
+      }
+      if (o.join && o.peers === undefined) {
+        throw new CliExit(
+          EXIT_USAGE,
+          "--join needs --peers: the current members and this one, as `kv member add` printed them",
+        );
       }
       await checkTiming(o.electionTimeout, o.heartbeat);
       const peerTls = readPeerTls(o);
@@ -180,8 +209,12 @@ export function registerKvServerCommands(kv: Command): void {
       const { serveNode } = await import("../kv/server/serve.js");
       const result = await serveNode({
         id: o.id,
-        members: o.peers,
+        ...(o.peers ? { members: o.peers } : {}),
+        join: o.join === true,
         http: o.http,
+        ...(o.listen ? { listen: o.listen } : {}),
+        ...(o.advertiseHttp ? { advertiseHttp: o.advertiseHttp } : {}),
+        ...(o.advertiseGrpc ? { advertiseGrpc: o.advertiseGrpc } : {}),
         data: o.data,
         electionTimeoutMs: o.electionTimeout,
         heartbeatMs: o.heartbeat,

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliIo } from "./io.js";
 import { registerKvClientCommands } from "./kv-client.js";
+import { registerKvMemberCommands } from "./kv-member.js";
 import { registerKvOpsCommands } from "./kv-ops.js";
 import { registerKvServerCommands } from "./kv-server.js";
 
@@ -9,4 +10,5 @@ export function registerKv(program: Command, io?: CliIo): void {
   registerKvServerCommands(kv);
   registerKvClientCommands(kv, io);
   registerKvOpsCommands(kv, io);
+  registerKvMemberCommands(kv, io);
 }

@@ -2,7 +2,8 @@
 // Node i listens for Raft on raftPortBase+i, for HTTP on httpPortBase+i and (unless disabled)
 // for the etcd v3 gRPC API on grpcPortBase+i (2378+i: node 1 on etcd's 2379), keeps its data in
 // DATA/node-i and its log in DATA/node-i.log. Running the same command on the same DATA
-// restarts the cluster with its data (each node's identity file matches the same --peers).
+// restarts the cluster with its data (each node's cluster.json records where it listens; a node
+// with data takes its configuration from it).
 //
 // Each child gets an IPC channel it never uses for messages: when this process dies, even by
 // kill -9, the kernel closes the channel and the child stops itself (kv/server/serve.ts).
@@ -26,7 +27,12 @@ import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { clusterFingerprint, type Member, readIdentity } from "../kv/server/data-dir.js";
+import {
+  clusterFingerprint,
+  type Member,
+  readClusterRecord,
+  readIdentity,
+} from "../kv/server/data-dir.js";
 import { SERVE_V8_FLAGS } from "../kv/server/v8-flags.js";
 import { formatHostPort } from "../util/host-port.js";
 import { err, ok, type Result } from "../util/result.js";
@@ -125,13 +131,21 @@ export function checkDataDir(opts: LocalClusterOptions): Result<void> {
     layout.map((n): Member => ({ id: n.id, address: n.raft })),
   );
   for (const n of layout) {
-    const identity = readIdentity(n.dataDir);
+    // Format 2 records where the member listens; format 1 (before migration) a fingerprint.
+    const record = readClusterRecord(n.dataDir);
+    if (!record.ok) return record;
+    const identity = record.value === null ? readIdentity(n.dataDir) : ok(null);
     if (!identity.ok) return identity;
-    if (identity.value === null) continue; // created but never started: the node claims it
-    if (identity.value.node !== n.id) {
-      return err(`${n.dataDir} belongs to node ${identity.value.node}, not node ${n.id}`);
+    const owner = record.value ?? identity.value;
+    if (owner === null) continue; // created but never started: the node claims it
+    if (owner.node !== n.id) {
+      return err(`${n.dataDir} belongs to node ${owner.node}, not node ${n.id}`);
     }
-    if (identity.value.cluster !== fingerprint) {
+    const same =
+      record.value !== null
+        ? record.value.listen === n.raft
+        : identity.value?.cluster === fingerprint;
+    if (!same) {
       return err(
         `${opts.data} was created with other Raft ports than --raft-port-base ${opts.raftPortBase} gives; ` +
           "use the --raft-port-base it was created with, or give another --data for a new cluster",

@@ -59,6 +59,15 @@ export interface ListPage {
   /** The first key after this page when the limit cut it (pass it as `from`), else null. */
   next: string | null;
 }
+/** One member, as /v1/members lists it. */
+export interface MemberEntry {
+  id: number;
+  raft: string | null;
+  http: string | null;
+  grpc: string | null;
+  role: "voter" | "learner" | "outgoing";
+}
+
 export type NodeStatusResult =
   | { endpoint: string; ok: true; status: ServiceStatus }
   | { endpoint: string; ok: false; error: string };
@@ -233,6 +242,18 @@ export class KvClient {
     );
   }
 
+  /**
+   * A /v1/members request (any node forwards it to the leader), answering the member list.
+   * Retried on other endpoints only when it was certainly not applied (503): a change that
+   * timed out (504) may have been made, and repeating it would be refused as a conflict.
+   */
+  async members(method: string, path = "", body?: unknown): Promise<MemberEntry[]> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const a = await this.send(method, `/v1/members${path}`, text, undefined, true, [503]);
+    if (a.status !== 200) throw rejected(a);
+    return JSON.parse(a.body.toString()) as MemberEntry[];
+  }
+
   close(): void {
     this.agent.destroy();
     this.tlsAgent.destroy();
@@ -263,16 +284,17 @@ export class KvClient {
     body?: string,
     headers?: Record<string, string>,
     authenticated = true,
+    retryOn: readonly number[] = [503, 504],
   ): Promise<Answer> {
     if (!authenticated || this.user === undefined)
-      return this.sendOnce(method, path, body, headers);
+      return this.sendOnce(method, path, body, headers, retryOn);
     if (this.token === null) await this.login();
     const withToken = () => ({ ...headers, authorization: `Bearer ${this.token}` });
-    const a = await this.sendOnce(method, path, body, withToken());
+    const a = await this.sendOnce(method, path, body, withToken(), retryOn);
     // A token that expired (or a password change, a re-enable): get a new one, once.
     if (a.status !== 401 || !a.body.toString().includes("invalid auth token")) return a;
     await this.login();
-    return this.sendOnce(method, path, body, withToken());
+    return this.sendOnce(method, path, body, withToken(), retryOn);
   }
 
   private async sendOnce(
@@ -280,6 +302,7 @@ export class KvClient {
     path: string,
     body?: string,
     headers?: Record<string, string>,
+    retryOn: readonly number[] = [503, 504],
   ): Promise<Answer> {
     let last = "no endpoint tried";
     for (let round = 0; round <= this.retries; round++) {
@@ -289,7 +312,7 @@ export class KvClient {
         const endpoint = this.endpoints[idx] as string;
         try {
           const a = await this.attempt(endpoint, method, path, body, headers);
-          if (a.status === 503 || a.status === 504) {
+          if (retryOn.includes(a.status)) {
             last = `${endpoint}: ${errorText(a)}`;
             continue;
           }

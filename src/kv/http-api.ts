@@ -8,6 +8,7 @@
 // Status codes: 400 bad input, 404 missing key or route, 405 wrong method (with Allow),
 // 409 CAS mismatch, 413 value over 1 MiB, 503 certainly not applied (safe to retry),
 // 504 outcome unknown (retry with the same request id to learn it).
+
 import { isUtf8 } from "node:buffer";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
@@ -22,6 +23,7 @@ import {
   ProposalTimeoutError,
   StoppedError,
 } from "../node/errors.js";
+import type { MemberOps } from "../node/member-ops.js";
 import type { NodeId } from "../raft/types.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
@@ -57,6 +59,7 @@ import {
   WriteForwarder,
 } from "./forward-batch.js";
 import { MemberLink } from "./member-link.js";
+import { type MemberRouteKit, membersRoute } from "./member-routes.js";
 import type { KvMetrics, Route } from "./metrics.js";
 import { prefixEnd } from "./mvcc/index.js";
 import { type KvResult, type KvStateMachine, needsOfNative } from "./state-machine.js";
@@ -104,6 +107,10 @@ export interface KvHttpOptions {
   internalRoutes?: ReadonlyMap<string, (body: Buffer) => Promise<Uint8Array>>;
   /** The node's auth gate (shared with the etcd API); default: one over sm.auth. */
   gate?: AuthGate;
+  /** Membership operations (/v1/members); absent: those routes answer 404. */
+  memberOps?: MemberOps;
+  /** What member `id` advertised in its Raft handshake (HTTP and gRPC addresses). */
+  peerHello?: (id: NodeId) => Readonly<{ http?: string; grpc?: string }> | null;
 }
 
 export type KvHttpHandler = ((req: IncomingMessage, res: ServerResponse) => void) & {
@@ -146,6 +153,8 @@ const listSchema = z.strictObject({
 });
 
 const KEY_ALLOW = "GET, PUT, DELETE, POST";
+/** A membership request's body: a joint change of a few dozen members fits easily. */
+const MAX_MEMBERS_BODY = 64 * 1024;
 const JSON_TYPE = "application/json";
 const TEXT_TYPE = "text/plain; charset=utf-8";
 const EMPTY = Buffer.alloc(0);
@@ -635,6 +644,43 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
     });
   }
 
+  function memberKit(
+    ctx: Ctx,
+    ops: MemberOps,
+    rest: string,
+    params: Map<string, string>,
+  ): MemberRouteKit {
+    ctx.route = "members";
+    return {
+      method: ctx.req.method ?? "GET",
+      rest,
+      params,
+      ops,
+      self: id,
+      hello: (peer) => opts.peerHello?.(peer) ?? null,
+      json: (status, body) => send(ctx, status, JSON.stringify(body), JSON_TYPE),
+      fail: (status, message) => fail(ctx, status, message),
+      methodNotAllowed: (allow) => methodNotAllowed(ctx, allow),
+      readJson: (then) => {
+        ctx.req.on("error", () => {});
+        readBody(ctx, MAX_MEMBERS_BODY, (body) => {
+          if (body === null)
+            return tooLarge(ctx, `body is over the ${MAX_MEMBERS_BODY}-byte limit`);
+          ctx.body = body;
+          let v: unknown;
+          try {
+            v = JSON.parse(body.toString());
+          } catch {
+            return fail(ctx, 400, "body must be JSON");
+          }
+          then(v);
+        });
+      },
+      settle: (call, then) => settle(ctx, call, then),
+      mayForward: () => ctx.req.headers[FORWARDED_HEADER] === undefined,
+    };
+  }
+
   function handler(req: IncomingMessage, res: ServerResponse) {
     if (opts.ui?.(req, res)) return;
     const ctx: Ctx = { req, res, route: "other", start: performance.now(), body: EMPTY };
@@ -675,6 +721,11 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
       }
       if (path === "/v1/kv") return kvQueryRoute(ctx, query);
       if (path.startsWith(MANAGE_PREFIX)) return authRoute(ctx, path.slice(MANAGE_PREFIX.length));
+      if (opts.memberOps && (path === "/v1/members" || path.startsWith("/v1/members/"))) {
+        const params = parseQuery(query);
+        if (!params.ok) return fail(ctx, 400, params.error);
+        return membersRoute(memberKit(ctx, opts.memberOps, path.slice(11), params.value));
+      }
       if (path === "/v1/status") {
         ctx.route = "status";
         if (req.method !== "GET") return methodNotAllowed(ctx, "GET");

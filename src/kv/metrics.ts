@@ -6,6 +6,7 @@
 // loaded when metrics are created, so the rest of the KV server works without it.
 
 import type * as Prom from "prom-client";
+import type { FollowerProgress, ServiceStatus } from "../node/api.js";
 import type { NodeMetrics } from "../node/metrics.js";
 import { requireOptional } from "../util/optional.js";
 
@@ -18,6 +19,7 @@ export type Route =
   | "list"
   | "status"
   | "metrics"
+  | "members"
   | "other";
 
 export interface KvMetrics extends NodeMetrics {
@@ -27,6 +29,12 @@ export interface KvMetrics extends NodeMetrics {
   forwarded(route: Route): void;
   /** Required here (optional in NodeMetrics) so that every wrapper passes alarms on. */
   setAlarm(alarm: string, active: boolean): void;
+  /**
+   * Reads the configuration and, on the leader, each follower's progress from `status` at
+   * every scrape: raftwork_raft_member{member, role}, raftwork_raft_follower_match_index and
+   * raftwork_raft_follower_lag_entries{member}.
+   */
+  watchConfiguration(status: () => ServiceStatus): void;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -94,6 +102,47 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
     registers: [registry],
   });
   alarm.set({ alarm: "NOSPACE" }, 0);
+  let statusSource: (() => ServiceStatus) | null = null;
+  new Gauge({
+    name: "raftwork_raft_member",
+    help: "1 for each member of the configuration in effect, by role (voter, learner, outgoing)",
+    labelNames: ["member", "role"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const conf = statusSource?.().conf;
+      if (!conf) return;
+      const roles: [string, number[]][] = [
+        ["voter", conf.voters],
+        ["outgoing", conf.votersOutgoing.filter((id) => !conf.voters.includes(id))],
+        ["learner", [...conf.learners, ...conf.learnersNext]],
+      ];
+      for (const [role, ids] of roles)
+        for (const id of ids) this.set({ member: String(id), role }, 1);
+    },
+  });
+  const progressGauge = (name: string, help: string, pick: (p: FollowerProgress) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["member"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of statusSource?.().progress ?? [])
+          this.set({ member: String(p.id) }, pick(p));
+      },
+    });
+  progressGauge(
+    "raftwork_raft_follower_match_index",
+    "Leader only: the highest log index known replicated on each follower and learner",
+    (p) => p.match,
+  );
+  progressGauge(
+    "raftwork_raft_follower_lag_entries",
+    "Leader only: how many entries each follower and learner is behind the leader's last index",
+    (p) => p.lag,
+  );
 
   // prom-client's labels() looks children up by a joined string on every call; caching the
   // children keeps the request path to one Map lookup.
@@ -119,6 +168,9 @@ export function createKvMetrics(opts: { nodeId: number; defaultMetrics?: boolean
       h.observe(seconds);
     },
     forwarded: (route) => forwards.inc({ route }),
+    watchConfiguration(status) {
+      statusSource = status;
+    },
     setCommitIndex: (i) => commitIndex.set(i),
     setAppliedIndex: (i) => appliedIndex.set(i),
     setTerm: (t) => term.set(t),

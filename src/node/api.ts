@@ -32,7 +32,10 @@ export interface ServiceStatus {
   leader: NodeId | null;
   commitIndex: number;
   appliedIndex: number;
+  /** The voters (of the incoming half, during a joint change). */
   members: NodeId[];
+  /** The configuration in effect (thesis §4.3): voters, learners, outgoing voters. */
+  conf?: ConfState;
   /**
    * Leader only: each follower's replication progress from the core's tracker (Raft paper
    * §5.3 matchIndex/nextIndex) and its lag, the leader's last log index minus `match`.

@@ -48,3 +48,18 @@ export class NodeConfigError extends RaftworkError {
 export class CoreFailureError extends RaftworkError {
   readonly code = "core-failed";
 }
+
+/**
+ * A membership change the leader refused before proposing it (certainly not proposed):
+ * "conf-pending" (another change is not applied yet: one at a time, thesis §4.3),
+ * "invalid-conf" (not valid against the configuration: the message says why) or
+ * "transferring" (a leader transfer is in progress; retry).
+ */
+export class ConfChangeRefusedError extends RaftworkError {
+  constructor(
+    readonly code: "conf-pending" | "invalid-conf" | "transferring",
+    message: string,
+  ) {
+    super(message);
+  }
+}

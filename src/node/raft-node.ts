@@ -21,6 +21,7 @@
 import type { RaftConfig, Random, RawNodeApi, Status } from "../raft/api.js";
 import { decodeConfChangeEntry } from "../raft/confchange-codec.js";
 import {
+  type ConfChange,
   type ConfState,
   copyConf,
   type Entry,
@@ -42,12 +43,14 @@ import type {
 } from "./api.js";
 import { DiskHealth } from "./disk-health.js";
 import {
+  ConfChangeRefusedError,
   CoreFailureError,
   LeadershipLostError,
   NodeConfigError,
   NotLeaderError,
   StoppedError,
 } from "./errors.js";
+import { type AddressBook, Membership } from "./membership.js";
 import type { NodeMetrics } from "./metrics.js";
 import { ProposalTracker } from "./proposals.js";
 import { ReadQueue } from "./reads.js";
@@ -64,8 +67,13 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 export interface RaftNodeOptions {
   id: NodeId;
-  /** Every voting member, this node included (used only for a brand-new node). */
+  /**
+   * The configuration before the log's first entry (used only when the log does not start with
+   * a conf entry or a snapshot): every voter, this node included; empty for a joining node.
+   */
   peers: NodeId[];
+  /** The members' addresses before the log's first entry (membership.ts). Default: none. */
+  baseBook?: AddressBook;
   storage: Storage;
   transport: Transport;
   stateMachine: StateMachine;
@@ -124,7 +132,10 @@ export class RaftNode implements RaftService {
   private readonly disk: DiskHealth;
 
   /** Loads the durable state, restores the state machine and starts the node. */
-  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+  static async start(given: RaftNodeOptions): Promise<RaftNode> {
+    // Snapshots carry the members' addresses around the application's bytes (membership.ts).
+    const membership = new Membership(given.baseBook ?? { clusterId: null, members: [] });
+    const options = { ...given, stateMachine: membership.wrap(given.stateMachine) };
     const timing = timingFor(
       options.electionTimeoutMs ?? DEFAULT_ELECTION_TIMEOUT_MS,
       options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
@@ -151,6 +162,7 @@ export class RaftNode implements RaftService {
       timing.value,
       snap?.metadata.index ?? 0,
       snap?.metadata.term ?? 0,
+      membership,
     );
   }
 
@@ -160,6 +172,8 @@ export class RaftNode implements RaftService {
     timing: Timing,
     snapshotIndex: number,
     snapshotTerm: number,
+    /** The members' addresses in effect (membership.ts). */
+    readonly membership: Membership,
   ) {
     this.applied = snapshotIndex;
     this.appliedTerm = snapshotTerm;
@@ -218,6 +232,7 @@ export class RaftNode implements RaftService {
           this.options.metrics?.observeBatch(rd.entries.length);
         },
         afterAdvance: (rd) => {
+          this.membership.advanced();
           if (rd.hardState) {
             this.options.metrics?.setCommitIndex(rd.hardState.commit);
             this.options.metrics?.setTerm(rd.hardState.term);
@@ -274,6 +289,7 @@ export class RaftNode implements RaftService {
       commitIndex: s.commit,
       appliedIndex: this.applied,
       members: [...s.voters].sort((a, b) => a - b),
+      conf: s.conf,
       ...(s.progress && { progress: followerProgress(s.progress, s.lastIndex) }),
       alarms: this.disk.alarms,
     };
@@ -285,6 +301,29 @@ export class RaftNode implements RaftService {
 
   appliedPoint(): AppliedPoint {
     return { index: this.applied, term: this.appliedTerm, conf: copyConf(this.appliedConf) };
+  }
+
+  /**
+   * Proposes a membership change (thesis §4.3) and resolves with the configuration it leads to
+   * once it is applied here and in effect in the core. `cc.context` should be the address book
+   * of that configuration (membership.ts encodeBook). Rejects with NotLeaderError or
+   * ConfChangeRefusedError (certainly not proposed), or like propose() (outcome unknown).
+   */
+  proposeConfChange(cc: ConfChange, timeoutMs?: number): Promise<ConfState> {
+    if (this.stopped) return Promise.reject(new StoppedError());
+    const r = this.raw.proposeConfChange(cc);
+    if (!r.ok) {
+      if (r.reason === "not-leader") return Promise.reject(notLeader(r.leader));
+      const error = "error" in r ? r.error : "a leader transfer is in progress";
+      return Promise.reject(new ConfChangeRefusedError(r.reason, error));
+    }
+    this.schedule();
+    return this.proposals
+      .add(r.index, r.term, timeoutMs ?? this.requestTimeoutMs)
+      .then(async (conf) => {
+        await this.membership.afterAdvance(r.index);
+        return conf as ConfState;
+      });
   }
 
   transferLeader(to: NodeId): boolean {
@@ -323,6 +362,7 @@ export class RaftNode implements RaftService {
 
   private onMessage(m: Message): void {
     if (this.stopped) return;
+    this.membership.heard(m.from);
     if (this.inCore(`a ${m.type} message from ${m.from}`, () => this.raw.step(m))) this.schedule();
   }
 
@@ -394,10 +434,11 @@ export class RaftNode implements RaftService {
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
     let result: unknown;
-    // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's
-    // business: neither reaches the state machine.
+    // The empty normal entry is a new leader's no-op (§8) and conf entries are the core's and
+    // the address book's (membership.ts): neither reaches the state machine.
     if (e.type === "normal" && e.data.length > 0) result = this.options.stateMachine.apply(e);
-    if (e.type === "conf") {
+    else if (e.type === "conf") {
+      result = this.membership.applyConfEntry(e);
       // The core checked it on its way into the log (confchange-codec.ts).
       const cc = decodeConfChangeEntry(e.data);
       if (cc.ok) this.appliedConf = cc.value.conf;
@@ -449,6 +490,9 @@ export class RaftNode implements RaftService {
   private snapshotDue(every: number): boolean {
     if (this.nextSnapshot.after !== this.snapshotIndex) {
       const voters = [...this.raw.status().voters].sort((a, b) => a - b);
+      // A joining member knows no configuration before its first conf entry or snapshot, and
+      // a snapshot then would record an empty one: wait for it.
+      if (voters.length === 0) return false;
       const k = Math.max(0, voters.indexOf(this.options.id));
       const offset = Math.floor((k * every) / voters.length);
       const first = this.snapshotIndex + 1;

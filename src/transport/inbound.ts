@@ -22,6 +22,7 @@ import {
   KIND_WELCOME,
   parseChunk,
   parseHandshake,
+  REMOVED,
 } from "./wire.js";
 
 export interface InboundConfig {
@@ -41,6 +42,8 @@ export interface InboundConfig {
   /** A peer shook hands on this connection. */
   accepted(h: Handshake, conn: Inbound): void;
   deliver(m: Message): void;
+  /** The peer that shook hands closed the connection saying this node is no longer its peer. */
+  removedBy(id: NodeId): void;
   /** The connection from a peer that had shaken hands closed. `lost`: without a CLOSE either way. */
   closed(id: NodeId, conn: Inbound, lost: boolean): void;
 }
@@ -125,7 +128,10 @@ export function acceptInbound(socket: Socket, cfg: InboundConfig): void {
     { ...cfg, context: () => ({ remote, peer, dir: "in" }) },
     {
       onFrame,
-      onPeerClose: (notice) => cfg.logger.debug({ remote, peer, ...notice }, "peer closed"),
+      onPeerClose: (notice) => {
+        cfg.logger.debug({ remote, peer, ...notice }, "peer closed");
+        if (peer !== null && notice.code === REMOVED) cfg.removedBy(peer);
+      },
       onClose: (how) => {
         clearTimeout(handshakeTimer);
         if (peer !== null) cfg.closed(peer, handle, !how.deliberate && how.notice === null);

@@ -17,6 +17,8 @@ export type RejectReason =
   | "unknown-peer"
   /** The handshake carried another cluster's id. */
   | "cluster"
+  /** The handshake named a node this one removed from the configuration (it applied that). */
+  | "removed"
   /** A message that failed decoding or validation (codec.ts). */
   | "invalid-message"
   /** A message addressed to another node. */
@@ -34,6 +36,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "handshake",
   "unknown-peer",
   "cluster",
+  "removed",
   "invalid-message",
   "wrong-to",
   "wrong-from",

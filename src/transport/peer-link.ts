@@ -37,6 +37,7 @@ import {
   KIND_WELCOME,
   msgPayload,
   parseHandshake,
+  REMOVED,
 } from "./wire.js";
 
 export interface PeerLinkConfig {
@@ -62,6 +63,11 @@ export interface PeerLinkConfig {
   tls?: PeerTls;
   /** Checks the peer's WELCOME; an error refuses the connection. */
   welcomed(h: Handshake): Result<void, { reason: RejectReason; error: string }>;
+  /**
+   * The peer closed our open connection saying this node is no longer its peer ("closed"), or
+   * refused our handshake because it removed this node ("refused").
+   */
+  removedBy(id: NodeId, how: "closed" | "refused"): void;
   /** An established connection to the peer ended without the peer saying it closed it. */
   lost(id: NodeId): void;
 }
@@ -231,6 +237,7 @@ export class PeerLink {
     const { peer, logger, stats } = this.cfg;
     if (this.open) {
       logger.info({ peer, ...notice }, "peer closed our connection");
+      if (notice.code === REMOVED) this.cfg.removedBy(peer, "closed");
       return;
     }
     // Refused at the handshake: say so at error level (an operator must act on another
@@ -239,6 +246,7 @@ export class PeerLink {
     this.refused = true;
     const level = this.refusals.level(`${notice.code}: ${notice.reason}`, "error");
     logger[level]({ peer, address: this.dialed, ...notice }, "peer refused our handshake");
+    if (notice.code === REMOVED) this.cfg.removedBy(peer, "refused");
   }
 
   private onClose(conn: Connection, how: { notice: CloseNotice | null; deliberate: boolean }) {

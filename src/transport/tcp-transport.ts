@@ -42,7 +42,13 @@ import { linkTimingFor } from "./link-timing.js";
 import { PeerLink } from "./peer-link.js";
 import { type PeerTls, tlsServerOptions } from "./tls.js";
 import type { PeerUpdates, Transport } from "./transport.js";
-import { type Advertised, CHUNK_OVERHEAD, checkOwnHandshake, type Handshake } from "./wire.js";
+import {
+  type Advertised,
+  CHUNK_OVERHEAD,
+  checkOwnHandshake,
+  type Handshake,
+  REMOVED,
+} from "./wire.js";
 
 export type { HostPort } from "../util/host-port.js";
 
@@ -171,6 +177,9 @@ export class TcpTransport implements Transport, PeerUpdates {
   private readonly lostHandlers: ((id: NodeId) => void)[] = [];
   private readonly helloHandlers: ((id: NodeId, hello: Readonly<Advertised>) => void)[] = [];
   private readonly clusterHandlers: ((clusterId: string) => void)[] = [];
+  private readonly removedHandlers: ((peer: NodeId, how: "closed" | "refused") => void)[] = [];
+  /** Ids this node removed from its configuration: their handshakes are refused as such. */
+  private removedIds: ReadonlySet<NodeId> = new Set();
   private readonly hellos = new Map<NodeId, Advertised>();
   private readonly sockets = new Set<Socket>();
   private readonly counters: TransportStats = emptyStats();
@@ -214,6 +223,7 @@ export class TcpTransport implements Transport, PeerUpdates {
         refusals: this.refusals,
         accepted: (h, conn) => this.accepted(h, conn),
         deliver: (m) => this.deliver(m),
+        removedBy: (id) => this.removedBy(id, "closed"),
         closed: (id, conn, lost) => {
           if (this.inbound.get(id) === conn) this.inbound.delete(id);
           if (lost) this.lost(id);
@@ -277,7 +287,7 @@ export class TcpTransport implements Transport, PeerUpdates {
     checkPeers(peers);
     if (this.closing !== null) return;
     this.peers = new Map(peers);
-    const removed = { code: "removed", reason: `node ${this.id} no longer has you as a peer` };
+    const removed = { code: REMOVED, reason: `node ${this.id} no longer has you as a peer` };
     for (const [id, link] of this.links) {
       if (peers.has(id)) continue;
       link.close(removed);
@@ -310,6 +320,44 @@ export class TcpTransport implements Transport, PeerUpdates {
   /** The cluster id this node checks handshakes against; undefined until known. */
   clusterId(): string | undefined {
     return this.cluster;
+  }
+
+  /**
+   * Takes `clusterId` as this node's if it has none yet (the node learned it from its log).
+   * One it already has is kept: a different one is logged, since a handshake and the log
+   * disagreeing means this node met another cluster's node before it learned its own.
+   */
+  adoptClusterId(clusterId: string): void {
+    if (!isClusterId(clusterId)) throw new RangeError(`bad cluster id ${clusterId}`);
+    if (this.cluster === clusterId) return;
+    if (this.cluster !== undefined) {
+      this.logger.error(
+        { adopted: this.cluster, log: clusterId },
+        "the cluster id in the log differs from the one adopted from a handshake",
+      );
+      return;
+    }
+    this.cluster = clusterId;
+    this.logger.info({ clusterId }, "learned the cluster id from the log");
+  }
+
+  /**
+   * Called when a peer says this node is no longer its peer: it closed an open connection with
+   * setPeers's "removed" notice ("closed": it applied a configuration without this node, or is
+   * replaying one), or refused our handshake because it removed this node ("refused": see
+   * setRemoved).
+   */
+  onRemovedBy(handler: (peer: NodeId, how: "closed" | "refused") => void): void {
+    this.removedHandlers.push(handler);
+  }
+
+  /**
+   * The ids this node's applied configuration removed (and did not add back): a handshake from
+   * one of them is refused with reason "removed" instead of "unknown-peer", so a member that
+   * was down while it was removed learns it when it comes back.
+   */
+  setRemoved(ids: ReadonlySet<NodeId>): void {
+    this.removedIds = new Set(ids);
   }
 
   /** Called once, when a node started without a cluster id adopts one from a handshake. */
@@ -361,6 +409,7 @@ export class TcpTransport implements Transport, PeerUpdates {
       stats: this.counters,
       track: (s) => this.track(s),
       welcomed: (h) => this.checkHandshake(h),
+      removedBy: (id, how) => this.removedBy(id, how),
       lost: (id) => this.lost(id),
     });
     this.links.set(peer, link);
@@ -373,6 +422,9 @@ export class TcpTransport implements Transport, PeerUpdates {
   }
 
   private admit(h: Handshake): Result<void, Refusal> {
+    if (h.id !== this.id && !this.links.has(h.id) && this.removedIds.has(h.id)) {
+      return err({ reason: "removed", error: `node ${h.id} was removed from the cluster` });
+    }
     if (h.id === this.id || !this.links.has(h.id)) {
       return err({
         reason: "unknown-peer",
@@ -419,6 +471,11 @@ export class TcpTransport implements Transport, PeerUpdates {
   private lost(id: NodeId): void {
     if (this.closing !== null) return;
     for (const handler of this.lostHandlers) handler(id);
+  }
+
+  private removedBy(id: NodeId, how: "closed" | "refused"): void {
+    if (this.closing !== null) return;
+    for (const handler of this.removedHandlers) handler(id, how);
   }
 
   private deliver(m: Message): void {

@@ -271,3 +271,6 @@ export class ChunkAssembler {
     return ok(whole);
   }
 }
+
+/** The CLOSE code a node sends a peer it no longer has (setPeers): this node was removed. */
+export const REMOVED = "removed";

@@ -10,7 +10,7 @@ import {
   clusterLayout,
   type LocalClusterOptions,
 } from "../../src/cli/local-cluster.js";
-import { claimDataDir } from "../../src/kv/server/data-dir.js";
+import { claimDataDir, writeClusterRecord } from "../../src/kv/server/data-dir.js";
 
 const root = mkdtempSync(join(tmpdir(), "raftwork-local-cluster-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -33,7 +33,10 @@ function made(name: string, nodes: number, raftPortBase = 7000): string {
   const dir = join(root, name);
   const layout = clusterLayout(options(dir, nodes, raftPortBase));
   const members = layout.map((n) => ({ id: n.id, address: n.raft }));
-  for (const n of layout) assert.ok(claimDataDir(n.dataDir, n.id, members).ok);
+  for (const n of layout) {
+    const c = claimDataDir(n.dataDir, { node: n.id, peers: members, join: false });
+    assert.ok(c.ok && writeClusterRecord(n.dataDir, c.value.record).ok);
+  }
   return dir;
 }
 

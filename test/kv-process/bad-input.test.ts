@@ -162,6 +162,15 @@ describe("kv serve under bad input", () => {
     ]);
     assert.equal(other.code, 1);
     assert.match(other.stderr, /belongs to node 1, not node 2/);
+    // An empty directory needs --peers (the founders, or with --join the members); --join
+    // without them is a usage error.
+    const fresh = ["--http", `127.0.0.1:${http}`, "--data", `${c.spec(1).data}-new`];
+    const bare = runCli(["kv", "serve", "--id", "1", ...fresh]);
+    assert.equal(bare.code, 1, bare.stderr);
+    assert.match(bare.stderr, /--peers is required for an empty data directory/);
+    const join = runCli(["kv", "serve", "--id", "1", "--join", ...fresh]);
+    assert.equal(join.code, 2, join.stderr);
+    assert.match(join.stderr, /--join needs --peers/);
   });
 });
 

@@ -79,6 +79,26 @@ export function runProcess(cmd: string, args: string[], input = ""): Promise<Pro
   });
 }
 
+/** Runs the CLI to completion without blocking the event loop (other processes' pipes drain). */
+export function runCliAsync(args: string[], timeoutMs = 20_000): Promise<ProcessResult> {
+  const child = spawnCli(args);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    stdout += b.toString();
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    stderr += b.toString();
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return new Promise((resolve) =>
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
 /** Starts the CLI in the background; it is killed by killAll(). */
 export function spawnCli(args: string[]): ChildProcess {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });

@@ -1,5 +1,6 @@
 // RaftNode's loop against a scripted core: what it persists, when it syncs, in which order it
 // sends, applies and settles. Fast and deterministic in what it checks (no election timing).
+
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import {
@@ -9,6 +10,7 @@ import {
   ProposalTimeoutError,
   StoppedError,
 } from "../../src/node/errors.js";
+import { unwrapSnapshot } from "../../src/node/membership.js";
 import { RaftNode, type RaftNodeOptions } from "../../src/node/raft-node.js";
 import type { RaftConfig } from "../../src/raft/api.js";
 import { LogInconsistencyError } from "../../src/raft/errors.js";
@@ -236,7 +238,12 @@ describe("RaftNode loop", () => {
     const snap = h.storage.writes.find((w) => w.snapshot)?.snapshot;
     assert.equal(snap?.metadata.index, 4);
     assert.equal(snap?.metadata.term, 2);
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(appBytes(snap?.data))), [
+      "a",
+      "b",
+      "c",
+      "d",
+    ]);
   });
 
   it("passes a peer the transport lost to the core (forgetLeader)", async () => {
@@ -335,7 +342,12 @@ describe("RaftNode loop", () => {
     );
     await waitFor(() => h.storage.writes.some((w) => w.snapshot), "the snapshot persisted");
     const snap = h.storage.writes.find((w) => w.snapshot)?.snapshot;
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(snap?.data)), ["a", "b", "c", "d"]);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(appBytes(snap?.data))), [
+      "a",
+      "b",
+      "c",
+      "d",
+    ]);
   });
 
   it("restarts from storage: restores the state machine and hands the core the persisted state", async () => {
@@ -360,3 +372,10 @@ describe("RaftNode loop", () => {
     assert.equal(h.config?.electionTick, 20);
   });
 });
+
+/** The application's bytes of a stored snapshot (the node wraps them with its address book). */
+function appBytes(data: Uint8Array | undefined): Uint8Array {
+  const u = unwrapSnapshot(data ?? new Uint8Array(0));
+  if (!u.ok) throw new Error(u.error);
+  return u.value.app;
+}

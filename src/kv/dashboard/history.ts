@@ -183,6 +183,7 @@ export function withHistory(metrics: KvMetrics, history: NodeHistory): KvMetrics
       history.request(route, status, seconds);
     },
     forwarded: (route) => metrics.forwarded(route),
+    watchConfiguration: (status) => metrics.watchConfiguration(status),
     setCommitIndex: (i) => metrics.setCommitIndex(i),
     setAppliedIndex: (i) => metrics.setAppliedIndex(i),
     setTerm: (t) => metrics.setTerm(t),

@@ -17,6 +17,7 @@
 //                 {kind: "member"}     this member's etcd name (any member answers)
 //                 {kind: "members"}    the leader's MemberList (it has heard from every member,
 //                                      so it knows their addresses; a follower may not)
+//                 {kind: "change"}     a MemberAdd/Remove/Update/Promote, run by the leader
 import { randomBytes } from "node:crypto";
 import { Packr } from "msgpackr";
 import type { RaftService } from "../../node/api.js";
@@ -53,7 +54,15 @@ export type LinkCall =
   | { kind: "renew"; id: bigint }
   | { kind: "ttl"; id: bigint }
   | { kind: "member" }
-  | { kind: "members" };
+  | { kind: "members" }
+  | { kind: "change"; change: MemberChange };
+
+/** A membership change an etcd client asked a follower for, relayed to the leader. */
+export type MemberChange =
+  | { op: "add"; raft: string; learner: boolean }
+  | { op: "remove"; id: NodeId }
+  | { op: "update"; id: NodeId; raft: string }
+  | { op: "promote"; id: NodeId };
 
 export type RenewAnswer = { ttl: number } | { error: EtcdErrorCode };
 
@@ -87,6 +96,8 @@ export class LeaderLink {
   private readonly proposals: BatchForwarder<[Uint8Array, boolean, string | null], ProposeAnswer>;
   private readonly gate: AuthGate;
   private members: () => Promise<unknown> = () => Promise.reject(new Error("no member list"));
+  private changes: (c: MemberChange) => Promise<unknown> = () =>
+    Promise.reject(new Error("no membership changes served"));
 
   constructor(private readonly o: LeaderLinkOptions) {
     this.timeoutMs = o.timeoutMs ?? 10_000;
@@ -131,6 +142,11 @@ export class LeaderLink {
       return Promise.resolve({ ok: false, status: 503, message: NO_LEADER });
     }
     return this.proposals.forward(leader, target, [encodeCommand(cmd), pickLeaseId, token ?? null]);
+  }
+
+  /** What this member answers to {kind: "change"} (the Cluster service sets it). */
+  serveChanges(run: (c: MemberChange) => Promise<unknown>): void {
+    this.changes = run;
   }
 
   /**
@@ -254,6 +270,8 @@ export class LeaderLink {
         return packr.pack({ name: this.o.name });
       case "members":
         return packr.pack(await this.members());
+      case "change":
+        return packr.pack(await this.changes(req.change));
       default:
         throw new Error("unknown etcd internal call");
     }

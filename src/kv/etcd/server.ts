@@ -12,6 +12,7 @@ import tls from "node:tls";
 import type * as Grpc from "@grpc/grpc-js";
 import type * as ProtoLoader from "@grpc/proto-loader";
 import type { RaftService } from "../../node/api.js";
+import type { MemberOps } from "../../node/member-ops.js";
 import type { NodeId } from "../../raft/types.js";
 import { formatHostPort, type HostPort } from "../../util/host-port.js";
 import type { Logger } from "../../util/logger.js";
@@ -49,6 +50,8 @@ export interface EtcdServerOptions {
   /** TLS for the gRPC port (etcd's --cert-file, --key-file, --trusted-ca-file). */
   tls?: ServerTls;
   addresses: ClusterAddresses;
+  /** Membership operations (MemberAdd and the others); absent: they answer Unimplemented. */
+  memberOps?: MemberOps;
   electionTimeoutMs: number;
   logger?: Logger;
   now?: () => number;
@@ -122,7 +125,7 @@ export function createEtcdApi(o: EtcdServerOptions): {
     add("KV", kvService(backend));
     add("Watch", watchService(backend));
     add("Lease", leaseService(backend));
-    add("Cluster", guardService(backend, clusterService(backend, o.addresses)));
+    add("Cluster", guardService(backend, clusterService(backend, o.addresses, o.memberOps)));
     add("Maintenance", guardService(backend, maintenanceService(backend, o.electionTimeoutMs)));
     add("Auth", authService(backend));
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());

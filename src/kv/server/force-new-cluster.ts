@@ -35,8 +35,9 @@ export type ForceOutcome =
 
 /**
  * Rewrites the configuration in `storage` (opened on DIR's Raft storage, not yet loaded by a
- * node) to `self` alone, or reports that DIR was rewritten before. `context` is what the conf
- * entry carries for the node layer (members' addresses), empty when it carries nothing.
+ * node) to `self` alone, or reports that DIR was rewritten before. `context` gives what the
+ * conf entry carries for the node layer (the members' addresses) from the discarded ids; absent:
+ * it carries nothing.
  */
 export async function forceNewCluster(
   storage: Storage,
@@ -44,7 +45,7 @@ export async function forceNewCluster(
   self: NodeId,
   initialVoters: NodeId[],
   logger: Logger,
-  context: Uint8Array = new Uint8Array(),
+  context: (discarded: NodeId[]) => Uint8Array = () => new Uint8Array(),
 ): Promise<Result<ForceOutcome>> {
   const marker = readMarker(dataDir);
   if (!marker.ok) return marker;
@@ -82,7 +83,7 @@ export async function forceNewCluster(
   const data = encodeConfChangeEntry({
     changes,
     transition: "auto",
-    context,
+    context: context(others),
     conf: simpleConf([self]),
   });
   logger.warn(

@@ -6,16 +6,29 @@
 // by construction, so Raft's log matching holds from the first append.
 //
 // The directory is claimed through data-dir.ts like any first start, so it follows that file's
-// format. The backup's own configuration (the old cluster's) is not used: it is reported.
+// format: the snapshot carries the new members' address book (node/membership.ts), and
+// cluster.json a cluster id that every member restored from the same file with the same --peers
+// derives alike (from the file's checksum and the member list), so they accept each other and
+// no member of the old cluster. The backup's own configuration (the old cluster's) is not
+// used: it is reported.
 
+import { createHash } from "node:crypto";
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { wrapSnapshot } from "../../node/membership.js";
 import { NONE, type NodeId, simpleConf } from "../../raft/types.js";
 import { FileStorage } from "../../storage/file-storage.js";
 import { err, ok, type Result } from "../../util/result.js";
 import { type BackupMeta, decodeBackup } from "../backup-format.js";
 import { KvStateMachine } from "../state-machine.js";
-import { claimDataDir, type Member, raftDir } from "./data-dir.js";
+import {
+  claimDataDir,
+  clusterFingerprint,
+  legacyClusterId,
+  type Member,
+  raftDir,
+  writeClusterRecord,
+} from "./data-dir.js";
 
 export interface RestoreOptions {
   file: string;
@@ -51,14 +64,26 @@ export async function restoreBackup(o: RestoreOptions): Promise<Result<BackupMet
   let storage: FileStorage | null = null;
   try {
     storage = await FileStorage.open(raftDir(o.data));
-    const claim = claimDataDir(o.data, o.id, o.members);
+    const claim = claimDataDir(o.data, { node: o.id, peers: o.members, join: false });
     if (!claim.ok) throw new Error(claim.error);
     const conf = simpleConf(o.members.map((m) => m.id));
+    const clusterId = restoredClusterId(bytes, o.members);
+    const book = {
+      clusterId,
+      members: o.members.map((m) => ({ id: m.id, raft: m.address })).sort((a, b) => a.id - b.id),
+    };
     await storage.write({
-      snapshot: { metadata: { index: meta.index, term: meta.term, conf }, data },
+      snapshot: {
+        metadata: { index: meta.index, term: meta.term, conf },
+        data: wrapSnapshot(book, data),
+      },
       hardState: { term: meta.term, vote: NONE, commit: meta.index },
     });
     await storage.sync();
+    // After the storage's state, as for a first start (data-dir.ts): a crash in between leaves
+    // a directory the cleanup below or a new restore can take.
+    const written = writeClusterRecord(o.data, { ...claim.value.record, clusterId });
+    if (!written.ok) throw new Error(written.error);
     await storage.close();
     storage = null;
     return ok(meta);
@@ -69,6 +94,15 @@ export async function restoreBackup(o: RestoreOptions): Promise<Result<BackupMet
       rmSync(`${o.data}/${entry}`, { recursive: true, force: true });
     return err(`cannot restore into ${o.data}: ${message(e)}`);
   }
+}
+
+/**
+ * The new cluster's id: the same for every member restored from these bytes with these --peers,
+ * and unrelated to the old cluster's (drawn at random when it was bootstrapped).
+ */
+function restoredClusterId(backup: Uint8Array, members: readonly Member[]): string {
+  const h = createHash("sha256").update(backup).update(clusterFingerprint(members)).digest("hex");
+  return legacyClusterId(h);
 }
 
 /** ok if `dir` is missing or an empty directory. */

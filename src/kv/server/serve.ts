@@ -6,6 +6,8 @@
 import { mkdirSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import type * as Pino from "pino";
+import { MemberOps } from "../../node/member-ops.js";
+import { bootstrapEntry, encodeBook, type MemberAddress } from "../../node/membership.js";
 import { RaftNode } from "../../node/raft-node.js";
 import { RawNode } from "../../raft/raw-node.js";
 import type { NodeId } from "../../raft/types.js";
@@ -28,22 +30,28 @@ import { MemberLink } from "../member-link.js";
 import { createKvMetrics } from "../metrics.js";
 import { createOpsRoutes } from "../ops-routes.js";
 import { KvStateMachine } from "../state-machine.js";
-import { claimDataDir, clusterFingerprint, type Member, raftDir } from "./data-dir.js";
+import {
+  type ClusterRecord,
+  claimDataDir,
+  type Member,
+  raftDir,
+  writeClusterRecord,
+} from "./data-dir.js";
 import { forceNewCluster } from "./force-new-cluster.js";
-
-/**
- * etcd's cluster id, the same on every member: drawn from the fingerprint of the member list
- * (data-dir.ts) into [2^60, 2^64) as etcd clients expect (etcdctl prints it with %16x).
- */
-export function etcdClusterId(fingerprint: string): bigint {
-  const low = 2n ** 60n;
-  return low + (BigInt(`0x${fingerprint.slice(0, 16)}`) % (2n ** 64n - low));
-}
 
 export interface ServeOptions {
   id: NodeId;
-  members: Member[];
+  /** --peers: needed on an empty data directory only (and once to migrate format 1). */
+  members?: Member[];
+  /** --join: the data directory is empty and this member was added with `member add`. */
+  join?: boolean;
   http: HostPort;
+  /** Where to listen for Raft (default: this member's address in its data or --peers). */
+  listen?: HostPort;
+  /** What the Raft handshake advertises as this member's HTTP address (default: --http). */
+  advertiseHttp?: HostPort;
+  /** The same for the gRPC address (default: --grpc). */
+  advertiseGrpc?: HostPort;
   data: string;
   electionTimeoutMs: number;
   heartbeatMs: number;
@@ -102,45 +110,107 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     opened.length = 0;
   };
 
-  const self = o.members.find((m) => m.id === o.id) as Member;
-  const httpAddress = formatHostPort(o.http);
+  const httpAddress = formatHostPort(o.advertiseHttp ?? o.http);
   const dir = raftDir(o.data);
   let step = `create ${dir}`;
   try {
     mkdirSync(dir, { recursive: true });
     step = `open the storage in ${dir}`;
     // Opening takes the directory's lock, so the identity check below cannot race another node.
-    const storage = await FileStorage.open(dir);
+    let storage = await FileStorage.open(dir);
     opened.push(() => storage.close());
     for (const repair of storage.repairs)
       logger.warn({ repair }, "storage recovery repaired a crash");
-    const claim = claimDataDir(o.data, o.id, o.members);
+    const claim = claimDataDir(o.data, {
+      node: o.id,
+      join: o.join === true,
+      ...(o.members ? { peers: o.members } : {}),
+    });
     if (!claim.ok) {
       await closeAll();
       return claim;
     }
+    for (const warning of claim.value.warnings) logger.warn(warning);
+    let record = claim.value.record;
+    const mode = claim.value.mode;
+    if (mode === "bootstrap") {
+      // The founders' conf entry first, then cluster.json: a crash in between leaves a
+      // directory that bootstraps again, with the same entry (membership.ts).
+      step = `bootstrap a new cluster in ${dir}`;
+      await storage.write({
+        entries: [bootstrapEntry(record.members.map(toMemberAddress))],
+        hardState: { term: 1, vote: 0, commit: 1 },
+      });
+      await storage.sync();
+      // load() returns what open() found: reopen so the node starts from the bootstrap state.
+      await storage.close();
+      storage = await FileStorage.open(dir);
+    }
+    if (mode !== "restart") {
+      const written = writeClusterRecord(o.data, record);
+      if (!written.ok) {
+        await closeAll();
+        return written;
+      }
+    }
     if (o.forceNewCluster) {
       step = `rewrite the configuration in ${dir} (--force-new-cluster)`;
-      const ids = o.members.map((m) => m.id);
-      const forced = await forceNewCluster(storage, o.data, o.id, ids, logger);
+      const self = {
+        id: o.id,
+        raft: o.listen === undefined ? record.listen : formatHostPort(o.listen),
+      };
+      // The forced conf entry carries the address book of the new configuration: this member
+      // alone, the others removed (so peers that come back are told so).
+      const forced = await forceNewCluster(
+        storage,
+        o.data,
+        o.id,
+        record.members.map((m) => m.id),
+        logger,
+        (discarded) =>
+          encodeBook({ clusterId: record.clusterId, members: [self], removed: discarded }),
+      );
       if (!forced.ok) {
         await closeAll();
         return forced;
       }
+      if (forced.value.kind === "rewritten") {
+        // load() returns what open() found: reopen so the node starts from the rewritten log.
+        await storage.close();
+        storage = await FileStorage.open(dir);
+      }
     }
-    const peers = new Map(o.members.map((m) => [m.id, memberAddress(m)]));
+    const remember = (change: Partial<ClusterRecord>) => {
+      const next = { ...record, ...change };
+      if (next.clusterId === record.clusterId && next.listen === record.listen) return;
+      record = next;
+      const written = writeClusterRecord(o.data, record);
+      if (!written.ok) logger.error({ error: written.error }, "cannot record the cluster's state");
+    };
+    // A joining member reaches the members it was told about until the configuration, which
+    // it learns from the leader, includes it.
+    const joinPeers = mode === "join" ? (o.members ?? []) : [];
+    const initialPeers = new Map(
+      [...record.members, ...joinPeers].map((m) => [m.id, memberAddress(m)] as const),
+    );
     const memberTls = o.clientTls ? memberClientTls(o.clientTls, o.peerTls) : undefined;
     const members = new MemberLink({
       ...(memberTls ? { tls: memberTls } : {}),
       peerSecret: (id) => transport.peerHello(id)?.secret,
     });
 
-    step = `listen for Raft on ${self.address}`;
-    const grpcAddress = o.grpc === undefined ? undefined : formatHostPort(o.grpc);
+    // --listen: where a member moved by `kv member update` listens from its next start (its
+    // data learns the new address only once it applied the change, which needs the leader to
+    // reach it there).
+    const listening = o.listen === undefined ? record.listen : formatHostPort(o.listen);
+    step = `listen for Raft on ${listening}`;
+    const grpcAdvertised = o.advertiseGrpc ?? o.grpc;
+    const grpcAddress = grpcAdvertised === undefined ? undefined : formatHostPort(grpcAdvertised);
     const transport = await TcpTransport.start({
       id: o.id,
-      listen: memberAddress(self),
-      peers,
+      listen: memberAddress({ id: o.id, address: listening }),
+      peers: initialPeers,
+      ...(record.clusterId !== null ? { clusterId: record.clusterId } : {}),
       hello: {
         http: httpAddress,
         ...(grpcAddress === undefined ? {} : { grpc: grpcAddress }),
@@ -150,6 +220,7 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       ...(o.peerTls ? { tls: o.peerTls } : {}),
     });
     opened.push(() => transport.close());
+    transport.onClusterId((clusterId) => remember({ clusterId }));
 
     step = `load the Raft state from ${dir}`;
     const sm = new KvStateMachine({ minLeaseTtl: minLeaseTtl(o.electionTimeoutMs, o.heartbeatMs) });
@@ -159,9 +230,14 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     const fatal = new Promise<Error>((resolve) => {
       onFatal = resolve;
     });
+    let onRemoved: (why: string) => void = () => {};
+    const removed = new Promise<string>((resolve) => {
+      onRemoved = resolve;
+    });
     const node = await RaftNode.start({
       id: o.id,
-      peers: o.members.map((m) => m.id),
+      peers: record.members.map((m) => m.id),
+      baseBook: { clusterId: record.clusterId, members: record.members.map(toMemberAddress) },
       storage,
       transport,
       stateMachine: sm,
@@ -175,7 +251,23 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
       onFatal: (err) => onFatal(err),
     });
     opened.push(() => node.stop());
+    const memberOps = new MemberOps({
+      node,
+      electionTimeoutMs: o.electionTimeoutMs,
+      logger: logger.child({ part: "members" }),
+    });
+    followConfiguration({
+      node,
+      transport,
+      self: o.id,
+      listening,
+      joinPeers,
+      remember,
+      removed: onRemoved,
+      logger,
+    });
     history.setTermSource(() => node.status().term);
+    metrics.watchConfiguration(() => node.status());
     // A leader dials us to replicate; its handshake tells where its HTTP API listens.
     const peerHttp = (id: NodeId) => transport.peerHello(id)?.http ?? null;
     // One gate for every API: a token issued over HTTP works over gRPC and the other way round.
@@ -214,7 +306,6 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     });
     opened.push(() => keeper.stop());
 
-    const etcdCluster = etcdClusterId(clusterFingerprint(o.members));
     const etcd =
       o.grpc === undefined
         ? null
@@ -223,15 +314,17 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
             sm,
             id: o.id,
             name: o.name ?? defaultName(o.id),
-            clusterId: () => etcdCluster,
+            clusterId: () => BigInt(node.membership.current().clusterId ?? record.clusterId ?? 0),
             peerHttp,
             members,
             ...(o.clientTls ? { tls: o.clientTls } : {}),
             addresses: {
-              raft: (id) => o.members.find((m) => m.id === id)?.address ?? null,
+              raft: (id) => node.membership.address(id),
+              started: (id) => id === o.id || transport.peerHello(id) !== undefined,
               grpc: (id) =>
                 id === o.id ? (grpcAddress ?? null) : (transport.peerHello(id)?.grpc ?? null),
             },
+            memberOps,
             electionTimeoutMs: o.electionTimeoutMs,
             logger: logger.child({ part: "etcd" }),
             gate,
@@ -247,6 +340,11 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
         id: o.id,
         peerHttp,
         members,
+        memberOps,
+        peerHello: (id) =>
+          id === o.id
+            ? { http: httpAddress, ...(grpcAddress ? { grpc: grpcAddress } : {}) }
+            : (transport.peerHello(id) ?? null),
         metrics,
         ui: (req, res) => ops.handle(req, res) || guardedDashboard(req, res),
         gate,
@@ -296,17 +394,36 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     }
 
     process.stdout.write(
-      `raftwork kv serve: node ${o.id} ready: raft ${self.address}, http ${http.url}${grpcLine}, data ${o.data}\n`,
+      `raftwork kv serve: node ${o.id} ready: raft ${listening}, http ${http.url}${grpcLine}, data ${o.data}\n`,
     );
-    const outcome = await Promise.race([signalled(), parentGone, fatal]);
+    const outcome = await Promise.race([signalled(), parentGone, fatal, removed]);
+    // A removed member may be answering the request that removed it: let that answer out.
+    if (typeof outcome === "string" && outcome.startsWith("removed")) await drain(http.server);
     await closeAll();
     if (outcome instanceof Error) return err(`node stopped: ${outcome.message}`);
+    if (outcome.startsWith("removed")) {
+      process.stdout.write(`raftwork kv serve: node ${o.id} stopped: ${outcome}\n`);
+      logger.warn(outcome);
+      return ok(undefined);
+    }
     logger.info({ reason: outcome }, "stopped");
     return ok(undefined);
   } catch (e) {
     await closeAll();
     return err(`cannot ${step}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Stops taking HTTP requests and waits (up to `ms`) for those in flight to be answered. */
+function drain(server: import("node:http").Server, ms = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }
 
 function signalled(): Promise<string> {
@@ -345,6 +462,80 @@ function parentExit(): Promise<string> {
 function memberClientTls(client: ServerTls, peer: PeerTls | undefined): ClientTls {
   const ca = client.ca ?? peer?.ca;
   return { cert: client.cert, key: client.key, ...(ca !== undefined ? { ca } : {}) };
+}
+
+function toMemberAddress(m: Member): MemberAddress {
+  return { id: m.id, raft: m.address };
+}
+
+/**
+ * Keeps the transport's peers and the data directory in step with the configuration the node
+ * applies (after each Ready, so a log replayed at start never shrinks the peers on the way),
+ * and reports this member's removal: once the configuration it applied no longer has it, or
+ * once its leader closes the connection saying it no longer has it as a peer (the leader stops
+ * replicating to a removed member when it applies the change, so the member may never learn
+ * that the change committed from the log alone).
+ */
+function followConfiguration(o: {
+  node: RaftNode;
+  transport: TcpTransport;
+  self: NodeId;
+  /** Where the transport listens. */
+  listening: string;
+  joinPeers: readonly Member[];
+  remember: (change: Partial<ClusterRecord>) => void;
+  removed: (why: string) => void;
+  logger: Pino.Logger;
+}): void {
+  const { node, transport, self } = o;
+  let wasMember = false;
+  let last = "";
+  let cluster: string | null = null;
+  let movedTo: string | null = null;
+  const sync = () => {
+    const book = node.membership.current();
+    const member = book.members.some((m) => m.id === self);
+    if (member) wasMember = true;
+    else if (wasMember) {
+      o.removed("removed from the cluster: the configuration no longer has this member");
+      return;
+    }
+    const peers = new Map<NodeId, HostPort>();
+    if (!member) for (const m of o.joinPeers) peers.set(m.id, memberAddress(m));
+    for (const m of book.members) peers.set(m.id, memberAddress({ id: m.id, address: m.raft }));
+    const key = JSON.stringify([[...peers].sort((a, b) => a[0] - b[0]), book.removed]);
+    if (key !== last) {
+      last = key;
+      transport.setPeers(peers);
+      transport.setRemoved(new Set(book.removed ?? []));
+    }
+    const own = book.members.find((m) => m.id === self)?.raft;
+    if (own !== undefined) {
+      o.remember({ listen: own });
+      if (own !== o.listening && own !== movedTo) {
+        movedTo = own;
+        o.logger.warn(
+          { listening: o.listening, address: own },
+          "this member's Raft address changed: it listens at the old one until restarted",
+        );
+      }
+    }
+    if (book.clusterId !== null && book.clusterId !== cluster) {
+      cluster = book.clusterId;
+      o.remember({ clusterId: cluster });
+      transport.adoptClusterId(cluster);
+    }
+  };
+  sync();
+  node.membership.onAdvanced(sync);
+  // A peer refuses us as removed only once it applied our removal; a closed connection is
+  // trusted from the leader only (another peer may be replaying an older configuration).
+  transport.onRemovedBy((peer, how) => {
+    if (how === "refused")
+      o.removed(`removed from the cluster: node ${peer} refused it as a removed member`);
+    else if (peer === node.status().leader)
+      o.removed(`removed from the cluster: its leader, node ${peer}, no longer has it as a peer`);
+  });
 }
 
 /** A member's Raft address, already validated by the CLI (parsePeers). */
