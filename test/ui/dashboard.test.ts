@@ -92,6 +92,8 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
     assert.match(await text(page, row(follower())), /this node/);
     assert.equal(await text(page, "#leader"), `node ${leader}`);
     assert.equal(await text(page, "#voters"), "node 1, node 2, node 3");
+    assert.equal(await text(page, "#learners"), "none");
+    assert.equal(await text(page, "#outgoing"), "none (no change in progress)");
     assert.match(await text(page, "#history tbody"), new RegExp(`node ${leader}`));
     // Links to the other members' dashboards, by the addresses they announced.
     const other = cluster.nodes.find((n) => n.id !== follower())?.id as number;
@@ -103,6 +105,22 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
       DEADLINE,
     );
     assert.deepEqual(await accessibilityProblems(page), []);
+    p.assertClean();
+  });
+
+  it("shows a learner added to the configuration", async () => {
+    const p = await open(follower());
+    const { page } = p;
+    // A learner that never starts: it neither votes nor counts, so the cluster goes on.
+    const r = await fetch(`${cluster.url(leader)}/v1/members`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: 9, raft: "127.0.0.1:1", learner: true }),
+      signal: AbortSignal.timeout(DEADLINE),
+    });
+    assert.equal(r.status, 200, await r.text());
+    await waitUntil(page, `document.querySelector("#learners").textContent === "node 9"`, DEADLINE);
+    assert.equal(await text(page, "#voters"), "node 1, node 2, node 3");
     p.assertClean();
   });
 

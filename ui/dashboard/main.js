@@ -14,7 +14,8 @@ import { KeyBrowser } from "./keys.js";
 /**
  * @typedef {{ t: number, requests: number, errors: number, latencyP50: number | null, latencyP99: number | null, fsyncs: number, fsyncP50: number | null, fsyncP99: number | null }} Sample
  * @typedef {{ id: number, match: number, next: number, state: string, lag: number }} Progress
- * @typedef {{ id: number, role: string, term: number, leader: number | null, commitIndex: number, appliedIndex: number, members: number[], progress?: Progress[] }} Status
+ * @typedef {{ voters: number[], learners: number[], votersOutgoing: number[], learnersNext: number[] }} Conf
+ * @typedef {{ id: number, role: string, term: number, leader: number | null, commitIndex: number, appliedIndex: number, members: number[], conf?: Conf, progress?: Progress[] }} Status
  * @typedef {{ id: number, http: string | null, self: boolean, reachable: boolean, error: string | null, status: Status | null, sample: Sample | null }} Member
  * @typedef {{ t: number, leader: number | null, term: number }} LeaderChange
  * @typedef {{ t: number, self: number, members: Member[], leaders: LeaderChange[] }} ClusterView
@@ -197,7 +198,21 @@ function renderLeader(v) {
     "leader-since",
     s && since?.leader === s.id ? `${clock(since.t)} (${ago(v.t - since.t)})` : "-",
   );
-  text("voters", self?.status ? self.status.members.map((id) => `node ${id}`).join(", ") : "-");
+  // The configuration this node has in effect (joint consensus: the outgoing voters are the
+  // old half while a change is in progress; learners replicate but do not vote).
+  const nodes = (/** @type {number[]} */ ids) =>
+    ids.length === 0 ? "none" : ids.map((id) => `node ${id}`).join(", ");
+  const conf = self?.status?.conf;
+  text("voters", self?.status ? nodes(conf ? conf.voters : self.status.members) : "-");
+  text("learners", conf ? nodes([...new Set([...conf.learners, ...conf.learnersNext])]) : "-");
+  text(
+    "outgoing",
+    conf
+      ? conf.votersOutgoing.length > 0
+        ? nodes(conf.votersOutgoing)
+        : "none (no change in progress)"
+      : "-",
+  );
   text("self", `node ${v.self}${self?.http ? ` at ${self.http}` : ""}`);
   text("updated", clock(v.t));
   renderTable(
