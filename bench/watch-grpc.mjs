@@ -18,7 +18,8 @@
 // Each round: warm-up writes, --writes PUTs with no watcher (baseline), open the watchers, the
 // same PUTs again (watched), then wait until every event arrived or --drain-timeout passed.
 // A store that cancels a slow watcher (raftwork does past 8 MiB queued per watcher; etcd keeps
-// slow watchers and catches them up) shows it in the canceled column.
+// slow watchers and catches them up) shows it in the canceled column. Expected events are
+// --writes x --watchers: a watcher whose create answer went missing still exists on the server.
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
@@ -115,12 +116,18 @@ async function openWatchers(endpoint) {
     return call;
   });
   for (let w = 0; w < o.watchers; w++) calls[w % calls.length].write(CREATE_ALL);
-  const deadline = Date.now() + 30_000;
-  while (stats.created < o.watchers) {
-    if (Date.now() > deadline)
-      throw new Error(`only ${stats.created} of ${o.watchers} watchers created`);
+  // Every create request must be answered; a store that loses some of the answers (raftwork
+  // did, bench/RESULTS.md) is measured with the watchers it confirmed, and the table says so.
+  let last = -1;
+  let lastChange = Date.now();
+  while (stats.created < o.watchers && Date.now() - lastChange < 10_000) {
+    if (stats.created !== last) {
+      last = stats.created;
+      lastChange = Date.now();
+    }
     await sleep(20);
   }
+  if (stats.created < o.watchers) log(`only ${stats.created} of ${o.watchers} watchers confirmed`);
   return {
     stats,
     close: () => {
@@ -194,6 +201,7 @@ async function measure(store, round) {
         baselineP99: baseline.p99,
         eventsPerSecDuringWrites: duringWrites / writeS,
         eventsDelivered: w.stats.events,
+        created: w.stats.created,
         eventsExpected: o.writes * o.watchers,
         drainS: allS - writeS,
         eventsPerSecOverall: w.stats.events / allS,
@@ -223,12 +231,12 @@ console.log(
   `\nWatch fan-out: ${o.watchers} watchers on every key over ${o.streams} streams on one follower, ${o.writes} PUTs at ${o.clients} clients through ${o.members} members\n`,
 );
 console.log(
-  "| store | round | writes/s no watchers | writes/s watched | lost | p99 ms no/watched | events/s during writes | events delivered / expected | drain s | canceled |",
+  "| store | round | writes/s no watchers | writes/s watched | lost | p99 ms no/watched | events/s during writes | events/s until drained | watchers confirmed | events delivered / expected | drain s | canceled |",
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   console.log(
-    `| ${r.store} | ${r.round} | ${Math.round(r.baseline)} | ${Math.round(r.watched)} | ${Math.round((1 - r.watched / r.baseline) * 100)}% | ${r.baselineP99} / ${r.watchedP99} | ${Math.round(r.eventsPerSecDuringWrites)} | ${r.eventsDelivered} / ${r.eventsExpected} | ${r.drainS.toFixed(1)} | ${r.canceled} |`,
+    `| ${r.store} | ${r.round} | ${Math.round(r.baseline)} | ${Math.round(r.watched)} | ${Math.round((1 - r.watched / r.baseline) * 100)}% | ${r.baselineP99} / ${r.watchedP99} | ${Math.round(r.eventsPerSecDuringWrites)} | ${Math.round(r.eventsPerSecOverall)} | ${r.created} | ${r.eventsDelivered} / ${r.eventsExpected} | ${r.drainS.toFixed(1)} | ${r.canceled} |`,
   );
 }
 if (o.json) writeFileSync(o.json, `${JSON.stringify({ options: o, rows }, null, 2)}\n`);
