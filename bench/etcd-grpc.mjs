@@ -11,7 +11,7 @@
 //     [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js] [--json FILE]
 //
 // The client sweep of issue 16 (1 to 1,024 clients, PUT and linearizable range, one round,
-// about 7 minutes on a quiet 2-core machine; --members 5 for the 5-member clusters):
+// about 2 minutes on this loaded 2-core machine; --members 5 for the 5-member clusters):
 //
 //   flock /tmp/bench.lock node bench/etcd-grpc.mjs --clients 1,16,64,256,1024 \
 //     --range-clients 1,16,64,256,1024 --rounds 1 --requests-per-client 60 --warmup 10000

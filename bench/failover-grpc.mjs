@@ -7,7 +7,7 @@
 //     [--settle 1500] [--attempt-timeout 2000] [--max-wait 15000] [--port-offset 300]
 //     [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js] [--json FILE]
 //
-// Defaults take about 4 minutes (11 trials per store, a fresh cluster each). Each trial: start
+// Defaults take about 5 minutes (11 trials per store, a fresh cluster each; 3 took 1.5). Each trial: start
 // the cluster, let --writers grpc-js loops PUT 256-byte values through the followers (one
 // channel per member, each request with an --attempt-timeout deadline), settle, then SIGKILL
 // the leader. From that instant a probe PUT also goes to a survivor every 5 ms, so a write is

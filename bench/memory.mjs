@@ -7,8 +7,8 @@
 //     [--election-timeout 1000] [--heartbeat 100] [--port-offset 400]
 //     [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js] [--json FILE]
 //
-// With the defaults this takes about 8 minutes on a quiet 2-core machine (two loads of 1M
-// PUTs). The stores run one after the other, never at once, so neither's page cache or CPU
+// With the defaults this takes about 10 minutes on this 2-core machine (two loads of 1M PUTs;
+// raftwork loaded at ~2,200 PUTs/s and etcd at ~6,800 in the small runs); --keys 200000 takes 3. The stores run one after the other, never at once, so neither's page cache or CPU
 // load falls on the other. Keys are the tool's sequential 8-byte keys (`put --sequential-keys
 // --key-space-size N --total N`): N distinct keys, each written once. The count is checked with
 // etcdctl (a linearizable count of every key) before the resident set is read from /proc after

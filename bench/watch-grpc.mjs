@@ -10,7 +10,7 @@
 //     [--drain-timeout 60000] [--election-timeout 1000] [--heartbeat 100] [--port-offset 500]
 //     [--kv-bench ../shared/kv-bench] [--cli dist/cli/main.js] [--json FILE]
 //
-// About 3 minutes with the defaults. Every watcher covers the whole key space (key "\0", range
+// About 3-5 minutes with the defaults (the drain wait is capped by --drain-timeout). Every watcher covers the whole key space (key "\0", range
 // end "\0"), so each write is an event for every watcher: full fan-out, the shape of etcd's
 // election and service-discovery clients; the watchers share --streams Watch streams, as etcd
 // clients multiplex them. The client counts events with a few-line protobuf walk instead of
