@@ -2,7 +2,7 @@
 // (3 `kv serve` processes of a given build) and etcd 3.4 (the shared kv-bench's scripts).
 // Loopback only; every process is stopped by stop().
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -120,15 +120,25 @@ export class RaftworkCluster {
   }
 }
 
-/** A 3-member etcd 3.4 cluster from kv-bench's start-cluster.sh, with the given timeouts. */
-export function etcdStart(kvBench, electionTimeout, heartbeat) {
+/**
+ * An etcd 3.4 cluster from kv-bench's start-cluster.sh with the given timeouts: `members`
+ * members (default 3), clients on basePort+i and peers on basePort+10+i (the script refuses
+ * ports in use), `extra` further etcd flags.
+ */
+export function etcdStart(kvBench, electionTimeout, heartbeat, opts = {}) {
+  const { members = 3, basePort = 23790, extra = [] } = opts;
   const r = spawnSync(
     "bash",
     [
       join(kvBench, "start-cluster.sh"),
+      "-n",
+      String(members),
+      "-p",
+      String(basePort),
       "--",
       `--election-timeout=${electionTimeout}`,
       `--heartbeat-interval=${heartbeat}`,
+      ...extra,
     ],
     { encoding: "utf8" },
   );
@@ -142,8 +152,75 @@ export function etcdStart(kvBench, electionTimeout, heartbeat) {
   return {
     dir: env.ETCD_BENCH_DIR,
     endpoints: env.ETCD_ENDPOINTS.split(","),
+    grpcEndpoints: env.ETCD_ENDPOINTS.split(",").map((e) => e.replace(/^http:\/\//, "")),
     pids: env.ETCD_PIDS.split(",").map(Number),
   };
+}
+
+/** Index (0-based) of the etcd member all members name as leader, from the JSON gateway. */
+export async function etcdLeaderIndex(c, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const st = await Promise.all(
+        c.endpoints.map(async (ep) => {
+          const r = await fetch(`${ep}/v3/maintenance/status`, {
+            method: "POST",
+            body: "{}",
+            signal: AbortSignal.timeout(1000),
+          });
+          return r.json();
+        }),
+      );
+      const leader = st[0].leader;
+      const i = st.findIndex((s) => s.header.member_id === leader);
+      if (i >= 0 && st.every((s) => s.leader === leader)) return i;
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error("etcd: members do not agree on a leader");
+}
+
+/** Resident set of a process in MiB, from /proc (Linux). */
+export function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Math.round(Number(m[1]) / 102.4) / 10;
+}
+
+/**
+ * The bench scripts' command line: every key of `defaults` is a flag (`--kebab-case`), typed
+ * by its default (number, list of numbers, boolean switch, or string). Exits with the usage
+ * hint on an unknown flag or a value that does not parse.
+ */
+export function parseOptions(defaults, script, argv = process.argv.slice(2)) {
+  const o = { ...defaults };
+  const fail = (msg) => {
+    console.error(`${msg} (see the header of bench/${script})`);
+    process.exit(2);
+  };
+  const flags = new Map(
+    Object.keys(defaults).map((k) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, k]),
+  );
+  for (let i = 0; i < argv.length; i++) {
+    const key = flags.get(argv[i]);
+    if (key === undefined) fail(`unknown option ${argv[i]}`);
+    const d = defaults[key];
+    if (typeof d === "boolean") {
+      o[key] = true;
+      continue;
+    }
+    const v = argv[++i];
+    if (v === undefined) fail(`${argv[i - 1]} needs a value`);
+    if (typeof d === "number") {
+      o[key] = Number(v);
+      if (!Number.isFinite(o[key])) fail(`${argv[i - 1]} wants a number, got ${v}`);
+    } else if (Array.isArray(d)) {
+      o[key] = v.split(",").map(Number);
+      if (o[key].some((n) => !Number.isInteger(n) || n < 1)) fail(`${argv[i - 1]} wants N,N,...`);
+    } else o[key] = v;
+  }
+  return o;
 }
 
 export function etcdStop(kvBench, c) {
