@@ -31,15 +31,19 @@ export function watchService(b: EtcdBackend): Record<string, (call: WatchCall) =
       const drain = () => {
         scheduled = false;
         if (call.cancelled || call.destroyed) return;
+        // take() removes what it returns: every response taken is written, and a full buffer
+        // (write() false: the call still holds what it was given) stops only the next batch.
+        let full = false;
         for (const resp of stream.take(WRITE_BATCH)) {
-          if (!call.write(response(resp, b))) {
-            blocked = true;
-            call.once("drain", () => {
-              blocked = false;
-              schedule();
-            });
-            return;
-          }
+          if (!call.write(response(resp, b))) full = true;
+        }
+        if (full) {
+          blocked = true;
+          call.once("drain", () => {
+            blocked = false;
+            schedule();
+          });
+          return;
         }
         // Replay goes on as responses leave: whatever it queues wakes the stream it is for.
         if (b.hub.syncPending) b.hub.sync();

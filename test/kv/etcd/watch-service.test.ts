@@ -69,6 +69,33 @@ describe("etcd Watch service", () => {
     w.close();
   });
 
+  it("delivers every event when responses outrun the stream's buffer (nothing taken is dropped)", async () => {
+    // 20 watchers on one stream and 100 writes at once: hundreds of responses queue in a turn,
+    // far beyond what the call buffers before write() says to wait for 'drain'.
+    const w = openWatch(node);
+    const WATCHERS = 20;
+    const WRITES = 100;
+    for (let i = 0; i < WATCHERS; i++)
+      w.send({ create_request: { key: b("burst/"), range_end: b("burst0") } });
+    for (let i = 0; i < WATCHERS; i++) assert.equal((await w.next()).created, true);
+    await Promise.all(
+      Array.from({ length: WRITES }, (_, i) =>
+        node.client.KV.Put({ key: b(`burst/${i}`), value: b("x".repeat(1024)) }),
+      ),
+    );
+    const seen = new Map<string, number>();
+    let total = 0;
+    while (total < WATCHERS * WRITES) {
+      const r = await w.next(10_000);
+      const n = ((r.events as Wire[] | undefined) ?? []).length;
+      seen.set(r.watch_id as string, (seen.get(r.watch_id as string) ?? 0) + n);
+      total += n;
+    }
+    assert.equal(seen.size, WATCHERS);
+    for (const [id, n] of seen) assert.equal(n, WRITES, `watcher ${id}`);
+    w.close();
+  });
+
   it("cancel, progress requests, and the compacted answer", async () => {
     const w = openWatch(node);
     w.send({ create_request: { key: b("solo") } });
