@@ -133,6 +133,12 @@ export async function serveNode(o: ServeOptions): Promise<Result<void>> {
     for (const warning of claim.value.warnings) logger.warn(warning);
     let record = claim.value.record;
     const mode = claim.value.mode;
+    if (o.forceNewCluster && mode !== "restart") {
+      await closeAll();
+      return err(
+        `--force-new-cluster needs the data of an existing member; ${o.data} holds none (start without the flag to bootstrap a cluster)`,
+      );
+    }
     if (mode === "bootstrap") {
       // The founders' conf entry first, then cluster.json: a crash in between leaves a
       // directory that bootstraps again, with the same entry (membership.ts).
