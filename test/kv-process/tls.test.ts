@@ -358,7 +358,7 @@ describe("kv serve with only --cert-file and --key-file", () => {
     node.stdout?.on("data", (d: Buffer) => {
       stdout += d.toString();
     });
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     while (!stdout.includes("ready") && Date.now() < deadline) await sleep(50);
     assert.match(stdout, new RegExp(`http https://127\\.0\\.0\\.1:${http}`));
     const url = `https://127.0.0.1:${http}`;
