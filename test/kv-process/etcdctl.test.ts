@@ -7,7 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type EtcdTestCluster, startEtcdCluster } from "./etcd-cluster.js";
-import { killAll, removeTempDirs, sleep, tempDir } from "./harness.js";
+import { killAll, removeTempDirs, runProcess, sleep, tempDir } from "./harness.js";
 
 const ETCDCTL = process.env.ETCDCTL ?? "/usr/bin/etcdctl";
 const HOW = "install Debian's etcd-client (apt-get install etcd-client) or set ETCDCTL";
@@ -28,25 +28,7 @@ interface Run {
 
 /** Runs etcdctl to completion (killed after 60 s), feeding `input` on stdin. */
 function etcdctl(args: string[], input = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(ETCDCTL, ["--dial-timeout=10s", "--command-timeout=30s", ...args], {
-      env: { ...process.env, ETCDCTL_API: "3" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+  return runProcess(ETCDCTL, ["--dial-timeout=10s", "--command-timeout=30s", ...args], input);
 }
 
 /** A long-running etcdctl (watch, elect): its output so far, and a way to end it. */

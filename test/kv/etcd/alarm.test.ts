@@ -5,7 +5,6 @@
 // The member's RaftService is the harness's stand-in with the alarm raised by hand; what raises
 // it on a real node is tested in test/node/disk-faults.test.ts.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { runCli } from "../../../src/cli/program.js";
@@ -18,6 +17,7 @@ import { KvStateMachine } from "../../../src/kv/state-machine.js";
 import type { WatchHub } from "../../../src/kv/watch/index.js";
 import type { RaftService } from "../../../src/node/api.js";
 import { NOSPACE, NoSpaceAlarmError } from "../../../src/node/disk-health.js";
+import { runProcess } from "../../kv-process/harness.js";
 import { FakeService, request } from "../fake-service.js";
 import {
   b,
@@ -50,20 +50,7 @@ function withDisk(service: SharedService): { full: boolean; disarms: number } {
 }
 
 function etcdctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(ETCDCTL, ["--dial-timeout=10s", "--command-timeout=20s", ...args], {
-      env: { ...process.env, ETCDCTL_API: "3" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(ETCDCTL, ["--dial-timeout=10s", "--command-timeout=20s", ...args]);
 }
 
 describe("the NOSPACE alarm over the HTTP and etcd APIs", () => {
