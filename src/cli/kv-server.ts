@@ -432,6 +432,8 @@ function walkthrough(
     `  ${curl} ${a}/v1/status`,
     `  ${curl} ${a}/metrics`,
     `or with the client: node dist/cli/main.js kv get greeting --endpoints ${urls.join(",")}${client}`,
+    "operations (the same --endpoints): kv health, kv member list, kv move-leader ID,",
+    "  kv snapshot save FILE; kv member add ID HOST:PORT --learner prints how to start a new member",
     ...etcd,
     "kill -9 the leader's pid: the others elect a new leader and writes continue;",
     "run the same command again to restart the cluster with its data.",
