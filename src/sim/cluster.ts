@@ -237,6 +237,7 @@ export class SimCluster implements NodeObserver {
       this.resume(id);
       this.skew(id, 1);
       this.diskHeal(id);
+      n.calm = true;
     }
     this.afterArmedCrash.clear();
     for (const id of this.ids) this.restart(id);

@@ -182,6 +182,8 @@ export class SimNode {
   /** The `disk` fault: extra ms per fsync while stalled; the next fsync fails with EIO. */
   private stallMs = 0;
   private eioNext = false;
+  /** After the final heal: fsyncs no longer draw the profile's tail stalls. */
+  calm = false;
   /** EIO faults handed to fsyncs that may not have completed yet (diskHeal cancels them). */
   private readonly eioInFlight = new Set<DiskFault>();
 
@@ -611,7 +613,9 @@ export class SimNode {
   private fsyncLatency(): number {
     const { rng, timing: t } = this.opts;
     const ms = rng.int(t.fsyncMinMs, t.fsyncMaxMs);
-    const tail = t.fsyncTailRate ?? 0;
+    // The heal ends every slowness (design.md, "Disk faults"), the profile's tail stalls too:
+    // the liveness check then measures recovery, not a disk that is slow on purpose.
+    const tail = this.calm ? 0 : (t.fsyncTailRate ?? 0);
     if (tail <= 0 || !rng.chance(tail)) return ms;
     return ms + rng.int(t.fsyncTailMinMs ?? 0, t.fsyncTailMaxMs ?? 0);
   }
