@@ -11,7 +11,8 @@
 //                          committed more, is still a legitimate leader of term 2)
 //   state-machine-safety   no two nodes apply different entries (or states) at one index
 //   applied-monotonic      a node applies index applied+1, never skips or goes back
-//   committed-durable      a committed entry is never overwritten, after any crash a majority
+//   committed-durable      a committed entry is never overwritten (but by a leader older than
+//                          its commit, at a node its commit did not count on), after any crash a majority
 //                          still holds it (the disk kept what was acknowledged), and whenever a
 //                          node's commit index reaches an entry, a majority holds that entry
 //                          durably (written and fsynced: §5.3 with Figure 2's persistence)
