@@ -60,6 +60,8 @@ const REGRESSIONS = [
  * over the lossy network, does not apply a new proposal within 10 s (liveness).
  */
 const OPEN: { seed: number; nodes: number; invariant: string }[] = [
+  { seed: 499, nodes: 3, invariant: "liveness" },
+  { seed: 75, nodes: 5, invariant: "liveness" },
   { seed: 246, nodes: 5, invariant: "liveness" },
   { seed: 257, nodes: 5, invariant: "liveness" },
   { seed: 299, nodes: 5, invariant: "liveness" },
@@ -70,6 +72,7 @@ const OPEN: { seed: number; nodes: number; invariant: string }[] = [
   { seed: 246, nodes: 7, invariant: "liveness" },
   { seed: 257, nodes: 7, invariant: "liveness" },
   { seed: 299, nodes: 7, invariant: "liveness" },
+  { seed: 405, nodes: 7, invariant: "liveness" },
 ];
 
 describe("seed sweep", () => {
