@@ -115,6 +115,7 @@ const body = fc.option(
 
 const segment = fc.oneof(
   fc.constantFrom("0", "1", "7", "-1", "99999999999999999999", "1e3", "%00", "..", ""),
+  fc.constantFrom("../../../../etc/passwd", "..%2f..%2fpackage.json", "%2e%2e/package.json"),
   fc.string({ maxLength: 8 }).map(encodeURIComponent),
 );
 const query = fc.option(
@@ -194,6 +195,7 @@ describe("fuzz: the MapReduce protocol", () => {
       taskTimeoutMs: 600_000,
       splitSize: 200,
       memoryBytes: 64 << 20,
+      status: { host: "127.0.0.1", port: 0 },
       log: silentLogger,
     });
     const out = join(dir, "map.out");
@@ -248,6 +250,26 @@ describe("fuzz: the MapReduce protocol", () => {
     );
     assert.equal(reg.status, 200, reg.body);
     assert.equal(typeof (JSON.parse(reg.body) as { workerId: unknown }).workerId, "number");
+  });
+
+  it("the status server answers junk with a clear status below 500 and serves nothing outside its UI (property)", {
+    timeout: 600_000,
+  }, async () => {
+    const address = coordinator.statusAddress as string;
+    // GET /ui/events is a stream that stays open by design; it is left out.
+    const routes = ["GET /status", "GET /metrics", "GET /ui", "GET /ui/", "GET /ui/job"];
+    await fc.assert(
+      fc.asyncProperty(target(routes), body, async ([m, p], b) => {
+        if (p.split("?")[0] === "/ui/events") return;
+        const a = await request(address, m, p, b ?? undefined);
+        assert.ok(a.status >= 200 && a.status < 500, `${m} ${p}: status ${a.status} ${a.body}`);
+        // Files outside ui/: /etc/passwd, the package's own package.json one level up.
+        assert.doesNotMatch(a.body, /root:x?:0:|"name": *"raftwork"/, `${m} ${p}`);
+      }),
+      runs,
+    );
+    const s = await request(address, "GET", "/status", undefined);
+    assert.equal(s.status, 200, s.body);
   });
 
   it("a worker's map-output server answers junk with 404 or the section asked for (property)", {
