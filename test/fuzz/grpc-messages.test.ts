@@ -5,6 +5,7 @@
 // (a hang is a DEADLINE_EXCEEDED, a failure here), and the server must still answer a valid
 // Put and Range afterwards.
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -196,6 +197,67 @@ describe("fuzz: etcd gRPC messages", () => {
     );
     assert.ok(codes.size > 1, "junk must be rejected now and then, not always accepted");
     await stillServes("messages");
+  });
+
+  it("gRPC frames with lying length prefixes end with a status (property)", {
+    timeout: 600_000,
+  }, async () => {
+    // The grpc-js client always frames honestly; node's HTTP/2 client sends what it is given.
+    const session = http2.connect(`http://${address}`);
+    session.on("error", () => {});
+    const codes = new Set<string>();
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...METHODS),
+          fc.constantFrom(0, 1, 2), // compressed flag: 2 is not a valid one
+          fc.oneof(
+            fc.constantFrom(0xffffffff, 0x7fffffff, 5 << 20, 1 << 20),
+            fc.integer({ min: 0, max: 64 }),
+          ),
+          fc.uint8Array({ maxLength: 64 }),
+          async (m, flag, length, payload) => {
+            const head = Buffer.alloc(5);
+            head.writeUInt8(flag, 0);
+            head.writeUInt32BE(length, 1);
+            const st = session.request({
+              ":method": "POST",
+              ":path": m.path,
+              "content-type": "application/grpc",
+              te: "trailers",
+            });
+            const code = await new Promise<string>((resolve) => {
+              const timer = setTimeout(() => {
+                st.close();
+                resolve("hang");
+              }, 5_000);
+              const done = (c: string) => {
+                clearTimeout(timer);
+                resolve(c);
+              };
+              // A status in the headers (trailers-only) or in the trailers.
+              st.on(
+                "response",
+                (h) => h["grpc-status"] !== undefined && done(String(h["grpc-status"])),
+              );
+              st.on("trailers", (h) => done(String(h["grpc-status"])));
+              st.on("close", () => done("closed"));
+              st.on("error", () => {});
+              st.resume();
+              st.end(Buffer.concat([head, payload]));
+            });
+            codes.add(code);
+            assert.notEqual(code, "hang", `${m.path}: no status in 5 s`);
+            assert.notEqual(code, "closed", `${m.path}: stream closed without a status`);
+          },
+        ),
+        { seed: FUZZ_SEED, numRuns: Math.max(1, Math.ceil(FUZZ_RUNS / 3)) },
+      );
+    } finally {
+      session.close();
+    }
+    console.log(`# grpc fuzz: framing status codes ${[...codes].join(",")}`);
+    await stillServes("frames");
   });
 
   it("bytes that are not HTTP/2 on the gRPC port leave it serving (property)", {
