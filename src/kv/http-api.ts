@@ -33,6 +33,7 @@ import { err, ok, type Result } from "../util/result.js";
 import { logRefusedHandshakes, type ServerTls, serverTlsOptions } from "../util/tls.js";
 import {
   AUTHENTICATE_PATH,
+  BEARER_CHALLENGE,
   type HttpCaller,
   httpCaller,
   httpRefusal,
@@ -222,7 +223,7 @@ export function createKvHttpHandler(opts: KvHttpOptions): KvHttpHandler {
   function refuse(ctx: Ctx, code: AuthErrorCode) {
     const r = httpRefusal(code);
     if (r.status === 401 && !ctx.reply && !ctx.res.headersSent)
-      ctx.res.setHeader("www-authenticate", 'Bearer realm="raftwork"');
+      ctx.res.setHeader("www-authenticate", BEARER_CHALLENGE);
     send(ctx, r.status, r.body, JSON_TYPE);
   }
 

@@ -20,7 +20,7 @@ import { NotLeaderError } from "../node/errors.js";
 import type { NodeId } from "../raft/types.js";
 import { type HostPort, parseHostPort } from "../util/host-port.js";
 import type { Logger } from "../util/logger.js";
-import { httpCaller, httpRefusal } from "./auth/http.js";
+import { BEARER_CHALLENGE, httpCaller, httpRefusal } from "./auth/http.js";
 import type { AuthGate } from "./auth/index.js";
 import { takeBackup } from "./backup.js";
 import { FORWARDED_HEADER } from "./http-api.js";
@@ -78,7 +78,7 @@ export function createOpsRoutes(o: OpsRoutesOptions): OpsRoutes {
       const refused = who.ok ? o.gate.checkAdmin(who.value.user) : who.error;
       if (refused !== null) {
         const r = httpRefusal(refused);
-        if (r.status === 401) res.setHeader("www-authenticate", 'Bearer realm="raftwork"');
+        if (r.status === 401) res.setHeader("www-authenticate", BEARER_CHALLENGE);
         res.writeHead(r.status, {
           "content-type": JSON_TYPE,
           "content-length": Buffer.byteLength(r.body),

@@ -50,6 +50,9 @@ export function httpCaller(gate: AuthGate, req: IncomingMessage): AuthResult<Htt
   };
 }
 
+/** The WWW-Authenticate challenge of a 401 (RFC 6750). */
+export const BEARER_CHALLENGE = 'Bearer realm="raftwork"';
+
 /** HTTP status and JSON error body of an auth refusal. */
 export function httpRefusal(code: AuthErrorCode): { status: number; body: string } {
   const e = authError(code);
