@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { joinCommand, parseAdded } from "../../src/cli/kv-member.js";
-import { runCli } from "../../src/cli/program.js";
 import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
 import { KvStateMachine } from "../../src/kv/state-machine.js";
 import { MemberOps } from "../../src/node/member-ops.js";
@@ -12,21 +11,10 @@ import { RawNode } from "../../src/raft/raw-node.js";
 import { MemoryStorage } from "../../src/storage/memory-storage.js";
 import { deadPort } from "../kv/fake-service.js";
 import { LocalNetwork } from "../node/local-network.js";
+import { runKv } from "../support/run-kv.js";
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    out: (text: string) => {
-      stdout += text;
-    },
-    err: (text: string) => {
-      stderr += text;
-    },
-  };
-  const code = await runCli(["node", "raftwork", "kv", "member", ...args], io);
-  return { code, stdout, stderr };
-}
+/** `raftwork kv member ARGS...` in-process. */
+const run = (...args: string[]) => runKv("member", ...args);
 
 describe("raftwork kv member", () => {
   let node: RaftNode;

@@ -9,9 +9,9 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { runCli } from "../../src/cli/program.js";
 import { encodeBackup } from "../../src/kv/backup-format.js";
 import { simpleConf } from "../../src/raft/types.js";
+import { runKv as run } from "../support/run-kv.js";
 
 const root = mkdtempSync(join(tmpdir(), "raftwork-save-"));
 const servers: http.Server[] = [];
@@ -22,21 +22,6 @@ after(() => {
   }
   rmSync(root, { recursive: true, force: true });
 });
-
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    out: (t: string) => {
-      stdout += t;
-    },
-    err: (t: string) => {
-      stderr += t;
-    },
-  };
-  const code = await runCli(["node", "raftwork", "kv", ...args], io);
-  return { code, stdout, stderr };
-}
 
 async function backup(bytes: number): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -5,23 +5,8 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../../src/cli/program.js";
 import { createKvHttpServer, type KvHttpServer } from "../../src/kv/http-api.js";
+import { runKv as run } from "../support/run-kv.js";
 import { deadPort, FakeService } from "./fake-service.js";
-
-/** Run `raftwork kv ARGS...` in-process; returns the exit status, stdout and stderr. */
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    out: (text: string) => {
-      stdout += text;
-    },
-    err: (text: string) => {
-      stderr += text;
-    },
-  };
-  const code = await runCli(["node", "raftwork", "kv", ...args], io);
-  return { code, stdout, stderr };
-}
 
 describe("raftwork kv client commands", () => {
   let svc: FakeService;

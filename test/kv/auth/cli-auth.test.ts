@@ -2,24 +2,9 @@
 // (test/kv-process/auth.test.ts drives the built CLI against a real cluster).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { runCli } from "../../../src/cli/program.js";
 import { createKvHttpServer, type KvHttpServer } from "../../../src/kv/http-api.js";
+import { runKv as run } from "../../support/run-kv.js";
 import { FakeService } from "../fake-service.js";
-
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io = {
-    out: (t: string) => {
-      stdout += t;
-    },
-    err: (t: string) => {
-      stderr += t;
-    },
-  };
-  const code = await runCli(["node", "raftwork", "kv", ...args], io);
-  return { code, stdout, stderr };
-}
 
 describe("raftwork kv auth, user and role", () => {
   let svc: FakeService;
