@@ -208,10 +208,10 @@ describe("cluster dashboard", { skip: browser === null && SKIP_REASON, timeout: 
     await waitUntil(dead.page, `document.body.dataset.state === "live"`, DEADLINE);
     assert.ok(others.includes(dead.page.url()), dead.page.url());
     // The dead node's page failed only in talking to the dead node (its event stream cut
-    // mid-chunk, then refused).
+    // mid-chunk or reset by the kill -9, then refused).
     dead.assertClean(
       new RegExp(
-        `127\\.0\\.0\\.1:${cluster.spec(old).httpPort}/|ERR_CONNECTION_REFUSED|ERR_INCOMPLETE_CHUNKED_ENCODING`,
+        `127\\.0\\.0\\.1:${cluster.spec(old).httpPort}/|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING`,
       ),
     );
   });
